@@ -1,0 +1,5 @@
+export * from "./jobs.js";
+export * from "./queues.js";
+export * from "./payloads.js";
+export * from "./keys.js";
+export * from "./ids.js";

@@ -1,0 +1,96 @@
+import { z } from "zod";
+
+/** Lifecycle states of a job, as stored in Redis and shown (upper-cased) in the API. */
+export const JOB_STATES = ["queued", "sampling", "decoding", "succeeded", "failed", "cancelled"] as const;
+export type JobStateName = (typeof JOB_STATES)[number];
+
+export const TERMINAL_STATES: ReadonlySet<JobStateName> = new Set(["succeeded", "failed", "cancelled"]);
+
+/** Order of the forward path; a job never moves backwards on it. */
+const FORWARD_RANK: Record<JobStateName, number> = {
+  queued: 0,
+  sampling: 1,
+  decoding: 2,
+  succeeded: 3,
+  failed: 3,
+  cancelled: 3,
+};
+
+/**
+ * Whether a job may move from `from` to `to`. Repeats of the same state are refused so that an
+ * at-least-once redelivery of a stage cannot emit its event twice.
+ */
+export function canTransition(from: JobStateName, to: JobStateName): boolean {
+  if (TERMINAL_STATES.has(from)) return false;
+  return FORWARD_RANK[to] > FORWARD_RANK[from];
+}
+
+export const EVENT_TYPES = JOB_STATES.map((s) => `job.${s}` as const);
+export type EventType = (typeof EVENT_TYPES)[number];
+export const eventTypeOf = (state: JobStateName): EventType => `job.${state}`;
+
+/** Callback event filter used when a request names none: the terminal events. */
+export const DEFAULT_CALLBACK_EVENTS: readonly EventType[] = ["job.succeeded", "job.failed", "job.cancelled"];
+
+export const SAMPLERS = ["ddim", "ddpm"] as const;
+export type SamplerName = (typeof SAMPLERS)[number];
+
+export const outputSchema = z.object({
+  index: z.number().int().nonnegative(),
+  uri: z.string(),
+  width: z.number().int().positive(),
+  height: z.number().int().positive(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  bytes: z.number().int().positive(),
+  contentType: z.string(),
+  embeddingUri: z.string(),
+  seed: z.number().int().nonnegative(),
+});
+export type JobOutput = z.infer<typeof outputSchema>;
+
+/** The parameters of a job, fixed at creation. */
+export const jobSpecSchema = z.object({
+  userId: z.string(),
+  numImages: z.number().int().positive(),
+  guidance: z.number(),
+  steps: z.number().int().positive(),
+  sampler: z.enum(SAMPLERS),
+  seed: z.number().int().nonnegative().max(0xffffffff),
+  modelVersion: z.string(),
+  priority: z.number().int().nonnegative(),
+  labels: z.record(z.string(), z.string()),
+  callbackUrl: z.string(),
+  callbackEvents: z.array(z.string()),
+  unknownUser: z.enum(["reject", "population"]),
+});
+export type JobSpec = z.infer<typeof jobSpecSchema>;
+
+/** A job as stored in Redis (one JSON value per job). Times are ISO 8601 strings. */
+export const jobRecordSchema = jobSpecSchema.extend({
+  jobId: z.string(),
+  tenant: z.string(),
+  requestId: z.string(),
+  batchId: z.string(),
+  state: z.enum(JOB_STATES),
+  createTime: z.string(),
+  updateTime: z.string(),
+  startTime: z.string(),
+  endTime: z.string(),
+  error: z.object({ code: z.string(), message: z.string() }).nullable(),
+  outputs: z.array(outputSchema),
+  populationPrior: z.boolean(),
+});
+export type JobRecord = z.infer<typeof jobRecordSchema>;
+
+/** One entry of a tenant's event stream. `eventId` is the Redis stream id. */
+export interface JobEvent {
+  eventId: string;
+  type: EventType;
+  time: string;
+  tenant: string;
+  jobId: string;
+  batchId: string;
+  state: JobStateName;
+  labels: Record<string, string>;
+  job: JobRecord;
+}

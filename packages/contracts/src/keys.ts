@@ -1,0 +1,25 @@
+/**
+ * Redis keys outside BullMQ. All carry the same hash tag as the queues so that scripts touching
+ * several of them run in one Redis Cluster slot.
+ */
+export function redisKeys(prefix: string) {
+  return {
+    job: (jobId: string) => `${prefix}:job:${jobId}`,
+    request: (tenant: string, requestId: string) => `${prefix}:req:${tenant}:${requestId}`,
+    tenantJobs: (tenant: string) => `${prefix}:jobs:${tenant}`,
+    events: (tenant: string) => `${prefix}:events:${tenant}`,
+    /** Events that need a callback, consumed by the notifier's dispatcher (consumer group). */
+    outbox: () => `${prefix}:outbox`,
+    endpoint: (tenant: string, url: string) => `${prefix}:endpoint:${tenant}:${url}`,
+    deliveries: (messageId: string) => `${prefix}:deliveries:${messageId}`,
+    deadLetters: () => `${prefix}:dead-letters`,
+  };
+}
+export type RedisKeys = ReturnType<typeof redisKeys>;
+
+/** Deterministic S3 keys: a retried stage overwrites its own objects instead of adding new ones. */
+export const objectKeys = {
+  jobPrefix: (tenant: string, jobId: string) => `tenants/${tenant}/jobs/${jobId}/`,
+  embeddings: (tenant: string, jobId: string) => `tenants/${tenant}/jobs/${jobId}/embeddings.f32`,
+  image: (tenant: string, jobId: string, index: number) => `tenants/${tenant}/jobs/${jobId}/images/${index}.png`,
+};

@@ -1,0 +1,36 @@
+import type { JobsOptions } from "bullmq";
+
+/** BullMQ queue names. The prefix (default `{rebeca}`) keeps every key in one Redis Cluster slot. */
+export const QUEUES = {
+  prior: "prior",
+  decode: "decode",
+  callbacks: "callbacks",
+} as const;
+export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
+
+export const DEFAULT_PREFIX = "{rebeca}";
+
+export interface JobOptionsInput {
+  /** Deterministic BullMQ job id: a repeat add of the same id is ignored by BullMQ. */
+  jobId: string;
+  /** Rebeca priority, 0 (highest) .. 1000. @default 0 */
+  priority?: number;
+  /** Attempts before the job fails for good. @default 5 */
+  attempts?: number;
+}
+
+/**
+ * The one place BullMQ job options are built. Every job is prioritized (BullMQ priority =
+ * ours + 1) so that all jobs of a queue share one ordering, and finished jobs are removed so
+ * Redis does not fill up (~2 KB per kept job).
+ */
+export function jobOptions({ jobId, priority = 0, attempts = 5 }: JobOptionsInput): JobsOptions {
+  return {
+    jobId,
+    priority: priority + 1,
+    attempts,
+    backoff: { type: "exponential", delay: 1000 },
+    removeOnComplete: { age: 3600, count: 1000 },
+    removeOnFail: { age: 7 * 24 * 3600, count: 10000 },
+  };
+}

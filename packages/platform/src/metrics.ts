@@ -1,0 +1,14 @@
+import { Registry, collectDefaultMetrics, Counter, Gauge, Histogram } from "prom-client";
+
+export { Registry, Counter, Gauge, Histogram };
+
+/** Latency buckets from 1 ms to ~2 min, for stage and hop durations. */
+export const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
+/** A registry per service with process metrics and a `service` label on every series. */
+export function createMetricsRegistry(service: string): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service });
+  collectDefaultMetrics({ register: registry, prefix: "rebeca_" });
+  return registry;
+}

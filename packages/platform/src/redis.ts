@@ -1,0 +1,31 @@
+import { Redis, type RedisOptions } from "ioredis";
+import type { Logger } from "pino";
+
+/**
+ * Redis connections with deliberate settings per role:
+ * - `producer` (gateway requests) fails fast: no offline queue, one retry per request, so a
+ *   Redis outage becomes UNAVAILABLE instead of requests piling up in memory;
+ * - `worker` waits: BullMQ workers need `maxRetriesPerRequest: null` to survive a restart.
+ */
+export function createRedis(url: string, role: "producer" | "worker", log: Logger, name = role): Redis {
+  const options: RedisOptions =
+    role === "producer"
+      ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: name }
+      : { maxRetriesPerRequest: null, connectionName: name };
+  const redis = new Redis(url, { ...options, retryStrategy: (n) => Math.min(n * 200, 2000) });
+  // An unhandled 'error' event would crash the process; reconnects are ioredis' job.
+  redis.on("error", (err) => log.warn({ err: err.message, connection: name }, "redis connection error"));
+  return redis;
+}
+
+/** Resolves once the connection is ready (producers have no offline queue to wait in). */
+export async function waitReady(redis: Redis, timeoutMs = 10000): Promise<void> {
+  if (redis.status === "ready") return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`redis not ready after ${timeoutMs} ms`)), timeoutMs);
+    redis.once("ready", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}

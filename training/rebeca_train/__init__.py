@@ -1,0 +1,1 @@
+"""Rebeca training toolkit: demo world, x0 prior training, ONNX export, evaluation."""

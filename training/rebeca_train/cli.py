@@ -1,0 +1,109 @@
+"""Command line: /usr/bin/python3 -m rebeca_train <command> (run from training/)."""
+import argparse
+import json
+import os
+import sys
+
+from .common import InputError, log
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="rebeca_train")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    w = sub.add_parser("world", help="demo world: autoencoder, decoder export, catalogue, users, ratings")
+    w.add_argument("--out-dir", required=True, help="model version dir; writes decoder/ and world/")
+    w.add_argument("--items", type=int, default=5000)
+    w.add_argument("--users", type=int, default=200)
+    w.add_argument("--new-users", type=int, default=20)
+    w.add_argument("--ae-epochs", type=int, default=2)
+    w.add_argument("--ae-train", type=int, default=60000, help="training images for the autoencoder")
+    w.add_argument("--ae-seconds", type=float, default=150)
+    w.add_argument("--seed", type=int, default=0)
+
+    t = sub.add_parser("train-prior", help="train an x0 prior from item embeddings + interactions")
+    t.add_argument("--items", required=True)
+    t.add_argument("--item-ids", required=True)
+    t.add_argument("--interactions", required=True, help="CSV user_id,item_id,like or user_id,item_id,rating")
+    t.add_argument("--like-threshold", type=float, default=4.0)
+    t.add_argument("--arch", choices=["mlp", "rebeca"], default="mlp")
+    t.add_argument("--steps", type=int, default=6000)
+    t.add_argument("--batch", type=int, default=512)
+    t.add_argument("--lr", type=float, default=None)
+    t.add_argument("--eval-every", type=int, default=250)
+    t.add_argument("--patience", type=int, default=6)
+    t.add_argument("--max-seconds", type=float, default=None)
+    t.add_argument("--shuffle-users", action="store_true", help="control: shuffle user labels across interactions")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", required=True, help="checkpoint path (.pt)")
+
+    e = sub.add_parser("export", help="export a checkpoint to a model dir: prior.onnx, table, parity, manifest")
+    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--out-dir", required=True)
+    e.add_argument("--version", required=True)
+    e.add_argument("--decoder-dir", default=None, help="copy this decoder/ into the model dir")
+
+    a = sub.add_parser("add-users", help="fit rows for new users with the prior frozen")
+    a.add_argument("--model-dir", required=True)
+    a.add_argument("--items", required=True)
+    a.add_argument("--item-ids", required=True)
+    a.add_argument("--interactions", required=True)
+    a.add_argument("--like-threshold", type=float, default=4.0)
+    a.add_argument("--steps", type=int, default=600)
+    a.add_argument("--seed", type=int, default=0)
+
+    v = sub.add_parser("evaluate", help="oracle + learned verifier, permutation test, control")
+    v.add_argument("--model-dir", required=True)
+    v.add_argument("--control-dir", default=None)
+    v.add_argument("--world", required=True, help="world dir (users.json, ratings, items)")
+    v.add_argument("--per-user", type=int, default=10)
+    v.add_argument("--perms", type=int, default=1000)
+    v.add_argument("--max-users", type=int, default=None)
+    v.add_argument("--verifier-steps", type=int, default=3000)
+    v.add_argument("--out", default=None, help="write the table as JSON here")
+    v.add_argument("--seed", type=int, default=0)
+
+    c = sub.add_parser("validate", help="check a manifest against its files")
+    c.add_argument("manifest", help="manifest.json or model dir")
+
+    args = p.parse_args(argv)
+    try:
+        run(args)
+    except InputError as ex:
+        print(f"error: {ex}", file=sys.stderr)
+        sys.exit(2)
+
+
+def run(args):
+    import torch
+    if args.cmd == "world":
+        from .world import build_world
+        build_world(args.out_dir, args.items, args.users, args.new_users, args.ae_epochs, args.ae_train,
+                    seed=args.seed, ae_seconds=args.ae_seconds)
+    elif args.cmd == "train-prior":
+        from .train import train_prior
+        lr = args.lr if args.lr is not None else (1e-3 if args.arch == "mlp" else 2e-3)
+        ck = train_prior(args.items, args.item_ids, args.interactions, args.arch, args.steps, args.batch, lr,
+                         eval_every=args.eval_every, patience=args.patience, seed=args.seed,
+                         like_threshold=args.like_threshold, shuffle_users=args.shuffle_users,
+                         max_seconds=args.max_seconds)
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        torch.save(ck, args.out)
+        log(f"checkpoint written to {args.out}")
+    elif args.cmd == "export":
+        from .export import export_checkpoint
+        if not os.path.exists(args.checkpoint):
+            raise InputError(f"checkpoint not found: {args.checkpoint}")
+        export_checkpoint(torch.load(args.checkpoint), args.out_dir, args.version, args.decoder_dir)
+    elif args.cmd == "add-users":
+        from .add_users import add_users
+        add_users(args.model_dir, args.items, args.item_ids, args.interactions, args.steps, seed=args.seed,
+                  like_threshold=args.like_threshold)
+    elif args.cmd == "evaluate":
+        from .evaluate import evaluate
+        evaluate(args.model_dir, args.control_dir, args.world, args.per_user, args.perms, args.max_users,
+                 args.verifier_steps, args.out, args.seed)
+    elif args.cmd == "validate":
+        from .manifest import validate
+        man = validate(args.manifest)
+        print(json.dumps({"ok": True, "version": man["version"], "rows": man["users"]["rows"]}))
