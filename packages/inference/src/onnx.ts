@@ -109,8 +109,11 @@ export async function createOnnxSession(
   );
 }
 
+/** onnxruntime errors lead with a source location; the useful part is the last "Failed to …". */
 function firstLine(s: string): string {
-  return s.split('\n', 1)[0]!.slice(0, 300);
+  const line = s.split('\n', 1)[0]!;
+  const at = line.lastIndexOf('Failed to');
+  return (at >= 0 ? line.slice(at) : line).slice(0, 300);
 }
 
 /** Output-tensor float32 data, copied when onnxruntime hands back a different type. */
