@@ -7,7 +7,7 @@ import type { Logger } from "pino";
  *   Redis outage becomes UNAVAILABLE instead of requests piling up in memory;
  * - `worker` waits: BullMQ workers need `maxRetriesPerRequest: null` to survive a restart.
  */
-export function createRedis(url: string, role: "producer" | "worker", log: Logger, name = role): Redis {
+export function createRedis(url: string, role: "producer" | "worker", log: Logger, name: string = role): Redis {
   const options: RedisOptions =
     role === "producer"
       ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: name }

@@ -1,0 +1,47 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { z } from "zod";
+import { baseConfigSchema, env } from "@rebeca/platform";
+
+const defaultProtoDir = fileURLToPath(new URL("../../../proto", import.meta.url));
+const defaultModelsDir = fileURLToPath(new URL("../../../models", import.meta.url));
+
+export const gatewayConfigSchema = baseConfigSchema
+  .extend({
+    /** gRPC listen port (0 = any free port; the bound port is logged). */
+    GRPC_PORT: env.int(50051),
+    /** gRPC listen address. */
+    GRPC_HOST: env.str("0.0.0.0"),
+    /** Directory holding rebeca/v1/jobs.proto, served by reflection. */
+    PROTO_DIR: env.str(defaultProtoDir),
+    /** Directory of model versions (`<version>/manifest.json`). */
+    MODELS_DIR: env.str(defaultModelsDir),
+    /** Model version used when a request names none. */
+    DEFAULT_MODEL_VERSION: env.str("demo-v1"),
+    /** API keys as JSON `[{"tenant": "acme", "sha256": "<hex sha256 of the key>"}]`. */
+    API_KEYS: z.string().optional(),
+    /** Path of a file with the same JSON as API_KEYS (a mounted Secret). */
+    API_KEYS_FILE: z.string().optional(),
+    /** Largest accepted request message, bytes. */
+    MAX_MESSAGE_BYTES: env.int(64 * 1024),
+    /** Most images one job may ask for. */
+    MAX_IMAGES_PER_JOB: env.int(16),
+    /** Largest guidance scale accepted. */
+    MAX_GUIDANCE: env.num(50),
+    /** Unfinished prior-stage jobs above which CreateJob answers RESOURCE_EXHAUSTED. */
+    MAX_PRIOR_BACKLOG: env.int(100_000),
+    /** Hosts or CIDRs callback URLs may point at although they are private (e.g. `127.0.0.1` in tests). */
+    CALLBACK_ALLOW_HOSTS: env.list(""),
+    /** Seconds finished jobs and request ids are kept. */
+    JOB_RETENTION_SECONDS: env.int(7 * 24 * 3600),
+  })
+  .refine((c) => c.API_KEYS || c.API_KEYS_FILE, { message: "set API_KEYS or API_KEYS_FILE", path: ["API_KEYS"] });
+export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
+
+const apiKeysSchema = z.array(z.object({ tenant: z.string(), sha256: z.string() })).min(1);
+
+/** The configured API keys (hashes only), from API_KEYS or API_KEYS_FILE. */
+export function readApiKeys(config: GatewayConfig) {
+  const text = config.API_KEYS ?? readFileSync(config.API_KEYS_FILE!, "utf8");
+  return apiKeysSchema.parse(JSON.parse(text));
+}

@@ -1,0 +1,129 @@
+import type { Redis } from "ioredis";
+import type { Logger } from "@rebeca/platform";
+import type { JobEvent } from "@rebeca/contracts";
+import { parseEvent, type JobStore } from "@rebeca/jobstore";
+import { compareEventIds } from "./event-ids.js";
+
+export interface Subscription {
+  close(): void;
+}
+
+interface Subscriber {
+  cursor: string;
+  live: boolean;
+  buffer: JobEvent[];
+  emit: (event: JobEvent) => void;
+}
+
+interface Tailer {
+  position: string;
+  subscribers: Set<Subscriber>;
+  stop: boolean;
+}
+
+/**
+ * Fans a tenant's event stream out to its watchers with one blocking Redis connection per tenant
+ * (not per watcher). A watcher that resumes from an id first replays the stream from there while
+ * live events are buffered, then switches to live: no gap and no repeat at the seam.
+ */
+export function createEventHub(deps: { store: JobStore; blockingRedis: () => Redis; log: Logger; blockMs?: number }) {
+  const tailers = new Map<string, Tailer>();
+  const blockMs = deps.blockMs ?? 2000;
+
+  async function runTailer(tenant: string, tailer: Tailer) {
+    const redis = deps.blockingRedis();
+    const key = deps.store.keys.events(tenant);
+    try {
+      while (!tailer.stop) {
+        let result: [string, [string, string[]][]][] | null;
+        try {
+          result = (await redis.xread("COUNT", 500, "BLOCK", blockMs, "STREAMS", key, tailer.position)) as typeof result;
+        } catch (err) {
+          if (tailer.stop) break;
+          deps.log.warn({ err: (err as Error).message, tenant }, "event tail read failed; retrying");
+          await new Promise((r) => setTimeout(r, 500));
+          continue;
+        }
+        for (const [, entries] of result ?? []) {
+          for (const [id, fields] of entries) {
+            tailer.position = id;
+            const event = parseEvent(tenant, id, fields);
+            for (const sub of tailer.subscribers) deliver(sub, event);
+          }
+        }
+      }
+    } finally {
+      redis.disconnect();
+    }
+  }
+
+  function deliver(sub: Subscriber, event: JobEvent) {
+    if (!sub.live) {
+      sub.buffer.push(event);
+      return;
+    }
+    if (compareEventIds(event.eventId, sub.cursor) <= 0) return;
+    sub.cursor = event.eventId;
+    sub.emit(event);
+  }
+
+  async function tailerFor(tenant: string): Promise<Tailer> {
+    let tailer = tailers.get(tenant);
+    if (!tailer) {
+      tailer = { position: await deps.store.lastEventId(tenant), subscribers: new Set(), stop: false };
+      const existing = tailers.get(tenant);
+      if (existing) return existing;
+      tailers.set(tenant, tailer);
+      const started = tailer;
+      void runTailer(tenant, started).catch((err) => deps.log.error({ err, tenant }, "event tailer stopped"));
+    }
+    return tailer;
+  }
+
+  return {
+    /**
+     * Calls `emit` for every event of `tenant` after `afterId` (empty = only new events), in
+     * order, until closed. `onError` gets replay failures.
+     */
+    async subscribe(tenant: string, afterId: string, emit: (e: JobEvent) => void): Promise<Subscription> {
+      const tailer = await tailerFor(tenant);
+      const sub: Subscriber = { cursor: afterId || tailer.position, live: !afterId, buffer: [], emit };
+      tailer.subscribers.add(sub);
+      const close = () => {
+        tailer.subscribers.delete(sub);
+        if (tailer.subscribers.size === 0) {
+          tailer.stop = true;
+          tailers.delete(tenant);
+        }
+      };
+      if (!sub.live) {
+        try {
+          for (;;) {
+            const page = await deps.store.readEvents(tenant, sub.cursor, 500);
+            if (page.length === 0) break;
+            for (const event of page) {
+              sub.cursor = event.eventId;
+              emit(event);
+            }
+          }
+        } catch (err) {
+          close();
+          throw err;
+        }
+        sub.live = true;
+        const buffered = sub.buffer;
+        sub.buffer = [];
+        for (const event of buffered) deliver(sub, event);
+      }
+      return { close };
+    },
+
+    /** Stops every tailer (shutdown). */
+    close() {
+      for (const tailer of tailers.values()) tailer.stop = true;
+      tailers.clear();
+    },
+  };
+}
+
+export type EventHub = ReturnType<typeof createEventHub>;

@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+import { QUEUES } from "@rebeca/contracts";
+import { createJobStore } from "@rebeca/jobstore";
+import {
+  createLogger,
+  createMetricsRegistry,
+  createRedis,
+  createShutdown,
+  fatal,
+  loadConfig,
+  openQueue,
+  registerBacklogMetrics,
+  startOpsServer,
+  waitReady,
+} from "@rebeca/platform";
+import { createAuthenticator } from "./auth.js";
+import { createCallbackGuard } from "./callback-guard.js";
+import { gatewayConfigSchema, readApiKeys } from "./config.js";
+import { createEventHub } from "./event-hub.js";
+import { createGatewayMetrics } from "./metrics.js";
+import { loadModelCatalog } from "./models.js";
+import { startGrpcServer } from "./server.js";
+import { createJobService } from "./service.js";
+import { createPriorSink } from "./sink.js";
+import { createBacklogAdmission } from "./admission.js";
+
+async function main() {
+  const config = loadConfig(gatewayConfigSchema);
+  const log = createLogger("gateway", config.LOG_LEVEL);
+  const health = { ready: false };
+  const registry = createMetricsRegistry("gateway");
+
+  const models = await loadModelCatalog(config.MODELS_DIR);
+  if (!models.has(config.DEFAULT_MODEL_VERSION)) {
+    throw new Error(`DEFAULT_MODEL_VERSION "${config.DEFAULT_MODEL_VERSION}" has no manifest in ${config.MODELS_DIR} (found: ${[...models.keys()].join(", ") || "none"})`);
+  }
+  const authenticate = createAuthenticator(readApiKeys(config));
+
+  const redis = createRedis(config.REDIS_URL, "producer", log, "gateway");
+  await waitReady(redis);
+  const queueConnection = createRedis(config.REDIS_URL, "producer", log, "gateway-queue");
+  await waitReady(queueConnection);
+  const priorQueue = openQueue(QUEUES.prior, queueConnection, config.QUEUE_PREFIX);
+  const decodeQueue = openQueue(QUEUES.decode, queueConnection, config.QUEUE_PREFIX);
+  registerBacklogMetrics(registry, [priorQueue, decodeQueue]);
+
+  const store = createJobStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS });
+  const hub = createEventHub({ store, log, blockingRedis: () => createRedis(config.REDIS_URL, "worker", log, "gateway-events") });
+  const service = createJobService({
+    authenticate,
+    store,
+    sink: createPriorSink(priorQueue),
+    hub,
+    models,
+    defaultModel: config.DEFAULT_MODEL_VERSION,
+    limits: { maxImagesPerJob: config.MAX_IMAGES_PER_JOB, maxGuidance: config.MAX_GUIDANCE, maxLabels: 16 },
+    callbackGuard: createCallbackGuard(config.CALLBACK_ALLOW_HOSTS),
+    admission: createBacklogAdmission(priorQueue, config.MAX_PRIOR_BACKLOG),
+    metrics: createGatewayMetrics(registry),
+    log,
+  });
+
+  const ops = await startOpsServer({ host: config.HTTP_HOST, port: config.HTTP_PORT, registry, health });
+  const grpc = await startGrpcServer({ host: config.GRPC_HOST, port: config.GRPC_PORT, protoDir: config.PROTO_DIR, service, maxMessageBytes: config.MAX_MESSAGE_BYTES });
+  health.ready = true;
+  log.info({ grpcPort: grpc.port, httpPort: ops.port, models: [...models.keys()] }, "gateway started");
+
+  const shutdown = createShutdown(log, config.DRAIN_DEADLINE_MS);
+  shutdown.add("mark not ready", () => (health.ready = false));
+  shutdown.add("drain grpc", () => grpc.drain(Math.max(1000, config.DRAIN_DEADLINE_MS - 3000)));
+  shutdown.add("stop event tailers", () => hub.close());
+  shutdown.add("close queues", () => Promise.all([priorQueue.close(), decodeQueue.close()]));
+  shutdown.add("close redis", () => Promise.all([redis.quit(), queueConnection.quit()]));
+  shutdown.add("close ops server", () => ops.close());
+  shutdown.installSignalHandlers();
+}
+
+main().catch(fatal(createLogger("gateway")));

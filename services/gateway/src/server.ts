@@ -1,0 +1,61 @@
+import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { loadSync } from "@grpc/proto-loader";
+import { ReflectionService } from "@grpc/reflection";
+import { HealthImplementation } from "grpc-health-check";
+import { join } from "node:path";
+import { JobServiceService, type JobServiceServer } from "@rebeca/contracts/grpc";
+
+export const JOB_SERVICE = "rebeca.v1.JobService";
+
+export interface GrpcServer {
+  port: number;
+  health: HealthImplementation;
+  /** Stops taking calls, lets running ones finish up to `graceMs`, then cuts the rest. */
+  drain(graceMs: number): Promise<void>;
+}
+
+/**
+ * The gRPC server: JobService, grpc.health.v1 (overall and per service) and server reflection.
+ * `maxMessageBytes` bounds every request so a hostile client cannot make the gateway buffer a
+ * large message.
+ */
+export async function startGrpcServer(opts: {
+  host: string;
+  port: number;
+  protoDir: string;
+  service: JobServiceServer;
+  maxMessageBytes: number;
+}): Promise<GrpcServer> {
+  const server = new Server({
+    "grpc.max_receive_message_length": opts.maxMessageBytes,
+    "grpc.keepalive_time_ms": 60_000,
+  });
+  server.addService(JobServiceService, opts.service);
+  const health = new HealthImplementation({ "": "NOT_SERVING", [JOB_SERVICE]: "NOT_SERVING" });
+  health.addToServer(server);
+  const definition = loadSync(join(opts.protoDir, "rebeca/v1/jobs.proto"), { includeDirs: [opts.protoDir] });
+  new ReflectionService(definition).addToServer(server);
+
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${opts.host}:${opts.port}`, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
+  );
+  for (const name of ["", JOB_SERVICE]) health.setStatus(name, "SERVING");
+
+  return {
+    port,
+    health,
+    async drain(graceMs: number) {
+      for (const name of ["", JOB_SERVICE]) health.setStatus(name, "NOT_SERVING");
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+    },
+  };
+}

@@ -1,0 +1,179 @@
+import { randomInt } from "node:crypto";
+import { status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type Metadata } from "@grpc/grpc-js";
+import type { Logger } from "@rebeca/platform";
+import { newId, TERMINAL_STATES, type JobRecord, type PriorTask } from "@rebeca/contracts";
+import type { JobServiceServer, WatchEventsRequest, WatchEventsResponse } from "@rebeca/contracts/grpc";
+import { newJobRecord, type JobStore } from "@rebeca/jobstore";
+import { RpcError, toServiceError } from "./errors.js";
+import { EVENT_ID } from "./event-ids.js";
+import type { EventHub } from "./event-hub.js";
+import { fromProtoState, matchesLabels, toProtoEvent, toProtoJob } from "./mapping.js";
+import { checkLabels, validateCreateJob, ValidationError, type FieldViolation, type ModelInfo, type RequestLimits } from "./validate.js";
+import type { GatewayMetrics } from "./metrics.js";
+
+/** Where accepted jobs go: the "prior" queue (an adapter over BullMQ). */
+export interface PriorJobSink {
+  add(task: PriorTask): Promise<void>;
+  /** Removes a job that no worker has taken yet; false if it was not waiting. */
+  remove(jobId: string): Promise<boolean>;
+}
+
+/** Refuses callback URLs that point into private networks; returns the reason, or null if fine. */
+export type CallbackUrlGuard = (url: string) => Promise<string | null>;
+
+/** Overload check before anything is written; returns a reason to refuse, or null. */
+export type AdmissionCheck = (tenant: string) => Promise<string | null>;
+
+export interface JobServiceDeps {
+  authenticate: (metadata: Metadata) => string;
+  store: JobStore;
+  sink: PriorJobSink;
+  hub: EventHub;
+  models: Map<string, ModelInfo>;
+  defaultModel: string;
+  limits: RequestLimits;
+  callbackGuard: CallbackUrlGuard;
+  admission: AdmissionCheck;
+  metrics: GatewayMetrics;
+  log: Logger;
+}
+
+function priorTask(r: JobRecord): PriorTask {
+  return {
+    tenant: r.tenant,
+    jobId: r.jobId,
+    userId: r.userId,
+    modelVersion: r.modelVersion,
+    numImages: r.numImages,
+    guidance: r.guidance,
+    steps: r.steps,
+    sampler: r.sampler,
+    seed: r.seed,
+    unknownUser: r.unknownUser,
+    priority: r.priority,
+  };
+}
+
+/** The rebeca.v1.JobService handlers. Every RPC authenticates first; errors map at this edge. */
+export function createJobService(deps: JobServiceDeps): JobServiceServer {
+  const { store, metrics, log } = deps;
+
+  function unary<Req, Res>(method: string, fn: (tenant: string, req: Req) => Promise<Res>) {
+    return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
+      const stop = metrics.duration.startTimer({ method });
+      void (async () => {
+        const tenant = deps.authenticate(call.metadata);
+        return fn(tenant, call.request);
+      })().then(
+        (res) => {
+          stop();
+          metrics.requests.inc({ method, code: "OK" });
+          callback(null, res);
+        },
+        (err: unknown) => {
+          stop();
+          const mapped = toServiceError(err);
+          metrics.requests.inc({ method, code: status[mapped.code] });
+          if (mapped.code === status.INTERNAL || mapped.code === status.UNAVAILABLE) log.error({ err, method }, "rpc failed");
+          callback(mapped);
+        },
+      );
+    };
+  }
+
+  async function ownJob(tenant: string, jobId: string): Promise<JobRecord> {
+    if (!/^job_[0-9a-z]{26}$/.test(jobId)) throw new ValidationError([{ field: "job_id", description: "not a job id" }]);
+    const record = await store.get(jobId);
+    // Another tenant's job is reported exactly like a missing one: ids leak nothing.
+    if (!record || record.tenant !== tenant) throw new RpcError(status.NOT_FOUND, `job ${jobId} not found`);
+    return record;
+  }
+
+  return {
+    createJob: unary("CreateJob", async (tenant, req) => {
+      const version = req.modelVersion || deps.defaultModel;
+      const model = deps.models.get(version);
+      // Field checks first so that a bad request is described in full.
+      const spec = validateCreateJob(req, model ?? deps.models.get(deps.defaultModel)!, deps.limits, () => randomInt(0, 2 ** 32));
+      if (!model) throw new RpcError(status.FAILED_PRECONDITION, `model version "${version.slice(0, 64)}" is not deployed; available: ${[...deps.models.keys()].join(", ")}`);
+      if (spec.callbackUrl) {
+        const refused = await deps.callbackGuard(spec.callbackUrl);
+        if (refused) throw new ValidationError([{ field: "callback_url", description: refused }]);
+      }
+      const overloaded = await deps.admission(tenant);
+      if (overloaded) throw new RpcError(status.RESOURCE_EXHAUSTED, overloaded);
+
+      const record = newJobRecord({ jobId: newId("job"), tenant, requestId: req.requestId, spec, now: new Date().toISOString() });
+      const result = await store.create(record);
+      // Also on a repeat: if the first attempt stored the job but failed before enqueueing, this
+      // enqueues it; BullMQ ignores the add when the job id is already queued.
+      if (result.record.state === "queued") await deps.sink.add(priorTask(result.record));
+      if (result.created) metrics.jobsCreated.inc();
+      return { job: toProtoJob(result.record), deduplicated: !result.created };
+    }),
+
+    getJob: unary("GetJob", async (tenant, req) => ({ job: toProtoJob(await ownJob(tenant, req.jobId)) })),
+
+    listJobs: unary("ListJobs", async (tenant, req) => {
+      const v: FieldViolation[] = [];
+      if (req.pageSize < 0 || req.pageSize > 100) v.push({ field: "page_size", description: "must be between 0 and 100" });
+      if (req.pageToken && !/^job_[0-9a-z]{26}$/.test(req.pageToken)) v.push({ field: "page_token", description: "not a token from a previous response" });
+      const state = req.state ? fromProtoState(req.state) : null;
+      if (req.state && !state) v.push({ field: "state", description: "unknown state" });
+      checkLabels(req.labels, "labels", 16, v);
+      if (v.length > 0) throw new ValidationError(v);
+      const page = await store.list(tenant, {
+        pageSize: req.pageSize || 20,
+        after: req.pageToken || undefined,
+        filter: (r) => (!state || r.state === state) && (!req.userId || r.userId === req.userId) && matchesLabels(r.labels, req.labels),
+      });
+      return { jobs: page.records.map(toProtoJob), nextPageToken: page.next };
+    }),
+
+    cancelJob: unary("CancelJob", async (tenant, req) => {
+      const record = await ownJob(tenant, req.jobId);
+      if (TERMINAL_STATES.has(record.state)) return { job: toProtoJob(record) };
+      const result = await store.transition(record.jobId, "cancelled", { error: { code: "CANCELLED", message: "cancelled by the client" } });
+      // A job still waiting leaves the queue now; one in progress stops at its next check.
+      if (result.applied) await deps.sink.remove(record.jobId).catch(() => false);
+      return { job: toProtoJob(result.record) };
+    }),
+
+    watchEvents: (call: ServerWritableStream<WatchEventsRequest, WatchEventsResponse>) => {
+      const method = "WatchEvents";
+      let closed = false;
+      let subscription: { close(): void } | null = null;
+      const finish = (err?: unknown) => {
+        if (closed) return;
+        closed = true;
+        subscription?.close();
+        if (err) {
+          const mapped = toServiceError(err);
+          metrics.requests.inc({ method, code: status[mapped.code] });
+          call.destroy(Object.assign(new Error(mapped.details), mapped));
+        } else call.end();
+      };
+      call.on("cancelled", () => finish());
+      call.on("close", () => finish());
+      void (async () => {
+        const tenant = deps.authenticate(call.metadata);
+        const req = call.request;
+        const v: FieldViolation[] = [];
+        if (req.afterEventId && !EVENT_ID.test(req.afterEventId)) v.push({ field: "after_event_id", description: "not an event id" });
+        checkLabels(req.labels, "labels", 16, v);
+        if (v.length > 0) throw new ValidationError(v);
+        metrics.requests.inc({ method, code: "OK" });
+        const types = new Set(req.types);
+        subscription = await deps.hub.subscribe(tenant, req.afterEventId, (event) => {
+          if (closed) return;
+          if (req.jobId && event.jobId !== req.jobId) return;
+          if (req.batchId && event.batchId !== req.batchId) return;
+          if (types.size > 0 && !types.has(event.type)) return;
+          if (!matchesLabels(event.labels, req.labels)) return;
+          call.write({ event: toProtoEvent(event) });
+        });
+        if (closed) subscription.close();
+      })().catch(finish);
+    },
+  };
+}
