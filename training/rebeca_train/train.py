@@ -10,7 +10,7 @@ from .data import drop_users_without_likes, load_interactions, load_items
 from .priors import build_prior
 from .schedule import alphas_cumprod
 
-ARCH_DEFAULTS = {"mlp": {"hidden": 512, "blocks": 3}, "rebeca": {"n_tokens": 8, "d_model": 64, "blocks": 4, "heads": 4, "mlp": 256}}
+ARCH_DEFAULTS = {"mlp": {"hidden": 256, "blocks": 3}, "rebeca": {"n_tokens": 8, "d_model": 64, "blocks": 4, "heads": 4, "mlp": 256}}
 
 
 def diffuse(x0, t, noise, sqrt_a, sqrt_1ma):

@@ -72,7 +72,7 @@ def train_autoencoder(images, labels, D=64, epochs=2, batch=128, seed=0, max_sec
     enc, dec, head = Encoder(D), Decoder(D), nn.Linear(D, 10)
     params = list(enc.parameters()) + list(dec.parameters()) + list(head.parameters())
     opt = torch.optim.Adam(params, lr=2e-3)
-    X = torch.from_numpy(images).float().div(255).unsqueeze(1)
+    X = torch.from_numpy(np.array(images)).float().div(255).unsqueeze(1)
     Y = torch.from_numpy(labels.astype(np.int64))
     g = torch.Generator().manual_seed(seed)
     t0, step = time.time(), 0
