@@ -155,5 +155,8 @@ describe('sampleEmbeddings', () => {
     await expect(
       sampleEmbeddings(model, config, { users: usersFor(1), nullUser, seeds: [1], guidance: 3, sampler: 'ddim', steps: 1001 }),
     ).rejects.toThrow(RangeError);
+    await expect(
+      sampleEmbeddings(model, config, { users: usersFor(1), nullUser, seeds: [1], guidance: 3, sampler: 'ddpm', steps: 50 }),
+    ).rejects.toThrow(/visits all 1000 timesteps/);
   });
 });

@@ -62,7 +62,10 @@ export interface SampleRequest {
   /** Classifier-free guidance scale g (1 = conditional only, 0 = unconditional only). */
   readonly guidance: number;
   readonly sampler: SamplerName;
-  /** Number of sampler steps S, 1..T. @default T for "ddpm", 50 for "ddim" */
+  /**
+   * Number of sampler steps S. DDIM: 1..T. DDPM visits every timestep as in the paper (and the
+   * Python reference), so only T is accepted. @default T for "ddpm", min(50, T) for "ddim"
+   */
   readonly steps?: number;
   /** Checked between steps; an aborted signal rejects with its reason. */
   readonly signal?: AbortSignal;
@@ -86,6 +89,9 @@ export async function sampleEmbeddings(
   const S = request.steps ?? (request.sampler === 'ddpm' ? T : Math.min(DEFAULT_DDIM_STEPS, T));
   if (request.sampler !== 'ddim' && request.sampler !== 'ddpm') {
     throw new RangeError(`unknown sampler ${String(request.sampler)}`);
+  }
+  if (request.sampler === 'ddpm' && S !== T) {
+    throw new RangeError(`the DDPM sampler visits all ${T} timesteps; steps must be ${T} or omitted, got ${S}`);
   }
   if (B === 0) return new Float32Array(0);
   if (request.users.length !== B * U) {
