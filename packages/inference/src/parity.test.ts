@@ -97,4 +97,14 @@ describe('demo-v1 parity with the PyTorch reference', () => {
     }
     expect(seen.has('ddim:50') && seen.has('ddpm:1000')).toBe(true);
   }, 120_000);
+
+  it('the real prior keeps sampling batch invariant: item 0 alone equals item 0 in a batch of 3', async () => {
+    const { files, model } = await load();
+    const sampler = createPriorSampler({ model, userTable: files.userTable, manifest: files.manifest });
+    for (const name of ['ddim', 'ddpm'] as const) {
+      const alone = await sampler.sample({ userRow: 0, seeds: [42], sampler: name });
+      const batch = await sampler.sample({ userRow: [0, 1, null], seeds: [42, 7, 9], sampler: name });
+      expect(maxAbsDiff(alone, batch.subarray(0, alone.length)), name).toBeLessThanOrEqual(1e-6);
+    }
+  }, 120_000);
 });
