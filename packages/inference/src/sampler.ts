@@ -21,7 +21,10 @@ export interface PriorInput {
 
 /** The x0-predicting prior, e.g. `prior.onnx` behind onnxruntime (see `createOnnxPrior`). */
 export interface PriorModel {
-  /** Predicted clean embeddings [rows, D], float32. */
+  /**
+   * Predicted clean embeddings [rows, D], float32. The input buffers belong to the caller, which
+   * reuses them once the promise settles: copy anything kept beyond that.
+   */
   predictX0(input: PriorInput): Promise<Float32Array>;
 }
 
