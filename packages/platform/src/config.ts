@@ -50,3 +50,15 @@ export const baseConfigSchema = z.object({
   /** Milliseconds a draining service waits for in-flight work before it exits. */
   DRAIN_DEADLINE_MS: env.int(20000),
 });
+
+/** Execution-provider policy shared by the ONNX workers. */
+export const onnxConfigSchema = z.object({
+  /** Execution providers in order of preference, e.g. `cuda,webgpu,cpu`. */
+  ORT_PROVIDERS: env.list("cpu"),
+  /** Refuse to start on CPU when no GPU provider works (GPU pools). */
+  REQUIRE_GPU: env.bool(false),
+  /** onnxruntime intra-op threads (0 = onnxruntime decides). */
+  ORT_INTRA_OP_THREADS: env.int(0),
+  /** onnxruntime inter-op threads (0 = onnxruntime decides). */
+  ORT_INTER_OP_THREADS: env.int(0),
+});

@@ -5,3 +5,4 @@ export * from "./metrics.js";
 export * from "./http.js";
 export * from "./shutdown.js";
 export * from "./queues.js";
+export * from "./stage-worker.js";

@@ -1,0 +1,4 @@
+export * from "./blob-store.js";
+export * from "./s3.js";
+export * from "./local.js";
+export * from "./config.js";

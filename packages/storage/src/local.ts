@@ -1,0 +1,33 @@
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { assertSafeKey, BlobNotFoundError, type BlobStore } from "./blob-store.js";
+
+/** Objects as files under `root`, written atomically (temp file + rename). For dev and tests. */
+export function createLocalBlobStore(root: string): BlobStore {
+  const base = resolve(root);
+  const path = (key: string) => {
+    assertSafeKey(key);
+    return join(base, key);
+  };
+  return {
+    async put(key, body) {
+      const file = path(key);
+      await mkdir(dirname(file), { recursive: true });
+      const tmp = `${file}.${process.pid}.tmp`;
+      await writeFile(tmp, body);
+      await rename(tmp, file);
+      return pathToFileURL(file).href;
+    },
+    async get(key) {
+      try {
+        return new Uint8Array(await readFile(path(key)));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new BlobNotFoundError(key);
+        throw err;
+      }
+    },
+    uri: (key) => pathToFileURL(path(key)).href,
+    signedUrl: async (key) => pathToFileURL(path(key)).href,
+  };
+}

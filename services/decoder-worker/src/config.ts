@@ -1,0 +1,21 @@
+import { fileURLToPath } from "node:url";
+import { z } from "zod";
+import { baseConfigSchema, env, onnxConfigSchema } from "@rebeca/platform";
+import { storageConfigSchema } from "@rebeca/storage";
+
+const defaultModelsDir = fileURLToPath(new URL("../../../models", import.meta.url));
+
+export const decoderWorkerConfigSchema = baseConfigSchema
+  .extend(onnxConfigSchema.shape)
+  .extend(storageConfigSchema.shape)
+  .extend({
+    /** Directory of model versions (`<version>/manifest.json` naming its decoder). */
+    MODELS_DIR: env.str(defaultModelsDir),
+    /** Versions this worker decodes (comma-separated); empty = every version in MODELS_DIR. */
+    MODEL_VERSIONS: env.list(""),
+    /** Jobs decoded in parallel by one process. */
+    CONCURRENCY: env.int(2),
+    /** BullMQ lock duration (ms); keep it above the p99 time of one job. */
+    LOCK_DURATION_MS: env.int(120_000),
+  });
+export type DecoderWorkerConfig = z.infer<typeof decoderWorkerConfigSchema>;

@@ -1,0 +1,68 @@
+import { createHash } from "node:crypto";
+import { objectKeys, type DecodeTask, type JobOutput } from "@rebeca/contracts";
+import type { JobStore } from "@rebeca/jobstore";
+import { encodePng, imageAt, type ImageDecoder } from "@rebeca/inference";
+import type { BlobStore } from "@rebeca/storage";
+import { UnrecoverableError } from "@rebeca/platform";
+
+export interface LoadedDecoder {
+  decoder: ImageDecoder;
+  embeddingDim: number;
+}
+
+export interface DecodeProcessorDeps {
+  store: JobStore;
+  /** Decoders by prior model version. */
+  decoders: Map<string, LoadedDecoder>;
+  blobs: BlobStore;
+  observe?: (images: number) => void;
+}
+
+/** Little-endian float32 bytes back to floats. */
+export function bytesToFloat32(bytes: Uint8Array): Float32Array {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = new Float32Array(bytes.byteLength / 4);
+  for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
+  return out;
+}
+
+/**
+ * The decode stage: embeddings from S3 → images → PNGs under deterministic keys → SUCCEEDED with
+ * outputs. A redelivery overwrites the same objects, so outputs are never duplicated.
+ */
+export function createDecodeProcessor(deps: DecodeProcessorDeps) {
+  return async function process(task: DecodeTask): Promise<"done" | "skipped"> {
+    const loaded = deps.decoders.get(task.modelVersion);
+    if (!loaded) throw new UnrecoverableError(`no decoder for model version ${task.modelVersion} in this worker`);
+    if (loaded.embeddingDim !== task.embeddingDim) throw new UnrecoverableError(`embedding dim ${task.embeddingDim} does not match the decoder's ${loaded.embeddingDim}`);
+    const record = await deps.store.get(task.jobId);
+    if (!record || record.state !== "decoding") return "skipped"; // cancelled, expired or already done
+
+    const count = task.seeds.length;
+    const embeddings = bytesToFloat32(await deps.blobs.get(task.embeddingsKey));
+    if (embeddings.length !== count * task.embeddingDim) throw new UnrecoverableError(`embeddings object has ${embeddings.length} values, expected ${count}×${task.embeddingDim}`);
+    const images = await loaded.decoder.decode(embeddings, count);
+
+    const embeddingUri = deps.blobs.uri(task.embeddingsKey);
+    const outputs: JobOutput[] = await Promise.all(
+      task.seeds.map(async (seed, index) => {
+        const png = encodePng(imageAt(images, index));
+        const uri = await deps.blobs.put(objectKeys.image(task.tenant, task.jobId, index), png, "image/png");
+        return {
+          index,
+          uri,
+          width: images.width,
+          height: images.height,
+          sha256: createHash("sha256").update(png).digest("hex"),
+          bytes: png.byteLength,
+          contentType: "image/png",
+          embeddingUri,
+          seed,
+        };
+      }),
+    );
+    deps.observe?.(count);
+    const done = await deps.store.transition(task.jobId, "succeeded", { outputs });
+    return done.applied ? "done" : "skipped";
+  };
+}

@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+import { decodeTaskSchema, jobOptions, priorTaskSchema, QUEUES } from "@rebeca/contracts";
+import { createJobStore, markFailed } from "@rebeca/jobstore";
+import {
+  Counter,
+  Histogram,
+  createLogger,
+  createMetricsRegistry,
+  createRedis,
+  createShutdown,
+  createStageWorker,
+  fatal,
+  loadConfig,
+  openQueue,
+  registerBacklogMetrics,
+  startOpsServer,
+  waitReady,
+} from "@rebeca/platform";
+import { createBlobStore } from "@rebeca/storage";
+import { priorWorkerConfigSchema } from "./config.js";
+import { listVersions, loadPriors } from "./models.js";
+import { createPriorProcessor } from "./processor.js";
+
+
+async function main() {
+  const config = loadConfig(priorWorkerConfigSchema);
+  const log = createLogger("prior-worker", config.LOG_LEVEL);
+  const health = { ready: false };
+  const registry = createMetricsRegistry("prior-worker");
+  const ops = await startOpsServer({ host: config.HTTP_HOST, port: config.HTTP_PORT, registry, health });
+
+  const versions = config.MODEL_VERSIONS.length > 0 ? config.MODEL_VERSIONS : await listVersions(config.MODELS_DIR);
+  const models = await loadPriors(
+    config.MODELS_DIR,
+    versions,
+    { providers: config.ORT_PROVIDERS as never, requireGpu: config.REQUIRE_GPU, intraOpThreads: config.ORT_INTRA_OP_THREADS, interOpThreads: config.ORT_INTER_OP_THREADS },
+    log,
+  );
+  const blobs = await createBlobStore(config);
+
+  const redis = createRedis(config.REDIS_URL, "worker", log, "prior-store");
+  await waitReady(redis);
+  const store = createJobStore(redis, { prefix: config.QUEUE_PREFIX });
+  const decodeQueue = openQueue(QUEUES.decode, redis, config.QUEUE_PREFIX);
+  registerBacklogMetrics(registry, [decodeQueue]);
+
+  const batchRows = new Histogram({ name: "rebeca_prior_batch_rows", help: "Rows per ONNX prior run (2 x images: CFG)", buckets: [2, 4, 8, 16, 32, 64, 128, 256, 512], registers: [registry] });
+  const embeddingsTotal = new Counter({ name: "rebeca_prior_embeddings_total", help: "Embeddings sampled", registers: [registry] });
+
+  const process = createPriorProcessor({
+    store,
+    models,
+    blobs,
+    decode: {
+      add: async (task) => {
+        const payload = decodeTaskSchema.parse(task);
+        await decodeQueue.add("decode", payload, jobOptions({ jobId: payload.jobId, priority: payload.priority }));
+      },
+    },
+    log,
+    observe: (rows, n) => {
+      batchRows.observe(rows);
+      embeddingsTotal.inc(n);
+    },
+  });
+  const workerConnection = createRedis(config.REDIS_URL, "worker", log, "prior-worker");
+  const worker = createStageWorker({
+    queue: QUEUES.prior,
+    prefix: config.QUEUE_PREFIX,
+    connection: workerConnection,
+    concurrency: config.CONCURRENCY,
+    lockDurationMs: config.LOCK_DURATION_MS,
+    parse: (data) => priorTaskSchema.parse(data),
+    process,
+    onFinalFailure: (data, err) => markFailed(store, data, "SAMPLING_FAILED", err),
+    registry,
+    log,
+  });
+  health.ready = true;
+  log.info({ versions: [...models.keys()], httpPort: ops.port, concurrency: config.CONCURRENCY }, "prior worker started");
+
+  const shutdown = createShutdown(log, config.DRAIN_DEADLINE_MS);
+  shutdown.add("mark not ready", () => (health.ready = false));
+  // close() waits for running jobs; the deadline bounds it (a cut job is redelivered and resumes).
+  shutdown.add("drain worker", () => worker.close());
+  shutdown.add("close queue", () => decodeQueue.close());
+  shutdown.add("close redis", () => Promise.all([redis.quit(), workerConnection.quit()]));
+  shutdown.add("close ops server", () => ops.close());
+  shutdown.installSignalHandlers();
+}
+
+main().catch(fatal(createLogger("prior-worker")));

@@ -1,0 +1,31 @@
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { createOnnxPrior, createOnnxSession, createPriorSampler, loadPriorModelFiles, type SessionOptions } from "@rebeca/inference";
+import type { Logger } from "@rebeca/platform";
+import type { LoadedPrior } from "./processor.js";
+
+/** Versions under `modelsDir` that have a manifest.json. */
+export async function listVersions(modelsDir: string): Promise<string[]> {
+  const entries = await readdir(modelsDir, { withFileTypes: true });
+  return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+}
+
+/**
+ * Loads each version: verifies every file's sha256 (a mismatch stops the worker with the file's
+ * name), creates the ONNX session under the provider policy and logs what was resolved.
+ */
+export async function loadPriors(modelsDir: string, versions: string[], session: SessionOptions, log: Logger): Promise<Map<string, LoadedPrior>> {
+  const loaded = new Map<string, LoadedPrior>();
+  for (const version of versions) {
+    const files = await loadPriorModelFiles(join(modelsDir, version, "manifest.json"));
+    if (files.manifest.version !== version) throw new Error(`${files.manifestPath}: version "${files.manifest.version}" does not match its directory "${version}"`);
+    const resolved = await createOnnxSession(files.prior.bytes, session);
+    const model = createOnnxPrior(resolved.session, { embeddingDim: files.manifest.embedding_dim, userDim: files.manifest.user_dim });
+    loaded.set(version, { sampler: createPriorSampler({ model, userTable: files.userTable, manifest: files.manifest }), users: files.userTable });
+    log.info(
+      { version, providers: resolved.providers, rejected: resolved.rejected, priorSha256: files.prior.sha256, manifestSha256: files.manifestSha256, users: files.userTable.rows - 1 },
+      "prior model loaded",
+    );
+  }
+  return loaded;
+}

@@ -1,0 +1,112 @@
+import { imageSeed, objectKeys, type DecodeTask, type PriorTask } from "@rebeca/contracts";
+import type { JobStore } from "@rebeca/jobstore";
+import type { PriorSampler, UserTable } from "@rebeca/inference";
+import type { BlobStore } from "@rebeca/storage";
+import { UnrecoverableError, type Logger } from "@rebeca/platform";
+
+/** One loaded model version. */
+export interface LoadedPrior {
+  sampler: PriorSampler;
+  users: Pick<UserTable, "rowOf">;
+}
+
+/** Where sampled jobs go next: the "decode" queue. */
+export interface DecodeJobSink {
+  add(task: DecodeTask): Promise<void>;
+}
+
+export interface PriorProcessorDeps {
+  store: JobStore;
+  models: Map<string, LoadedPrior>;
+  blobs: BlobStore;
+  decode: DecodeJobSink;
+  log: Logger;
+  /** How often a running sample checks whether its job was cancelled. @default 250 */
+  cancelCheckMs?: number;
+  /** Observes rows per ONNX run and embeddings produced. */
+  observe?: (batchRows: number, embeddings: number) => void;
+}
+
+/** Floats as little-endian bytes (the embedding object format). */
+export function float32ToBytes(values: Float32Array): Uint8Array {
+  const out = new Uint8Array(values.length * 4);
+  const view = new DataView(out.buffer);
+  values.forEach((v, i) => view.setFloat32(i * 4, v, true));
+  return out;
+}
+
+/**
+ * The prior stage: sample a job's embeddings, store them in S3 (Redis only carries the key),
+ * move the job to DECODING and hand it to the decode queue. Safe to run twice for one job: a
+ * redelivery resumes from the job's recorded state and never emits an event twice.
+ */
+export function createPriorProcessor(deps: PriorProcessorDeps) {
+  const cancelCheckMs = deps.cancelCheckMs ?? 250;
+
+  function decodeTask(task: PriorTask, dim: number): DecodeTask {
+    return {
+      tenant: task.tenant,
+      jobId: task.jobId,
+      modelVersion: task.modelVersion,
+      embeddingsKey: objectKeys.embeddings(task.tenant, task.jobId),
+      embeddingDim: dim,
+      seeds: Array.from({ length: task.numImages }, (_, i) => imageSeed(task.seed, i)),
+      priority: task.priority,
+    };
+  }
+
+  return async function process(task: PriorTask): Promise<"done" | "skipped"> {
+    const model = deps.models.get(task.modelVersion);
+    if (!model) throw new UnrecoverableError(`model version ${task.modelVersion} is not loaded by this worker`);
+
+    const started = await deps.store.transition(task.jobId, "sampling");
+    if (!started.applied) {
+      const state = started.record.state;
+      // Sampled before a crash: only the hand-off may be missing (BullMQ ignores a repeat add).
+      if (state === "decoding") {
+        await deps.decode.add(decodeTask(task, model.sampler.embeddingDim));
+        return "done";
+      }
+      if (state !== "sampling") return "skipped"; // cancelled or finished
+    }
+
+    const row = model.users.rowOf(task.userId);
+    if (row === undefined && task.unknownUser === "reject") {
+      await deps.store.transition(task.jobId, "failed", {
+        error: { code: "UNKNOWN_USER", message: `user ${task.userId} is not in model ${task.modelVersion}; send unknown_user=POPULATION to serve the population prior` },
+      });
+      return "done";
+    }
+
+    const abort = new AbortController();
+    let lastCheck = Date.now();
+    const task2 = decodeTask(task, model.sampler.embeddingDim);
+    let embeddings: Float32Array;
+    try {
+      embeddings = await model.sampler.sample({
+        userRow: row ?? null,
+        seeds: task2.seeds,
+        guidance: task.guidance,
+        steps: task.steps,
+        sampler: task.sampler,
+        signal: abort.signal,
+        onStep: async () => {
+          if (Date.now() - lastCheck < cancelCheckMs) return;
+          lastCheck = Date.now();
+          const current = await deps.store.get(task.jobId);
+          if (!current || current.state !== "sampling") abort.abort();
+        },
+      });
+    } catch (err) {
+      if (abort.signal.aborted) return "skipped";
+      throw err;
+    }
+    deps.observe?.(task2.seeds.length * 2, task2.seeds.length);
+
+    await deps.blobs.put(task2.embeddingsKey, float32ToBytes(embeddings), "application/octet-stream");
+    const moved = await deps.store.transition(task.jobId, "decoding", { populationPrior: row === undefined });
+    if (!moved.applied && moved.record.state !== "decoding") return "skipped";
+    await deps.decode.add(task2);
+    return "done";
+  };
+}
