@@ -1,0 +1,25 @@
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { freePort } from "./ports.js";
+import { jsonLine, startProcess, type ManagedProcess } from "./process.js";
+
+export interface S3Server {
+  endpoint: string;
+  bucket: string;
+  dir: string;
+  process: ManagedProcess;
+  stop(): Promise<void>;
+}
+
+/** s3rver in its own process on a free loopback port, with one bucket, data in `dir`. */
+export async function startS3(opts: { bucket?: string; dir?: string } = {}): Promise<S3Server> {
+  const port = await freePort();
+  const bucket = opts.bucket ?? "rebeca";
+  const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), "rebeca-s3-")));
+  const main = fileURLToPath(new URL("../dist/s3rver-main.js", import.meta.url));
+  const p = startProcess("s3rver", process.execPath, [main, String(port), dir, bucket]);
+  await p.waitFor((l) => (jsonLine(l)?.msg === "s3rver ready" ? true : undefined), 20_000);
+  return { endpoint: `http://127.0.0.1:${port}`, bucket, dir, process: p, stop: async () => void (await p.stop()) };
+}
