@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what Rebeca needs on a fresh Debian machine and builds the workspace.
+# Usage: setup.sh [--with-training] [--with-promtool]
+# Idempotent: each step is skipped when its tool is already there.
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+
+want_training=0
+want_promtool=0
+for arg in "$@"; do
+  case "$arg" in
+    --with-training) want_training=1 ;;
+    --with-promtool) want_promtool=1 ;;
+  esac
+done
+
+apt_packages=()
+command -v redis-server >/dev/null || apt_packages+=(redis-server)
+if [ "$want_training" = 1 ]; then
+  /usr/bin/python3 -c "import torch, onnx, numpy" 2>/dev/null || apt_packages+=(python3-torch python3-onnx python3-numpy)
+  [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || apt_packages+=(dataset-fashion-mnist)
+fi
+if [ "$want_promtool" = 1 ]; then
+  command -v promtool >/dev/null || apt_packages+=(prometheus)
+fi
+if [ "${#apt_packages[@]}" -gt 0 ]; then
+  echo "==> apt-get install ${apt_packages[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
+fi
+# The Debian package starts a system redis-server on 6379; Rebeca's scripts start their own.
+
+if ! command -v pnpm >/dev/null; then
+  echo "==> npm install -g pnpm@12"
+  npm install -g pnpm@12 >/dev/null
+fi
+
+echo "==> pnpm install"
+# onnxruntime-node's postinstall downloads CUDA files (offline here); its CPU binaries ship in the package.
+ONNXRUNTIME_NODE_INSTALL=skip pnpm install --frozen-lockfile --reporter=silent
+
+echo "==> pnpm build"
+pnpm run -s build

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite: install, build, lint, unit and integration tests on real Redis, S3 and
+# gRPC, and the training smoke. `.ci/run` calls this.
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+
+bash packages/devstack/bin/setup.sh --with-training --with-promtool
+
+echo "==> lint"
+pnpm run -s lint
+
+echo "==> vitest (unit + integration)"
+mkdir -p .run
+status=0
+pnpm exec vitest run --reporter=default --reporter=json --outputFile.json=.run/vitest.json || status=$?
+
+echo "==> training smoke"
+training_status=0
+bash training/smoke.sh || training_status=$?
+
+# One closing line for CI: vitest's tests plus the training smoke counted as one test.
+node -e '
+const r = require("./.run/vitest.json");
+const smokeOk = process.argv[1] === "0";
+console.log(`training smoke: ${smokeOk ? "passed" : "FAILED"}; vitest skipped: ${r.numPendingTests}`);
+console.log(`${r.numPassedTests + (smokeOk ? 1 : 0)} passed, ${r.numFailedTests + (smokeOk ? 0 : 1)} failed`);
+' "$training_status"
+[ "$status" = 0 ] && [ "$training_status" = 0 ]
