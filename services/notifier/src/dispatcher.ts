@@ -115,6 +115,8 @@ export function createDispatcher(opts: DispatcherOptions) {
       } catch (err) {
         if (stopping) break;
         log.error({ err: (err as Error).message }, "outbox dispatch failed; retrying");
+        // A Redis restart without persistence (or a deleted stream) loses the group: recreate it.
+        if (String((err as Error).message).includes("NOGROUP")) await ensureGroup().catch(() => undefined);
         await new Promise<void>((resolve) => {
           wake = resolve;
           setTimeout(resolve, 1000).unref();
