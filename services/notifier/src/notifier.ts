@@ -5,7 +5,7 @@
 import { EventEmitter } from "node:events";
 import { hostname } from "node:os";
 import { QUEUES, redisKeys, type CallbackTask } from "@rebeca/contracts";
-import type { Logger, Registry } from "@rebeca/platform";
+import { registerBacklogMetrics, type Logger, type Registry } from "@rebeca/platform";
 import { Queue, type ConnectionOptions } from "bullmq";
 import type { Redis } from "ioredis";
 import { createAdminRoutes } from "./admin.js";
@@ -74,6 +74,7 @@ export function createNotifier(deps: NotifierDeps) {
   const queue = new Queue(QUEUES.callbacks, { connection: redis, prefix });
   const sender = deps.sender ?? createHttpSender({ timeoutMs: config.CALLBACK_TIMEOUT_MS, allow: parseAllowList(config.CALLBACK_ALLOW_HOSTS) });
 
+  registerBacklogMetrics(deps.registry, [queue]);
   const metrics = createNotifierMetrics(deps.registry, {
     deadLetters,
     outboxLength: () => redis.xlen(keys.outbox()),
