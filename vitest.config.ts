@@ -11,6 +11,7 @@ export default defineConfig({
         resolve,
         test: {
           name: "unit",
+          sequence: { groupOrder: 0 },
           include: ["packages/*/src/**/*.test.ts", "services/*/src/**/*.test.ts"],
           exclude: ["**/*.int.test.ts", "**/node_modules/**"],
           testTimeout: 30_000,
@@ -20,6 +21,7 @@ export default defineConfig({
         resolve,
         test: {
           name: "integration",
+          sequence: { groupOrder: 1 },
           include: ["packages/*/src/**/*.int.test.ts", "services/*/src/**/*.int.test.ts", "test/**/*.test.ts"],
           exclude: ["**/node_modules/**"],
           testTimeout: 180_000,

@@ -6,3 +6,6 @@ export * from "./services.js";
 export * from "./webhook-receiver.js";
 export * from "./client.js";
 export * from "./stack.js";
+export * from "./npy.js";
+export * from "./oracle.js";
+export * from "./gallery.js";

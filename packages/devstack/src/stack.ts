@@ -22,6 +22,8 @@ export interface StackOptions {
   /** Unique queue prefix. @default a random `{t-xxxx}` */
   prefix?: string;
   modelsDir?: string;
+  /** Where s3rver keeps objects. @default a temporary directory */
+  s3Dir?: string;
 }
 
 export interface Stack {
@@ -49,7 +51,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const names = opts.tenants ?? ["acme", "globex"];
   const tenants = Object.fromEntries(names.map((n) => [n, newTenant(n)]));
   const prefix = opts.prefix ?? `{t-${randomBytes(4).toString("hex")}}`;
-  const [redis, s3] = await Promise.all([startRedis({ aof: opts.aof }), startS3()]);
+  const [redis, s3] = await Promise.all([startRedis({ aof: opts.aof }), startS3({ dir: opts.s3Dir })]);
   const common: Record<string, string> = {
     REDIS_URL: redis.url,
     QUEUE_PREFIX: prefix,

@@ -6,3 +6,4 @@ export * from "./http.js";
 export * from "./shutdown.js";
 export * from "./queues.js";
 export * from "./stage-worker.js";
+export * from "./ssrf.js";

@@ -5,7 +5,7 @@ import type { DeliveryAttempt } from "./deliveries.js";
 import { createDeliveryProcessor, RetryLaterError } from "./delivery.js";
 import { DEFAULT_RETRY_POLICY } from "./schedule.js";
 import type { SendResponse } from "./sender.js";
-import { BlockedAddressError } from "./ssrf.js";
+import { BlockedAddressError } from "@rebeca/platform";
 
 const task = { tenant: "t", messageId: "msg_t_1-0", url: "https://h.example/x", eventId: "1-0", body: "{}" };
 

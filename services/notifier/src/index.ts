@@ -1,6 +1,5 @@
 /** Public API of the notifier for other services (the gateway) and tests. */
-export { checkCallbackUrl, checkCallbackUrlSyntax, classifyAddress, parseAllowList, createGuardedLookup, BlockedAddressError } from "./ssrf.js";
-export type { AddressClass, AllowList, CallbackUrlCheck, CallbackUrlProblem, Resolve } from "./ssrf.js";
+export { checkCallbackUrl, checkCallbackUrlSyntax, classifyAddress, parseAllowList, createGuardedLookup, BlockedAddressError } from "@rebeca/platform";
 export { listDeliveries, recordDelivery, type DeliveryAttempt } from "./deliveries.js";
 export { parseSecret, signatureHeader, signV1, webhookHeaders } from "./signing.js";
 export { RETRY_SCHEDULE_MS, MAX_ATTEMPTS, scheduleDelayMs, nextRetryDelayMs, parseRetryAfter, classifyStatus } from "./schedule.js";

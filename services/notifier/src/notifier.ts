@@ -19,7 +19,7 @@ import { createDeliveryWorker, createQueueSink, enqueueReplay } from "./queue.js
 import type { RetryPolicy } from "./schedule.js";
 import { secretLookup, type TenantSecrets } from "./secrets.js";
 import { createHttpSender, type CallbackSender } from "./sender.js";
-import { parseAllowList } from "./ssrf.js";
+import { parseAllowList } from "@rebeca/platform";
 
 /** The subset of NotifierConfig the notifier reads (so tests can build it without env parsing). */
 export interface NotifierSettings {

@@ -1,7 +1,7 @@
 /** HTTP adapter: POSTs one callback with the SSRF guard on the address actually connected to. */
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
-import { BlockedAddressError, checkCallbackUrlSyntax, createGuardedLookup, type AllowList } from "./ssrf.js";
+import { BlockedAddressError, checkCallbackUrlSyntax, createGuardedLookup, type AllowList } from "@rebeca/platform";
 
 export interface SendRequest {
   url: string;

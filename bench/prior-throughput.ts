@@ -1,0 +1,79 @@
+/*
+ * Prior worker embeddings/s through the queue vs a bare in-process loop running the same sampler
+ * on the same model and batch (target: ratio ≥ 0.85).
+ *
+ * Through the queue: jobs are queued through the gateway while no prior worker runs; then one
+ * prior worker starts and the clock runs from its first job.sampling event to its last
+ * job.decoding event (Redis transitions, S3 writes of the embeddings and decode hand-offs
+ * included). Both sides use one onnxruntime thread.
+ */
+import { join } from "node:path";
+import { createOnnxPrior, createOnnxSession, createPriorSampler, loadPriorModelFiles } from "@rebeca/inference";
+import { createJobClient, REPO_ROOT, startStack } from "@rebeca/devstack";
+import { imageSeed } from "@rebeca/contracts";
+import { JobState, type Event } from "@rebeca/contracts/grpc";
+import { fmt, report } from "./stats.js";
+
+const JOBS = Number(process.env.BENCH_JOBS ?? 200);
+const BATCH = Number(process.env.BENCH_BATCH ?? 16);
+const STEPS = Number(process.env.BENCH_STEPS ?? 50);
+const VERSION = "demo-v1";
+
+async function bare(users: string[]): Promise<number> {
+  const files = await loadPriorModelFiles(join(REPO_ROOT, "models", VERSION, "manifest.json"));
+  const { session } = await createOnnxSession(files.prior.bytes, { providers: ["cpu"], intraOpThreads: 1, interOpThreads: 1 });
+  const sampler = createPriorSampler({ model: createOnnxPrior(session, { embeddingDim: files.manifest.embedding_dim, userDim: files.manifest.user_dim }), userTable: files.userTable, manifest: files.manifest });
+  const run = async (n: number) => {
+    for (let j = 0; j < n; j++) {
+      const seeds = Array.from({ length: BATCH }, (_, i) => imageSeed(j, i));
+      await sampler.sample({ userRow: files.userTable.rowOf(users[j % users.length]!)!, seeds, guidance: 3, steps: STEPS, sampler: "ddim" });
+    }
+  };
+  await run(5); // warm-up
+  const t0 = performance.now();
+  await run(JOBS);
+  return (JOBS * BATCH) / ((performance.now() - t0) / 1000);
+}
+
+async function throughQueue(users: string[]): Promise<number> {
+  const stack = await startStack({ services: ["gateway"], tenants: ["bench"] });
+  const client = createJobClient(stack.grpcAddress, stack.tenants.bench!.apiKey);
+  try {
+    for (let j = 0; j < JOBS; j++) {
+      await client.createJob({ requestId: `tp-${j}`, userId: users[j % users.length]!, numImages: BATCH, steps: STEPS, guidance: 3, seed: j });
+    }
+    const events: Event[] = [];
+    const stream = client.watchEvents({ afterEventId: "0", types: ["job.sampling", "job.decoding", "job.failed"] });
+    const done = new Promise<void>((resolve, reject) => {
+      stream.on("data", (r: { event?: Event }) => {
+        if (r.event?.state === JobState.JOB_STATE_FAILED) reject(new Error(`job failed: ${r.event.job?.error?.message}`));
+        events.push(r.event!);
+        if (events.filter((e) => e.type === "job.decoding").length === JOBS) resolve();
+      });
+      stream.on("error", (e: Error & { code?: number }) => e.code !== 1 && reject(e));
+    });
+    await stack.start("prior-worker", { ORT_INTRA_OP_THREADS: "1", ORT_INTER_OP_THREADS: "1" });
+    await done;
+    stream.cancel();
+    const t0 = Math.min(...events.filter((e) => e.type === "job.sampling").map((e) => Date.parse(e.time)));
+    const t1 = Math.max(...events.filter((e) => e.type === "job.decoding").map((e) => Date.parse(e.time)));
+    return (JOBS * BATCH) / ((t1 - t0) / 1000);
+  } finally {
+    client.close();
+    await stack.stop();
+  }
+}
+
+const users = (await import("node:fs")).readFileSync(join(REPO_ROOT, "models", VERSION, "user_ids.txt"), "utf8").split("\n").filter(Boolean);
+const base = await bare(users);
+const queued = await throughQueue(users);
+const ratio = queued / base;
+report(
+  "prior throughput",
+  [
+    { path: "bare in-process loop (baseline)", "embeddings/s": fmt(base, 0) },
+    { path: "through BullMQ (gateway → prior worker → S3 + decode queue)", "embeddings/s": fmt(queued, 0) },
+  ],
+  { jobs: JOBS, batch: BATCH, steps: STEPS, baseline: base, measured: queued, ratio, target: 0.85, pass: ratio >= 0.85 },
+);
+console.log(`ratio ${fmt(ratio, 3)} (target ≥ 0.85)`);
