@@ -171,7 +171,7 @@ describe("gateway API", () => {
   });
 
   it("serves grpc.health.v1 and server reflection", async () => {
-    const pkg = loadPackageDefinition(loadSync([HEALTH_PROTO, REFLECTION_PROTO], { keepCase: true })) as any;
+    const pkg = loadPackageDefinition(loadSync([HEALTH_PROTO, REFLECTION_PROTO], { keepCase: true, enums: String })) as any;
     const health = new pkg.grpc.health.v1.Health(stack.grpcAddress, credentials.createInsecure());
     const check = (service: string) =>
       new Promise<{ status: string }>((resolve, reject) => health.Check({ service }, new Metadata(), (e: Error | null, r: { status: string }) => (e ? reject(e) : resolve(r))));

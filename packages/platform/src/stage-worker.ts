@@ -5,6 +5,9 @@ import { DURATION_BUCKETS } from "./metrics.js";
 
 export { UnrecoverableError };
 
+/** Finer buckets for queue hops, which are milliseconds when the system keeps up. */
+export const HOP_BUCKETS = [0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
 export interface StageWorkerOptions<T> {
   queue: string;
   prefix: string;
@@ -32,7 +35,7 @@ export function createStageWorker<T>(o: StageWorkerOptions<T>): Worker {
     name: "rebeca_stage_queue_wait_seconds",
     help: "Time from enqueue to stage start (queue overhead per hop)",
     labelNames: ["queue"],
-    buckets: DURATION_BUCKETS,
+    buckets: HOP_BUCKETS,
     registers: [o.registry],
   });
   const duration = new Histogram({

@@ -150,7 +150,7 @@ export function createJobService(deps: JobServiceDeps): JobServiceServer {
         if (err) {
           const mapped = toServiceError(err);
           metrics.requests.inc({ method, code: status[mapped.code] });
-          call.destroy(Object.assign(new Error(mapped.details), mapped));
+          call.emit("error", mapped);
         } else call.end();
       };
       call.on("cancelled", () => finish());

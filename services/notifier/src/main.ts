@@ -32,7 +32,7 @@ async function main(): Promise<void> {
   const ops = await startOpsServer({ host: config.HTTP_HOST, port: config.HTTP_PORT, registry, health, extra: notifier.adminRoutes });
   await notifier.start();
   health.ready = true;
-  log.info({ port: ops.port }, "notifier ready");
+  log.info({ httpPort: ops.port }, "notifier started");
 
   const shutdown = createShutdown(log, config.DRAIN_DEADLINE_MS);
   shutdown.add("not ready", () => (health.ready = false));
