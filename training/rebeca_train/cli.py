@@ -60,6 +60,7 @@ def main(argv=None):
     v.add_argument("--perms", type=int, default=1000)
     v.add_argument("--max-users", type=int, default=None)
     v.add_argument("--verifier-steps", type=int, default=3000)
+    v.add_argument("--ddpm-users", type=int, default=40, help="users for the 1000-step DDPM row (0: skip)")
     v.add_argument("--out", default=None, help="write the table as JSON here")
     v.add_argument("--seed", type=int, default=0)
 
@@ -102,7 +103,8 @@ def run(args):
     elif args.cmd == "evaluate":
         from .evaluate import evaluate
         evaluate(args.model_dir, args.control_dir, args.world, args.per_user, args.perms, args.max_users,
-                 args.verifier_steps, args.out, args.seed)
+                 args.verifier_steps, args.out, args.seed,
+                 ddpm_users=args.ddpm_users)
     elif args.cmd == "validate":
         from .manifest import validate
         man = validate(args.manifest)

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Regenerate every committed demo artifact under models/ (fresh machine, 2 cores, < 10 minutes).
+set -euo pipefail
+cd "$(dirname "$0")"
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 PYTHONHASHSEED=0
+PY=/usr/bin/python3
+
+need=()
+for pkg in python3-torch python3-onnx python3-numpy dataset-fashion-mnist; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update
+  $SUDO apt-get install -y --no-install-recommends "${need[@]}"
+fi
+
+OUT=${OUT:-../models}
+V=$OUT/demo-v1
+C=$OUT/demo-v1-control
+WORK=${WORK:-work}
+W=$V/world
+mkdir -p "$WORK"
+rm -rf "$V" "$C"
+start=$(date +%s)
+
+$PY -m rebeca_train world --out-dir "$V"
+# the trained prior and the shuffled-user control train in parallel (one thread each)
+$PY -m rebeca_train train-prior --arch mlp --items $W/items.npy --item-ids $W/item_ids.txt \
+  --interactions $W/ratings.csv --out "$WORK/demo-v1.pt" > "$WORK/train-demo-v1.log" 2>&1 &
+p1=$!
+$PY -m rebeca_train train-prior --arch mlp --shuffle-users --items $W/items.npy --item-ids $W/item_ids.txt \
+  --interactions $W/ratings.csv --out "$WORK/demo-v1-control.pt" > "$WORK/train-demo-v1-control.log" 2>&1 &
+p2=$!
+wait $p1 || { cat "$WORK/train-demo-v1.log" >&2; exit 1; }
+wait $p2 || { cat "$WORK/train-demo-v1-control.log" >&2; exit 1; }
+tail -n 3 "$WORK/train-demo-v1.log" "$WORK/train-demo-v1-control.log"
+$PY -m rebeca_train export --checkpoint "$WORK/demo-v1.pt" --out-dir "$V" --version demo-v1
+$PY -m rebeca_train export --checkpoint "$WORK/demo-v1-control.pt" --out-dir "$C" --version demo-v1-control \
+  --decoder-dir "$V/decoder"
+sha_before=$(sha256sum "$V/prior.onnx" | cut -d' ' -f1)
+$PY -m rebeca_train add-users --model-dir "$V" --items $W/items.npy --item-ids $W/item_ids.txt \
+  --interactions $W/ratings_new_users.csv
+sha_after=$(sha256sum "$V/prior.onnx" | cut -d' ' -f1)
+[ "$sha_before" = "$sha_after" ] || { echo "prior.onnx changed during add-users" >&2; exit 1; }
+echo "prior.onnx sha256 before/after add-users: $sha_after"
+$PY -m rebeca_train validate "$V"
+$PY -m rebeca_train validate "$C"
+$PY -m rebeca_train evaluate --model-dir "$V" --control-dir "$C" --world "$W" --out "$OUT/evaluation.json"
+echo "regenerate.sh done in $(( $(date +%s) - start ))s"

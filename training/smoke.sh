@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# CI smoke of the whole training path on a data subset (< 3 minutes): both architectures,
+# export, parity, add-users, validate, a tiny evaluate, and the unit tests.
+set -euo pipefail
+cd "$(dirname "$0")"
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 PYTHONHASHSEED=0
+PY=/usr/bin/python3
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+start=$(date +%s)
+$PY -m unittest discover -s tests
+$PY -m rebeca_train world --out-dir "$T/mlp" --items 600 --users 24 --new-users 4 --ae-train 3000
+W=$T/mlp/world
+for arch in mlp rebeca; do
+  $PY -m rebeca_train train-prior --arch $arch --items $W/items.npy --item-ids $W/item_ids.txt \
+    --interactions $W/ratings.csv --steps 200 --batch 128 --eval-every 100 --out "$T/$arch.pt"
+  $PY -m rebeca_train export --checkpoint "$T/$arch.pt" --out-dir "$T/$arch" --version smoke-$arch \
+    --decoder-dir "$T/mlp/decoder"
+  sha=$(sha256sum "$T/$arch/prior.onnx" | cut -d' ' -f1)
+  $PY -m rebeca_train add-users --model-dir "$T/$arch" --items $W/items.npy --item-ids $W/item_ids.txt \
+    --interactions $W/ratings_new_users.csv --steps 50
+  [ "$sha" = "$(sha256sum "$T/$arch/prior.onnx" | cut -d' ' -f1)" ] || { echo "prior.onnx changed" >&2; exit 1; }
+  $PY -m rebeca_train validate "$T/$arch"
+done
+$PY -m rebeca_train evaluate --model-dir "$T/mlp" --world "$W" --per-user 2 --perms 50 --verifier-steps 200 --max-users 8 --ddpm-users 3
+# validate must refuse a manifest that does not match its files
+echo tampered >> "$T/mlp/user_ids.txt"
+if $PY -m rebeca_train validate "$T/mlp" 2>"$T/err"; then echo "validate accepted a tampered model" >&2; exit 1; fi
+grep -q "sha256 mismatch for 'user_ids'" "$T/err"
+echo "smoke.sh OK in $(( $(date +%s) - start ))s"
