@@ -44,7 +44,7 @@ $PY -m rebeca_train add-users --model-dir "$V" --items $W/items.npy --item-ids $
 sha_after=$(sha256sum "$V/prior.onnx" | cut -d' ' -f1)
 [ "$sha_before" = "$sha_after" ] || { echo "prior.onnx changed during add-users" >&2; exit 1; }
 echo "prior.onnx sha256 before/after add-users: $sha_after"
-$PY -m rebeca_train validate "$V"
-$PY -m rebeca_train validate "$C"
+$PY -m rebeca_train validate "$V" --parity
+$PY -m rebeca_train validate "$C" --parity
 $PY -m rebeca_train evaluate --model-dir "$V" --control-dir "$C" --world "$W" --out "$OUT/evaluation.json"
 echo "regenerate.sh done in $(( $(date +%s) - start ))s"

@@ -20,7 +20,7 @@ for arch in mlp rebeca; do
   $PY -m rebeca_train add-users --model-dir "$T/$arch" --items $W/items.npy --item-ids $W/item_ids.txt \
     --interactions $W/ratings_new_users.csv --steps 50
   [ "$sha" = "$(sha256sum "$T/$arch/prior.onnx" | cut -d' ' -f1)" ] || { echo "prior.onnx changed" >&2; exit 1; }
-  $PY -m rebeca_train validate "$T/$arch"
+  $PY -m rebeca_train validate "$T/$arch" --parity
 done
 $PY -m rebeca_train evaluate --model-dir "$T/mlp" --world "$W" --per-user 2 --perms 50 --verifier-steps 200 --max-users 8 --ddpm-users 3
 # validate must refuse a manifest that does not match its files

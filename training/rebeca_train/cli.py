@@ -66,6 +66,7 @@ def main(argv=None):
 
     c = sub.add_parser("validate", help="check a manifest against its files")
     c.add_argument("manifest", help="manifest.json or model dir")
+    c.add_argument("--parity", action="store_true", help="also recompute parity.json from prior.onnx weights")
 
     args = p.parse_args(argv)
     try:
@@ -108,4 +109,8 @@ def run(args):
     elif args.cmd == "validate":
         from .manifest import validate
         man = validate(args.manifest)
-        print(json.dumps({"ok": True, "version": man["version"], "rows": man["users"]["rows"]}))
+        res = {"ok": True, "version": man["version"], "rows": man["users"]["rows"]}
+        if args.parity:
+            from .manifest import recompute_parity
+            res["parity_max_abs_diff"] = recompute_parity(args.manifest)
+        print(json.dumps(res))

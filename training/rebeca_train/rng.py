@@ -1,4 +1,6 @@
 """Seeded noise identical to the TypeScript side (docs/model-format.md): fmix32 + Box-Muller."""
+import math
+
 import numpy as np
 
 M32 = np.uint64(0xFFFFFFFF)
@@ -32,14 +34,16 @@ def bits(seed, stream, n):
 def normal(seed, stream, D):
     """Standard normal float64 vector of length D for (seed, stream)."""
     n = D + (D % 2)
-    b = bits(seed, stream, n).astype(np.float64)
-    u1 = (b[0::2] + 1.0) / 2.0 ** 32
-    u2 = b[1::2] / 2.0 ** 32
-    r = np.sqrt(-2.0 * np.log(u1))
-    z = np.empty(n, dtype=np.float64)
-    z[0::2] = r * np.cos(2 * np.pi * u2)
-    z[1::2] = r * np.sin(2 * np.pi * u2)
-    return z[:D]
+    b = bits(seed, stream, n).tolist()
+    z = []
+    # scalar libm (math) rather than numpy's SIMD transcendental kernels, which differ in the last ulp
+    for j in range(0, n, 2):
+        u1 = (b[j] + 1) / 4294967296.0
+        u2 = b[j + 1] / 4294967296.0
+        r = math.sqrt(-2.0 * math.log(u1))
+        z.append(r * math.cos(2 * math.pi * u2))
+        z.append(r * math.sin(2 * math.pi * u2))
+    return np.array(z[:D], dtype=np.float64)
 
 
 def normal_batch(seeds, stream, D):
