@@ -176,6 +176,40 @@ class TestManifest(Tmp):
         with self.assertRaisesRegex(InputError, "user_table.f32 has .* bytes"):
             validate(d)
 
+    def _items(self):
+        p = os.path.join(self.d, "items.npy")
+        np.save(p, np.random.default_rng(0).normal(size=(4, 8)).astype(np.float32))
+        return p, self.write("ids.txt", "i0\ni1\ni2\ni3\n")
+
+    def test_add_users(self):
+        from rebeca_train.add_users import add_users
+        d = self.copy()
+        sha = sha256_file(os.path.join(d, "prior.onnx"))
+        r = self.write("new.csv", "user_id,item_id,like\nz1,i0,1\nz1,i1,0\nz2,i2,0\n")
+        added = add_users(d, *self._items(), r, steps=3, batch=4)
+        self.assertEqual(added, ["z1"])  # z2 has no likes: skipped with a logged count
+        with open(os.path.join(d, "manifest.json")) as f:
+            man = json.load(f)
+        self.assertEqual(man["users"], {"rows": 5, "null_row": 4})
+        self.assertEqual(man["training"]["added_users"][0]["skipped_without_likes"], 1)
+        self.assertEqual(sha, sha256_file(os.path.join(d, "prior.onnx")))
+        with open(os.path.join(d, "user_ids.txt")) as f:
+            self.assertEqual(f.read().split(), ["a", "b", "c", "z1"])
+        tab = np.fromfile(os.path.join(d, "user_table.f32"), "<f4").reshape(5, 128)
+        orig = np.fromfile(os.path.join(self.src, "user_table.f32"), "<f4").reshape(4, 128)
+        self.assertTrue(np.array_equal(tab[:3], orig[:3]) and np.array_equal(tab[4], orig[3]))
+
+    def test_add_users_errors(self):
+        from rebeca_train.add_users import add_users
+        d = self.copy()
+        r = self.write("dup.csv", "user_id,item_id,like\na,i0,1\n")
+        with self.assertRaisesRegex(InputError, "already in the model"):
+            add_users(d, *self._items(), r, steps=1)
+        p = os.path.join(self.d, "e16.npy")
+        np.save(p, np.zeros((4, 16), np.float32))
+        with self.assertRaisesRegex(InputError, "dimension 16 does not match expected 8"):
+            add_users(d, p, self._items()[1], r, steps=1)
+
     def test_sha_helper(self):
         self.assertEqual(len(sha256_file(os.path.join(self.src, "prior.onnx"))), 64)
 
