@@ -124,10 +124,15 @@ export function createJobStore(redis: Redis, options: JobStoreOptions) {
     /**
      * Moves a job to `to` with its event, if the lifecycle allows it from the current state.
      * Compare-and-set: a concurrent change (e.g. a cancel) makes it re-read and decide again.
+     * @param known the record as last read, to skip the first read (stale is safe)
      */
-    async transition(jobId: string, to: JobStateName, patch: TransitionPatch = {}): Promise<TransitionResult> {
+    async transition(jobId: string, to: JobStateName, patch: TransitionPatch = {}, known?: JobRecord): Promise<TransitionResult> {
+      // `known` (the record as the caller last saw it) saves a read; the compare-and-set below
+      // catches it being stale and falls back to reading.
+      let guess = known;
       for (;;) {
-        const current = await get(jobId);
+        const current = guess ?? (await get(jobId));
+        guess = undefined;
         if (!current) throw new JobNotFoundError(jobId);
         if (!canTransition(current.state, to)) return { applied: false, record: current };
         const next = applyTransition(current, to, patch, now().toISOString());

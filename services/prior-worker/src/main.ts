@@ -18,7 +18,8 @@ import {
 } from "@rebeca/platform";
 import { createBlobStore } from "@rebeca/storage";
 import { priorWorkerConfigSchema } from "./config.js";
-import { listVersions, loadPriors } from "./models.js";
+import { listVersions } from "./models.js";
+import { createThreadedBackend } from "./threaded-backend.js";
 import { createPriorProcessor } from "./processor.js";
 
 
@@ -30,11 +31,14 @@ async function main() {
   const ops = await startOpsServer({ host: config.HTTP_HOST, port: config.HTTP_PORT, registry, health });
 
   const versions = config.MODEL_VERSIONS.length > 0 ? config.MODEL_VERSIONS : await listVersions(config.MODELS_DIR);
-  const models = await loadPriors(
-    config.MODELS_DIR,
-    versions,
-    { providers: config.ORT_PROVIDERS as never, requireGpu: config.REQUIRE_GPU, intraOpThreads: config.ORT_INTRA_OP_THREADS, interOpThreads: config.ORT_INTER_OP_THREADS },
-    log,
+  const backend = await createThreadedBackend(
+    {
+      modelsDir: config.MODELS_DIR,
+      versions,
+      session: { providers: config.ORT_PROVIDERS as never, requireGpu: config.REQUIRE_GPU, intraOpThreads: config.ORT_INTRA_OP_THREADS, interOpThreads: config.ORT_INTER_OP_THREADS },
+    },
+    config.SAMPLING_THREADS,
+    (info) => log.info(info, "prior model loaded"),
   );
   const blobs = await createBlobStore(config);
 
@@ -49,7 +53,7 @@ async function main() {
 
   const process = createPriorProcessor({
     store,
-    models,
+    backend,
     blobs,
     decode: {
       add: async (task) => {
@@ -77,12 +81,13 @@ async function main() {
     log,
   });
   health.ready = true;
-  log.info({ versions: [...models.keys()], httpPort: ops.port, concurrency: config.CONCURRENCY }, "prior worker started");
+  log.info({ versions: [...backend.versions.keys()], httpPort: ops.port, concurrency: config.CONCURRENCY }, "prior worker started");
 
   const shutdown = createShutdown(log, config.DRAIN_DEADLINE_MS);
   shutdown.add("mark not ready", () => (health.ready = false));
   // close() waits for running jobs; the deadline bounds it (a cut job is redelivered and resumes).
   shutdown.add("drain worker", () => worker.close());
+  shutdown.add("stop sampler threads", () => backend.close());
   shutdown.add("close queue", () => decodeQueue.close());
   shutdown.add("close redis", () => Promise.all([redis.quit(), workerConnection.quit()]));
   shutdown.add("close ops server", () => ops.close());

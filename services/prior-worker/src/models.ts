@@ -1,10 +1,9 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { createOnnxPrior, createOnnxSession, createPriorSampler, loadPriorModelFiles, type SessionOptions } from "@rebeca/inference";
-import type { Logger } from "@rebeca/platform";
-import type { LoadedPrior } from "./processor.js";
+import type { LoadedPrior } from "./backend.js";
 
-/** Versions under `modelsDir` that have a manifest.json. */
+/** Versions under `modelsDir` (its subdirectories). */
 export async function listVersions(modelsDir: string): Promise<string[]> {
   const entries = await readdir(modelsDir, { withFileTypes: true });
   return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
@@ -12,9 +11,15 @@ export async function listVersions(modelsDir: string): Promise<string[]> {
 
 /**
  * Loads each version: verifies every file's sha256 (a mismatch stops the worker with the file's
- * name), creates the ONNX session under the provider policy and logs what was resolved.
+ * name) and creates the ONNX session under the provider policy. `report` gets what was resolved,
+ * for the start-up log.
  */
-export async function loadPriors(modelsDir: string, versions: string[], session: SessionOptions, log: Logger): Promise<Map<string, LoadedPrior>> {
+export async function loadPriors(
+  modelsDir: string,
+  versions: string[],
+  session: SessionOptions,
+  report: (loaded: { version: string; embeddingDim: number; info: Record<string, unknown> }) => void,
+): Promise<Map<string, LoadedPrior>> {
   const loaded = new Map<string, LoadedPrior>();
   for (const version of versions) {
     const files = await loadPriorModelFiles(join(modelsDir, version, "manifest.json"));
@@ -22,10 +27,11 @@ export async function loadPriors(modelsDir: string, versions: string[], session:
     const resolved = await createOnnxSession(files.prior.bytes, session);
     const model = createOnnxPrior(resolved.session, { embeddingDim: files.manifest.embedding_dim, userDim: files.manifest.user_dim });
     loaded.set(version, { sampler: createPriorSampler({ model, userTable: files.userTable, manifest: files.manifest }), users: files.userTable });
-    log.info(
-      { version, providers: resolved.providers, rejected: resolved.rejected, priorSha256: files.prior.sha256, manifestSha256: files.manifestSha256, users: files.userTable.rows - 1 },
-      "prior model loaded",
-    );
+    report({
+      version,
+      embeddingDim: files.manifest.embedding_dim,
+      info: { version, providers: resolved.providers, rejected: resolved.rejected, priorSha256: files.prior.sha256, manifestSha256: files.manifestSha256, users: files.userTable.rows - 1 },
+    });
   }
   return loaded;
 }

@@ -1,14 +1,8 @@
 import { imageSeed, objectKeys, type DecodeTask, type PriorTask } from "@rebeca/contracts";
 import type { JobStore } from "@rebeca/jobstore";
-import type { PriorSampler, UserTable } from "@rebeca/inference";
 import type { BlobStore } from "@rebeca/storage";
 import { UnrecoverableError, type Logger } from "@rebeca/platform";
-
-/** One loaded model version. */
-export interface LoadedPrior {
-  sampler: PriorSampler;
-  users: Pick<UserTable, "rowOf">;
-}
+import type { PriorBackend, SampleOutcome } from "./backend.js";
 
 /** Where sampled jobs go next: the "decode" queue. */
 export interface DecodeJobSink {
@@ -17,7 +11,7 @@ export interface DecodeJobSink {
 
 export interface PriorProcessorDeps {
   store: JobStore;
-  models: Map<string, LoadedPrior>;
+  backend: PriorBackend;
   blobs: BlobStore;
   decode: DecodeJobSink;
   log: Logger;
@@ -55,58 +49,60 @@ export function createPriorProcessor(deps: PriorProcessorDeps) {
     };
   }
 
+  /** Samples while polling the job's state, aborting if it leaves SAMPLING (a cancel). */
+  async function sampleUnlessCancelled(task: PriorTask, seeds: number[]): Promise<SampleOutcome | null> {
+    const abort = new AbortController();
+    const timer = setInterval(() => {
+      deps.store.get(task.jobId).then(
+        (current) => {
+          if (!current || current.state !== "sampling") abort.abort();
+        },
+        () => {}, // a failed check is not a cancel; the next one will tell
+      );
+    }, cancelCheckMs);
+    try {
+      return await deps.backend.sample(
+        { version: task.modelVersion, userId: task.userId, unknownUser: task.unknownUser, seeds, guidance: task.guidance, steps: task.steps, sampler: task.sampler },
+        abort.signal,
+      );
+    } catch (err) {
+      if (abort.signal.aborted) return null;
+      throw err;
+    } finally {
+      clearInterval(timer);
+    }
+  }
+
   return async function process(task: PriorTask): Promise<"done" | "skipped"> {
-    const model = deps.models.get(task.modelVersion);
+    const model = deps.backend.versions.get(task.modelVersion);
     if (!model) throw new UnrecoverableError(`model version ${task.modelVersion} is not loaded by this worker`);
+    const next = decodeTask(task, model.embeddingDim);
 
     const started = await deps.store.transition(task.jobId, "sampling");
     if (!started.applied) {
       const state = started.record.state;
       // Sampled before a crash: only the hand-off may be missing (BullMQ ignores a repeat add).
       if (state === "decoding") {
-        await deps.decode.add(decodeTask(task, model.sampler.embeddingDim));
+        await deps.decode.add(next);
         return "done";
       }
       if (state !== "sampling") return "skipped"; // cancelled or finished
     }
 
-    const row = model.users.rowOf(task.userId);
-    if (row === undefined && task.unknownUser === "reject") {
+    const outcome = await sampleUnlessCancelled(task, next.seeds);
+    if (!outcome) return "skipped";
+    if (outcome.kind === "unknown-user") {
       await deps.store.transition(task.jobId, "failed", {
         error: { code: "UNKNOWN_USER", message: `user ${task.userId} is not in model ${task.modelVersion}; send unknown_user=POPULATION to serve the population prior` },
       });
       return "done";
     }
+    deps.observe?.(next.seeds.length * 2, next.seeds.length);
 
-    const abort = new AbortController();
-    let lastCheck = Date.now();
-    const task2 = decodeTask(task, model.sampler.embeddingDim);
-    let embeddings: Float32Array;
-    try {
-      embeddings = await model.sampler.sample({
-        userRow: row ?? null,
-        seeds: task2.seeds,
-        guidance: task.guidance,
-        steps: task.steps,
-        sampler: task.sampler,
-        signal: abort.signal,
-        onStep: async () => {
-          if (Date.now() - lastCheck < cancelCheckMs) return;
-          lastCheck = Date.now();
-          const current = await deps.store.get(task.jobId);
-          if (!current || current.state !== "sampling") abort.abort();
-        },
-      });
-    } catch (err) {
-      if (abort.signal.aborted) return "skipped";
-      throw err;
-    }
-    deps.observe?.(task2.seeds.length * 2, task2.seeds.length);
-
-    await deps.blobs.put(task2.embeddingsKey, float32ToBytes(embeddings), "application/octet-stream");
-    const moved = await deps.store.transition(task.jobId, "decoding", { populationPrior: row === undefined });
+    await deps.blobs.put(next.embeddingsKey, float32ToBytes(outcome.embeddings), "application/octet-stream");
+    const moved = await deps.store.transition(task.jobId, "decoding", { populationPrior: outcome.population }, started.record);
     if (!moved.applied && moved.record.state !== "decoding") return "skipped";
-    await deps.decode.add(task2);
+    await deps.decode.add(next);
     return "done";
   };
 }

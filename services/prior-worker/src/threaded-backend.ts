@@ -1,0 +1,77 @@
+import { Worker } from "node:worker_threads";
+import type { PriorBackend, SampleJob, SampleOutcome } from "./backend.js";
+import type { FromThread, ThreadInit, ToThread } from "./sampler-thread.js";
+
+export class SamplingAbortedError extends Error {
+  constructor() {
+    super("sampling aborted");
+    this.name = "SamplingAbortedError";
+  }
+}
+
+interface Pending {
+  resolve: (o: SampleOutcome) => void;
+  reject: (e: Error) => void;
+}
+
+/**
+ * Sampling on `threads` worker threads (one model instance each); requests go to the thread with
+ * the fewest in flight. Resolves once every thread has loaded and verified its models; a thread
+ * that fails to load (e.g. a sha256 mismatch) rejects with its message.
+ */
+export async function createThreadedBackend(init: ThreadInit, threads: number, onLoaded: (info: Record<string, unknown>) => void): Promise<PriorBackend> {
+  const entry = new URL("./sampler-thread.js", import.meta.url);
+  const pending = new Map<number, Pending>();
+  let nextId = 1;
+  const pool = await Promise.all(
+    Array.from({ length: threads }, async (_, index) => {
+      const worker = new Worker(entry, { workerData: init });
+      const ready = await new Promise<Extract<FromThread, { type: "ready" }>>((resolve, reject) => {
+        worker.once("error", reject);
+        worker.on("message", function first(msg: FromThread) {
+          if (msg.type === "ready") resolve(msg);
+          else if (msg.type === "fatal") reject(new Error(msg.message));
+          worker.off("message", first);
+        });
+      });
+      if (index === 0) for (const m of ready.models) onLoaded(m.info);
+      const slot = { worker, inflight: 0, models: ready.models };
+      worker.on("message", (msg: FromThread) => {
+        if (msg.type === "ready" || msg.type === "fatal") return;
+        const p = pending.get(msg.id);
+        if (!p) return;
+        pending.delete(msg.id);
+        slot.inflight--;
+        if (msg.type === "ok") p.resolve({ kind: "ok", embeddings: msg.embeddings, population: msg.population });
+        else if (msg.type === "unknown-user") p.resolve({ kind: "unknown-user" });
+        else p.reject(msg.aborted ? new SamplingAbortedError() : new Error(msg.message));
+      });
+      // A crashed thread fails what it held; the stage retries those jobs.
+      worker.on("error", (err) => {
+        for (const [id, p] of pending) {
+          p.reject(err);
+          pending.delete(id);
+        }
+      });
+      return slot;
+    }),
+  );
+  const versions = new Map(pool[0]!.models.map((m) => [m.version, { embeddingDim: m.embeddingDim }]));
+
+  return {
+    versions,
+    sample(job: SampleJob, signal?: AbortSignal) {
+      const slot = pool.reduce((a, b) => (b.inflight < a.inflight ? b : a));
+      const id = nextId++;
+      slot.inflight++;
+      return new Promise<SampleOutcome>((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        signal?.addEventListener("abort", () => slot.worker.postMessage({ type: "cancel", id } satisfies ToThread), { once: true });
+        slot.worker.postMessage({ type: "sample", id, job } satisfies ToThread);
+      });
+    },
+    async close() {
+      await Promise.all(pool.map((s) => s.worker.terminate()));
+    },
+  };
+}
