@@ -1,0 +1,56 @@
+import { describe, expect, it } from "vitest";
+import { Sampler, UnknownUserPolicy, type CreateJobRequest } from "@rebeca/contracts/grpc";
+import { validateCreateJob, ValidationError, type ModelInfo } from "./validate.js";
+
+const model: ModelInfo = { version: "demo-v1", timesteps: 1000, defaults: { guidance: 3, steps: 50, sampler: "ddim" } };
+const limits = { maxImagesPerJob: 16, maxGuidance: 50, maxLabels: 16 };
+const base: CreateJobRequest = { requestId: "r-1", userId: "u0001", numImages: 2, sampler: 0, modelVersion: "", priority: 0, labels: {}, callbackUrl: "", callbackEvents: [], unknownUser: 0 };
+
+const fields = (req: Partial<CreateJobRequest>) => {
+  try {
+    validateCreateJob({ ...base, ...req }, model, limits, () => 7);
+    return [];
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err;
+    return err.violations.map((v) => v.field);
+  }
+};
+
+describe("validateCreateJob", () => {
+  it("fills the model's defaults and a random seed", () => {
+    expect(validateCreateJob(base, model, limits, () => 7)).toMatchObject({ guidance: 3, steps: 50, sampler: "ddim", seed: 7, unknownUser: "reject", modelVersion: "demo-v1" });
+  });
+
+  it("keeps explicit values, including seed 0 and guidance 0", () => {
+    const spec = validateCreateJob({ ...base, seed: 0, guidance: 0, steps: 20, sampler: Sampler.SAMPLER_DDIM, unknownUser: UnknownUserPolicy.UNKNOWN_USER_POLICY_POPULATION }, model, limits, () => 7);
+    expect(spec).toMatchObject({ seed: 0, guidance: 0, steps: 20, unknownUser: "population" });
+  });
+
+  it("runs DDPM over every timestep whatever steps says", () => {
+    expect(validateCreateJob({ ...base, sampler: Sampler.SAMPLER_DDPM, steps: 10 }, model, limits, () => 7).steps).toBe(1000);
+  });
+
+  it("deduplicates callback event types", () => {
+    expect(validateCreateJob({ ...base, callbackEvents: ["job.failed", "job.failed"] }, model, limits, () => 7).callbackEvents).toEqual(["job.failed"]);
+  });
+
+  it.each([
+    [{ requestId: "é" }, "request_id"],
+    [{ userId: "a b" }, "user_id"],
+    [{ numImages: 1.5 }, "num_images"],
+    [{ guidance: Number.NaN }, "guidance"],
+    [{ guidance: 51 }, "guidance"],
+    [{ steps: 1.5 }, "steps"],
+    [{ priority: 2.5 }, "priority"],
+    [{ labels: { "-x": "1" } }, "labels[-x]"],
+    [{ callbackUrl: "http://user:pw@example.com/" }, "callback_url"],
+    [{ callbackUrl: `https://example.com/${"x".repeat(2050)}` }, "callback_url"],
+  ] as [Partial<CreateJobRequest>, string][])("refuses %j naming %s", (req, field) => {
+    expect(fields(req)).toEqual([field]);
+  });
+
+  it("refuses more than 16 labels", () => {
+    const labels = Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, "v"]));
+    expect(fields({ labels })).toEqual(["labels"]);
+  });
+});
