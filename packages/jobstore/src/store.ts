@@ -51,6 +51,8 @@ export interface JobStoreOptions {
   eventsMaxLen?: number;
   /** Clock, for tests. @default () => new Date() */
   now?: () => Date;
+  /** Called after this process moved a job to a terminal state (for outcome metrics). */
+  onFinished?: (record: JobRecord) => void;
 }
 
 export type CreateResult = { created: true; record: JobRecord; eventId: string } | { created: false; record: JobRecord };
@@ -155,7 +157,10 @@ export function createJobStore(redis: Redis, options: JobStoreOptions) {
           TERMINAL_STATES.has(to) ? retention : 0,
         )) as [number, string?];
         if (out[0] === -1) throw new JobNotFoundError(jobId);
-        if (out[0] === 1) return { applied: true, record: next, eventId: out[1]! };
+        if (out[0] === 1) {
+          if (TERMINAL_STATES.has(to)) options.onFinished?.(next);
+          return { applied: true, record: next, eventId: out[1]! };
+        }
       }
     },
 

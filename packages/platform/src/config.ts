@@ -47,6 +47,8 @@ export const baseConfigSchema = z.object({
   HTTP_HOST: env.str("0.0.0.0"),
   /** pino log level. */
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** Seconds finished jobs and request ids are kept (every service that finishes jobs applies it). */
+  JOB_RETENTION_SECONDS: env.int(7 * 24 * 3600),
   /** Milliseconds a draining service waits for in-flight work before it exits. */
   DRAIN_DEADLINE_MS: env.int(20000),
 });

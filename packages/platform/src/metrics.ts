@@ -12,3 +12,17 @@ export function createMetricsRegistry(service: string): Registry {
   collectDefaultMetrics({ register: registry, prefix: "rebeca_" });
   return registry;
 }
+
+/**
+ * `rebeca_jobs_finished_total{state,model_version}`: jobs this process moved to a terminal state
+ * (sum over services for all outcomes: the gateway counts cancels, workers the rest).
+ */
+export function createJobOutcomeCounter(registry: Registry) {
+  const counter = new Counter({
+    name: "rebeca_jobs_finished_total",
+    help: "Jobs moved to a terminal state by this process, by state and model version",
+    labelNames: ["state", "model_version"],
+    registers: [registry],
+  });
+  return (record: { state: string; modelVersion: string }) => counter.inc({ state: record.state, model_version: record.modelVersion });
+}

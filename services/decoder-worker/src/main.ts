@@ -3,6 +3,7 @@ import { decodeTaskSchema, QUEUES } from "@rebeca/contracts";
 import { createJobStore, markFailed } from "@rebeca/jobstore";
 import {
   Counter,
+  createJobOutcomeCounter,
   createLogger,
   createMetricsRegistry,
   createRedis,
@@ -37,7 +38,7 @@ async function main() {
   const blobs = await createBlobStore(config);
   const redis = createRedis(config.REDIS_URL, "worker", log, "decoder-store");
   await waitReady(redis);
-  const store = createJobStore(redis, { prefix: config.QUEUE_PREFIX });
+  const store = createJobStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, onFinished: createJobOutcomeCounter(registry) });
   const decodeQueue = openQueue(QUEUES.decode, redis, config.QUEUE_PREFIX);
   registerBacklogMetrics(registry, [decodeQueue]);
   const imagesTotal = new Counter({ name: "rebeca_decoder_images_total", help: "Images decoded and stored", registers: [registry] });

@@ -32,8 +32,6 @@ export const gatewayConfigSchema = baseConfigSchema
     MAX_PRIOR_BACKLOG: env.int(100_000),
     /** Hosts or CIDRs callback URLs may point at although they are private (e.g. `127.0.0.1` in tests). */
     CALLBACK_ALLOW_HOSTS: env.list(""),
-    /** Seconds finished jobs and request ids are kept. */
-    JOB_RETENTION_SECONDS: env.int(7 * 24 * 3600),
   })
   .refine((c) => c.API_KEYS || c.API_KEYS_FILE, { message: "set API_KEYS or API_KEYS_FILE", path: ["API_KEYS"] });
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;

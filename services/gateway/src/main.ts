@@ -2,6 +2,7 @@
 import { QUEUES } from "@rebeca/contracts";
 import { createJobStore } from "@rebeca/jobstore";
 import {
+  createJobOutcomeCounter,
   createLogger,
   createMetricsRegistry,
   createRedis,
@@ -44,7 +45,7 @@ async function main() {
   const decodeQueue = openQueue(QUEUES.decode, queueConnection, config.QUEUE_PREFIX);
   registerBacklogMetrics(registry, [priorQueue, decodeQueue]);
 
-  const store = createJobStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS });
+  const store = createJobStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, onFinished: createJobOutcomeCounter(registry) });
   const hub = createEventHub({ store, log, blockingRedis: () => createRedis(config.REDIS_URL, "worker", log, "gateway-events") });
   const service = createJobService({
     authenticate,

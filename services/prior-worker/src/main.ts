@@ -4,6 +4,7 @@ import { createJobStore, markFailed } from "@rebeca/jobstore";
 import {
   Counter,
   Histogram,
+  createJobOutcomeCounter,
   createLogger,
   createMetricsRegistry,
   createRedis,
@@ -44,7 +45,7 @@ async function main() {
 
   const redis = createRedis(config.REDIS_URL, "worker", log, "prior-store");
   await waitReady(redis);
-  const store = createJobStore(redis, { prefix: config.QUEUE_PREFIX });
+  const store = createJobStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, onFinished: createJobOutcomeCounter(registry) });
   const decodeQueue = openQueue(QUEUES.decode, redis, config.QUEUE_PREFIX);
   registerBacklogMetrics(registry, [decodeQueue]);
 
