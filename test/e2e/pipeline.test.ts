@@ -171,6 +171,8 @@ describe("pipeline end to end: gRPC → prior → decoder → S3 → events and 
     expect(texts["prior-worker"]).toMatch(/rebeca_prior_batch_rows_bucket/);
     expect(texts["decoder-worker"]).toMatch(/rebeca_decoder_images_total\{[^}]*\} [1-9]/);
     expect(texts["decoder-worker"]).toMatch(/rebeca_stage_queue_wait_seconds_bucket\{[^}]*queue="decode"/);
-    expect(texts.notifier).toMatch(/rebeca_callback_deliveries_total/);
+    expect(texts["decoder-worker"]).toMatch(/rebeca_jobs_finished_total\{[^}]*state="succeeded"[^}]*\} [1-9]/);
+    expect(texts["prior-worker"]).toMatch(/rebeca_jobs_finished_total\{[^}]*state="failed"[^}]*\} [1-9]/); // the unknown user
+    expect(texts.notifier).toMatch(/rebeca_callback_deliveries_total\{[^}]*outcome="delivered"[^}]*\} [1-9]/);
   });
 });
