@@ -67,6 +67,7 @@ def add_users(model_dir, items, item_ids_path, interactions, steps=600, lr=0.05,
     man["files"]["user_table"]["shape"] = [rows_n, man["user_dim"]]
     man["training"].setdefault("added_users", []).append(
         {"source": os.path.basename(interactions), "users": len(users), "first_row": n_old,
+         "prior_sha256_before": prior_sha,
          "skipped_without_likes": n_skipped, "steps": steps, "lr": lr, "final_loss": round(loss.item(), 5),
          "seconds": round(time.time() - t0, 1)})
     refresh_hashes(d, man)

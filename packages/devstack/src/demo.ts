@@ -12,7 +12,7 @@ import { encodePng } from "@rebeca/inference";
 import { createJobClient } from "./client.js";
 import { renderGallery, type GalleryRow } from "./gallery.js";
 import { parseNpy } from "./npy.js";
-import { oracleLikeProbability, type DemoUser } from "./oracle.js";
+import { oracleLikeProbability, type DemoUser } from "@rebeca/eval";
 import { REPO_ROOT } from "./services.js";
 import { startStack } from "./stack.js";
 import { startWebhookReceiver } from "./webhook-receiver.js";

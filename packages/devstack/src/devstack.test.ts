@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { renderGallery } from "./gallery.js";
 import { parseNpy } from "./npy.js";
-import { oracleLikeProbability } from "./oracle.js";
+import { oracleLikeProbability } from "@rebeca/eval";
 
 function npy(descr: string, shape: number[], body: Uint8Array): Uint8Array {
   let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(", ")}${shape.length === 1 ? "," : ""}), }`;

@@ -7,5 +7,5 @@ export * from "./webhook-receiver.js";
 export * from "./client.js";
 export * from "./stack.js";
 export * from "./npy.js";
-export * from "./oracle.js";
+
 export * from "./gallery.js";

@@ -1,0 +1,2 @@
+export * from "./oracle.js";
+export * from "./permutation.js";
