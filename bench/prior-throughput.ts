@@ -47,7 +47,7 @@ async function throughQueue(users: string[]): Promise<number> {
     // No event stream during the run (it would cost the gateway and this process CPU on a 2-core
     // machine); completion is read from the queue, timings from the job records afterwards.
     const redis = new Redis(stack.redis.url);
-    const priorQueue = new Queue("prior", { connection: redis, prefix: stack.prefix });
+    const priorQueue = new Queue("prior.bench", { connection: redis, prefix: stack.prefix });
     await stack.start("prior-worker", { ORT_INTRA_OP_THREADS: "1", ORT_INTER_OP_THREADS: "1", ...JSON.parse(process.env.BENCH_WORKER_ENV ?? "{}") });
     for (;;) {
       const counts = await priorQueue.getJobCounts("wait", "prioritized", "active", "delayed");

@@ -27,7 +27,7 @@ describe("gateway API", () => {
     acme = createJobClient(stack.grpcAddress, stack.tenants.acme!.apiKey);
     globex = createJobClient(stack.grpcAddress, stack.tenants.globex!.apiKey);
     redis = new Redis(stack.redis.url);
-    prior = new Queue("prior", { connection: redis, prefix: stack.prefix });
+    prior = new Queue("prior.acme", { connection: redis, prefix: stack.prefix });
   });
   afterAll(async () => {
     acme?.close();

@@ -13,6 +13,8 @@ export function redisKeys(prefix: string) {
     endpoint: (tenant: string, url: string) => `${prefix}:endpoint:${tenant}:${url}`,
     deliveries: (messageId: string) => `${prefix}:deliveries:${messageId}`,
     deadLetters: () => `${prefix}:dead-letters`,
+    /** Tenants that have queues; workers watch it to open a worker per tenant queue. */
+    tenants: () => `${prefix}:tenants`,
   };
 }
 export type RedisKeys = ReturnType<typeof redisKeys>;

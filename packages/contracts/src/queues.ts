@@ -10,6 +10,15 @@ export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 
 export const DEFAULT_PREFIX = "{rebeca}";
 
+export type Stage = "prior" | "decode";
+export const STAGES: readonly Stage[] = ["prior", "decode"];
+
+/**
+ * Each tenant has its own queue per stage (`prior.acme`), so a worker can pick the next tenant by
+ * weighted fair share instead of taking whatever sits first in one shared queue.
+ */
+export const stageQueue = (stage: Stage, tenant: string): string => `${stage}.${tenant}`;
+
 export interface JobOptionsInput {
   /** Deterministic BullMQ job id: a repeat add of the same id is ignored by BullMQ. */
   jobId: string;

@@ -7,3 +7,4 @@ export * from "./shutdown.js";
 export * from "./queues.js";
 export * from "./stage-worker.js";
 export * from "./ssrf.js";
+export * from "./fair-lanes.js";

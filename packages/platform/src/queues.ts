@@ -4,34 +4,44 @@ import { Gauge, type Registry } from "prom-client";
 /** BullMQ states that are work still to do or being done: what autoscalers must count. */
 export const BACKLOG_STATES = ["wait", "prioritized", "active", "delayed", "waiting-children"] as const;
 
+/** A queue as metrics see it: the stage it serves and, for per-tenant queues, the tenant. */
+export interface LabelledQueue {
+  queue: Queue;
+  stage: string;
+  tenant: string;
+}
+
+/** Unfinished jobs of a queue: waiting + prioritized + active + delayed + waiting-children. */
+export async function backlogOf(queue: Queue): Promise<{ total: number; byState: Record<string, number> }> {
+  const byState = await queue.getJobCounts(...BACKLOG_STATES);
+  return { total: Object.values(byState).reduce((a, b) => a + b, 0), byState };
+}
+
 /**
- * Exports `rebeca_queue_backlog_jobs{queue,state}` and `rebeca_queue_backlog_total_jobs{queue}`,
- * read on scrape. `LLEN bull:<q>:wait` alone misses prioritized and active jobs; this counts them.
+ * Exports `rebeca_queue_backlog_jobs{queue,tenant,state}` and
+ * `rebeca_queue_backlog_total_jobs{queue,tenant}` (queue = the stage), read on scrape from the
+ * queues `list()` returns then. `LLEN bull:<q>:wait` alone misses prioritized and active jobs;
+ * this counts them. Sum over `tenant` for a stage's backlog.
  */
-export function registerBacklogMetrics(registry: Registry, queues: Queue[]): void {
+export function registerBacklogMetrics(registry: Registry, list: () => LabelledQueue[]): void {
   const byState = new Gauge({
     name: "rebeca_queue_backlog_jobs",
-    help: "Jobs per queue and BullMQ state (waiting, prioritized, active, delayed, ...)",
-    labelNames: ["queue", "state"],
+    help: "Jobs per queue (stage), tenant and BullMQ state (waiting, prioritized, active, delayed, ...)",
+    labelNames: ["queue", "tenant", "state"],
     registers: [registry],
   });
   new Gauge({
     name: "rebeca_queue_backlog_total_jobs",
-    help: "All unfinished jobs per queue: waiting + prioritized + active + delayed",
-    labelNames: ["queue"],
+    help: "All unfinished jobs per queue (stage) and tenant: waiting + prioritized + active + delayed",
+    labelNames: ["queue", "tenant"],
     registers: [registry],
     async collect() {
       byState.reset();
       this.reset();
-      for (const queue of queues) {
-        const counts = await queue.getJobCounts(...BACKLOG_STATES);
-        let total = 0;
-        for (const state of BACKLOG_STATES) {
-          const n = counts[state] ?? 0;
-          total += n;
-          byState.set({ queue: queue.name, state }, n);
-        }
-        this.set({ queue: queue.name }, total);
+      for (const { queue, stage, tenant } of list()) {
+        const backlog = await backlogOf(queue);
+        for (const [state, n] of Object.entries(backlog.byState)) byState.set({ queue: stage, tenant, state }, n);
+        this.set({ queue: stage, tenant }, backlog.total);
       }
     },
   });
@@ -41,3 +51,23 @@ export function registerBacklogMetrics(registry: Registry, queues: Queue[]): voi
 export function openQueue(name: string, connection: ConnectionOptions, prefix: string): Queue {
   return new Queue(name, { connection, prefix });
 }
+
+/**
+ * Queue handles opened on first use and kept (one per name), e.g. a stage's per-tenant queues.
+ */
+export function createQueueCache(connection: ConnectionOptions, prefix: string) {
+  const queues = new Map<string, LabelledQueue>();
+  return {
+    get(stage: string, tenant: string, name: string): Queue {
+      let entry = queues.get(name);
+      if (!entry) {
+        entry = { queue: openQueue(name, connection, prefix), stage, tenant };
+        queues.set(name, entry);
+      }
+      return entry.queue;
+    },
+    list: () => [...queues.values()],
+    close: () => Promise.all([...queues.values()].map((q) => q.queue.close())),
+  };
+}
+export type QueueCache = ReturnType<typeof createQueueCache>;

@@ -9,83 +9,105 @@ export { UnrecoverableError };
 export const HOP_BUCKETS = [0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 export interface StageWorkerOptions<T> {
-  queue: string;
+  /** Stage name for metrics (`prior`, `decode`). */
+  stage: string;
   prefix: string;
   connection: ConnectionOptions;
-  /** Parallel jobs per process. @default 1 */
+  /** Queue name of a tenant (e.g. `prior.acme`). */
+  queueName: (tenant: string) => string;
+  /** Lists the tenants to serve; polled, so tenants added later get a worker too. */
+  tenants: () => Promise<string[]>;
+  /** How often `tenants` is polled (ms). @default 2000 */
+  discoverEveryMs?: number;
+  /** Parallel jobs per tenant queue in this process. @default 2 */
   concurrency?: number;
-  /** Lock duration (ms), above the p99 time of one job; renewed at half. @default 60000 */
+  /** Lock duration (ms), above the p99 time of one job; renewed at half. @default 120000 */
   lockDurationMs?: number;
   /** The stage's work; throw to retry, UnrecoverableError when a retry cannot help. */
-  process: (data: T, job: Job) => Promise<"done" | "skipped">;
-  /** Parses the payload; a failure is unrecoverable (a retry cannot fix a bad payload). */
-  parse: (data: unknown) => T;
-  /** Called once when a job will not be retried again, so the job record can say why. */
+  process: (data: T, job: Job, tenant: string) => Promise<"done" | "skipped">;
+  /** Parses the payload (by job name); a failure is unrecoverable (a retry cannot fix it). */
+  parse: (name: string, data: unknown) => T;
+  /** Called once when a job will not be retried again, so its record can say why. */
   onFinalFailure: (data: unknown, err: Error) => Promise<void>;
   registry: Registry;
   log: Logger;
 }
 
-/**
- * A BullMQ worker for one pipeline stage, with the metrics every stage exports: time in the
- * queue before the stage started (the hop), processing time, outcomes.
- */
-export function createStageWorker<T>(o: StageWorkerOptions<T>): Worker {
-  const hop = new Histogram({
-    name: "rebeca_stage_queue_wait_seconds",
-    help: "Time from enqueue to stage start (queue overhead per hop)",
-    labelNames: ["queue"],
-    buckets: HOP_BUCKETS,
-    registers: [o.registry],
-  });
-  const duration = new Histogram({
-    name: "rebeca_stage_duration_seconds",
-    help: "Processing time of one job in a stage",
-    labelNames: ["queue"],
-    buckets: DURATION_BUCKETS,
-    registers: [o.registry],
-  });
-  const outcomes = new Counter({
-    name: "rebeca_stage_jobs_total",
-    help: "Stage jobs by outcome (done, skipped, retried, failed)",
-    labelNames: ["queue", "outcome"],
-    registers: [o.registry],
-  });
+export interface StageWorkers {
+  /** Tenants served so far. */
+  tenants(): string[];
+  /** Stops discovery and waits for running jobs (BullMQ `close`). */
+  close(): Promise<void>;
+}
 
-  const worker = new Worker(
-    o.queue,
-    async (job: Job) => {
-      hop.observe({ queue: o.queue }, Math.max(0, (Date.now() - job.timestamp) / 1000));
-      const stop = duration.startTimer({ queue: o.queue });
-      try {
-        let data: T;
+/**
+ * BullMQ workers for one pipeline stage: one per tenant queue (tenants discovered as they
+ * appear), with the metrics every stage exports: time in the queue before the stage started (the
+ * hop), processing time, outcomes. Fair sharing of the model between tenants happens inside
+ * `process` (see fair-lanes.ts); separate queues are what let a newcomer be seen at all.
+ */
+export async function startStageWorkers<T>(o: StageWorkerOptions<T>): Promise<StageWorkers> {
+  const labels = ["queue", "tenant"];
+  const hop = new Histogram({ name: "rebeca_stage_queue_wait_seconds", help: "Time from enqueue to stage start (queue overhead per hop)", labelNames: labels, buckets: HOP_BUCKETS, registers: [o.registry] });
+  const duration = new Histogram({ name: "rebeca_stage_duration_seconds", help: "Processing time of one job in a stage", labelNames: labels, buckets: DURATION_BUCKETS, registers: [o.registry] });
+  const outcomes = new Counter({ name: "rebeca_stage_jobs_total", help: "Stage jobs by outcome (done, skipped, retried, failed)", labelNames: [...labels, "outcome"], registers: [o.registry] });
+
+  const workers = new Map<string, Worker>();
+  let closed = false;
+
+  function open(tenant: string) {
+    const queue = o.stage;
+    const worker = new Worker(
+      o.queueName(tenant),
+      async (job: Job) => {
+        hop.observe({ queue, tenant }, Math.max(0, (Date.now() - job.timestamp) / 1000));
+        const stop = duration.startTimer({ queue, tenant });
         try {
-          data = o.parse(job.data);
+          let data: T;
+          try {
+            data = o.parse(job.name, job.data);
+          } catch (err) {
+            throw new UnrecoverableError(`bad ${queue} payload: ${(err as Error).message}`);
+          }
+          const result = await o.process(data, job, tenant);
+          outcomes.inc({ queue, tenant, outcome: result });
+          return result;
         } catch (err) {
-          throw new UnrecoverableError(`bad ${o.queue} payload: ${(err as Error).message}`);
+          const final = err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+          outcomes.inc({ queue, tenant, outcome: final ? "failed" : "retried" });
+          o.log.warn({ err: (err as Error).message, jobId: job.id, tenant, attempt: job.attemptsMade + 1, final }, "stage job failed");
+          if (final) await o.onFinalFailure(job.data, err as Error);
+          throw err;
+        } finally {
+          stop();
         }
-        const result = await o.process(data, job);
-        outcomes.inc({ queue: o.queue, outcome: result });
-        return result;
-      } catch (err) {
-        const final = err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-        outcomes.inc({ queue: o.queue, outcome: final ? "failed" : "retried" });
-        o.log.warn({ err: (err as Error).message, jobId: job.id, attempt: job.attemptsMade + 1, final }, "stage job failed");
-        if (final) await o.onFinalFailure(job.data, err as Error);
-        throw err;
-      } finally {
-        stop();
-      }
+      },
+      {
+        connection: o.connection,
+        prefix: o.prefix,
+        concurrency: o.concurrency ?? 2,
+        lockDuration: o.lockDurationMs ?? 120_000,
+        // Stage jobs are idempotent, so a stalled job is safe to redo once.
+        maxStalledCount: 1,
+      },
+    );
+    worker.on("error", (err) => o.log.error({ err: err.message, queue, tenant }, "worker error"));
+    workers.set(tenant, worker);
+    o.log.info({ queue, tenant }, "serving tenant queue");
+  }
+
+  async function discover() {
+    for (const tenant of await o.tenants()) if (!closed && !workers.has(tenant)) open(tenant);
+  }
+  await discover();
+  const timer = setInterval(() => void discover().catch((err) => o.log.warn({ err: (err as Error).message }, "tenant discovery failed")), o.discoverEveryMs ?? 2000);
+
+  return {
+    tenants: () => [...workers.keys()],
+    async close() {
+      closed = true;
+      clearInterval(timer);
+      await Promise.all([...workers.values()].map((w) => w.close()));
     },
-    {
-      connection: o.connection,
-      prefix: o.prefix,
-      concurrency: o.concurrency ?? 1,
-      lockDuration: o.lockDurationMs ?? 60_000,
-      // Stage jobs are idempotent, so a stalled job is safe to redo once.
-      maxStalledCount: 1,
-    },
-  );
-  worker.on("error", (err) => o.log.error({ err: err.message, queue: o.queue }, "worker error"));
-  return worker;
+  };
 }

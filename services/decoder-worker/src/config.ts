@@ -13,8 +13,12 @@ export const decoderWorkerConfigSchema = baseConfigSchema
     MODELS_DIR: env.str(defaultModelsDir),
     /** Versions this worker decodes (comma-separated); empty = every version in MODELS_DIR. */
     MODEL_VERSIONS: env.list(""),
-    /** Jobs decoded in parallel by one process. */
+    /** Jobs in flight per tenant queue (decodes share DECODE_LANES; uploads overlap). */
     CONCURRENCY: env.int(2),
+    /** Decodes computed at once in this process (model instances). */
+    DECODE_LANES: env.int(1),
+    /** Tenants' shares of the decoder, JSON `{"acme": 3}` (default weight 1). */
+    TENANT_WEIGHTS: env.str("{}"),
     /** BullMQ lock duration (ms); keep it above the p99 time of one job. */
     LOCK_DURATION_MS: env.int(120_000),
   });

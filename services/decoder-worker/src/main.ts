@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { decodeTaskSchema, QUEUES } from "@rebeca/contracts";
+import { decodeTaskSchema, redisKeys, stageQueue } from "@rebeca/contracts";
 import { createJobStore, markFailed } from "@rebeca/jobstore";
 import {
   Counter,
@@ -8,10 +8,12 @@ import {
   createMetricsRegistry,
   createRedis,
   createShutdown,
-  createStageWorker,
+  createFairLanes,
+  createQueueCache,
+  startStageWorkers,
+  weightOf,
   fatal,
   loadConfig,
-  openQueue,
   registerBacklogMetrics,
   startOpsServer,
   waitReady,
@@ -39,30 +41,42 @@ async function main() {
   const redis = createRedis(config.REDIS_URL, "worker", log, "decoder-store");
   await waitReady(redis);
   const store = createJobStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, onFinished: createJobOutcomeCounter(registry) });
-  const decodeQueue = openQueue(QUEUES.decode, redis, config.QUEUE_PREFIX);
-  registerBacklogMetrics(registry, [decodeQueue]);
+  const queues = createQueueCache(redis, config.QUEUE_PREFIX);
   const imagesTotal = new Counter({ name: "rebeca_decoder_images_total", help: "Images decoded and stored", registers: [registry] });
 
   const workerConnection = createRedis(config.REDIS_URL, "worker", log, "decoder-worker");
-  const worker = createStageWorker({
-    queue: QUEUES.decode,
+  const workers = await startStageWorkers({
+    stage: "decode",
     prefix: config.QUEUE_PREFIX,
     connection: workerConnection,
+    queueName: (tenant) => stageQueue("decode", tenant),
+    tenants: async () => {
+      const tenants = await redis.smembers(redisKeys(config.QUEUE_PREFIX).tenants());
+      for (const tenant of tenants) queues.get("decode", tenant, stageQueue("decode", tenant));
+      return tenants;
+    },
     concurrency: config.CONCURRENCY,
     lockDurationMs: config.LOCK_DURATION_MS,
-    parse: (data) => decodeTaskSchema.parse(data),
-    process: createDecodeProcessor({ store, decoders, blobs, observe: (n) => imagesTotal.inc(n) }),
+    parse: (_name, data) => decodeTaskSchema.parse(data),
+    process: createDecodeProcessor({
+      store,
+      decoders,
+      blobs,
+      lanes: createFairLanes({ lanes: config.DECODE_LANES, weight: weightOf(config.TENANT_WEIGHTS) }),
+      observe: (n) => imagesTotal.inc(n),
+    }),
     onFinalFailure: (data, err) => markFailed(store, data, "DECODING_FAILED", err),
     registry,
     log,
   });
+  registerBacklogMetrics(registry, queues.list);
   health.ready = true;
   log.info({ versions: [...decoders.keys()], httpPort: ops.port }, "decoder worker started");
 
   const shutdown = createShutdown(log, config.DRAIN_DEADLINE_MS);
   shutdown.add("mark not ready", () => (health.ready = false));
-  shutdown.add("drain worker", () => worker.close());
-  shutdown.add("close queue", () => decodeQueue.close());
+  shutdown.add("drain workers", () => workers.close());
+  shutdown.add("close queues", () => queues.close());
   shutdown.add("close redis", () => Promise.all([redis.quit(), workerConnection.quit()]));
   shutdown.add("close ops server", () => ops.close());
   shutdown.installSignalHandlers();

@@ -3,7 +3,7 @@ import { objectKeys, type DecodeTask, type JobOutput } from "@rebeca/contracts";
 import type { JobStore } from "@rebeca/jobstore";
 import { encodePng, imageAt, type ImageDecoder } from "@rebeca/inference";
 import type { BlobStore } from "@rebeca/storage";
-import { UnrecoverableError } from "@rebeca/platform";
+import { UnrecoverableError, type FairLanes } from "@rebeca/platform";
 
 export interface LoadedDecoder {
   decoder: ImageDecoder;
@@ -15,6 +15,8 @@ export interface DecodeProcessorDeps {
   /** Decoders by prior model version. */
   decoders: Map<string, LoadedDecoder>;
   blobs: BlobStore;
+  /** Shares the decoder between tenants (weighted fair); uploads run outside it. */
+  lanes?: FairLanes;
   observe?: (images: number) => void;
 }
 
@@ -41,7 +43,13 @@ export function createDecodeProcessor(deps: DecodeProcessorDeps) {
     const count = task.seeds.length;
     const embeddings = bytesToFloat32(await deps.blobs.get(task.embeddingsKey));
     if (embeddings.length !== count * task.embeddingDim) throw new UnrecoverableError(`embeddings object has ${embeddings.length} values, expected ${count}×${task.embeddingDim}`);
-    const images = await loaded.decoder.decode(embeddings, count);
+    const release = deps.lanes ? await deps.lanes.acquire(task.tenant, count) : () => {};
+    let images;
+    try {
+      images = await loaded.decoder.decode(embeddings, count);
+    } finally {
+      release();
+    }
 
     const embeddingUri = deps.blobs.uri(task.embeddingsKey);
     const outputs: JobOutput[] = await Promise.all(

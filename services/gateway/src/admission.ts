@@ -1,18 +1,19 @@
 import type { Queue } from "bullmq";
-import { BACKLOG_STATES } from "@rebeca/platform";
+import { backlogOf } from "@rebeca/platform";
 import type { AdmissionCheck } from "./service.js";
 
 /**
- * Refuses new work while the prior stage's backlog is past `max`. The count is cached for a
- * second so admission costs one Redis round trip per second, not per request.
+ * Refuses a tenant's new work while its prior backlog is past `max`. Counts are cached per tenant
+ * for `ttlMs`, so admission costs one Redis round trip per tenant per second, not per request.
  */
-export function createBacklogAdmission(queue: Queue, max: number, ttlMs = 1000): AdmissionCheck {
-  let cached = { at: 0, backlog: 0 };
-  return async () => {
-    if (Date.now() - cached.at > ttlMs) {
-      const counts = await queue.getJobCounts(...BACKLOG_STATES);
-      cached = { at: Date.now(), backlog: Object.values(counts).reduce((a, b) => a + b, 0) };
+export function createBacklogAdmission(queueOf: (tenant: string) => Queue, max: number, ttlMs = 1000): AdmissionCheck {
+  const cached = new Map<string, { at: number; backlog: number }>();
+  return async (tenant) => {
+    let entry = cached.get(tenant);
+    if (!entry || Date.now() - entry.at > ttlMs) {
+      entry = { at: Date.now(), backlog: (await backlogOf(queueOf(tenant))).total };
+      cached.set(tenant, entry);
     }
-    return cached.backlog >= max ? `prior backlog is ${cached.backlog} jobs (limit ${max}); retry later` : null;
+    return entry.backlog >= max ? `tenant backlog is ${entry.backlog} jobs (limit ${max}); retry later` : null;
   };
 }

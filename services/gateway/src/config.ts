@@ -28,7 +28,7 @@ export const gatewayConfigSchema = baseConfigSchema
     MAX_IMAGES_PER_JOB: env.int(16),
     /** Largest guidance scale accepted. */
     MAX_GUIDANCE: env.num(50),
-    /** Unfinished prior-stage jobs above which CreateJob answers RESOURCE_EXHAUSTED. */
+    /** A tenant's unfinished prior-stage jobs above which its CreateJob answers RESOURCE_EXHAUSTED. */
     MAX_PRIOR_BACKLOG: env.int(100_000),
     /** Hosts or CIDRs callback URLs may point at although they are private (e.g. `127.0.0.1` in tests). */
     CALLBACK_ALLOW_HOSTS: env.list(""),

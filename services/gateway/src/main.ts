@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { QUEUES } from "@rebeca/contracts";
+import { redisKeys, STAGES, stageQueue, type Stage } from "@rebeca/contracts";
 import { createJobStore } from "@rebeca/jobstore";
 import {
   createJobOutcomeCounter,
@@ -9,7 +9,7 @@ import {
   createShutdown,
   fatal,
   loadConfig,
-  openQueue,
+  createQueueCache,
   registerBacklogMetrics,
   startOpsServer,
   waitReady,
@@ -35,28 +35,33 @@ async function main() {
   if (!models.has(config.DEFAULT_MODEL_VERSION)) {
     throw new Error(`DEFAULT_MODEL_VERSION "${config.DEFAULT_MODEL_VERSION}" has no manifest in ${config.MODELS_DIR} (found: ${[...models.keys()].join(", ") || "none"})`);
   }
-  const authenticate = createAuthenticator(readApiKeys(config));
+  const apiKeys = readApiKeys(config);
+  const authenticate = createAuthenticator(apiKeys);
 
   const redis = createRedis(config.REDIS_URL, "producer", log, "gateway");
   await waitReady(redis);
   const queueConnection = createRedis(config.REDIS_URL, "producer", log, "gateway-queue");
   await waitReady(queueConnection);
-  const priorQueue = openQueue(QUEUES.prior, queueConnection, config.QUEUE_PREFIX);
-  const decodeQueue = openQueue(QUEUES.decode, queueConnection, config.QUEUE_PREFIX);
-  registerBacklogMetrics(registry, [priorQueue, decodeQueue]);
+  const queues = createQueueCache(queueConnection, config.QUEUE_PREFIX);
+  const queueOf = (stage: Stage) => (tenant: string) => queues.get(stage, tenant, stageQueue(stage, tenant));
+  const tenants = [...new Set(apiKeys.map((k) => k.tenant))];
+  // Workers open a worker per tenant queue from this set; the metrics cover every tenant's stages.
+  await redis.sadd(redisKeys(config.QUEUE_PREFIX).tenants(), ...tenants);
+  for (const tenant of tenants) for (const stage of STAGES) queueOf(stage)(tenant);
+  registerBacklogMetrics(registry, queues.list);
 
   const store = createJobStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, onFinished: createJobOutcomeCounter(registry) });
   const hub = createEventHub({ store, log, blockingRedis: () => createRedis(config.REDIS_URL, "worker", log, "gateway-events") });
   const service = createJobService({
     authenticate,
     store,
-    sink: createPriorSink(priorQueue),
+    sink: createPriorSink(queueOf("prior")),
     hub,
     models,
     defaultModel: config.DEFAULT_MODEL_VERSION,
     limits: { maxImagesPerJob: config.MAX_IMAGES_PER_JOB, maxGuidance: config.MAX_GUIDANCE, maxLabels: 16 },
     callbackGuard: createCallbackGuard(config.CALLBACK_ALLOW_HOSTS),
-    admission: createBacklogAdmission(priorQueue, config.MAX_PRIOR_BACKLOG),
+    admission: createBacklogAdmission(queueOf("prior"), config.MAX_PRIOR_BACKLOG),
     metrics: createGatewayMetrics(registry),
     log,
   });
@@ -70,7 +75,7 @@ async function main() {
   shutdown.add("mark not ready", () => (health.ready = false));
   shutdown.add("drain grpc", () => grpc.drain(Math.max(1000, config.DRAIN_DEADLINE_MS - 3000)));
   shutdown.add("stop event tailers", () => hub.close());
-  shutdown.add("close queues", () => Promise.all([priorQueue.close(), decodeQueue.close()]));
+  shutdown.add("close queues", () => queues.close());
   shutdown.add("close redis", () => Promise.all([redis.quit(), queueConnection.quit()]));
   shutdown.add("close ops server", () => ops.close());
   shutdown.installSignalHandlers();

@@ -11,11 +11,11 @@ import { fromProtoState, matchesLabels, toProtoEvent, toProtoJob } from "./mappi
 import { checkLabels, validateCreateJob, ValidationError, type FieldViolation, type ModelInfo, type RequestLimits } from "./validate.js";
 import type { GatewayMetrics } from "./metrics.js";
 
-/** Where accepted jobs go: the "prior" queue (an adapter over BullMQ). */
+/** Where accepted jobs go: the tenant's "prior" queue (an adapter over BullMQ). */
 export interface PriorJobSink {
   add(task: PriorTask): Promise<void>;
   /** Removes a job that no worker has taken yet; false if it was not waiting. */
-  remove(jobId: string): Promise<boolean>;
+  remove(tenant: string, jobId: string): Promise<boolean>;
 }
 
 /** Refuses callback URLs that point into private networks; returns the reason, or null if fine. */
@@ -135,7 +135,7 @@ export function createJobService(deps: JobServiceDeps): JobServiceServer {
       if (TERMINAL_STATES.has(record.state)) return { job: toProtoJob(record) };
       const result = await store.transition(record.jobId, "cancelled", { error: { code: "CANCELLED", message: "cancelled by the client" } });
       // A job still waiting leaves the queue now; one in progress stops at its next check.
-      if (result.applied) await deps.sink.remove(record.jobId).catch(() => false);
+      if (result.applied) await deps.sink.remove(tenant, record.jobId).catch(() => false);
       return { job: toProtoJob(result.record) };
     }),
 

@@ -74,7 +74,7 @@ export function createNotifier(deps: NotifierDeps) {
   const queue = new Queue(QUEUES.callbacks, { connection: redis, prefix });
   const sender = deps.sender ?? createHttpSender({ timeoutMs: config.CALLBACK_TIMEOUT_MS, allow: parseAllowList(config.CALLBACK_ALLOW_HOSTS) });
 
-  registerBacklogMetrics(deps.registry, [queue]);
+  registerBacklogMetrics(deps.registry, () => [{ queue, stage: "callbacks", tenant: "" }]);
   const metrics = createNotifierMetrics(deps.registry, {
     deadLetters,
     outboxLength: () => redis.xlen(keys.outbox()),

@@ -13,8 +13,10 @@ export const priorWorkerConfigSchema = baseConfigSchema
     MODELS_DIR: env.str(defaultModelsDir),
     /** Versions this worker serves (comma-separated); empty = every version in MODELS_DIR. */
     MODEL_VERSIONS: env.list(""),
-    /** Jobs in flight per process: while one samples, the others do their Redis and S3 I/O. */
+    /** Jobs in flight per tenant queue: while one samples, the others do their Redis and S3 I/O. */
     CONCURRENCY: env.int(4),
+    /** Tenants' shares of the sampler, JSON `{"acme": 3}` (default weight 1). */
+    TENANT_WEIGHTS: env.str("{}"),
     /** Sampler threads (model instances), off the event loop; keep ORT threads × these within the cores. */
     SAMPLING_THREADS: env.int(1),
     /** BullMQ lock duration (ms); keep it above the p99 time of one job. */

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { decodeTaskSchema, jobOptions, priorTaskSchema, QUEUES } from "@rebeca/contracts";
+import { decodeTaskSchema, jobOptions, priorTaskSchema, redisKeys, stageQueue } from "@rebeca/contracts";
 import { createJobStore, markFailed } from "@rebeca/jobstore";
 import {
   Counter,
@@ -9,10 +9,12 @@ import {
   createMetricsRegistry,
   createRedis,
   createShutdown,
-  createStageWorker,
+  createFairLanes,
+  createQueueCache,
+  startStageWorkers,
+  weightOf,
   fatal,
   loadConfig,
-  openQueue,
   registerBacklogMetrics,
   startOpsServer,
   waitReady,
@@ -46,8 +48,9 @@ async function main() {
   const redis = createRedis(config.REDIS_URL, "worker", log, "prior-store");
   await waitReady(redis);
   const store = createJobStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, onFinished: createJobOutcomeCounter(registry) });
-  const decodeQueue = openQueue(QUEUES.decode, redis, config.QUEUE_PREFIX);
-  registerBacklogMetrics(registry, [decodeQueue]);
+  const queues = createQueueCache(redis, config.QUEUE_PREFIX);
+  const decodeQueueOf = (tenant: string) => queues.get("decode", tenant, stageQueue("decode", tenant));
+  registerBacklogMetrics(registry, queues.list);
 
   const batchRows = new Histogram({ name: "rebeca_prior_batch_rows", help: "Rows per ONNX prior run (2 x images: CFG)", buckets: [2, 4, 8, 16, 32, 64, 128, 256, 512], registers: [registry] });
   const embeddingsTotal = new Counter({ name: "rebeca_prior_embeddings_total", help: "Embeddings sampled", registers: [registry] });
@@ -55,11 +58,12 @@ async function main() {
   const process = createPriorProcessor({
     store,
     backend,
+    lanes: createFairLanes({ lanes: config.SAMPLING_THREADS, weight: weightOf(config.TENANT_WEIGHTS) }),
     blobs,
     decode: {
       add: async (task) => {
         const payload = decodeTaskSchema.parse(task);
-        await decodeQueue.add("decode", payload, jobOptions({ jobId: payload.jobId, priority: payload.priority }));
+        await decodeQueueOf(payload.tenant).add("decode", payload, jobOptions({ jobId: payload.jobId, priority: payload.priority }));
       },
     },
     log,
@@ -69,14 +73,16 @@ async function main() {
     },
   });
   const workerConnection = createRedis(config.REDIS_URL, "worker", log, "prior-worker");
-  const worker = createStageWorker({
-    queue: QUEUES.prior,
+  const workers = await startStageWorkers({
+    stage: "prior",
     prefix: config.QUEUE_PREFIX,
     connection: workerConnection,
+    queueName: (tenant) => stageQueue("prior", tenant),
+    tenants: () => redis.smembers(redisKeys(config.QUEUE_PREFIX).tenants()),
     concurrency: config.CONCURRENCY,
     lockDurationMs: config.LOCK_DURATION_MS,
-    parse: (data) => priorTaskSchema.parse(data),
-    process,
+    parse: (_name, data) => priorTaskSchema.parse(data),
+    process: (task) => process(task),
     onFinalFailure: (data, err) => markFailed(store, data, "SAMPLING_FAILED", err),
     registry,
     log,
@@ -87,9 +93,9 @@ async function main() {
   const shutdown = createShutdown(log, config.DRAIN_DEADLINE_MS);
   shutdown.add("mark not ready", () => (health.ready = false));
   // close() waits for running jobs; the deadline bounds it (a cut job is redelivered and resumes).
-  shutdown.add("drain worker", () => worker.close());
+  shutdown.add("drain workers", () => workers.close());
   shutdown.add("stop sampler threads", () => backend.close());
-  shutdown.add("close queue", () => decodeQueue.close());
+  shutdown.add("close queues", () => queues.close());
   shutdown.add("close redis", () => Promise.all([redis.quit(), workerConnection.quit()]));
   shutdown.add("close ops server", () => ops.close());
   shutdown.installSignalHandlers();

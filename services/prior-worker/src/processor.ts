@@ -1,7 +1,7 @@
 import { imageSeed, objectKeys, type DecodeTask, type PriorTask } from "@rebeca/contracts";
 import type { JobStore } from "@rebeca/jobstore";
 import type { BlobStore } from "@rebeca/storage";
-import { UnrecoverableError, type Logger } from "@rebeca/platform";
+import { UnrecoverableError, type FairLanes, type Logger } from "@rebeca/platform";
 import type { PriorBackend, SampleOutcome } from "./backend.js";
 
 /** Where sampled jobs go next: the "decode" queue. */
@@ -15,6 +15,8 @@ export interface PriorProcessorDeps {
   blobs: BlobStore;
   decode: DecodeJobSink;
   log: Logger;
+  /** Shares the sampler between tenants (weighted fair); without it samples run as they come. */
+  lanes?: FairLanes;
   /** How often a running sample checks whether its job was cancelled. @default 250 */
   cancelCheckMs?: number;
   /** Observes rows per ONNX run and embeddings produced. */
@@ -60,6 +62,7 @@ export function createPriorProcessor(deps: PriorProcessorDeps) {
         () => {}, // a failed check is not a cancel; the next one will tell
       );
     }, cancelCheckMs);
+    const release = deps.lanes ? await deps.lanes.acquire(task.tenant, seeds.length) : () => {};
     try {
       return await deps.backend.sample(
         { version: task.modelVersion, userId: task.userId, unknownUser: task.unknownUser, seeds, guidance: task.guidance, steps: task.steps, sampler: task.sampler },
@@ -69,6 +72,7 @@ export function createPriorProcessor(deps: PriorProcessorDeps) {
       if (abort.signal.aborted) return null;
       throw err;
     } finally {
+      release();
       clearInterval(timer);
     }
   }
