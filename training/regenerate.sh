@@ -15,13 +15,17 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get install -y --no-install-recommends "${need[@]}"
 fi
 
+# Everything is built in a fresh directory under $WORK; the committed models/ stays intact (other
+# checkouts' tests read it) until the end, when each finished version directory is moved into $OUT with
+# rename(2) (same filesystem: the old version is renamed aside, the new one renamed in, the old one deleted).
 OUT=${OUT:-../models}
-V=$OUT/demo-v1
-C=$OUT/demo-v1-control
 WORK=${WORK:-work}
+mkdir -p "$WORK" "$OUT"
+BUILD=$(mktemp -d "$WORK/regen.XXXXXX")
+trap 'rm -rf "$BUILD"' EXIT
+V=$BUILD/demo-v1
+C=$BUILD/demo-v1-control
 W=$V/world
-mkdir -p "$WORK"
-rm -rf "$V" "$C"
 start=$(date +%s)
 
 $PY -m rebeca_train world --out-dir "$V"
@@ -46,5 +50,15 @@ sha_after=$(sha256sum "$V/prior.onnx" | cut -d' ' -f1)
 echo "prior.onnx sha256 before/after add-users: $sha_after"
 $PY -m rebeca_train validate "$V" --parity
 $PY -m rebeca_train validate "$C" --parity
-$PY -m rebeca_train evaluate --model-dir "$V" --control-dir "$C" --world "$W" --out "$OUT/evaluation.json"
+$PY -m rebeca_train evaluate --model-dir "$V" --control-dir "$C" --world "$W" --out "$BUILD/evaluation.json"
+# publish: one rename per version directory (plus evaluation.json)
+for v in demo-v1 demo-v1-control; do
+  rm -rf "$OUT/$v.old"
+  if [ -e "$OUT/$v" ]; then mv "$OUT/$v" "$OUT/$v.old"; fi
+  mv "$BUILD/$v" "$OUT/$v"
+  rm -rf "$OUT/$v.old"
+done
+mv -f "$BUILD/evaluation.json" "$OUT/evaluation.json"
+$PY -m rebeca_train validate "$OUT/demo-v1" >/dev/null
+$PY -m rebeca_train validate "$OUT/demo-v1-control" >/dev/null
 echo "regenerate.sh done in $(( $(date +%s) - start ))s"

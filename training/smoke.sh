@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # CI smoke of the whole training path on a data subset (< 3 minutes): both architectures,
-# export, parity, add-users, validate, a tiny evaluate, and the unit tests.
+# export, parity (prior, decoder, encoder), add-users, validate, a tiny evaluate, and the unit tests.
 set -euo pipefail
 cd "$(dirname "$0")"
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 PYTHONHASHSEED=0
@@ -22,9 +22,20 @@ for arch in mlp rebeca; do
   [ "$sha" = "$(sha256sum "$T/$arch/prior.onnx" | cut -d' ' -f1)" ] || { echo "prior.onnx changed" >&2; exit 1; }
   $PY -m rebeca_train validate "$T/$arch" --parity
 done
+# the decoder parity file (decoder/parity.json) is present and listed with its sha256 in both versions;
+# validate --parity above already recomputed it from decoder.onnx / encoder.onnx weights
+for d in "$T/mlp/decoder" "$T/rebeca/decoder"; do
+  [ -s "$d/parity.json" ] || { echo "$d/parity.json missing" >&2; exit 1; }
+  want=$($PY -c 'import json, sys; print(json.load(open(sys.argv[1]))["files"]["parity"]["sha256"])' "$d/manifest.json")
+  [ "$want" = "$(sha256sum "$d/parity.json" | cut -d' ' -f1)" ] || { echo "$d/parity.json sha256 != manifest" >&2; exit 1; }
+done
+$PY -m rebeca_train validate "$T/rebeca" --parity | grep -q '"decoder_encoder"' || { echo "no decoder parity check" >&2; exit 1; }
 $PY -m rebeca_train evaluate --model-dir "$T/mlp" --world "$W" --per-user 2 --perms 50 --verifier-steps 200 --max-users 8 --ddpm-users 3
 # validate must refuse a manifest that does not match its files
 echo tampered >> "$T/mlp/user_ids.txt"
 if $PY -m rebeca_train validate "$T/mlp" 2>"$T/err"; then echo "validate accepted a tampered model" >&2; exit 1; fi
 grep -q "sha256 mismatch for 'user_ids'" "$T/err"
+echo ' ' >> "$T/rebeca/decoder/parity.json"
+if $PY -m rebeca_train validate "$T/rebeca" 2>"$T/err"; then echo "validate accepted a tampered decoder parity" >&2; exit 1; fi
+grep -q "sha256 mismatch for 'parity'" "$T/err"
 echo "smoke.sh OK in $(( $(date +%s) - start ))s"

@@ -57,6 +57,9 @@ def recompute_parity(path, atol=1e-6):
     bad = {k: v for k, v in worst.items() if not v <= atol}
     if bad:
         raise InputError(f"{path}: parity.json not reproduced from prior.onnx weights: max abs diff {bad}")
+    from .world import check_decoder_parity
+    dec = check_decoder_parity(os.path.dirname(os.path.join(d, man["files"]["decoder"]["path"])), man["embedding_dim"], atol)
+    worst.update({f"decoder_{k}": v for k, v in dec.items()})
     return worst
 
 
@@ -139,13 +142,21 @@ def validate(path):
         raise InputError(f"{dec_path}: format {dm.get('format')!r} is not 'rebeca.decoder/v1'")
     if dm.get("embedding_dim") != D:
         raise InputError(f"{dec_path}: embedding_dim {dm.get('embedding_dim')} != prior's {D}")
-    for k in ("decoder", "encoder"):
+    for k in ("decoder", "encoder", "parity"):
         if k not in dm.get("files", {}):
             raise InputError(f"{dec_path}: files lacks '{k}'")
         p = _check_hash(dd, k, dm["files"][k], dec_path)
+        if k == "parity":
+            continue
         io = dm["io"][k]
         if io_names(p) != ([io["input"]], [io["output"]]):
             raise InputError(f"{dec_path}: {k} I/O {io_names(p)} does not match io {io}")
+    with open(os.path.join(dd, dm["files"]["parity"]["path"])) as f:
+        dpar = json.load(f)
+    for k, inp, out in (("decoder", "embedding", "image"), ("encoder", "image", "embedding")):
+        blk = dpar.get(k, {})
+        if inp not in blk or out not in blk or len(blk[inp]) != len(blk[out]) or not blk[inp]:
+            raise InputError(f"{dec_path}: decoder parity.json lacks '{k}.{inp}'/'{k}.{out}' rows")
     with open(os.path.join(d, files["parity"]["path"])) as f:
         par = json.load(f)
     if "model" not in par or len(par.get("samplers", [])) < 1:

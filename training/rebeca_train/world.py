@@ -108,18 +108,70 @@ def train_autoencoder(images, labels, D=64, epochs=2, batch=128, seed=0, max_sec
                       "seconds": round(time.time() - t0, 1)}
 
 
-def export_decoder(enc, dec, out_dir, D=64):
+def f32short(a):
+    """Nested lists of the float32 values, each written with the fewest digits that round-trip to float32."""
+    a = np.asarray(a, np.float32)
+    return [[float(str(v)) for v in row] for row in a.reshape(a.shape[0], -1)]
+
+
+def decoder_parity(enc, dec, D, items=None, pixels=None, seed=0):
+    """Parity vectors for decoder.onnx and encoder.onnx (docs/model-format.md, "Decoder parity file").
+    decoder: 3 catalogue embeddings + 1 standard normal vector -> images; encoder: 4 item images / 255 -> embeddings.
+    Without a catalogue (tests) random embeddings and random uint8 images are used. Uses its own RNG."""
+    rng = np.random.default_rng(seed + 12345)
+    emb = rng.normal(size=(4, D)).astype(np.float32)
+    if items is not None:
+        emb[:3] = np.asarray(items[:3], np.float32)
+    pix = rng.integers(0, 256, size=(4, 28, 28)).astype(np.uint8) if pixels is None else np.asarray(pixels[:4], np.uint8)
+    image_in = torch.from_numpy(pix).float().div(255).unsqueeze(1)
+    with torch.no_grad():
+        img = dec(torch.from_numpy(emb)).numpy()
+        e = enc(image_in).numpy()
+    return {"decoder": {"embedding": f32short(emb), "image": f32short(img)},
+            "encoder": {"image": f32short(image_in.numpy()), "embedding": f32short(e)}}
+
+
+def check_decoder_parity(decoder_dir, D, atol=1e-6):
+    """Recompute decoder/parity.json from the weights inside decoder.onnx / encoder.onnx; returns max abs diffs."""
+    with open(f"{decoder_dir}/manifest.json") as f:
+        man = json.load(f)
+    ent = man.get("files", {}).get("parity")
+    if not ent:
+        raise InputError(f"{decoder_dir}/manifest.json: files lacks 'parity'")
+    with open(os.path.join(decoder_dir, ent["path"])) as f:
+        par = json.load(f)
+    dec = load_decoder(decoder_dir, D)
+    enc = onnx_io.load_weights(Encoder(D), os.path.join(decoder_dir, man["files"]["encoder"]["path"]))
+    with torch.no_grad():
+        img = dec(torch.tensor(par["decoder"]["embedding"], dtype=torch.float32)).numpy()
+        x = torch.tensor(par["encoder"]["image"], dtype=torch.float32).reshape(-1, 1, 28, 28)
+        e = enc(x).numpy()
+    worst = {"decoder": float(np.abs(img.reshape(len(img), -1) - np.array(par["decoder"]["image"])).max()),
+             "encoder": float(np.abs(e - np.array(par["encoder"]["embedding"])).max())}
+    bad = {k: v for k, v in worst.items() if not v <= atol}
+    if bad:
+        raise InputError(f"{decoder_dir}: parity.json not reproduced from decoder/encoder weights: max abs diff {bad}")
+    return worst
+
+
+def export_decoder(enc, dec, out_dir, D=64, items=None, pixels=None):
+    """decoder.onnx, encoder.onnx, parity.json (torch outputs the TypeScript side must reproduce), manifest.json."""
     os.makedirs(out_dir, exist_ok=True)
     onnx_io.export(dec, (torch.zeros(2, D),), f"{out_dir}/decoder.onnx", ["embedding"], ["image"])
     onnx_io.export(enc, (torch.zeros(2, 1, 28, 28),), f"{out_dir}/encoder.onnx", ["image"], ["embedding"])
+    with open(f"{out_dir}/parity.json", "w") as f:
+        json.dump(decoder_parity(enc, dec, D, items, pixels), f)
     man = {"format": "rebeca.decoder/v1", "kind": "single-shot", "embedding_dim": D, "channels": 1,
            "height": 28, "width": 28, "range": [0, 1],
            "files": {"decoder": {"path": "decoder.onnx", "sha256": sha256_file(f"{out_dir}/decoder.onnx")},
-                     "encoder": {"path": "encoder.onnx", "sha256": sha256_file(f"{out_dir}/encoder.onnx")}},
+                     "encoder": {"path": "encoder.onnx", "sha256": sha256_file(f"{out_dir}/encoder.onnx")},
+                     "parity": {"path": "parity.json", "sha256": sha256_file(f"{out_dir}/parity.json")}},
            "io": {"decoder": {"input": "embedding", "output": "image"},
                   "encoder": {"input": "image", "output": "embedding"}}}
     with open(f"{out_dir}/manifest.json", "w") as f:
         json.dump(man, f, indent=2)
+    # self-check: the weights read back from the graphs reproduce the torch outputs
+    check_decoder_parity(out_dir, D)
 
 
 def load_decoder(decoder_dir, D=64):
@@ -174,13 +226,13 @@ def build_world(out_dir, n_items=5000, n_users=200, n_new=20, ae_epochs=2, ae_tr
         Xtr, Ytr = Xtr[sel], Ytr[sel]
     enc, dec, ae_info = train_autoencoder(Xtr, Ytr, epochs=ae_epochs, seed=seed, max_seconds=ae_seconds)
     dec_dir, world_dir = f"{out_dir}/decoder", f"{out_dir}/world"
-    export_decoder(enc, dec, dec_dir)
     os.makedirs(world_dir, exist_ok=True)
     # catalogue from the test split (images the AE never trained on)
     sel = np.sort(rng.permutation(len(Xte))[:n_items])
     pix, lab = Xte[sel], Yte[sel]
     with torch.no_grad():
         E = enc(torch.from_numpy(pix).float().div(255).unsqueeze(1)).numpy().astype(np.float32)
+    export_decoder(enc, dec, dec_dir, items=E, pixels=pix)  # parity: real catalogue embeddings and pixels
     item_ids = [f"i{k:05d}" for k in range(n_items)]
     np.save(f"{world_dir}/items.npy", E)
     np.save(f"{world_dir}/item_pixels.npy", pix.astype(np.uint8))

@@ -151,6 +151,26 @@ class TestManifest(Tmp):
             par = json.load(f)
         self.assertEqual([s["sampler"] for s in par["samplers"]], ["ddim", "ddpm"])
 
+    def test_decoder_parity(self):
+        from rebeca_train.manifest import validate
+        from rebeca_train.world import check_decoder_parity
+        d = self.copy()
+        with open(os.path.join(d, "decoder", "manifest.json")) as f:
+            self.assertEqual(json.load(f)["files"]["parity"]["path"], "parity.json")
+        with open(os.path.join(d, "decoder", "parity.json")) as f:
+            par = json.load(f)
+        self.assertEqual(np.array(par["decoder"]["image"]).shape, (4, 28 * 28))
+        self.assertEqual(np.array(par["encoder"]["embedding"]).shape, (4, 8))
+        worst = check_decoder_parity(os.path.join(d, "decoder"), 8)
+        self.assertLessEqual(max(worst.values()), 1e-6)
+        par["encoder"]["embedding"][0][0] += 1e-3
+        with open(os.path.join(d, "decoder", "parity.json"), "w") as f:
+            json.dump(par, f)
+        with self.assertRaisesRegex(InputError, "sha256 mismatch for 'parity'"):
+            validate(d)
+        with self.assertRaisesRegex(InputError, "not reproduced from decoder/encoder weights"):
+            check_decoder_parity(os.path.join(d, "decoder"), 8)
+
     def test_sha_mismatch(self):
         from rebeca_train.manifest import validate
         d = self.copy()

@@ -81,7 +81,9 @@ export const decoderManifestSchema = z
     height: positiveInt,
     width: positiveInt,
     range: z.tuple([z.number(), z.number()]),
-    files: z.object({ decoder: fileRef, encoder: fileRef.optional() }).catchall(fileRef),
+    files: z
+      .object({ decoder: fileRef, encoder: fileRef.optional(), parity: fileRef.optional() })
+      .catchall(fileRef),
     io: z.object({ decoder: ioNames, encoder: ioNames.optional() }),
   })
   .loose();

@@ -1,10 +1,12 @@
-// Parity with the PyTorch reference (docs/model-format.md, "Parity file"): the committed demo prior,
-// loaded through the production loader, must reproduce the trainer's model outputs, noise and
-// sampled embeddings. Never skips: missing artifacts fail with a message saying what to produce.
+// Parity with the PyTorch reference (docs/model-format.md, "Parity file" and "Decoder parity file"):
+// EVERY model version under models/, loaded through the production loaders, must reproduce the
+// trainer's prior outputs, noise and sampled embeddings, and its decoder's and encoder's outputs.
+// Never skips: a missing version, manifest entry or file fails with a message saying what to produce.
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { demoFile } from '../test-support/demo-model.js';
-import { loadPriorModelFiles, type PriorModelFiles } from './manifest.js';
-import { createOnnxPrior, createOnnxSession } from './onnx.js';
+import { modelVersionDirs } from '../test-support/demo-model.js';
+import { loadDecoderModelFiles, loadPriorModelFiles, type PriorModelFiles } from './manifest.js';
+import { createImageEncoder, createOnnxPrior, createOnnxSession, createSingleShotDecoder } from './onnx.js';
 import { createPriorSampler } from './prior-service.js';
 import { normalVector } from './rng.js';
 import { cosineAlphasCumprod } from './schedule.js';
@@ -23,18 +25,52 @@ interface ParityFile {
   }[];
 }
 
-let loaded: Promise<{ files: PriorModelFiles; parity: ParityFile; model: PriorModel }> | undefined;
-function load() {
-  loaded ??= (async () => {
-    const files = await loadPriorModelFiles(demoFile('manifest.json'));
-    const parityFile = files.files['parity'];
-    if (!parityFile) throw new Error(`${files.manifestPath} lists no parity file; the contract requires one`);
-    const parity = JSON.parse(new TextDecoder().decode(parityFile.bytes)) as ParityFile;
-    const { session } = await createOnnxSession(files.prior.bytes, { providers: ['cpu'], intraOpThreads: 1 });
-    const model = createOnnxPrior(session, { embeddingDim: files.manifest.embedding_dim, userDim: files.manifest.user_dim });
-    return { files, parity, model };
-  })();
-  return loaded;
+interface DecoderParityFile {
+  decoder: { embedding: number[][]; image: number[][] };
+  encoder: { image: number[][]; embedding: number[][] };
+}
+
+const TOLERANCE = 1e-5;
+
+function parseJson<T>(bytes: Uint8Array): T {
+  return JSON.parse(new TextDecoder().decode(bytes)) as T;
+}
+
+function loaders(dir: string) {
+  let prior: Promise<{ files: PriorModelFiles; parity: ParityFile; model: PriorModel }> | undefined;
+  const loadPrior = () =>
+    (prior ??= (async () => {
+      const files = await loadPriorModelFiles(join(dir, 'manifest.json'));
+      const parityFile = files.files['parity'];
+      if (!parityFile) throw new Error(`${files.manifestPath} lists no parity file; the contract requires one`);
+      const parity = parseJson<ParityFile>(parityFile.bytes);
+      const { session } = await createOnnxSession(files.prior.bytes, { providers: ['cpu'], intraOpThreads: 1 });
+      const model = createOnnxPrior(session, { embeddingDim: files.manifest.embedding_dim, userDim: files.manifest.user_dim });
+      return { files, parity, model };
+    })());
+  const loadDecoder = async () => {
+    const { files } = await loadPrior();
+    const ref = files.files['decoder'];
+    if (!ref) throw new Error(`${files.manifestPath} lists no decoder manifest; the contract requires one`);
+    const dec = await loadDecoderModelFiles(ref.path);
+    const m = dec.manifest;
+    for (const key of ['decoder', 'encoder', 'parity'] as const) {
+      if (!dec.files[key]) throw new Error(`${dec.manifestPath} lists no ${key} file; the contract requires one`);
+    }
+    if (!m.io.encoder) throw new Error(`${dec.manifestPath} has no io.encoder`);
+    const shape = { embeddingDim: m.embedding_dim, channels: m.channels, height: m.height, width: m.width };
+    const opts = { providers: ['cpu' as const], intraOpThreads: 1 };
+    const decoder = createSingleShotDecoder((await createOnnxSession(dec.files['decoder']!.bytes, opts)).session, {
+      ...shape,
+      io: m.io.decoder,
+    });
+    const encoder = createImageEncoder((await createOnnxSession(dec.files['encoder']!.bytes, opts)).session, {
+      ...shape,
+      io: m.io.encoder,
+    });
+    return { manifest: m, parity: parseJson<DecoderParityFile>(dec.files['parity']!.bytes), decoder, encoder };
+  };
+  return { loadPrior, loadDecoder };
 }
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -44,15 +80,24 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-describe('demo-v1 parity with the PyTorch reference', () => {
-  it('manifest schedule is the cosine schedule', async () => {
-    const { files } = await load();
+const versions = modelVersionDirs();
+
+it('models/ holds the committed demo versions', () => {
+  expect(versions.map((v) => v.version)).toEqual(expect.arrayContaining(['demo-v1', 'demo-v1-control']));
+});
+
+for (const { version, dir } of versions) describe(`${version} parity with the PyTorch reference`, () => {
+  const { loadPrior, loadDecoder } = loaders(dir);
+
+  it('manifest names this version and its schedule is the cosine schedule', async () => {
+    const { files } = await loadPrior();
+    expect(files.manifest.version).toBe(version);
     const T = files.manifest.schedule.timesteps;
     expect(maxAbsDiff(files.alphasCumprod, cosineAlphasCumprod(T))).toBeLessThan(1e-9);
   });
 
   it('(a) a direct model call reproduces torch within 1e-5', async () => {
-    const { files, parity, model } = await load();
+    const { files, parity, model } = await loadPrior();
     const { x_t, t, user_rows, like, x0 } = parity.model;
     const B = t.length;
     const U = files.manifest.user_dim;
@@ -65,11 +110,13 @@ describe('demo-v1 parity with the PyTorch reference', () => {
       like: BigInt64Array.from(like.map(BigInt)),
       rows: B,
     });
-    expect(maxAbsDiff(out, x0.flat())).toBeLessThanOrEqual(1e-5);
+    const diff = maxAbsDiff(out, x0.flat());
+    console.info(`[parity] ${version} prior x0 max |Δ| = ${diff}`);
+    expect(diff).toBeLessThanOrEqual(TOLERANCE);
   });
 
   it('(b) seeded noise reproduces noise_check', async () => {
-    const { parity } = await load();
+    const { parity } = await loadPrior();
     expect(parity.samplers.length).toBeGreaterThan(0);
     for (const s of parity.samplers) {
       s.seeds.forEach((seed, i) => {
@@ -80,7 +127,7 @@ describe('demo-v1 parity with the PyTorch reference', () => {
   });
 
   it('(c) DDIM and DDPM samplers reproduce torch embeddings within 1e-4', async () => {
-    const { files, parity, model } = await load();
+    const { files, parity, model } = await loadPrior();
     const sampler = createPriorSampler({ model, userTable: files.userTable, manifest: files.manifest });
     const seen = new Set<string>();
     for (const s of parity.samplers) {
@@ -92,6 +139,7 @@ describe('demo-v1 parity with the PyTorch reference', () => {
         sampler: s.sampler,
       });
       const diff = maxAbsDiff(out, s.embedding.flat());
+      console.info(`[parity] ${version} ${s.sampler}-${s.steps} max |Δ| = ${diff}`);
       expect(diff, `${s.sampler} ${s.steps} steps: max |Δ| = ${diff}`).toBeLessThanOrEqual(1e-4);
       seen.add(`${s.sampler}:${s.steps}`);
     }
@@ -99,7 +147,7 @@ describe('demo-v1 parity with the PyTorch reference', () => {
   }, 120_000);
 
   it('the real prior keeps sampling batch invariant: item 0 alone equals item 0 in a batch of 3', async () => {
-    const { files, model } = await load();
+    const { files, model } = await loadPrior();
     const sampler = createPriorSampler({ model, userTable: files.userTable, manifest: files.manifest });
     for (const name of ['ddim', 'ddpm'] as const) {
       const alone = await sampler.sample({ userRow: 0, seeds: [42], sampler: name });
@@ -107,4 +155,29 @@ describe('demo-v1 parity with the PyTorch reference', () => {
       expect(maxAbsDiff(alone, batch.subarray(0, alone.length)), name).toBeLessThanOrEqual(1e-6);
     }
   }, 120_000);
+
+  it('(d) decoder.onnx reproduces torch images within 1e-5', async () => {
+    const { manifest: m, parity, decoder } = await loadDecoder();
+    const { embedding, image } = parity.decoder;
+    expect(embedding.length).toBeGreaterThan(0);
+    expect(image.length).toBe(embedding.length);
+    embedding.forEach((row) => expect(row.length).toBe(m.embedding_dim));
+    const out = await decoder.decode(Float32Array.from(embedding.flat()), embedding.length);
+    expect(out.pixels.length).toBe(embedding.length * m.channels * m.height * m.width);
+    const diff = maxAbsDiff(out.pixels, image.flat());
+    console.info(`[parity] ${version} decoder image max |Δ| = ${diff}`);
+    expect(diff, `decoder: max |Δ| = ${diff}`).toBeLessThanOrEqual(TOLERANCE);
+  });
+
+  it('(e) encoder.onnx reproduces torch embeddings within 1e-5', async () => {
+    const { manifest: m, parity, encoder } = await loadDecoder();
+    const { image, embedding } = parity.encoder;
+    expect(image.length).toBeGreaterThan(0);
+    expect(embedding.length).toBe(image.length);
+    image.forEach((row) => expect(row.length).toBe(m.channels * m.height * m.width));
+    const out = await encoder.encode(Float32Array.from(image.flat()), image.length);
+    const diff = maxAbsDiff(out, embedding.flat());
+    console.info(`[parity] ${version} encoder embedding max |Δ| = ${diff}`);
+    expect(diff, `encoder: max |Δ| = ${diff}`).toBeLessThanOrEqual(TOLERANCE);
+  });
 });

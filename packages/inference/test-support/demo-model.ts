@@ -1,10 +1,34 @@
 /** Locates the committed demo model for integration tests; a missing artifact is a loud failure. */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 
 /** models/demo-v1, or REBECA_MODEL_DIR when set. */
 export const DEMO_DIR = process.env['REBECA_MODEL_DIR'] ?? fileURLToPath(new URL('../../../models/demo-v1', import.meta.url));
+
+/** models/, or REBECA_MODELS_DIR when set: every non-hidden subdirectory is a model version. */
+export const MODELS_DIR = process.env['REBECA_MODELS_DIR'] ?? fileURLToPath(new URL('../../../models', import.meta.url));
+
+/**
+ * Every model version directory under {@link MODELS_DIR} (sorted). Throws when there is none or when a
+ * subdirectory has no manifest.json: the parity tests run for every version and never skip.
+ */
+export function modelVersionDirs(): { version: string; dir: string }[] {
+  if (!existsSync(MODELS_DIR)) {
+    throw new Error(`models directory missing: ${MODELS_DIR}. It is produced by training/regenerate.sh.`);
+  }
+  const out = readdirSync(MODELS_DIR, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+    .map((e) => ({ version: e.name, dir: join(MODELS_DIR, e.name) }))
+    .sort((a, b) => a.version.localeCompare(b.version));
+  if (out.length === 0) throw new Error(`no model version directories under ${MODELS_DIR}`);
+  for (const { dir } of out) {
+    if (!existsSync(join(dir, 'manifest.json'))) {
+      throw new Error(`model artifact missing: ${join(dir, 'manifest.json')} (every directory under models/ is a version)`);
+    }
+  }
+  return out;
+}
 
 /** Absolute path of a demo artifact; throws naming what is missing and who produces it. */
 export function demoFile(relative: string): string {
