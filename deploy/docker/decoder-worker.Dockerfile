@@ -9,7 +9,7 @@ ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
 # --- build
 FROM ${NODE_IMAGE} AS build
 ENV ONNXRUNTIME_NODE_INSTALL=skip CI=true
-RUN npm install -g pnpm@12.21.0
+RUN npm install -g pnpm@12
 WORKDIR /src
 COPY pnpm-lock.yaml pnpm-workspace.yaml package.json ./
 RUN pnpm fetch

@@ -8,7 +8,7 @@ ARG NODE_IMAGE=node:22-bookworm-slim
 FROM ${NODE_IMAGE} AS build
 # onnxruntime-node's postinstall would download CUDA files; CPU binaries ship in the package.
 ENV ONNXRUNTIME_NODE_INSTALL=skip CI=true
-RUN npm install -g pnpm@12.21.0
+RUN npm install -g pnpm@12
 WORKDIR /src
 COPY pnpm-lock.yaml pnpm-workspace.yaml package.json ./
 RUN pnpm fetch
