@@ -37,7 +37,7 @@ describe.each(SERVICES)("deploy/docker/%s.Dockerfile", (svc) => {
     expect(runs).toMatch(/pnpm run build/);
     expect(runs).toContain(`pnpm --filter @rebeca/${svc} deploy --prod /out`);
     // The same pnpm as the setup script installs (the lockfile's format is pnpm 12's).
-    const pnpm = /npm install -g (pnpm@\S+)/.exec(readFileSync(`${REPO}packages/devstack/bin/setup.sh`, "utf8"))![1];
+    const pnpm = /npm install -g (pnpm@[\w.]+)/.exec(readFileSync(`${REPO}packages/devstack/bin/setup.sh`, "utf8"))![1];
     expect(runs).toContain(`npm install -g ${pnpm}`);
   });
 
