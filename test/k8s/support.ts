@@ -6,7 +6,6 @@ export const REPO = fileURLToPath(new URL("../../", import.meta.url));
 export const K8S = `${REPO}deploy/k8s/`;
 export const OVERLAYS = ["dev", "prod"] as const;
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Obj = Record<string, any>;
 
 /**

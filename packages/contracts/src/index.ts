@@ -3,3 +3,4 @@ export * from "./queues.js";
 export * from "./payloads.js";
 export * from "./keys.js";
 export * from "./ids.js";
+export * from "./batches.js";

@@ -13,6 +13,11 @@ export function redisKeys(prefix: string) {
     endpoint: (tenant: string, url: string) => `${prefix}:endpoint:${tenant}:${url}`,
     deliveries: (messageId: string) => `${prefix}:deliveries:${messageId}`,
     deadLetters: () => `${prefix}:dead-letters`,
+    batch: (batchId: string) => `${prefix}:batch:${batchId}`,
+    batchRequest: (tenant: string, requestId: string) => `${prefix}:breq:${tenant}:${requestId}`,
+    tenantBatches: (tenant: string) => `${prefix}:batches:${tenant}`,
+    /** Per-shard state, so each shard is counted into its batch exactly once. */
+    shard: (batchId: string, index: number) => `${prefix}:shard:${batchId}:${index}`,
     /** Tenants that have queues; workers watch it to open a worker per tenant queue. */
     tenants: () => `${prefix}:tenants`,
   };
@@ -24,4 +29,9 @@ export const objectKeys = {
   jobPrefix: (tenant: string, jobId: string) => `tenants/${tenant}/jobs/${jobId}/`,
   embeddings: (tenant: string, jobId: string) => `tenants/${tenant}/jobs/${jobId}/embeddings.f32`,
   image: (tenant: string, jobId: string, index: number) => `tenants/${tenant}/jobs/${jobId}/images/${index}.png`,
+  /** Batch outputs are keyed by the user's position in the batch (user ids may hold any character). */
+  batchImage: (tenant: string, batchId: string, position: number, index: number) => `tenants/${tenant}/batches/${batchId}/users/${position}/${index}.png`,
+  shardEmbeddings: (tenant: string, batchId: string, shard: number) => `tenants/${tenant}/batches/${batchId}/shards/${shard}/embeddings.f32`,
+  shardResult: (tenant: string, batchId: string, shard: number) => `tenants/${tenant}/batches/${batchId}/shards/${shard}/result.jsonl`,
+  batchManifest: (tenant: string, batchId: string) => `tenants/${tenant}/batches/${batchId}/results.jsonl`,
 };

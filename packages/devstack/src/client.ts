@@ -10,6 +10,7 @@ import {
   type WatchEventsRequest,
   type WatchEventsResponse,
 } from "@rebeca/contracts/grpc";
+import { BatchServiceClient, type Batch, type BatchParameters, type CreateBatchResponse, type UserChunk } from "@rebeca/contracts/grpc-batches";
 
 /** A promise-based JobService client bound to one API key. */
 export function createJobClient(address: string, apiKey: string | null) {
@@ -34,3 +35,54 @@ export function createJobClient(address: string, apiKey: string | null) {
   };
 }
 export type JobClient = ReturnType<typeof createJobClient>;
+
+/** A promise-based BatchService client bound to one API key. */
+export function createBatchClient(address: string, apiKey: string | null) {
+  const client = new BatchServiceClient(address, credentials.createInsecure(), { "grpc.max_send_message_length": 8 * 1024 * 1024 });
+  const md = () => {
+    const m = new Metadata();
+    if (apiKey !== null) m.set("authorization", `Bearer ${apiKey}`);
+    return m;
+  };
+  const params = (p: Partial<BatchParameters>): BatchParameters => ({ requestId: "", numImages: 1, sampler: 0, modelVersion: "", priority: 0, labels: {}, callbackUrl: "", callbackEvents: [], unknownUser: 0, ...p });
+  return {
+    raw: client,
+    /**
+     * Streams the parameters then `chunks` (an iterable, so a caller can stop early to simulate a
+     * broken connection by passing `abortAfter`).
+     */
+    createBatch(p: Partial<BatchParameters>, chunks: Iterable<UserChunk> | AsyncIterable<UserChunk>, opts: { abortAfter?: number } = {}): Promise<Batch> {
+      return new Promise<Batch>((resolve, reject) => {
+        const call = client.createBatch(md(), (err: ServiceError | null, res?: CreateBatchResponse) => (err ? reject(err) : resolve(res!.batch!)));
+        void (async () => {
+          call.write({ parameters: params(p) });
+          let sent = 0;
+          for await (const chunk of chunks as AsyncIterable<UserChunk>) {
+            if (opts.abortAfter !== undefined && sent === opts.abortAfter) {
+              call.cancel();
+              return;
+            }
+            // Respect flow control: wait for the stream to drain before writing more.
+            if (!call.write({ users: chunk })) await new Promise((r) => call.once("drain", r));
+            sent++;
+          }
+          call.end();
+        })().catch(reject);
+      });
+    },
+    createBatchFromManifest: (p: Partial<BatchParameters>, manifestUri: string) =>
+      new Promise<Batch>((resolve, reject) => client.createBatchFromManifest({ parameters: params(p), manifestUri }, md(), (err: ServiceError | null, res?: { batch?: Batch }) => (err ? reject(err) : resolve(res!.batch!)))),
+    getBatch: (batchId: string) => new Promise<Batch>((resolve, reject) => client.getBatch({ batchId }, md(), (err: ServiceError | null, res?: { batch?: Batch }) => (err ? reject(err) : resolve(res!.batch!)))),
+    listBatches: (pageSize = 20, pageToken = "") =>
+      new Promise<{ batches: Batch[]; nextPageToken: string }>((resolve, reject) => client.listBatches({ pageSize, pageToken }, md(), (err: ServiceError | null, res?: { batches: Batch[]; nextPageToken: string }) => (err ? reject(err) : resolve(res!)))),
+    cancelBatch: (batchId: string) => new Promise<Batch>((resolve, reject) => client.cancelBatch({ batchId }, md(), (err: ServiceError | null, res?: { batch?: Batch }) => (err ? reject(err) : resolve(res!.batch!)))),
+    close: () => client.close(),
+  };
+}
+export type BatchClient = ReturnType<typeof createBatchClient>;
+
+/** Chunks of `size` ids from `ids`, starting at `from`; the final one is marked last. */
+export function* chunksOf(ids: string[], size: number, from = 0): Generator<UserChunk> {
+  if (ids.length === from) yield { offset: from, userIds: [], last: true };
+  for (let i = from; i < ids.length; i += size) yield { offset: i, userIds: ids.slice(i, i + size), last: i + size >= ids.length };
+}

@@ -1,3 +1,4 @@
 export * from "./records.js";
 export * from "./store.js";
 export * from "./failure.js";
+export * from "./batches.js";

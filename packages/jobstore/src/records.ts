@@ -1,3 +1,4 @@
+import { batchFromFields } from "./batches.js";
 import {
   DEFAULT_CALLBACK_EVENTS,
   TERMINAL_STATES,
@@ -62,14 +63,18 @@ export function eventFields(record: JobRecord): string[] {
   return ["type", eventTypeOf(record.state), "time", record.updateTime, "job", JSON.stringify(record)];
 }
 
-/** Parses a stream entry back into an event. */
+/** Parses a stream entry back into an event (a job event, or a batch event with `doc`). */
 export function parseEvent(tenant: string, id: string, fields: string[]): JobEvent {
   const map: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) map[fields[i]!] = fields[i + 1]!;
+  if (map.doc) {
+    const batch = batchFromFields(map);
+    return { eventId: id, type: map.type ?? "", time: map.time ?? "", tenant, jobId: "", batchId: batch.batchId, state: batch.state, labels: batch.spec.labels, batch };
+  }
   const job = JSON.parse(map.job ?? "{}") as JobRecord;
   return {
     eventId: id,
-    type: map.type as EventType,
+    type: map.type ?? "",
     time: map.time ?? "",
     tenant,
     jobId: job.jobId,

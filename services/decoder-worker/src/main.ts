@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-import { decodeTaskSchema, redisKeys, stageQueue } from "@rebeca/contracts";
-import { createJobStore, markFailed } from "@rebeca/jobstore";
+import { decodeShardTaskSchema, decodeTaskSchema, finalizeJobId, finalizeTaskSchema, jobOptions, redisKeys, stageQueue } from "@rebeca/contracts";
+import { createBatchStore, createJobStore, markFailed, markShardFailed } from "@rebeca/jobstore";
+import { createFinalizeProcessor, createShardDecodeProcessor } from "./shard-processor.js";
 import {
   Counter,
   createJobOutcomeCounter,
@@ -44,6 +45,19 @@ async function main() {
   const queues = createQueueCache(redis, config.QUEUE_PREFIX);
   const imagesTotal = new Counter({ name: "rebeca_decoder_images_total", help: "Images decoded and stored", registers: [registry] });
 
+  const lanes = createFairLanes({ lanes: config.DECODE_LANES, weight: weightOf(config.TENANT_WEIGHTS) });
+  const batches = createBatchStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS });
+  const decodeQueueOf = (tenant: string) => queues.get("decode", tenant, stageQueue("decode", tenant));
+  const decodeJob = createDecodeProcessor({ store, decoders, blobs, lanes, observe: (n) => imagesTotal.inc(n) });
+  const decodeShard = createShardDecodeProcessor({
+    batches,
+    decoders,
+    blobs,
+    lanes,
+    finalize: async (tenant, batchId) => void (await decodeQueueOf(tenant).add("finalize", { tenant, batchId }, jobOptions({ jobId: finalizeJobId(batchId) }))),
+    observe: (n) => imagesTotal.inc(n),
+  });
+  const finalize = createFinalizeProcessor({ batches, blobs });
   const workerConnection = createRedis(config.REDIS_URL, "worker", log, "decoder-worker");
   const workers = await startStageWorkers({
     stage: "decode",
@@ -52,20 +66,19 @@ async function main() {
     queueName: (tenant) => stageQueue("decode", tenant),
     tenants: async () => {
       const tenants = await redis.smembers(redisKeys(config.QUEUE_PREFIX).tenants());
-      for (const tenant of tenants) queues.get("decode", tenant, stageQueue("decode", tenant));
+      for (const tenant of tenants) decodeQueueOf(tenant);
       return tenants;
     },
     concurrency: config.CONCURRENCY,
     lockDurationMs: config.LOCK_DURATION_MS,
-    parse: (_name, data) => decodeTaskSchema.parse(data),
-    process: createDecodeProcessor({
-      store,
-      decoders,
-      blobs,
-      lanes: createFairLanes({ lanes: config.DECODE_LANES, weight: weightOf(config.TENANT_WEIGHTS) }),
-      observe: (n) => imagesTotal.inc(n),
-    }),
-    onFinalFailure: (data, err) => markFailed(store, data, "DECODING_FAILED", err),
+    parse: (name, data) =>
+      name === "shard" ? { shard: decodeShardTaskSchema.parse(data) } : name === "finalize" ? { finalize: finalizeTaskSchema.parse(data) } : { job: decodeTaskSchema.parse(data) },
+    process: (task) => (task.shard ? decodeShard(task.shard) : task.finalize ? finalize(task.finalize) : decodeJob(task.job!)),
+    onFinalFailure: async (data, err) => {
+      await markFailed(store, data, "DECODING_FAILED", err);
+      const d = data as { tenant: string; batchId: string };
+      if (await markShardFailed(batches, data)) await decodeQueueOf(d.tenant).add("finalize", { tenant: d.tenant, batchId: d.batchId }, jobOptions({ jobId: finalizeJobId(d.batchId) }));
+    },
     registry,
     log,
   });

@@ -2,12 +2,18 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { baseConfigSchema, env } from "@rebeca/platform";
+import { storageConfigSchema } from "@rebeca/storage";
 
 const defaultProtoDir = fileURLToPath(new URL("../../../proto", import.meta.url));
 const defaultModelsDir = fileURLToPath(new URL("../../../models", import.meta.url));
 
 export const gatewayConfigSchema = baseConfigSchema
+  .extend(storageConfigSchema.shape)
   .extend({
+    /** Users per shard: the unit the models run as one batch and Redis keeps one record for. */
+    SHARD_SIZE: env.int(256),
+    /** Most users one batch may hold. */
+    MAX_USERS_PER_BATCH: env.int(10_000_000),
     /** gRPC listen port (0 = any free port; the bound port is logged). */
     GRPC_PORT: env.int(50051),
     /** gRPC listen address. */
@@ -23,7 +29,7 @@ export const gatewayConfigSchema = baseConfigSchema
     /** Path of a file with the same JSON as API_KEYS (a mounted Secret). */
     API_KEYS_FILE: z.string().optional(),
     /** Largest accepted request message, bytes. */
-    MAX_MESSAGE_BYTES: env.int(64 * 1024),
+    MAX_MESSAGE_BYTES: env.int(1024 * 1024),
     /** Most images one job may ask for. */
     MAX_IMAGES_PER_JOB: env.int(16),
     /** Largest guidance scale accepted. */

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { redisKeys, STAGES, stageQueue, type Stage } from "@rebeca/contracts";
-import { createJobStore } from "@rebeca/jobstore";
+import { createBatchStore, createJobStore } from "@rebeca/jobstore";
+import { createBlobStore } from "@rebeca/storage";
+import { createBatchService } from "./batch-service.js";
 import {
   createJobOutcomeCounter,
   createLogger,
@@ -52,6 +54,9 @@ async function main() {
 
   const store = createJobStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, onFinished: createJobOutcomeCounter(registry) });
   const hub = createEventHub({ store, log, blockingRedis: () => createRedis(config.REDIS_URL, "worker", log, "gateway-events") });
+  const callbackGuard = createCallbackGuard(config.CALLBACK_ALLOW_HOSTS);
+  const admission = createBacklogAdmission(queueOf("prior"), config.MAX_PRIOR_BACKLOG);
+  const metrics = createGatewayMetrics(registry);
   const service = createJobService({
     authenticate,
     store,
@@ -60,14 +65,31 @@ async function main() {
     models,
     defaultModel: config.DEFAULT_MODEL_VERSION,
     limits: { maxImagesPerJob: config.MAX_IMAGES_PER_JOB, maxGuidance: config.MAX_GUIDANCE, maxLabels: 16 },
-    callbackGuard: createCallbackGuard(config.CALLBACK_ALLOW_HOSTS),
-    admission: createBacklogAdmission(queueOf("prior"), config.MAX_PRIOR_BACKLOG),
-    metrics: createGatewayMetrics(registry),
+    callbackGuard,
+    admission,
+    metrics,
     log,
   });
 
+  const batchService = createBatchService({
+    authenticate,
+    batches: createBatchStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS }),
+    priorQueueOf: queueOf("prior"),
+    decodeQueueOf: queueOf("decode"),
+    blobs: await createBlobStore(config),
+    bucket: config.S3_BUCKET,
+    models,
+    defaultModel: config.DEFAULT_MODEL_VERSION,
+    limits: { maxImagesPerJob: config.MAX_IMAGES_PER_JOB, maxGuidance: config.MAX_GUIDANCE, maxLabels: 16 },
+    shardSize: config.SHARD_SIZE,
+    maxUsersPerBatch: config.MAX_USERS_PER_BATCH,
+    callbackGuard,
+    admission,
+    metrics,
+    log,
+  });
   const ops = await startOpsServer({ host: config.HTTP_HOST, port: config.HTTP_PORT, registry, health });
-  const grpc = await startGrpcServer({ host: config.GRPC_HOST, port: config.GRPC_PORT, protoDir: config.PROTO_DIR, service, maxMessageBytes: config.MAX_MESSAGE_BYTES });
+  const grpc = await startGrpcServer({ host: config.GRPC_HOST, port: config.GRPC_PORT, protoDir: config.PROTO_DIR, service, batchService, maxMessageBytes: config.MAX_MESSAGE_BYTES });
   health.ready = true;
   log.info({ grpcPort: grpc.port, httpPort: ops.port, models: [...models.keys()] }, "gateway started");
 

@@ -47,15 +47,20 @@ export function toProtoJob(r: JobRecord): Job {
 }
 
 export function toProtoEvent(e: JobEvent): Event {
+  const c = e.batch?.counts;
   return {
     eventId: e.eventId,
     type: e.type,
     time: e.time,
     jobId: e.jobId,
     batchId: e.batchId,
-    state: toProtoState(e.state),
+    state: e.job ? toProtoState(e.job.state) : JobState.JOB_STATE_UNSPECIFIED,
     labels: e.labels,
-    job: toProtoJob(e.job),
+    job: e.job ? toProtoJob(e.job) : undefined,
+    batch:
+      e.batch && c
+        ? { state: e.batch.state, total: c.total, received: c.received, succeeded: c.succeeded, failed: c.failed, cancelled: c.cancelled, shardsTotal: c.shardsTotal, shardsDone: c.shardsDone, resultManifestUri: e.batch.resultManifestUri }
+        : undefined,
   };
 }
 

@@ -4,8 +4,11 @@ import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
 import { join } from "node:path";
 import { JobServiceService, type JobServiceServer } from "@rebeca/contracts/grpc";
+import { BatchServiceService, type BatchServiceServer } from "@rebeca/contracts/grpc-batches";
 
 export const JOB_SERVICE = "rebeca.v1.JobService";
+export const BATCH_SERVICE = "rebeca.v1.BatchService";
+const SERVICES = ["", JOB_SERVICE, BATCH_SERVICE];
 
 export interface GrpcServer {
   port: number;
@@ -15,7 +18,8 @@ export interface GrpcServer {
 }
 
 /**
- * The gRPC server: JobService, grpc.health.v1 (overall and per service) and server reflection.
+ * The gRPC server: JobService, BatchService, grpc.health.v1 (overall and per service) and server
+ * reflection.
  * `maxMessageBytes` bounds every request so a hostile client cannot make the gateway buffer a
  * large message.
  */
@@ -24,6 +28,7 @@ export async function startGrpcServer(opts: {
   port: number;
   protoDir: string;
   service: JobServiceServer;
+  batchService: BatchServiceServer;
   maxMessageBytes: number;
 }): Promise<GrpcServer> {
   const server = new Server({
@@ -31,21 +36,22 @@ export async function startGrpcServer(opts: {
     "grpc.keepalive_time_ms": 60_000,
   });
   server.addService(JobServiceService, opts.service);
-  const health = new HealthImplementation({ "": "NOT_SERVING", [JOB_SERVICE]: "NOT_SERVING" });
+  server.addService(BatchServiceService, opts.batchService);
+  const health = new HealthImplementation(Object.fromEntries(SERVICES.map((s) => [s, "NOT_SERVING" as const])));
   health.addToServer(server);
-  const definition = loadSync(join(opts.protoDir, "rebeca/v1/jobs.proto"), { includeDirs: [opts.protoDir] });
+  const definition = loadSync(["rebeca/v1/jobs.proto", "rebeca/v1/batches.proto"].map((f) => join(opts.protoDir, f)), { includeDirs: [opts.protoDir] });
   new ReflectionService(definition).addToServer(server);
 
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${opts.host}:${opts.port}`, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
   );
-  for (const name of ["", JOB_SERVICE]) health.setStatus(name, "SERVING");
+  for (const name of SERVICES) health.setStatus(name, "SERVING");
 
   return {
     port,
     health,
     async drain(graceMs: number) {
-      for (const name of ["", JOB_SERVICE]) health.setStatus(name, "NOT_SERVING");
+      for (const name of SERVICES) health.setStatus(name, "NOT_SERVING");
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           server.forceShutdown();

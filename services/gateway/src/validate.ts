@@ -1,5 +1,6 @@
-import type { JobSpec, SamplerName } from "@rebeca/contracts";
+import type { BatchSpec, JobSpec, SamplerName } from "@rebeca/contracts";
 import { Sampler, UnknownUserPolicy, type CreateJobRequest } from "@rebeca/contracts/grpc";
+import type { BatchParameters } from "@rebeca/contracts/grpc-batches";
 
 /** One problem with one request field, as google.rpc.BadRequest.FieldViolation carries it. */
 export interface FieldViolation {
@@ -33,7 +34,8 @@ export interface RequestLimits {
 const REQUEST_ID = /^[\x21-\x7e]{1,36}$/;
 const USER_ID = /^[\x21-\x7e]{1,128}$/;
 const LABEL_KEY = /^[a-z0-9]([a-z0-9_.\-/]{0,61}[a-z0-9])?$/;
-const EVENT_TYPES = new Set(["job.queued", "job.sampling", "job.decoding", "job.succeeded", "job.failed", "job.cancelled"]);
+const JOB_EVENT_TYPES = new Set(["job.queued", "job.sampling", "job.decoding", "job.succeeded", "job.failed", "job.cancelled"]);
+const BATCH_EVENT_TYPES = new Set(["batch.running", "batch.progress", "batch.completed", "batch.cancelled", "batch.failed"]);
 
 /** Checks labels (shared by CreateJob and the list/watch filters). */
 export function checkLabels(labels: Record<string, string>, field: string, max: number, out: FieldViolation[]): void {
@@ -49,7 +51,7 @@ export function checkLabels(labels: Record<string, string>, field: string, max: 
  * Turns a CreateJob request into a job spec with the model's defaults filled in, or throws a
  * ValidationError listing every bad field. Pure: the model is looked up by the caller.
  */
-export function validateCreateJob(req: CreateJobRequest, model: ModelInfo, limits: RequestLimits, randomSeed: () => number): JobSpec {
+export function validateCreateJob(req: CreateJobRequest, model: ModelInfo, limits: RequestLimits, randomSeed: () => number, eventTypes: ReadonlySet<string> = JOB_EVENT_TYPES): JobSpec {
   const v: FieldViolation[] = [];
   if (!REQUEST_ID.test(req.requestId)) v.push({ field: "request_id", description: "required: 1-36 printable ASCII characters (a UUID is recommended)" });
   if (!USER_ID.test(req.userId)) v.push({ field: "user_id", description: "required: 1-128 printable ASCII characters" });
@@ -68,9 +70,9 @@ export function validateCreateJob(req: CreateJobRequest, model: ModelInfo, limit
     if (req.callbackUrl.length > 2048) v.push({ field: "callback_url", description: "longer than 2048 characters" });
     else if (!isHttpUrl(req.callbackUrl)) v.push({ field: "callback_url", description: "must be an http or https URL" });
   }
-  if (req.callbackEvents.length > EVENT_TYPES.size) v.push({ field: "callback_events", description: "too many event types" });
+  if (req.callbackEvents.length > eventTypes.size) v.push({ field: "callback_events", description: "too many event types" });
   for (const type of req.callbackEvents) {
-    if (!EVENT_TYPES.has(type)) v.push({ field: "callback_events", description: `unknown event type "${type.slice(0, 64)}"` });
+    if (!eventTypes.has(type)) v.push({ field: "callback_events", description: `unknown event type "${type.slice(0, 64)}"` });
   }
   if (v.length > 0) throw new ValidationError(v);
 
@@ -99,5 +101,19 @@ function isHttpUrl(value: string): boolean {
     return (url.protocol === "http:" || url.protocol === "https:") && url.hostname.length > 0 && !url.username && !url.password;
   } catch {
     return false;
+  }
+}
+
+/** The shared parameters of a batch: validated like CreateJob's (same rules, batch event types). */
+export function validateBatchParameters(p: BatchParameters, model: ModelInfo, limits: RequestLimits, shardSize: number, randomSeed: () => number): BatchSpec {
+  const { userId: _placeholder, ...spec } = validateCreateJob({ ...p, userId: "batch" }, model, limits, randomSeed, BATCH_EVENT_TYPES);
+  return { ...spec, shardSize };
+}
+
+const USER_ID_IN_BATCH = USER_ID;
+/** A batch's user ids: the same rule as CreateJob's user_id; reports the first bad one by position. */
+export function checkUserIds(ids: string[], firstPosition: number): void {
+  for (let i = 0; i < ids.length; i++) {
+    if (!USER_ID_IN_BATCH.test(ids[i]!)) throw new ValidationError([{ field: `users.user_ids[${i}]`, description: `user at position ${firstPosition + i}: 1-128 printable ASCII characters required` }]);
   }
 }

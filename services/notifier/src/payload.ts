@@ -1,5 +1,6 @@
 /** From an outbox entry to a callback task: pure. */
-import { callbackTaskSchema, type CallbackTask, type JobRecord } from "@rebeca/contracts";
+import { callbackTaskSchema, type BatchRecord, type CallbackTask, type JobRecord } from "@rebeca/contracts";
+import { batchFromFields } from "@rebeca/jobstore";
 
 /** Standard Webhooks bodies stay thin; above this many bytes outputs are left out. */
 export const MAX_BODY_BYTES = 20_000;
@@ -68,6 +69,7 @@ export function buildCallbackBody(type: string, time: string, job: Partial<JobRe
  * @throws OutboxEntryError when a field is missing or malformed.
  */
 export function outboxEntryToTask(fields: Record<string, string>): CallbackTask {
+  if (fields.kind === "batch") return batchEntryToTask(fields);
   const { tenant, eventId, url, type, time, job } = fields;
   if (!tenant || !eventId || !url || !type || !time || !job) {
     throw new OutboxEntryError(`outbox entry lacks ${["tenant", "eventId", "url", "type", "time", "job"].filter((k) => !fields[k]).join(", ")}`);
@@ -97,4 +99,32 @@ export function fieldsToObject(fields: readonly string[]): Record<string, string
   const out: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) out[fields[i]!] = fields[i + 1]!;
   return out;
+}
+
+/** The `data` of a batch callback: ids, state, counts and the result manifest's location. */
+export function thinBatch(batch: BatchRecord) {
+  return {
+    batch_id: batch.batchId,
+    request_id: batch.requestId,
+    state: batch.state,
+    labels: batch.spec?.labels ?? {},
+    counts: { total: batch.counts.total, succeeded: batch.counts.succeeded, failed: batch.counts.failed, cancelled: batch.counts.cancelled },
+    result_manifest_uri: batch.resultManifestUri,
+    error: batch.error,
+    create_time: batch.createTime,
+    end_time: batch.endTime,
+  };
+}
+
+/** An outbox entry of a batch event (`kind: batch`, the batch's fields inline) to a callback task. */
+function batchEntryToTask(fields: Record<string, string>): CallbackTask {
+  const { tenant, eventId, url, type, time } = fields;
+  if (!tenant || !eventId || !url || !type || !time || !fields.doc) throw new OutboxEntryError(`batch outbox entry ${eventId ?? "?"} lacks fields`);
+  let batch: BatchRecord;
+  try {
+    batch = batchFromFields(fields);
+  } catch (err) {
+    throw new OutboxEntryError(`batch outbox entry ${eventId} is malformed: ${(err as Error).message.slice(0, 300)}`);
+  }
+  return callbackTaskSchema.parse({ tenant, messageId: messageIdOf(tenant, eventId), url, eventId, body: JSON.stringify({ type, timestamp: time, data: thinBatch(batch) }) });
 }

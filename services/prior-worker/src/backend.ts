@@ -1,17 +1,27 @@
 import type { SamplerName } from "@rebeca/contracts";
 import type { PriorSampler, UserTable } from "@rebeca/inference";
 
+/** Items to sample: item i is for user `userIds[i]` with noise seed `seeds[i]`. */
 export interface SampleJob {
   version: string;
-  userId: string;
-  unknownUser: "reject" | "population";
+  userIds: string[];
   seeds: number[];
+  unknownUser: "reject" | "population";
   guidance: number;
   steps: number;
   sampler: SamplerName;
 }
 
-export type SampleOutcome = { kind: "ok"; embeddings: Float32Array; population: boolean } | { kind: "unknown-user" };
+export interface SampleOutcome {
+  /** Rows [served.length, D], in the order of `served`. */
+  embeddings: Float32Array;
+  /** Indices of the items that were sampled. */
+  served: number[];
+  /** Per served item: the user was unknown and the population prior served it. */
+  population: boolean[];
+  /** Indices of items whose user is unknown under the "reject" policy (not sampled). */
+  rejected: number[];
+}
 
 /** Where sampling happens: in-process (tests, tools) or on sampler threads (the worker). */
 export interface PriorBackend {
@@ -27,19 +37,32 @@ export interface LoadedPrior {
   users: Pick<UserTable, "rowOf">;
 }
 
-/** Resolves the user and samples; shared by both backends so they cannot disagree. */
+/** Resolves users and samples the servable items in one batch; shared by both backends. */
 export async function sampleWith(model: LoadedPrior, job: SampleJob, signal?: AbortSignal): Promise<SampleOutcome> {
-  const row = model.users.rowOf(job.userId);
-  if (row === undefined && job.unknownUser === "reject") return { kind: "unknown-user" };
-  const embeddings = await model.sampler.sample({
-    userRow: row ?? null,
-    seeds: job.seeds,
-    guidance: job.guidance,
-    steps: job.steps,
-    sampler: job.sampler,
-    ...(signal ? { signal } : {}),
+  if (job.userIds.length !== job.seeds.length) throw new RangeError(`${job.userIds.length} users for ${job.seeds.length} seeds`);
+  const served: number[] = [];
+  const rows: (number | null)[] = [];
+  const rejected: number[] = [];
+  job.userIds.forEach((userId, i) => {
+    const row = model.users.rowOf(userId);
+    if (row === undefined && job.unknownUser === "reject") rejected.push(i);
+    else {
+      served.push(i);
+      rows.push(row ?? null);
+    }
   });
-  return { kind: "ok", embeddings, population: row === undefined };
+  const embeddings =
+    served.length === 0
+      ? new Float32Array(0)
+      : await model.sampler.sample({
+          userRow: rows,
+          seeds: served.map((i) => job.seeds[i]!),
+          guidance: job.guidance,
+          steps: job.steps,
+          sampler: job.sampler,
+          ...(signal ? { signal } : {}),
+        });
+  return { embeddings, served, population: rows.map((r) => r === null), rejected };
 }
 
 /** Samples on the calling thread. */

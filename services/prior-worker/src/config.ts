@@ -19,6 +19,10 @@ export const priorWorkerConfigSchema = baseConfigSchema
     TENANT_WEIGHTS: env.str("{}"),
     /** Sampler threads (model instances), off the event loop; keep ORT threads × these within the cores. */
     SAMPLING_THREADS: env.int(1),
+    /** Users per sampler call within a shard: the grain at which tenants take turns. */
+    SHARD_CHUNK_USERS: env.int(64),
+    /** A tenant's unfinished decode jobs above which this stage holds back its shards. */
+    DECODE_BACKLOG_LIMIT: env.int(64),
     /** BullMQ lock duration (ms); keep it above the p99 time of one job. */
     LOCK_DURATION_MS: env.int(120_000),
   });

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-import { decodeTaskSchema, jobOptions, priorTaskSchema, redisKeys, stageQueue } from "@rebeca/contracts";
-import { createJobStore, markFailed } from "@rebeca/jobstore";
+import { decodeShardTaskSchema, decodeTaskSchema, finalizeJobId, jobOptions, priorTaskSchema, redisKeys, shardJobId, shardTaskSchema, stageQueue } from "@rebeca/contracts";
+import { createBatchStore, createJobStore, markFailed, markShardFailed } from "@rebeca/jobstore";
+import { createShardProcessor } from "./shard-processor.js";
+import { createDecodeHoldBack } from "./hold-back.js";
 import {
   Counter,
   Histogram,
@@ -55,10 +57,11 @@ async function main() {
   const batchRows = new Histogram({ name: "rebeca_prior_batch_rows", help: "Rows per ONNX prior run (2 x images: CFG)", buckets: [2, 4, 8, 16, 32, 64, 128, 256, 512], registers: [registry] });
   const embeddingsTotal = new Counter({ name: "rebeca_prior_embeddings_total", help: "Embeddings sampled", registers: [registry] });
 
+  const lanes = createFairLanes({ lanes: config.SAMPLING_THREADS, weight: weightOf(config.TENANT_WEIGHTS) });
   const process = createPriorProcessor({
     store,
     backend,
-    lanes: createFairLanes({ lanes: config.SAMPLING_THREADS, weight: weightOf(config.TENANT_WEIGHTS) }),
+    lanes,
     blobs,
     decode: {
       add: async (task) => {
@@ -67,6 +70,24 @@ async function main() {
       },
     },
     log,
+    observe: (rows, n) => {
+      batchRows.observe(rows);
+      embeddingsTotal.inc(n);
+    },
+  });
+  const batches = createBatchStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS });
+  const holdBack = createDecodeHoldBack(decodeQueueOf, config.DECODE_BACKLOG_LIMIT);
+  const processShard = createShardProcessor({
+    batches,
+    backend,
+    lanes,
+    blobs,
+    holdBack,
+    chunkUsers: config.SHARD_CHUNK_USERS,
+    sink: {
+      decodeShard: async (task) => void (await decodeQueueOf(task.tenant).add("shard", decodeShardTaskSchema.parse(task), jobOptions({ jobId: shardJobId(task.batchId, task.shard), priority: task.spec.priority }))),
+      finalize: async (tenant, batchId) => void (await decodeQueueOf(tenant).add("finalize", { tenant, batchId }, jobOptions({ jobId: finalizeJobId(batchId) }))),
+    },
     observe: (rows, n) => {
       batchRows.observe(rows);
       embeddingsTotal.inc(n);
@@ -81,9 +102,13 @@ async function main() {
     tenants: () => redis.smembers(redisKeys(config.QUEUE_PREFIX).tenants()),
     concurrency: config.CONCURRENCY,
     lockDurationMs: config.LOCK_DURATION_MS,
-    parse: (_name, data) => priorTaskSchema.parse(data),
-    process: (task) => process(task),
-    onFinalFailure: (data, err) => markFailed(store, data, "SAMPLING_FAILED", err),
+    parse: (name, data) => (name === "shard" ? { shard: shardTaskSchema.parse(data) } : { job: priorTaskSchema.parse(data) }),
+    process: (task) => (task.shard ? processShard(task.shard) : process(task.job!)),
+    onFinalFailure: async (data, err) => {
+      await markFailed(store, data, "SAMPLING_FAILED", err);
+      const d = data as { tenant: string; batchId: string };
+      if (await markShardFailed(batches, data)) await decodeQueueOf(d.tenant).add("finalize", { tenant: d.tenant, batchId: d.batchId }, jobOptions({ jobId: finalizeJobId(d.batchId) }));
+    },
     registry,
     log,
   });

@@ -1,24 +1,19 @@
 import { imageSeed, objectKeys, type DecodeTask, type PriorTask } from "@rebeca/contracts";
 import type { JobStore } from "@rebeca/jobstore";
 import type { BlobStore } from "@rebeca/storage";
-import { UnrecoverableError, type FairLanes, type Logger } from "@rebeca/platform";
-import type { PriorBackend, SampleOutcome } from "./backend.js";
+import { UnrecoverableError, type Logger } from "@rebeca/platform";
+import { sampleWhile, type SamplingDeps } from "./sampling.js";
 
-/** Where sampled jobs go next: the "decode" queue. */
+/** Where sampled jobs go next: the tenant's "decode" queue. */
 export interface DecodeJobSink {
   add(task: DecodeTask): Promise<void>;
 }
 
-export interface PriorProcessorDeps {
+export interface PriorProcessorDeps extends SamplingDeps {
   store: JobStore;
-  backend: PriorBackend;
   blobs: BlobStore;
   decode: DecodeJobSink;
   log: Logger;
-  /** Shares the sampler between tenants (weighted fair); without it samples run as they come. */
-  lanes?: FairLanes;
-  /** How often a running sample checks whether its job was cancelled. @default 250 */
-  cancelCheckMs?: number;
   /** Observes rows per ONNX run and embeddings produced. */
   observe?: (batchRows: number, embeddings: number) => void;
 }
@@ -32,13 +27,11 @@ export function float32ToBytes(values: Float32Array): Uint8Array {
 }
 
 /**
- * The prior stage: sample a job's embeddings, store them in S3 (Redis only carries the key),
+ * The prior stage of a job: sample its embeddings, store them in S3 (Redis only carries the key),
  * move the job to DECODING and hand it to the decode queue. Safe to run twice for one job: a
  * redelivery resumes from the job's recorded state and never emits an event twice.
  */
 export function createPriorProcessor(deps: PriorProcessorDeps) {
-  const cancelCheckMs = deps.cancelCheckMs ?? 250;
-
   function decodeTask(task: PriorTask, dim: number): DecodeTask {
     return {
       tenant: task.tenant,
@@ -49,32 +42,6 @@ export function createPriorProcessor(deps: PriorProcessorDeps) {
       seeds: Array.from({ length: task.numImages }, (_, i) => imageSeed(task.seed, i)),
       priority: task.priority,
     };
-  }
-
-  /** Samples while polling the job's state, aborting if it leaves SAMPLING (a cancel). */
-  async function sampleUnlessCancelled(task: PriorTask, seeds: number[]): Promise<SampleOutcome | null> {
-    const abort = new AbortController();
-    const timer = setInterval(() => {
-      deps.store.get(task.jobId).then(
-        (current) => {
-          if (!current || current.state !== "sampling") abort.abort();
-        },
-        () => {}, // a failed check is not a cancel; the next one will tell
-      );
-    }, cancelCheckMs);
-    const release = deps.lanes ? await deps.lanes.acquire(task.tenant, seeds.length) : () => {};
-    try {
-      return await deps.backend.sample(
-        { version: task.modelVersion, userId: task.userId, unknownUser: task.unknownUser, seeds, guidance: task.guidance, steps: task.steps, sampler: task.sampler },
-        abort.signal,
-      );
-    } catch (err) {
-      if (abort.signal.aborted) return null;
-      throw err;
-    } finally {
-      release();
-      clearInterval(timer);
-    }
   }
 
   return async function process(task: PriorTask): Promise<"done" | "skipped"> {
@@ -93,9 +60,18 @@ export function createPriorProcessor(deps: PriorProcessorDeps) {
       if (state !== "sampling") return "skipped"; // cancelled or finished
     }
 
-    const outcome = await sampleUnlessCancelled(task, next.seeds);
+    const stillSampling = async () => (await deps.store.get(task.jobId))?.state === "sampling";
+    const outcome = await sampleWhile(deps, task.tenant, stillSampling, {
+      version: task.modelVersion,
+      userIds: next.seeds.map(() => task.userId),
+      seeds: next.seeds,
+      unknownUser: task.unknownUser,
+      guidance: task.guidance,
+      steps: task.steps,
+      sampler: task.sampler,
+    });
     if (!outcome) return "skipped";
-    if (outcome.kind === "unknown-user") {
+    if (outcome.rejected.length > 0) {
       await deps.store.transition(task.jobId, "failed", {
         error: { code: "UNKNOWN_USER", message: `user ${task.userId} is not in model ${task.modelVersion}; send unknown_user=POPULATION to serve the population prior` },
       });
@@ -104,7 +80,7 @@ export function createPriorProcessor(deps: PriorProcessorDeps) {
     deps.observe?.(next.seeds.length * 2, next.seeds.length);
 
     await deps.blobs.put(next.embeddingsKey, float32ToBytes(outcome.embeddings), "application/octet-stream");
-    const moved = await deps.store.transition(task.jobId, "decoding", { populationPrior: outcome.population }, started.record);
+    const moved = await deps.store.transition(task.jobId, "decoding", { populationPrior: outcome.population[0] ?? false }, started.record);
     if (!moved.applied && moved.record.state !== "decoding") return "skipped";
     await deps.decode.add(next);
     return "done";

@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import type { SessionOptions } from "@rebeca/inference";
-import { sampleWith, type LoadedPrior, type SampleJob } from "./backend.js";
+import { sampleWith, type LoadedPrior, type SampleJob, type SampleOutcome } from "./backend.js";
 import { loadPriors } from "./models.js";
 
 export interface ThreadInit {
@@ -18,8 +18,7 @@ export type ToThread = { type: "sample"; id: number; job: SampleJob } | { type: 
 export type FromThread =
   | { type: "ready"; models: { version: string; embeddingDim: number; info: Record<string, unknown> }[] }
   | { type: "fatal"; message: string }
-  | { type: "ok"; id: number; embeddings: Float32Array; population: boolean }
-  | { type: "unknown-user"; id: number }
+  | { type: "ok"; id: number; outcome: SampleOutcome }
   | { type: "error"; id: number; message: string; aborted: boolean };
 
 const port = parentPort!;
@@ -45,10 +44,7 @@ async function main() {
     const model = models.get(msg.job.version);
     const work = model ? sampleWith(model, msg.job, abort.signal) : Promise.reject(new Error(`model version ${msg.job.version} is not loaded`));
     work.then(
-      (out) => {
-        if (out.kind === "unknown-user") port.postMessage({ type: "unknown-user", id: msg.id } satisfies FromThread);
-        else port.postMessage({ type: "ok", id: msg.id, embeddings: out.embeddings, population: out.population } satisfies FromThread, [out.embeddings.buffer as ArrayBuffer]);
-      },
+      (outcome) => port.postMessage({ type: "ok", id: msg.id, outcome } satisfies FromThread, [outcome.embeddings.buffer as ArrayBuffer]),
       (err: Error) => port.postMessage({ type: "error", id: msg.id, message: err.message, aborted: abort.signal.aborted } satisfies FromThread),
     ).finally(() => running.delete(msg.id));
   });

@@ -42,8 +42,7 @@ export async function createThreadedBackend(init: ThreadInit, threads: number, o
         if (!p) return;
         pending.delete(msg.id);
         slot.inflight--;
-        if (msg.type === "ok") p.resolve({ kind: "ok", embeddings: msg.embeddings, population: msg.population });
-        else if (msg.type === "unknown-user") p.resolve({ kind: "unknown-user" });
+        if (msg.type === "ok") p.resolve(msg.outcome);
         else p.reject(msg.aborted ? new SamplingAbortedError() : new Error(msg.message));
       });
       // A crashed thread fails what it held; the stage retries those jobs.

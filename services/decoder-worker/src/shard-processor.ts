@@ -1,0 +1,127 @@
+import { createHash } from "node:crypto";
+import { batchImageSeed, objectKeys, type BatchRecord, type DecodeShardTask, type FinalizeTask, type UserResult, DEFAULT_BATCH_CALLBACK_EVENTS } from "@rebeca/contracts";
+import type { BatchStore } from "@rebeca/jobstore";
+import { encodePng, imageAt } from "@rebeca/inference";
+import type { BlobStore } from "@rebeca/storage";
+import { UnrecoverableError, type FairLanes } from "@rebeca/platform";
+import { bytesToFloat32, type LoadedDecoder } from "./processor.js";
+
+export interface ShardDecodeDeps {
+  batches: BatchStore;
+  decoders: Map<string, LoadedDecoder>;
+  blobs: BlobStore;
+  lanes?: FairLanes;
+  /** Enqueues the batch's finalize step (idempotent job id). */
+  finalize: (tenant: string, batchId: string) => Promise<void>;
+  /** Images decoded per decoder call: the grain at which tenants take turns. @default 32 */
+  chunkImages?: number;
+  /** Parallel uploads per shard. @default 16 */
+  uploadConcurrency?: number;
+  observe?: (images: number) => void;
+}
+
+/** Runs `fn` over items with at most `limit` in flight. */
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i]!, i);
+      }
+    }),
+  );
+  return out;
+}
+
+/**
+ * The decode stage of a batch shard: decodes every served user's images (in chunks, in the
+ * tenant's fair share), uploads them under position-keyed deterministic keys, writes the shard's
+ * result lines and counts the shard into its batch once. The stage that counts the last shard
+ * enqueues the batch's finalize step.
+ */
+export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
+  const chunkImages = deps.chunkImages ?? 32;
+
+  return async function decodeShard(task: DecodeShardTask): Promise<"done" | "skipped"> {
+    const loaded = deps.decoders.get(task.spec.modelVersion);
+    if (!loaded) throw new UnrecoverableError(`no decoder for model version ${task.spec.modelVersion} in this worker`);
+    const batch = { batchId: task.batchId, tenant: task.tenant };
+    const step = await deps.batches.shardStep(task.batchId, task.shard, "decoding");
+    if (step === "done" || step === "missing") {
+      // Counted already; a crash may have come before the finalize hand-off, which is idempotent.
+      const current = await deps.batches.get(task.batchId);
+      if (current && current.counts.shardsDone === current.counts.shardsTotal && current.state === "running") await deps.finalize(task.tenant, task.batchId);
+      return "skipped";
+    }
+    if (step === "stopped") {
+      const { last } = await deps.batches.shardDone(batch, task.shard, { succeeded: 0, failed: 0, cancelled: task.userIds.length });
+      if (last) await deps.finalize(task.tenant, task.batchId);
+      return "skipped";
+    }
+
+    const k = task.spec.numImages;
+    const failedAt = new Map(task.failed.map((f) => [f.position, f]));
+    const served = task.userIds.map((userId, j) => ({ userId, position: task.firstPosition + j })).filter((u) => !failedAt.has(u.position));
+    const embeddings = bytesToFloat32(await deps.blobs.get(task.embeddingsKey));
+    const total = served.length * k;
+    if (embeddings.length !== total * task.embeddingDim) throw new UnrecoverableError(`shard embeddings hold ${embeddings.length} values, expected ${total}×${task.embeddingDim}`);
+
+    const images: { png: Uint8Array; width: number; height: number }[] = [];
+    for (let start = 0; start < total; start += chunkImages) {
+      const count = Math.min(chunkImages, total - start);
+      const release = deps.lanes ? await deps.lanes.acquire(task.tenant, count) : () => {};
+      try {
+        const decoded = await loaded.decoder.decode(embeddings.subarray(start * task.embeddingDim, (start + count) * task.embeddingDim), count);
+        for (let i = 0; i < count; i++) images.push({ png: encodePng(imageAt(decoded, i)), width: decoded.width, height: decoded.height });
+      } finally {
+        release();
+      }
+    }
+    const uploaded = await mapLimit(images, deps.uploadConcurrency ?? 16, async (img, n) => {
+      const user = served[Math.floor(n / k)]!;
+      const index = n % k;
+      const uri = await deps.blobs.put(objectKeys.batchImage(task.tenant, task.batchId, user.position, index), img.png, "image/png");
+      return { uri, sha256: createHash("sha256").update(img.png).digest("hex"), bytes: img.png.byteLength, width: img.width, height: img.height, seed: batchImageSeed(task.spec.seed, user.position, index) };
+    });
+    deps.observe?.(images.length);
+
+    const lines: UserResult[] = task.userIds.map((userId, j) => {
+      const position = task.firstPosition + j;
+      const failure = failedAt.get(position);
+      if (failure) return { user_id: userId, position, error: { code: failure.code, message: failure.message } };
+      const s = served.findIndex((u) => u.position === position);
+      return { user_id: userId, position, images: uploaded.slice(s * k, (s + 1) * k) };
+    });
+    await deps.blobs.put(objectKeys.shardResult(task.tenant, task.batchId, task.shard), Buffer.from(lines.map((l) => JSON.stringify(l)).join("\n") + "\n"), "application/x-ndjson");
+    const { last } = await deps.batches.shardDone(batch, task.shard, { succeeded: served.length, failed: failedAt.size, cancelled: 0 });
+    if (last) await deps.finalize(task.tenant, task.batchId);
+    return "done";
+  };
+}
+
+/**
+ * The batch's last step: concatenate the shard results, in order, into the result manifest
+ * (JSON Lines: user → image URIs, or error) and complete the batch. Idempotent: a repeat rewrites
+ * the same manifest and the batch completes once. Shards of a cancelled batch that never ran have
+ * no result and are left out; the batch stays CANCELLED with the manifest of what completed.
+ */
+export function createFinalizeProcessor(deps: { batches: BatchStore; blobs: BlobStore; readConcurrency?: number }) {
+  return async function finalize(task: FinalizeTask): Promise<"done" | "skipped"> {
+    const batch: BatchRecord | null = await deps.batches.get(task.batchId);
+    if (!batch || batch.state === "completed" || batch.state === "failed" || (batch.state === "cancelled" && batch.endTime)) return "skipped";
+    const shards = Array.from({ length: batch.counts.shardsTotal }, (_, i) => i);
+    const parts = await mapLimit(shards, deps.readConcurrency ?? 16, async (i) => {
+      try {
+        return await deps.blobs.get(objectKeys.shardResult(task.tenant, task.batchId, i));
+      } catch (err) {
+        if ((err as Error).name === "BlobNotFoundError") return new Uint8Array(0);
+        throw err;
+      }
+    });
+    const uri = await deps.blobs.put(objectKeys.batchManifest(task.tenant, task.batchId), Buffer.concat(parts), "application/x-ndjson");
+    await deps.batches.finish(batch, batch.state === "cancelled" ? "cancelled" : "completed", { manifest: uri }, DEFAULT_BATCH_CALLBACK_EVENTS);
+    return "done";
+  };
+}

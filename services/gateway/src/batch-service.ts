@@ -1,0 +1,213 @@
+import { randomInt } from "node:crypto";
+import { status, type Metadata, type sendUnaryData, type ServerReadableStream, type ServerUnaryCall } from "@grpc/grpc-js";
+import type { Queue } from "bullmq";
+import { jobOptions, newId, shardJobId, finalizeJobId, shardTaskSchema, DEFAULT_BATCH_CALLBACK_EVENTS, type BatchSpec, type ShardTask } from "@rebeca/contracts";
+import type { BatchServiceServer, BatchParameters, CreateBatchRequest, CreateBatchResponse } from "@rebeca/contracts/grpc-batches";
+import type { BatchStore } from "@rebeca/jobstore";
+import type { BlobStore } from "@rebeca/storage";
+import type { Logger } from "@rebeca/platform";
+import { toProtoBatch } from "./batch-mapping.js";
+import { RpcError, toServiceError } from "./errors.js";
+import type { GatewayMetrics } from "./metrics.js";
+import { createShardBuilder, type BuiltShard } from "./shard-builder.js";
+import type { AdmissionCheck, CallbackUrlGuard } from "./service.js";
+import { checkUserIds, validateBatchParameters, ValidationError, type ModelInfo, type RequestLimits } from "./validate.js";
+
+export interface BatchServiceDeps {
+  authenticate: (metadata: Metadata) => string;
+  batches: BatchStore;
+  /** The tenant's "prior" queue (shards) and "decode" queue (finalize). */
+  priorQueueOf: (tenant: string) => Queue;
+  decodeQueueOf: (tenant: string) => Queue;
+  /** Reads manifests (CreateBatchFromManifest); keys are checked against the tenant prefix first. */
+  blobs: BlobStore;
+  bucket: string;
+  models: Map<string, ModelInfo>;
+  defaultModel: string;
+  limits: RequestLimits;
+  shardSize: number;
+  maxUsersPerBatch: number;
+  callbackGuard: CallbackUrlGuard;
+  admission: AdmissionCheck;
+  metrics: GatewayMetrics;
+  log: Logger;
+}
+
+/** Shard jobs are added in bulk, at most this many per `addBulk` (BullMQ users report trouble beyond ~1k). */
+const ADD_BULK = 1000;
+
+/** The rebeca.v1.BatchService handlers. */
+export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
+  const { batches, metrics, log } = deps;
+
+  async function spec(tenant: string, p: BatchParameters): Promise<BatchSpec> {
+    const version = p.modelVersion || deps.defaultModel;
+    const model = deps.models.get(version);
+    const s = validateBatchParameters(p, model ?? deps.models.get(deps.defaultModel)!, deps.limits, deps.shardSize, () => randomInt(0, 2 ** 32));
+    if (!model) throw new RpcError(status.FAILED_PRECONDITION, `model version "${version.slice(0, 64)}" is not deployed`);
+    if (s.callbackUrl) {
+      const refused = await deps.callbackGuard(s.callbackUrl);
+      if (refused) throw new ValidationError([{ field: "parameters.callback_url", description: refused }]);
+    }
+    const overloaded = await deps.admission(tenant);
+    if (overloaded) throw new RpcError(status.RESOURCE_EXHAUSTED, overloaded);
+    return s;
+  }
+
+  /** Creates the batch, or finds the one this request id made before (to resume it). */
+  async function open(tenant: string, p: BatchParameters) {
+    const s = await spec(tenant, p);
+    const { batchId } = await batches.create({ batchId: newId("batch"), tenant, requestId: p.requestId, spec: s, createTime: new Date().toISOString() });
+    const record = await batches.get(batchId);
+    if (!record) throw new RpcError(status.INTERNAL, "batch vanished");
+    return record;
+  }
+
+  /** Stores shards: jobs first (idempotent ids), then the watermark, so a crash repeats, never loses. */
+  async function store(tenant: string, batchId: string, s: BatchSpec, shards: BuiltShard[], upTo: number) {
+    if (shards.length === 0) return;
+    const queue = deps.priorQueueOf(tenant);
+    for (let i = 0; i < shards.length; i += ADD_BULK) {
+      await queue.addBulk(
+        shards.slice(i, i + ADD_BULK).map((sh) => {
+          const task: ShardTask = { tenant, batchId, shard: sh.index, firstPosition: sh.firstPosition, userIds: sh.userIds, spec: s };
+          return { name: "shard", data: shardTaskSchema.parse(task), opts: jobOptions({ jobId: shardJobId(batchId, sh.index), priority: s.priority }) };
+        }),
+      );
+    }
+    const stored = await batches.addShards(batchId, shards.map((sh) => ({ index: sh.index, users: sh.userIds.length })), upTo);
+    if (stored !== "ok") throw new RpcError(status.FAILED_PRECONDITION, `batch ${batchId} is ${stored}; it takes no more users`);
+  }
+
+  /** Runs intake from an async source of chunks, then seals the batch. */
+  async function intake(tenant: string, p: BatchParameters, chunks: AsyncIterable<{ offset: number; userIds: string[]; last: boolean }>) {
+    const record = await open(tenant, p);
+    if (record.state !== "receiving") return record; // a repeat of a finished intake: nothing to do
+    const builder = createShardBuilder(record.spec.shardSize, record.counts.received, deps.maxUsersPerBatch);
+    let pending: BuiltShard[] = [];
+    let sealed = false;
+    for await (const chunk of chunks) {
+      checkUserIds(chunk.userIds, chunk.offset);
+      pending.push(...builder.push(chunk.offset, chunk.userIds));
+      if (chunk.last) pending.push(...builder.finish());
+      // Flush in large groups: one addBulk per ~1k shards keeps intake fast.
+      if (pending.length >= ADD_BULK || chunk.last) {
+        await store(tenant, record.batchId, record.spec, pending, builder.stored());
+        pending = [];
+      }
+      if (chunk.last) {
+        const total = builder.stored();
+        const result = await batches.seal(record, total, Math.ceil(total / record.spec.shardSize));
+        if (result.allDone) await deps.decodeQueueOf(tenant).add("finalize", { tenant, batchId: record.batchId }, jobOptions({ jobId: finalizeJobId(record.batchId) }));
+        sealed = true;
+        break;
+      }
+    }
+    if (!sealed) {
+      await store(tenant, record.batchId, record.spec, pending, builder.stored());
+      throw new RpcError(status.FAILED_PRECONDITION, `stream ended without a chunk marked last; ${builder.stored()} users are stored — resend from there under the same request_id`);
+    }
+    return (await batches.get(record.batchId))!;
+  }
+
+  function unary<Req, Res>(method: string, fn: (tenant: string, req: Req) => Promise<Res>) {
+    return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
+      const stop = metrics.duration.startTimer({ method });
+      void (async () => fn(deps.authenticate(call.metadata), call.request))().then(
+        (res) => {
+          stop();
+          metrics.requests.inc({ method, code: "OK" });
+          callback(null, res);
+        },
+        (err: unknown) => {
+          stop();
+          const mapped = toServiceError(err);
+          metrics.requests.inc({ method, code: status[mapped.code] });
+          if (mapped.code === status.INTERNAL || mapped.code === status.UNAVAILABLE) log.error({ err, method }, "rpc failed");
+          callback(mapped);
+        },
+      );
+    };
+  }
+
+  async function own(tenant: string, batchId: string) {
+    if (!/^batch_[0-9a-z]{26}$/.test(batchId)) throw new ValidationError([{ field: "batch_id", description: "not a batch id" }]);
+    const record = await batches.get(batchId);
+    if (!record || record.tenant !== tenant) throw new RpcError(status.NOT_FOUND, `batch ${batchId} not found`);
+    return record;
+  }
+
+  return {
+    createBatch: (call: ServerReadableStream<CreateBatchRequest, CreateBatchResponse>, callback: sendUnaryData<CreateBatchResponse>) => {
+      const method = "CreateBatch";
+      const stop = metrics.duration.startTimer({ method });
+      void (async () => {
+        const tenant = deps.authenticate(call.metadata);
+        const messages = call[Symbol.asyncIterator]();
+        const first = await messages.next();
+        const p = first.done ? undefined : (first.value as CreateBatchRequest).parameters;
+        if (!p) throw new ValidationError([{ field: "parameters", description: "the first message must carry the batch parameters" }]);
+        const chunks = (async function* () {
+          for (;;) {
+            const m = await messages.next();
+            if (m.done) return;
+            const users = (m.value as CreateBatchRequest).users;
+            if (!users) throw new ValidationError([{ field: "users", description: "every message after the first must carry users" }]);
+            yield { offset: users.offset, userIds: users.userIds, last: users.last };
+          }
+        })();
+        return { batch: toProtoBatch(await intake(tenant, p, chunks)) };
+      })().then(
+        (res) => {
+          stop();
+          metrics.requests.inc({ method, code: "OK" });
+          callback(null, res);
+        },
+        (err: unknown) => {
+          stop();
+          const mapped = toServiceError(err);
+          metrics.requests.inc({ method, code: status[mapped.code] });
+          if (mapped.code === status.INTERNAL) log.error({ err, method }, "rpc failed");
+          callback(mapped);
+        },
+      );
+    },
+
+    createBatchFromManifest: unary("CreateBatchFromManifest", async (tenant, req) => {
+      if (!req.parameters) throw new ValidationError([{ field: "parameters", description: "required" }]);
+      const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(req.manifestUri);
+      if (!m || m[1] !== deps.bucket || !m[2]!.startsWith(`tenants/${tenant}/`)) {
+        throw new ValidationError([{ field: "manifest_uri", description: `must be s3://${deps.bucket}/tenants/${tenant}/...` }]);
+      }
+      let text: string;
+      try {
+        text = Buffer.from(await deps.blobs.get(m[2]!)).toString("utf8");
+      } catch (err) {
+        if ((err as Error).name === "BlobNotFoundError") throw new RpcError(status.NOT_FOUND, `manifest ${req.manifestUri} not found`);
+        throw err;
+      }
+      const ids = text.split("\n").map((l) => l.trim()).filter(Boolean);
+      const chunks = (async function* () {
+        for (let i = 0; i < ids.length; i += 10_000) yield { offset: i, userIds: ids.slice(i, i + 10_000), last: i + 10_000 >= ids.length };
+        if (ids.length === 0) yield { offset: 0, userIds: [], last: true };
+      })();
+      return { batch: toProtoBatch(await intake(tenant, req.parameters, chunks)) };
+    }),
+
+    getBatch: unary("GetBatch", async (tenant, req) => ({ batch: toProtoBatch(await own(tenant, req.batchId)) })),
+
+    listBatches: unary("ListBatches", async (tenant, req) => {
+      if (req.pageSize < 0 || req.pageSize > 100) throw new ValidationError([{ field: "page_size", description: "must be between 0 and 100" }]);
+      if (req.pageToken && !/^batch_[0-9a-z]{26}$/.test(req.pageToken)) throw new ValidationError([{ field: "page_token", description: "not a token from a previous response" }]);
+      const page = await batches.list(tenant, req.pageSize || 20, req.pageToken || undefined);
+      return { batches: page.records.map((b) => toProtoBatch(b)), nextPageToken: page.next };
+    }),
+
+    cancelBatch: unary("CancelBatch", async (tenant, req) => {
+      const record = await own(tenant, req.batchId);
+      // Shards not yet started are skipped by the workers (counted as cancelled) without sampling.
+      await batches.finish(record, "cancelled", {}, DEFAULT_BATCH_CALLBACK_EVENTS);
+      return { batch: toProtoBatch((await batches.get(record.batchId))!) };
+    }),
+  };
+}

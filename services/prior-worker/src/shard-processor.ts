@@ -1,0 +1,88 @@
+import { batchImageSeed, objectKeys, type DecodeShardTask, type ShardTask } from "@rebeca/contracts";
+import type { BatchStore } from "@rebeca/jobstore";
+import type { BlobStore } from "@rebeca/storage";
+import { UnrecoverableError } from "@rebeca/platform";
+import { float32ToBytes } from "./processor.js";
+import { sampleWhile, type SamplingDeps } from "./sampling.js";
+
+export interface ShardSink {
+  decodeShard(task: DecodeShardTask): Promise<void>;
+  finalize(tenant: string, batchId: string): Promise<void>;
+}
+
+export interface ShardProcessorDeps extends SamplingDeps {
+  batches: BatchStore;
+  blobs: BlobStore;
+  sink: ShardSink;
+  /** Users sampled per sampler call: the grain of fair sharing between tenants. @default 64 */
+  chunkUsers?: number;
+  /** Waits while the tenant's decode backlog is past its bound (backpressure). */
+  holdBack?: (tenant: string) => Promise<void>;
+  observe?: (batchRows: number, embeddings: number) => void;
+}
+
+/**
+ * The prior stage of a batch shard: samples every user's images in chunks (each one ONNX pass per
+ * step, in the tenant's fair share), stores the shard's embeddings in one S3 object and hands the
+ * shard to the decode stage. Unknown users under "reject" travel on as failures. A shard of a
+ * cancelled batch is counted as cancelled and skipped.
+ */
+export function createShardProcessor(deps: ShardProcessorDeps) {
+  const chunkUsers = deps.chunkUsers ?? 64;
+
+  return async function processShard(task: ShardTask): Promise<"done" | "skipped"> {
+    const model = deps.backend.versions.get(task.spec.modelVersion);
+    if (!model) throw new UnrecoverableError(`model version ${task.spec.modelVersion} is not loaded by this worker`);
+    const batch = { batchId: task.batchId, tenant: task.tenant };
+    const step = await deps.batches.shardStep(task.batchId, task.shard, "sampling");
+    if (step === "stopped") {
+      const { last } = await deps.batches.shardDone(batch, task.shard, { succeeded: 0, failed: 0, cancelled: task.userIds.length });
+      if (last) await deps.sink.finalize(task.tenant, task.batchId);
+      return "skipped";
+    }
+    if (step !== "ok") return "skipped";
+    await deps.holdBack?.(task.tenant);
+
+    const k = task.spec.numImages;
+    const D = model.embeddingDim;
+    const rows: Float32Array[] = [];
+    const failed: DecodeShardTask["failed"] = [];
+    const stillWanted = async () => (await deps.batches.shardStep(task.batchId, task.shard, "sampling")) === "ok";
+    for (let start = 0; start < task.userIds.length; start += chunkUsers) {
+      const users = task.userIds.slice(start, start + chunkUsers);
+      const userIds = users.flatMap((u) => Array<string>(k).fill(u));
+      const seeds = users.flatMap((_, j) => Array.from({ length: k }, (_, i) => batchImageSeed(task.spec.seed, task.firstPosition + start + j, i)));
+      const outcome = await sampleWhile(deps, task.tenant, stillWanted, {
+        version: task.spec.modelVersion,
+        userIds,
+        seeds,
+        unknownUser: task.spec.unknownUser,
+        guidance: task.spec.guidance,
+        steps: task.spec.steps,
+        sampler: task.spec.sampler,
+      });
+      if (!outcome) {
+        // The batch was cancelled while this shard sampled: count its users as cancelled.
+        const { last } = await deps.batches.shardDone(batch, task.shard, { succeeded: 0, failed: 0, cancelled: task.userIds.length });
+        if (last) await deps.sink.finalize(task.tenant, task.batchId);
+        return "skipped";
+      }
+      const rejectedUsers = new Set(outcome.rejected.map((i) => Math.floor(i / k)));
+      for (const j of rejectedUsers) failed.push({ position: task.firstPosition + start + j, code: "UNKNOWN_USER", message: `user ${users[j]} is not in model ${task.spec.modelVersion}` });
+      rows.push(outcome.embeddings);
+      deps.observe?.(outcome.served.length * 2, outcome.served.length);
+    }
+    const embeddings = new Float32Array(rows.reduce((n, r) => n + r.length, 0));
+    let offset = 0;
+    for (const r of rows) {
+      embeddings.set(r, offset);
+      offset += r.length;
+    }
+    const embeddingsKey = objectKeys.shardEmbeddings(task.tenant, task.batchId, task.shard);
+    await deps.blobs.put(embeddingsKey, float32ToBytes(embeddings), "application/octet-stream");
+    if ((await deps.batches.shardStep(task.batchId, task.shard, "decoding")) === "done") return "skipped";
+    // A stopped batch still goes on to the decode stage, which counts the shard as cancelled.
+    await deps.sink.decodeShard({ ...task, embeddingsKey, embeddingDim: D, failed });
+    return "done";
+  };
+}
