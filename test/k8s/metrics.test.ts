@@ -1,7 +1,22 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync } from "node:fs";
 import { startStack, type Stack } from "@rebeca/devstack";
-import { REPO, SERVICES, tool } from "./support.js";
+import { REPO, SERVICES, deploymentOf, effectiveEnv, renderOverlay, tool } from "./support.js";
+
+// Variables that point at the cluster (addresses, mounted files, the GPU) stay as the local stack
+// sets them; every other value comes from the rendered prod manifests, so the services prove they
+// accept their production configuration.
+const LOCAL = /^(REDIS_URL|QUEUE_PREFIX|S3_.*|MODELS_DIR|PROTO_DIR|HTTP_PORT|HTTP_HOST|GRPC_PORT|GRPC_HOST|API_KEYS_FILE|WEBHOOK_SECRETS_FILE|CALLBACK_ALLOW_HOSTS|ORT_PROVIDERS|REQUIRE_GPU|ADMIN_TOKEN)$/;
+
+function productionEnv(): Record<string, Record<string, string>> {
+  const objs = renderOverlay("prod");
+  return Object.fromEntries(
+    SERVICES.map((svc) => {
+      const env = effectiveEnv(objs, deploymentOf(objs, svc).spec.template.spec.containers[0]);
+      return [svc, Object.fromEntries(Object.entries(env).filter(([k, v]) => !LOCAL.test(k) && !v.startsWith("<from")))];
+    }),
+  );
+}
 
 /**
  * Lint findings that come from prom-client's default metrics, not from Rebeca's own: these gauges
@@ -24,13 +39,14 @@ describe("each service's /metrics", () => {
     for (const svc of SERVICES) {
       if (!existsSync(`${REPO}services/${svc}/dist/main.js`)) throw new Error(`services/${svc} is not built: run pnpm run build`);
     }
-    stack = await startStack();
+    stack = await startStack({ env: productionEnv() });
   });
   afterAll(async () => {
     await stack?.stop();
   });
 
   it.each(SERVICES)("%s passes promtool check metrics and serves /healthz and /readyz", async (svc) => {
+    expect(stack.envFor(svc).DRAIN_DEADLINE_MS, "runs with the manifests' settings").toBe(productionEnv()[svc].DRAIN_DEADLINE_MS);
     const base = `http://127.0.0.1:${stack.services[svc]!.httpPort}`;
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
