@@ -114,14 +114,14 @@ describe("batches: streaming intake, shards, result manifest, progress, cancel",
 
   it("a client that reconnects and resends under the same request_id creates no duplicates", async () => {
     const ids = users.slice(0, 50);
-    // The first stream breaks after 3 chunks of 9 (27 users sent, shards of 8 stored up to 24).
-    await expect(acme.createBatch({ requestId: "b-resume", seed: 9 }, chunksOf(ids, 9), { abortAfter: 3 })).rejects.toMatchObject({ code: status.CANCELLED });
-    let received = 0;
-    for (let i = 0; i < 100 && received < 24; i++) {
-      received = Number((await acme.listBatches(100)).batches.find((b) => b.requestId === "b-resume")?.receivedUsers ?? 0);
-      if (received < 24) await new Promise((r) => setTimeout(r, 50));
-    }
-    expect(received).toBe(24);
+    // The first stream breaks after 3 chunks of 9 (27 users sent; shards of 8 stored up to 24),
+    // once the gateway has stored what it received.
+    const receivedUsers = async () => Number((await acme.listBatches(100)).batches.find((b) => b.requestId === "b-resume")?.receivedUsers ?? 0);
+    const stored = async () => {
+      while ((await receivedUsers()) < 24) await new Promise((r) => setTimeout(r, 20));
+    };
+    await expect(acme.createBatch({ requestId: "b-resume", seed: 9 }, chunksOf(ids, 9), { abortAfter: 3, beforeAbort: stored })).rejects.toMatchObject({ code: status.CANCELLED });
+    expect(await receivedUsers()).toBe(24);
     // Resend from an earlier offset than stored: the overlap is skipped.
     const resumed = await acme.createBatch({ requestId: "b-resume", seed: 9 }, chunksOf(ids, 9, 18));
     expect(resumed.counts!.total).toBe(50);

@@ -51,7 +51,7 @@ export function createBatchClient(address: string, apiKey: string | null) {
      * Streams the parameters then `chunks` (an iterable, so a caller can stop early to simulate a
      * broken connection by passing `abortAfter`).
      */
-    createBatch(p: Partial<BatchParameters>, chunks: Iterable<UserChunk> | AsyncIterable<UserChunk>, opts: { abortAfter?: number } = {}): Promise<Batch> {
+    createBatch(p: Partial<BatchParameters>, chunks: Iterable<UserChunk> | AsyncIterable<UserChunk>, opts: { abortAfter?: number; beforeAbort?: () => Promise<void> } = {}): Promise<Batch> {
       return new Promise<Batch>((resolve, reject) => {
         const call = client.createBatch(md(), (err: ServiceError | null, res?: CreateBatchResponse) => (err ? reject(err) : resolve(res!.batch!)));
         void (async () => {
@@ -59,6 +59,7 @@ export function createBatchClient(address: string, apiKey: string | null) {
           let sent = 0;
           for await (const chunk of chunks as AsyncIterable<UserChunk>) {
             if (opts.abortAfter !== undefined && sent === opts.abortAfter) {
+              await opts.beforeAbort?.();
               call.cancel();
               return;
             }

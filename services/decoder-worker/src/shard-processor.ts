@@ -121,7 +121,8 @@ export function createFinalizeProcessor(deps: { batches: BatchStore; blobs: Blob
       }
     });
     const uri = await deps.blobs.put(objectKeys.batchManifest(task.tenant, task.batchId), Buffer.concat(parts), "application/x-ndjson");
-    await deps.batches.finish(batch, batch.state === "cancelled" ? "cancelled" : "completed", { manifest: uri }, DEFAULT_BATCH_CALLBACK_EVENTS);
+    // On a cancelled batch this only records the manifest and end time (it stays CANCELLED).
+    await deps.batches.finish(batch, "completed", { manifest: uri }, DEFAULT_BATCH_CALLBACK_EVENTS);
     return "done";
   };
 }

@@ -85,30 +85,35 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
     if (record.state !== "receiving") return record; // a repeat of a finished intake: nothing to do
     const builder = createShardBuilder(record.spec.shardSize, record.counts.received, deps.maxUsersPerBatch);
     let pending: BuiltShard[] = [];
-    let sealed = false;
-    for await (const chunk of chunks) {
-      checkUserIds(chunk.userIds, chunk.offset);
-      pending.push(...builder.push(chunk.offset, chunk.userIds));
-      if (chunk.last) pending.push(...builder.finish());
-      // Flush in large groups: one addBulk per ~1k shards keeps intake fast.
-      if (pending.length >= ADD_BULK || chunk.last) {
-        await store(tenant, record.batchId, record.spec, pending, builder.stored());
-        pending = [];
-      }
-      if (chunk.last) {
+    const flush = async () => {
+      const shards = pending;
+      pending = [];
+      await store(tenant, record.batchId, record.spec, shards, builder.stored());
+    };
+    try {
+      for await (const chunk of chunks) {
+        checkUserIds(chunk.userIds, chunk.offset);
+        pending.push(...builder.push(chunk.offset, chunk.userIds));
+        if (!chunk.last) {
+          // Store complete shards as they form, so a broken stream resumes from near where it broke.
+          await flush();
+          continue;
+        }
+        pending.push(...builder.finish());
+        await flush();
         const total = builder.stored();
         const result = await batches.seal(record, total, Math.ceil(total / record.spec.shardSize));
         if (result.allDone) await deps.decodeQueueOf(tenant).add("finalize", { tenant, batchId: record.batchId }, jobOptions({ jobId: finalizeJobId(record.batchId) }));
-        sealed = true;
-        break;
+        return (await batches.get(record.batchId))!;
       }
+    } catch (err) {
+      // The stream broke (or sent a bad chunk): keep the complete shards it did deliver.
+      await flush().catch(() => {});
+      throw err;
     }
-    if (!sealed) {
-      await store(tenant, record.batchId, record.spec, pending, builder.stored());
-      throw new RpcError(status.FAILED_PRECONDITION, `stream ended without a chunk marked last; ${builder.stored()} users are stored — resend from there under the same request_id`);
-    }
-    return (await batches.get(record.batchId))!;
+    throw new RpcError(status.FAILED_PRECONDITION, `stream ended without a chunk marked last; ${builder.stored()} users are stored — resend from there under the same request_id`);
   }
+
 
   function unary<Req, Res>(method: string, fn: (tenant: string, req: Req) => Promise<Res>) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
