@@ -18,17 +18,6 @@ function productionEnv(): Record<string, Record<string, string>> {
   );
 }
 
-/**
- * Lint findings that come from prom-client's default metrics, not from Rebeca's own: these gauges
- * end in `_total` (prom-client names them so). Fix in packages/platform createMetricsRegistry
- * (e.g. registry.removeSingleMetric for the three after collectDefaultMetrics), then empty this
- * list. Anything else promtool reports fails the test.
- */
-const UPSTREAM_LINT = new Set(
-  ["active_handles_total", "active_requests_total", "active_resources_total"].map(
-    (m) => `rebeca_nodejs_${m} non-counter metrics should not have "_total" suffix`,
-  ),
-);
 // promtool check metrics: 0 clean, 3 lint problems only, anything else a parse failure.
 const LINT_EXIT = 3;
 
@@ -58,7 +47,7 @@ describe("each service's /metrics", () => {
     const r = tool("promtool", ["check", "metrics"], text);
     const report = `promtool check metrics on ${svc}:\n${r.stdout}${r.stderr}`;
     const problems = `${r.stdout}${r.stderr}`.split("\n").map((l) => l.trim()).filter(Boolean);
-    expect(problems.filter((p) => !UPSTREAM_LINT.has(p)), report).toEqual([]);
+    expect(problems, report).toEqual([]);
     expect(r.status === 0 || (r.status === LINT_EXIT && problems.length > 0), report).toBe(true);
     // The series the manifests, alerts and dashboard rely on.
     const expected: Record<string, string[]> = {

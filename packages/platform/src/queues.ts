@@ -24,11 +24,21 @@ export async function backlogOf(queue: Queue): Promise<{ total: number; byState:
  * this counts them. Sum over `tenant` for a stage's backlog.
  */
 export function registerBacklogMetrics(registry: Registry, list: () => LabelledQueue[]): void {
-  const byState = new Gauge({
+  // One read of the queues per scrape, shared by both gauges (each collects from the same snapshot).
+  let snapshot: Promise<{ labels: LabelledQueue; total: number; byState: Record<string, number> }[]> | null = null;
+  const read = () =>
+    (snapshot ??= Promise.all(list().map(async (labels) => ({ labels, ...(await backlogOf(labels.queue)) }))).finally(() => {
+      setImmediate(() => (snapshot = null));
+    }));
+  new Gauge({
     name: "rebeca_queue_backlog_jobs",
     help: "Jobs per queue (stage), tenant and BullMQ state (waiting, prioritized, active, delayed, ...)",
     labelNames: ["queue", "tenant", "state"],
     registers: [registry],
+    async collect() {
+      this.reset();
+      for (const { labels, byState } of await read()) for (const [state, n] of Object.entries(byState)) this.set({ queue: labels.stage, tenant: labels.tenant, state }, n);
+    },
   });
   new Gauge({
     name: "rebeca_queue_backlog_total_jobs",
@@ -36,13 +46,8 @@ export function registerBacklogMetrics(registry: Registry, list: () => LabelledQ
     labelNames: ["queue", "tenant"],
     registers: [registry],
     async collect() {
-      byState.reset();
       this.reset();
-      for (const { queue, stage, tenant } of list()) {
-        const backlog = await backlogOf(queue);
-        for (const [state, n] of Object.entries(backlog.byState)) byState.set({ queue: stage, tenant, state }, n);
-        this.set({ queue: stage, tenant }, backlog.total);
-      }
+      for (const { labels, total } of await read()) this.set({ queue: labels.stage, tenant: labels.tenant }, total);
     },
   });
 }

@@ -63,9 +63,16 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
     return record;
   }
 
-  /** Stores shards: jobs first (idempotent ids), then the watermark, so a crash repeats, never loses. */
+  /**
+   * Stores shards in three steps, so a crash between any two repeats work and never loses it:
+   * shard records (a worker must find one when it takes the job), the jobs (idempotent ids),
+   * then the intake watermark a resuming client starts from.
+   */
   async function store(tenant: string, batchId: string, s: BatchSpec, shards: BuiltShard[], upTo: number) {
     if (shards.length === 0) return;
+    const refuse = (state: string) => new RpcError(status.FAILED_PRECONDITION, `batch ${batchId} is ${state}; it takes no more users`);
+    const recorded = await batches.addShards(batchId, shards.map((sh) => ({ index: sh.index, users: sh.userIds.length })), 0);
+    if (recorded !== "ok") throw refuse(recorded);
     const queue = deps.priorQueueOf(tenant);
     for (let i = 0; i < shards.length; i += ADD_BULK) {
       await queue.addBulk(
@@ -75,8 +82,8 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
         }),
       );
     }
-    const stored = await batches.addShards(batchId, shards.map((sh) => ({ index: sh.index, users: sh.userIds.length })), upTo);
-    if (stored !== "ok") throw new RpcError(status.FAILED_PRECONDITION, `batch ${batchId} is ${stored}; it takes no more users`);
+    const advanced = await batches.addShards(batchId, [], upTo);
+    if (advanced !== "ok") throw refuse(advanced);
   }
 
   /** Runs intake from an async source of chunks, then seals the batch. */

@@ -16,7 +16,9 @@ interface Subscriber {
 }
 
 interface Tailer {
+  /** Id of the last event read; set once `ready` resolves. */
   position: string;
+  ready: Promise<void>;
   subscribers: Set<Subscriber>;
   stop: boolean;
 }
@@ -67,16 +69,20 @@ export function createEventHub(deps: { store: JobStore; blockingRedis: () => Red
     sub.emit(event);
   }
 
-  async function tailerFor(tenant: string): Promise<Tailer> {
-    let tailer = tailers.get(tenant);
-    if (!tailer) {
-      tailer = { position: await deps.store.lastEventId(tenant), subscribers: new Set(), stop: false };
-      const existing = tailers.get(tenant);
-      if (existing) return existing;
-      tailers.set(tenant, tailer);
-      const started = tailer;
-      void runTailer(tenant, started).catch((err) => deps.log.error({ err, tenant }, "event tailer stopped"));
-    }
+  /**
+   * The tenant's tailer, created synchronously so that a subscriber is registered on it before any
+   * other callback can run: a watcher closing in between can then never stop a tailer that has
+   * just gained a subscriber.
+   */
+  function tailerFor(tenant: string): Tailer {
+    const existing = tailers.get(tenant);
+    if (existing) return existing;
+    const tailer: Tailer = { position: "", ready: Promise.resolve(), subscribers: new Set(), stop: false };
+    tailer.ready = deps.store.lastEventId(tenant).then((position) => {
+      tailer.position = position;
+    });
+    tailers.set(tenant, tailer);
+    void tailer.ready.then(() => runTailer(tenant, tailer)).catch((err) => deps.log.error({ err, tenant }, "event tailer stopped"));
     return tailer;
   }
 
@@ -86,17 +92,36 @@ export function createEventHub(deps: { store: JobStore; blockingRedis: () => Red
      * order, until closed. `onError` gets replay failures.
      */
     async subscribe(tenant: string, afterId: string, emit: (e: JobEvent) => void): Promise<Subscription> {
-      const tailer = await tailerFor(tenant);
-      const sub: Subscriber = { cursor: afterId || tailer.position, live: !afterId, buffer: [], emit };
+      const tailer = tailerFor(tenant);
+      // A watcher of new events only starts at the tailer's position when it joins (once known);
+      // a resuming watcher buffers live events until its replay is done.
+      const started = tailer.position !== "";
+      const sub: Subscriber = { cursor: afterId || tailer.position, live: !afterId && started, buffer: [], emit };
       tailer.subscribers.add(sub);
       const close = () => {
         tailer.subscribers.delete(sub);
-        if (tailer.subscribers.size === 0) {
+        if (tailer.subscribers.size === 0 && tailers.get(tenant) === tailer) {
           tailer.stop = true;
           tailers.delete(tenant);
         }
       };
-      if (!sub.live) {
+      try {
+        await tailer.ready;
+      } catch (err) {
+        close();
+        throw err;
+      }
+      if (!afterId) {
+        if (sub.live) return { close };
+        // The tailer had not started: it has delivered nothing yet, so its first position is ours.
+        sub.cursor = tailer.position;
+        sub.live = true;
+        const buffered = sub.buffer;
+        sub.buffer = [];
+        for (const event of buffered) deliver(sub, event);
+        return { close };
+      }
+      {
         try {
           for (;;) {
             const page = await deps.store.readEvents(tenant, sub.cursor, 500);
