@@ -18,12 +18,18 @@ export const priorTaskSchema = z.object({
 });
 export type PriorTask = z.infer<typeof priorTaskSchema>;
 
-/** "decode" queue: decode the embeddings the prior stored in S3 (never in Redis). */
+/**
+ * "decode" queue: decode a job's embeddings. Small ones travel inline (base64 float32, a few KB,
+ * gone when the job completes) and the decoder stores them at `embeddingsKey` with the images;
+ * larger ones are stored there by the prior stage first, so Redis never holds big payloads.
+ */
 export const decodeTaskSchema = z.object({
   tenant: z.string().min(1),
   jobId: z.string().min(1),
   modelVersion: z.string().min(1),
   embeddingsKey: z.string().min(1),
+  /** Base64 float32 little-endian embeddings, when small enough to travel inline. */
+  embeddings: z.string().max(64 * 1024).optional(),
   embeddingDim: z.number().int().positive(),
   seeds: z.array(z.number().int().nonnegative()).min(1),
   priority: z.number().int().nonnegative(),

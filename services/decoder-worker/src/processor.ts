@@ -41,7 +41,10 @@ export function createDecodeProcessor(deps: DecodeProcessorDeps) {
     if (!record || record.state !== "decoding") return "skipped"; // cancelled, expired or already done
 
     const count = task.seeds.length;
-    const embeddings = bytesToFloat32(await deps.blobs.get(task.embeddingsKey));
+    const raw = task.embeddings !== undefined ? new Uint8Array(Buffer.from(task.embeddings, "base64")) : await deps.blobs.get(task.embeddingsKey);
+    // Inline embeddings are stored here, beside the images, so every output's embedding_uri exists.
+    const storedEmbeddings = task.embeddings !== undefined ? deps.blobs.put(task.embeddingsKey, raw, "application/octet-stream") : Promise.resolve("");
+    const embeddings = bytesToFloat32(raw);
     if (embeddings.length !== count * task.embeddingDim) throw new UnrecoverableError(`embeddings object has ${embeddings.length} values, expected ${count}×${task.embeddingDim}`);
     const release = deps.lanes ? await deps.lanes.acquire(task.tenant, count) : () => {};
     let images;
@@ -69,6 +72,7 @@ export function createDecodeProcessor(deps: DecodeProcessorDeps) {
         };
       }),
     );
+    await storedEmbeddings;
     deps.observe?.(count);
     const done = await deps.store.transition(task.jobId, "succeeded", { outputs });
     return done.applied ? "done" : "skipped";

@@ -19,6 +19,8 @@ export const priorWorkerConfigSchema = baseConfigSchema
     TENANT_WEIGHTS: env.str("{}"),
     /** Sampler threads (model instances), off the event loop; keep ORT threads × these within the cores. */
     SAMPLING_THREADS: env.int(1),
+    /** Embeddings of a job up to this many bytes travel inline in its decode task instead of via S3 (max 49152). */
+    INLINE_EMBEDDINGS_MAX_BYTES: env.int(16_384).pipe(z.number().int().min(0).max(49_152)),
     /** Users per sampler call within a shard: the grain at which tenants take turns. */
     SHARD_CHUNK_USERS: env.int(64),
     /** A tenant's unfinished decode jobs above which this stage holds back its shards. */

@@ -63,6 +63,7 @@ async function main() {
     backend,
     lanes,
     blobs,
+    inlineEmbeddingsMaxBytes: config.INLINE_EMBEDDINGS_MAX_BYTES,
     decode: {
       add: async (task) => {
         const payload = decodeTaskSchema.parse(task);

@@ -14,6 +14,8 @@ export interface PriorProcessorDeps extends SamplingDeps {
   blobs: BlobStore;
   decode: DecodeJobSink;
   log: Logger;
+  /** Embeddings up to this many bytes travel inline in the decode task instead of via S3. @default 16384 */
+  inlineEmbeddingsMaxBytes?: number;
   /** Observes rows per ONNX run and embeddings produced. */
   observe?: (batchRows: number, embeddings: number) => void;
 }
@@ -50,17 +52,13 @@ export function createPriorProcessor(deps: PriorProcessorDeps) {
     const next = decodeTask(task, model.embeddingDim);
 
     const started = await deps.store.transition(task.jobId, "sampling");
-    if (!started.applied) {
-      const state = started.record.state;
-      // Sampled before a crash: only the hand-off may be missing (BullMQ ignores a repeat add).
-      if (state === "decoding") {
-        await deps.decode.add(next);
-        return "done";
-      }
-      if (state !== "sampling") return "skipped"; // cancelled or finished
-    }
+    // Already DECODING: sampled before a crash, and only the hand-off may be missing. Sampling is
+    // deterministic, so it is redone to carry the same embeddings (BullMQ ignores a repeat add).
+    const handOffOnly = !started.applied && started.record.state === "decoding";
+    if (!started.applied && !handOffOnly && started.record.state !== "sampling") return "skipped"; // cancelled or finished
 
-    const stillSampling = async () => (await deps.store.get(task.jobId))?.state === "sampling";
+    const wantedState = handOffOnly ? "decoding" : "sampling";
+    const stillSampling = async () => (await deps.store.get(task.jobId))?.state === wantedState;
     const outcome = await sampleWhile(deps, task.tenant, stillSampling, {
       version: task.modelVersion,
       userIds: next.seeds.map(() => task.userId),
@@ -79,9 +77,15 @@ export function createPriorProcessor(deps: PriorProcessorDeps) {
     }
     deps.observe?.(next.seeds.length * 2, next.seeds.length);
 
-    await deps.blobs.put(next.embeddingsKey, float32ToBytes(outcome.embeddings), "application/octet-stream");
-    const moved = await deps.store.transition(task.jobId, "decoding", { populationPrior: outcome.population[0] ?? false }, started.record);
-    if (!moved.applied && moved.record.state !== "decoding") return "skipped";
+    const bytes = float32ToBytes(outcome.embeddings);
+    // Small embeddings ride along (the decoder stores them with the images): one S3 write fewer
+    // on the CPU stage's path. Large ones go to S3 now so Redis never carries them.
+    if (bytes.byteLength <= (deps.inlineEmbeddingsMaxBytes ?? 16_384)) next.embeddings = Buffer.from(bytes).toString("base64");
+    else await deps.blobs.put(next.embeddingsKey, bytes, "application/octet-stream");
+    if (!handOffOnly) {
+      const moved = await deps.store.transition(task.jobId, "decoding", { populationPrior: outcome.population[0] ?? false }, started.record);
+      if (!moved.applied && moved.record.state !== "decoding") return "skipped";
+    }
     await deps.decode.add(next);
     return "done";
   };
