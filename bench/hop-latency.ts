@@ -16,7 +16,7 @@ const RATE = Number(process.env.BENCH_RATE ?? 200);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const METRIC = "rebeca_stage_queue_wait_seconds";
 
-const stack = await startStack({ services: ["gateway", "prior-worker", "decoder-worker"], tenants: ["bench"], env: { "*": { LOG_LEVEL: "warn" } } });
+const stack = await startStack({ services: ["gateway", "prior-worker", "decoder-worker"], tenants: ["bench"] });
 const client = createJobClient(stack.grpcAddress, stack.tenants.bench!.apiKey);
 const redis = new Redis(stack.redis.url, { maxRetriesPerRequest: null });
 try {

@@ -27,7 +27,9 @@ export interface RunningService {
  */
 export async function startService(name: ServiceName, env: Record<string, string>, timeoutMs = 60_000): Promise<RunningService> {
   const main = `${REPO_ROOT}services/${name}/dist/main.js`;
-  const p = startProcess(name, process.execPath, [main], { HTTP_PORT: "0", HTTP_HOST: "127.0.0.1", LOG_LEVEL: "info", ...env });
+  // NODE_ARGS (e.g. "--cpu-prof --trace-gc") reaches node itself, for profiling a service.
+  const nodeArgs = (env.NODE_ARGS ?? "").split(" ").filter(Boolean);
+  const p = startProcess(name, process.execPath, [...nodeArgs, main], { HTTP_PORT: "0", HTTP_HOST: "127.0.0.1", LOG_LEVEL: "info", ...env });
   const started = await p.waitFor((line) => {
     const json = jsonLine(line);
     return json?.msg === STARTED[name] ? json : undefined;

@@ -77,11 +77,19 @@ export interface ListQuery {
 }
 
 /** Job records, their per-tenant event streams and the callback outbox, in Redis. */
+/** Runs a Lua script by its sha (EVALSHA), loading it on first use; ioredis handles NOSCRIPT. */
+function scriptRunner(redis: Redis, name: string, lua: string, keys: number) {
+  if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: keys, lua });
+  return (...args: (string | number)[]) => (redis as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[name]!(...args);
+}
+
 export function createJobStore(redis: Redis, options: JobStoreOptions) {
   const keys = redisKeys(options.prefix);
   const retention = options.retentionSeconds ?? 7 * 24 * 3600;
   const maxLen = options.eventsMaxLen ?? 100_000;
   const now = options.now ?? (() => new Date());
+  const createScript = scriptRunner(redis, "rebecaCreateJob", CREATE, 5);
+  const transitionScript = scriptRunner(redis, "rebecaTransitionJob", TRANSITION, 3);
 
   async function get(jobId: string): Promise<JobRecord | null> {
     const doc = await redis.hget(keys.job(jobId), "doc");
@@ -97,9 +105,7 @@ export function createJobStore(redis: Redis, options: JobStoreOptions) {
      */
     async create(record: JobRecord): Promise<CreateResult> {
       const type = eventTypeOf("queued");
-      const out = (await redis.eval(
-        CREATE,
-        5,
+      const out = (await createScript(
         keys.request(record.tenant, record.requestId),
         keys.job(record.jobId),
         keys.tenantJobs(record.tenant),
@@ -139,9 +145,7 @@ export function createJobStore(redis: Redis, options: JobStoreOptions) {
         if (!canTransition(current.state, to)) return { applied: false, record: current };
         const next = applyTransition(current, to, patch, now().toISOString());
         const type = eventTypeOf(to);
-        const out = (await redis.eval(
-          TRANSITION,
-          3,
+        const out = (await transitionScript(
           keys.job(jobId),
           keys.events(current.tenant),
           keys.outbox(),
