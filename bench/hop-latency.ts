@@ -19,11 +19,14 @@ const METRIC = "rebeca_stage_queue_wait_seconds";
 const stack = await startStack({ services: ["gateway", "prior-worker", "decoder-worker"], tenants: ["bench"] });
 const client = createJobClient(stack.grpcAddress, stack.tenants.bench!.apiKey);
 const redis = new Redis(stack.redis.url, { maxRetriesPerRequest: null });
+redis.on("error", () => {}); // the stack stops Redis before this process exits
 try {
   // Baseline: the bare BullMQ hop.
   const hops: number[] = [];
   const rawQueue = new Queue("raw-hop", { connection: redis, prefix: stack.prefix });
-  const rawWorker = new Worker("raw-hop", async (job) => void hops.push(Date.now() - job.timestamp), { connection: redis.duplicate(), prefix: stack.prefix, concurrency: 1 });
+  const workerConnection = redis.duplicate();
+  workerConnection.on("error", () => {});
+  const rawWorker = new Worker("raw-hop", async (job) => void hops.push(Date.now() - job.timestamp), { connection: workerConnection, prefix: stack.prefix, concurrency: 1 });
   await openLoop(RATE, SECONDS, (i) => rawQueue.add("x", { i }, { removeOnComplete: true, priority: 1 }));
   while (hops.length < RATE * SECONDS) await new Promise((r) => setTimeout(r, 20));
   await rawWorker.close();

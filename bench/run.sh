@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 [ -d node_modules ] || bash packages/devstack/bin/setup.sh
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 benches=("$@")
-[ "${#benches[@]}" -gt 0 ] || benches=(prior-throughput create-job-latency hop-latency)
+[ "${#benches[@]}" -gt 0 ] || benches=(prior-throughput create-job-latency hop-latency batch-intake)
 for b in "${benches[@]}"; do
   echo "==> bench/$b.ts"
   (cd bench && pnpm exec tsx --conditions=source "$b.ts")
