@@ -50,7 +50,7 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
       if (refused) throw new ValidationError([{ field: "parameters.callback_url", description: refused }]);
     }
     const overloaded = await deps.admission(tenant);
-    if (overloaded) throw new RpcError(status.RESOURCE_EXHAUSTED, overloaded);
+    if (overloaded) throw new RpcError(status.RESOURCE_EXHAUSTED, overloaded.reason, [], overloaded.retryAfterSeconds);
     return s;
   }
 

@@ -10,6 +10,10 @@ const defaultModelsDir = fileURLToPath(new URL("../../../models", import.meta.ur
 export const gatewayConfigSchema = baseConfigSchema
   .extend(storageConfigSchema.shape)
   .extend({
+    /** Submissions (CreateJob, CreateBatch) per second per tenant, with one second of burst; 0 = unlimited. */
+    SUBMISSIONS_PER_SECOND: env.int(0),
+    /** Redis used_memory (bytes) above which submissions are refused; 0 = no budget. */
+    REDIS_MEMORY_BUDGET_BYTES: env.int(0),
     /** Users per shard: the unit the models run as one batch and Redis keeps one record for. */
     SHARD_SIZE: env.int(256),
     /** Most users one batch may hold. */

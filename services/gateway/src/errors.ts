@@ -8,6 +8,8 @@ export class RpcError extends Error {
     readonly code: status,
     message: string,
     readonly violations: FieldViolation[] = [],
+    /** For RESOURCE_EXHAUSTED: when to try again (sent as google.rpc.RetryInfo). */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.name = "RpcError";
@@ -15,34 +17,50 @@ export class RpcError extends Error {
 }
 
 const BAD_REQUEST_TYPE = "type.googleapis.com/google.rpc.BadRequest";
+const RETRY_INFO_TYPE = "type.googleapis.com/google.rpc.RetryInfo";
 
-/** google.rpc.Status { code, message, details: [Any(google.rpc.BadRequest)] } in wire format. */
-export function encodeStatusDetails(code: status, message: string, violations: FieldViolation[]): Uint8Array {
-  const badRequest = new BinaryWriter();
-  for (const v of violations) {
-    badRequest.uint32(10).fork().uint32(10).string(v.field).uint32(18).string(v.description).join();
-  }
-  const any = new BinaryWriter().uint32(10).string(BAD_REQUEST_TYPE).uint32(18).bytes(badRequest.finish()).finish();
+function any(typeUrl: string, value: Uint8Array): Uint8Array {
+  return new BinaryWriter().uint32(10).string(typeUrl).uint32(18).bytes(value).finish();
+}
+
+/**
+ * google.rpc.Status { code, message, details } in wire format, with a google.rpc.BadRequest (one
+ * field violation per problem) and/or a google.rpc.RetryInfo { retry_delay: Duration }.
+ */
+export function encodeStatusDetails(code: status, message: string, violations: FieldViolation[], retryAfterSeconds?: number): Uint8Array {
   const statusMsg = new BinaryWriter().uint32(8).int32(code).uint32(18).string(message);
-  if (violations.length > 0) statusMsg.uint32(26).bytes(any);
+  if (violations.length > 0) {
+    const badRequest = new BinaryWriter();
+    for (const v of violations) badRequest.uint32(10).fork().uint32(10).string(v.field).uint32(18).string(v.description).join();
+    statusMsg.uint32(26).bytes(any(BAD_REQUEST_TYPE, badRequest.finish()));
+  }
+  if (retryAfterSeconds !== undefined) {
+    const seconds = Math.floor(retryAfterSeconds);
+    const nanos = Math.round((retryAfterSeconds - seconds) * 1e9);
+    const duration = new BinaryWriter().uint32(8).int64(seconds).uint32(16).int32(nanos).finish();
+    statusMsg.uint32(26).bytes(any(RETRY_INFO_TYPE, new BinaryWriter().uint32(10).bytes(duration).finish()));
+  }
   return statusMsg.finish();
 }
 
 /**
  * Maps anything thrown in a handler to a gRPC error at the edge: validation → INVALID_ARGUMENT
- * with BadRequest details; RpcError → its code; Redis unreachable → UNAVAILABLE (the one code
- * clients retry); anything else → INTERNAL without internals.
+ * with BadRequest details; RpcError → its code (RESOURCE_EXHAUSTED with RetryInfo); Redis
+ * unreachable → UNAVAILABLE (the one code clients retry); anything else → INTERNAL without
+ * internals.
  */
 export function toServiceError(err: unknown): Partial<ServiceError> & { code: status; details: string } {
   if (err instanceof ValidationError) return withDetails(status.INVALID_ARGUMENT, `invalid request: ${err.message}`, err.violations);
-  if (err instanceof RpcError) return withDetails(err.code, err.message, err.violations);
+  if (err instanceof RpcError) return withDetails(err.code, err.message, err.violations, err.retryAfterSeconds);
   if (isRedisUnavailable(err)) return withDetails(status.UNAVAILABLE, "job store unavailable, retry with backoff", []);
   return withDetails(status.INTERNAL, "internal error", []);
 }
 
-function withDetails(code: status, message: string, violations: FieldViolation[]) {
+function withDetails(code: status, message: string, violations: FieldViolation[], retryAfterSeconds?: number) {
   const metadata = new Metadata();
-  if (violations.length > 0) metadata.set("grpc-status-details-bin", Buffer.from(encodeStatusDetails(code, message, violations)));
+  if (violations.length > 0 || retryAfterSeconds !== undefined) {
+    metadata.set("grpc-status-details-bin", Buffer.from(encodeStatusDetails(code, message, violations, retryAfterSeconds)));
+  }
   return { code, details: message, metadata };
 }
 

@@ -25,7 +25,7 @@ import { loadModelCatalog } from "./models.js";
 import { startGrpcServer } from "./server.js";
 import { createJobService } from "./service.js";
 import { createPriorSink } from "./sink.js";
-import { createBacklogAdmission } from "./admission.js";
+import { createAdmission } from "./admission.js";
 
 async function main() {
   const config = loadConfig(gatewayConfigSchema);
@@ -55,7 +55,13 @@ async function main() {
   const store = createJobStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, onFinished: createJobOutcomeCounter(registry) });
   const hub = createEventHub({ store, log, blockingRedis: () => createRedis(config.REDIS_URL, "worker", log, "gateway-events") });
   const callbackGuard = createCallbackGuard(config.CALLBACK_ALLOW_HOSTS);
-  const admission = createBacklogAdmission(queueOf("prior"), config.MAX_PRIOR_BACKLOG);
+  const admission = createAdmission({
+    queueOf: queueOf("prior"),
+    redis,
+    maxBacklog: config.MAX_PRIOR_BACKLOG,
+    submissionsPerSecond: config.SUBMISSIONS_PER_SECOND,
+    redisMemoryBudgetBytes: config.REDIS_MEMORY_BUDGET_BYTES,
+  });
   const metrics = createGatewayMetrics(registry);
   const service = createJobService({
     authenticate,

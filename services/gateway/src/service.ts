@@ -21,8 +21,8 @@ export interface PriorJobSink {
 /** Refuses callback URLs that point into private networks; returns the reason, or null if fine. */
 export type CallbackUrlGuard = (url: string) => Promise<string | null>;
 
-/** Overload check before anything is written; returns a reason to refuse, or null. */
-export type AdmissionCheck = (tenant: string) => Promise<string | null>;
+/** Overload check before anything is written; returns why and when to retry, or null. */
+export type AdmissionCheck = (tenant: string) => Promise<{ reason: string; retryAfterSeconds: number } | null>;
 
 export interface JobServiceDeps {
   authenticate: (metadata: Metadata) => string;
@@ -101,7 +101,7 @@ export function createJobService(deps: JobServiceDeps): JobServiceServer {
         if (refused) throw new ValidationError([{ field: "callback_url", description: refused }]);
       }
       const overloaded = await deps.admission(tenant);
-      if (overloaded) throw new RpcError(status.RESOURCE_EXHAUSTED, overloaded);
+      if (overloaded) throw new RpcError(status.RESOURCE_EXHAUSTED, overloaded.reason, [], overloaded.retryAfterSeconds);
 
       const record = newJobRecord({ jobId: newId("job"), tenant, requestId: req.requestId, spec, now: new Date().toISOString() });
       const result = await store.create(record);
