@@ -17,6 +17,10 @@ export const decoderWorkerConfigSchema = baseConfigSchema
     CONCURRENCY: env.int(2),
     /** Decodes computed at once in this process (model instances). */
     DECODE_LANES: env.int(1),
+    /** Images per decoder call within a batch shard: the grain at which tenants take turns. */
+    DECODE_CHUNK_IMAGES: env.int(16),
+    /** Parallel uploads per batch shard (keeps one shard from flooding the object store). */
+    UPLOAD_CONCURRENCY: env.int(8),
     /** Tenants' shares of the decoder, JSON `{"acme": 3}` (default weight 1). */
     TENANT_WEIGHTS: env.str("{}"),
     /** BullMQ lock duration (ms); keep it above the p99 time of one job. */

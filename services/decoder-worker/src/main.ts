@@ -50,6 +50,8 @@ async function main() {
   const decodeQueueOf = (tenant: string) => queues.get("decode", tenant, stageQueue("decode", tenant));
   const decodeJob = createDecodeProcessor({ store, decoders, blobs, lanes, observe: (n) => imagesTotal.inc(n) });
   const decodeShard = createShardDecodeProcessor({
+    chunkImages: config.DECODE_CHUNK_IMAGES,
+    uploadConcurrency: config.UPLOAD_CONCURRENCY,
     batches,
     decoders,
     blobs,

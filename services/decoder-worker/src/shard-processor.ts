@@ -72,12 +72,14 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
     for (let start = 0; start < total; start += chunkImages) {
       const count = Math.min(chunkImages, total - start);
       const release = deps.lanes ? await deps.lanes.acquire(task.tenant, count) : () => {};
+      let decoded;
       try {
-        const decoded = await loaded.decoder.decode(embeddings.subarray(start * task.embeddingDim, (start + count) * task.embeddingDim), count);
-        for (let i = 0; i < count; i++) images.push({ png: encodePng(imageAt(decoded, i)), width: decoded.width, height: decoded.height });
+        decoded = await loaded.decoder.decode(embeddings.subarray(start * task.embeddingDim, (start + count) * task.embeddingDim), count);
       } finally {
         release();
       }
+      // PNG encoding is outside the lane: the lane is the model's, and another tenant may be waiting.
+      for (let i = 0; i < count; i++) images.push({ png: encodePng(imageAt(decoded, i)), width: decoded.width, height: decoded.height });
     }
     const uploaded = await mapLimit(images, deps.uploadConcurrency ?? 16, async (img, n) => {
       const user = served[Math.floor(n / k)]!;
