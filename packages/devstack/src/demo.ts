@@ -9,7 +9,7 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { encodePng } from "@rebeca/inference";
-import { createJobClient } from "./client.js";
+import { createJobClient } from "@rebeca/client";
 import { renderGallery, type GalleryRow } from "./gallery.js";
 import { parseNpy } from "./npy.js";
 import { oracleLikeProbability, type DemoUser } from "@rebeca/eval";

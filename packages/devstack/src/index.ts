@@ -4,7 +4,7 @@ export * from "./redis.js";
 export * from "./s3.js";
 export * from "./services.js";
 export * from "./webhook-receiver.js";
-export * from "./client.js";
+export * from "@rebeca/client";
 export * from "./stack.js";
 export * from "./npy.js";
 

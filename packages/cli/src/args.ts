@@ -1,0 +1,81 @@
+/** A parsed command line: the command, its positional arguments and its flags. */
+export interface Command {
+  name: string;
+  positional: string[];
+  flags: Map<string, string[]>;
+}
+
+const COMMANDS: Record<string, { positional: number; flags: string[]; booleans?: string[] }> = {
+  submit: { positional: 0, flags: ["file", "manifest", "request-id", "images", "model", "seed", "label", "callback", "guidance", "steps"], booleans: ["no-watch"] },
+  watch: { positional: 1, flags: [] },
+  results: { positional: 1, flags: ["out"] },
+  batches: { positional: 0, flags: ["limit"] },
+  backlog: { positional: 0, flags: [] },
+};
+
+export const USAGE = `usage: rebeca <command> [options]
+
+  submit  --file ids.txt | --manifest s3://bucket/tenants/<t>/ids.txt
+          --request-id ID [--images N] [--model V] [--seed S] [--guidance G] [--steps S]
+          [--label k=v ...] [--callback URL] [--no-watch]
+                              stream user ids (one per line) as a batch, then show its progress
+  watch   BATCH_ID            progress bar until the batch finishes
+  results BATCH_ID [--out F]  the result manifest (JSON Lines) to F or stdout
+  batches [--limit N]         the tenant's batches, newest first
+  backlog                     queue backlog per stage and tenant (needs REDIS_URL, QUEUE_PREFIX)
+
+environment: REBECA_ADDRESS (host:port, default localhost:50051), REBECA_API_KEY;
+             S3_ENDPOINT, S3_REGION and AWS credentials for results; REDIS_URL for backlog`;
+
+export class UsageError extends Error {}
+
+/** Parses argv (without node and script); throws UsageError naming the problem. */
+export function parseArgs(argv: string[]): Command {
+  const [name, ...rest] = argv;
+  const spec = name ? COMMANDS[name] : undefined;
+  if (!name || !spec) throw new UsageError(name ? `unknown command "${name}"` : "no command");
+  const positional: string[] = [];
+  const flags = new Map<string, string[]>();
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i]!;
+    if (!arg.startsWith("--")) {
+      positional.push(arg);
+      continue;
+    }
+    const flag = arg.slice(2);
+    if (spec.booleans?.includes(flag)) {
+      flags.set(flag, ["true"]);
+      continue;
+    }
+    if (!spec.flags.includes(flag)) throw new UsageError(`${name}: unknown option --${flag}`);
+    const value = rest[++i];
+    if (value === undefined) throw new UsageError(`${name}: --${flag} needs a value`);
+    flags.set(flag, [...(flags.get(flag) ?? []), value]);
+  }
+  if (positional.length !== spec.positional) throw new UsageError(`${name}: expected ${spec.positional} argument(s), got ${positional.length}`);
+  if (name === "submit") {
+    if (flags.has("file") === flags.has("manifest")) throw new UsageError("submit: give exactly one of --file or --manifest");
+    if (!flags.has("request-id")) throw new UsageError("submit: --request-id is required (it makes a retry safe)");
+  }
+  return { name, positional, flags };
+}
+
+/** A flag's last value as an integer, or the default; throws UsageError when not an integer. */
+export function intFlag(cmd: Command, flag: string, fallback: number): number {
+  const raw = cmd.flags.get(flag)?.at(-1);
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n)) throw new UsageError(`--${flag} must be an integer, got "${raw}"`);
+  return n;
+}
+
+/** `--label k=v` flags as a map. */
+export function labels(cmd: Command): Record<string, string> {
+  return Object.fromEntries(
+    (cmd.flags.get("label") ?? []).map((kv) => {
+      const at = kv.indexOf("=");
+      if (at < 1) throw new UsageError(`--label must be key=value, got "${kv}"`);
+      return [kv.slice(0, at), kv.slice(at + 1)];
+    }),
+  );
+}

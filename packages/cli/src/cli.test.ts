@@ -1,0 +1,42 @@
+import { describe, expect, it } from "vitest";
+import { intFlag, labels, parseArgs, UsageError } from "./args.js";
+import { formatEta, renderProgress } from "./progress.js";
+
+describe("parseArgs", () => {
+  it("parses a submit with repeated labels", () => {
+    const cmd = parseArgs(["submit", "--file", "ids.txt", "--request-id", "r1", "--images", "4", "--label", "a=b", "--label", "c=d=e", "--no-watch"]);
+    expect(cmd.name).toBe("submit");
+    expect(intFlag(cmd, "images", 1)).toBe(4);
+    expect(labels(cmd)).toEqual({ a: "b", c: "d=e" });
+    expect(cmd.flags.get("no-watch")).toEqual(["true"]);
+  });
+  it.each([
+    [[], /no command/],
+    [["launch"], /unknown command/],
+    [["submit", "--request-id", "r"], /exactly one of --file or --manifest/],
+    [["submit", "--file", "f"], /--request-id is required/],
+    [["watch"], /expected 1 argument/],
+    [["results", "b", "--colour", "x"], /unknown option --colour/],
+    [["results", "b", "--out"], /needs a value/],
+  ])("refuses %j", (argv, message) => {
+    expect(() => parseArgs(argv as string[])).toThrow(UsageError);
+    expect(() => parseArgs(argv as string[])).toThrow(message);
+  });
+  it("refuses a non-integer number and a label without =", () => {
+    expect(() => intFlag(parseArgs(["submit", "--file", "f", "--request-id", "r", "--images", "two"]), "images", 1)).toThrow(/integer/);
+    expect(() => labels(parseArgs(["submit", "--file", "f", "--request-id", "r", "--label", "nokey"]))).toThrow(/key=value/);
+  });
+});
+
+describe("progress", () => {
+  it("renders a bar with counts and percent", () => {
+    expect(renderProgress("users", 25, 100, "eta 3m", 10)).toBe("users [###-------] 25/100 25.0% eta 3m");
+    expect(renderProgress("users", 0, 0, "", 4)).toBe("users [----] 0/0 0.0%");
+  });
+  it("formats an ETA", () => {
+    expect(formatEta(42)).toBe("42s");
+    expect(formatEta(185)).toBe("3m05s");
+    expect(formatEta(3720)).toBe("1h02m");
+    expect(formatEta(0)).toBe("");
+  });
+});
