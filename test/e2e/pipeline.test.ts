@@ -96,7 +96,8 @@ describe("pipeline end to end: gRPC → prior → decoder → S3 → events and 
   });
 
   it("sends signed Standard Webhooks callbacks that verify with the standardwebhooks library", async () => {
-    const { job } = await acme.createJob({ requestId: "cb-1", userId: users[4]!, numImages: 1, callbackUrl: receiver.url, labels: { campaign: "spring" } });
+    const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const { job } = await acme.createJob({ requestId: "cb-1", userId: users[4]!, numImages: 1, callbackUrl: receiver.url, labels: { campaign: "spring" } }, { traceparent });
     await receiver.until((all) => all.some((r) => r.body.includes(job!.jobId)));
     const hook = receiver.received.find((r) => r.body.includes(job!.jobId))!;
     const verified = new Webhook(stack.tenants.acme!.webhookSecret).verify(hook.body, {
@@ -110,6 +111,9 @@ describe("pipeline end to end: gRPC → prior → decoder → S3 → events and 
     expect(verified.data.outputs[0]!.uri).toMatch(/^s3:\/\//);
     expect(verified.data.labels).toEqual({ campaign: "spring" });
     expect(hook.body.length).toBeLessThan(20_000);
+    // The caller's trace (W3C traceparent) reaches the callback: same trace id, a later span.
+    expect(String(hook.headers.traceparent)).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/);
+    expect(String(hook.headers.traceparent)).not.toContain("00f067aa0ba902b7");
     // Another tenant's secret does not verify it.
     expect(() =>
       new Webhook(stack.tenants.globex!.webhookSecret).verify(hook.body, {

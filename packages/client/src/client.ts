@@ -15,17 +15,22 @@ import { BatchServiceClient, type Batch, type BatchParameters, type CreateBatchR
 /** A promise-based JobService client bound to one API key. */
 export function createJobClient(address: string, apiKey: string | null) {
   const client = new JobServiceClient(address, credentials.createInsecure());
-  const md = () => {
+  const md = (extra: Record<string, string> = {}) => {
     const m = new Metadata();
     if (apiKey !== null) m.set("authorization", `Bearer ${apiKey}`);
+    for (const [k, v] of Object.entries(extra)) m.set(k, v);
     return m;
   };
-  const call = <Req, Res>(fn: (req: Req, md: Metadata, cb: (err: ServiceError | null, res: Res) => void) => unknown, req: Req) =>
-    new Promise<Res>((resolve, reject) => fn.call(client, req, md(), (err, res) => (err ? reject(err) : resolve(res))));
+  function call<Req, Res>(fn: (req: Req, md: Metadata, cb: (err: ServiceError | null, res: Res) => void) => unknown, req: Req): Promise<Res>;
+  function call<Req, Res>(fn: (req: Req, md: Metadata, cb: (err: ServiceError | null, res: Res) => void) => unknown, metadata: Metadata, req: Req): Promise<Res>;
+  function call<Req, Res>(fn: (req: Req, md: Metadata, cb: (err: ServiceError | null, res: Res) => void) => unknown, a: Metadata | Req, b?: Req): Promise<Res> {
+    const [metadata, req] = a instanceof Metadata ? [a, b as Req] : [md(), a];
+    return new Promise<Res>((resolve, reject) => fn.call(client, req, metadata, (err, res) => (err ? reject(err) : resolve(res))));
+  }
   return {
     raw: client,
-    createJob: (req: Partial<CreateJobRequest>) =>
-      call<CreateJobRequest, CreateJobResponse>(client.createJob, { requestId: "", userId: "", numImages: 1, sampler: 0, modelVersion: "", priority: 0, labels: {}, callbackUrl: "", callbackEvents: [], unknownUser: 0, ...req }),
+    createJob: (req: Partial<CreateJobRequest>, opts: { traceparent?: string } = {}) =>
+      call<CreateJobRequest, CreateJobResponse>(client.createJob, opts.traceparent ? md({ traceparent: opts.traceparent }) : md(), { requestId: "", userId: "", numImages: 1, sampler: 0, modelVersion: "", priority: 0, labels: {}, callbackUrl: "", callbackEvents: [], unknownUser: 0, ...req }),
     getJob: (jobId: string) => call<{ jobId: string }, GetJobResponse>(client.getJob, { jobId }),
     listJobs: (req: Partial<ListJobsRequest>) => call<ListJobsRequest, ListJobsResponse>(client.listJobs, { pageSize: 0, pageToken: "", state: 0, userId: "", labels: {}, ...req }),
     cancelJob: (jobId: string) => call<{ jobId: string }, CancelJobResponse>(client.cancelJob, { jobId }),

@@ -80,6 +80,8 @@ export const jobRecordSchema = jobSpecSchema.extend({
   error: z.object({ code: z.string(), message: z.string() }).nullable(),
   outputs: z.array(outputSchema),
   populationPrior: z.boolean(),
+  /** W3C traceparent of the job's trace (the gateway's span); "" for records from before tracing. */
+  traceparent: z.string().default(""),
 });
 export type JobRecord = z.infer<typeof jobRecordSchema>;
 

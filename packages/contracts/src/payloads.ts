@@ -15,6 +15,8 @@ export const priorTaskSchema = z.object({
   seed: z.number().int().nonnegative().max(0xffffffff),
   unknownUser: z.enum(["reject", "population"]),
   priority: z.number().int().nonnegative(),
+  /** W3C traceparent of the hop that enqueued this task. */
+  traceparent: z.string().default(""),
 });
 export type PriorTask = z.infer<typeof priorTaskSchema>;
 
@@ -33,6 +35,8 @@ export const decodeTaskSchema = z.object({
   embeddingDim: z.number().int().positive(),
   seeds: z.array(z.number().int().nonnegative()).min(1),
   priority: z.number().int().nonnegative(),
+  /** W3C traceparent of the prior stage's span. */
+  traceparent: z.string().default(""),
 });
 export type DecodeTask = z.infer<typeof decodeTaskSchema>;
 
@@ -45,5 +49,7 @@ export const callbackTaskSchema = z.object({
   eventId: z.string().min(1),
   /** The JSON body, built once so every retry sends the same bytes. */
   body: z.string(),
+  /** W3C traceparent sent with the callback (the job's trace, a child span). */
+  traceparent: z.string().optional(),
 });
 export type CallbackTask = z.infer<typeof callbackTaskSchema>;

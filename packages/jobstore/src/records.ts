@@ -25,6 +25,7 @@ export function newJobRecord(input: {
   batchId?: string;
   spec: JobSpec;
   now: string;
+  traceparent?: string;
 }): JobRecord {
   return {
     ...input.spec,
@@ -40,6 +41,7 @@ export function newJobRecord(input: {
     error: null,
     outputs: [],
     populationPrior: false,
+    traceparent: input.traceparent ?? "",
   };
 }
 

@@ -8,3 +8,4 @@ export * from "./queues.js";
 export * from "./stage-worker.js";
 export * from "./ssrf.js";
 export * from "./fair-lanes.js";
+export * from "./trace.js";

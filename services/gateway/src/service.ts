@@ -1,6 +1,6 @@
 import { randomInt } from "node:crypto";
 import { status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type Metadata } from "@grpc/grpc-js";
-import type { Logger } from "@rebeca/platform";
+import { nextTraceparent, type Logger } from "@rebeca/platform";
 import { newId, TERMINAL_STATES, type JobRecord, type PriorTask } from "@rebeca/contracts";
 import type { JobServiceServer, WatchEventsRequest, WatchEventsResponse } from "@rebeca/contracts/grpc";
 import { newJobRecord, type JobStore } from "@rebeca/jobstore";
@@ -51,6 +51,7 @@ function priorTask(r: JobRecord): PriorTask {
     seed: r.seed,
     unknownUser: r.unknownUser,
     priority: r.priority,
+    traceparent: r.traceparent,
   };
 }
 
@@ -58,12 +59,12 @@ function priorTask(r: JobRecord): PriorTask {
 export function createJobService(deps: JobServiceDeps): JobServiceServer {
   const { store, metrics, log } = deps;
 
-  function unary<Req, Res>(method: string, fn: (tenant: string, req: Req) => Promise<Res>) {
+  function unary<Req, Res>(method: string, fn: (tenant: string, req: Req, metadata: Metadata) => Promise<Res>) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
       const stop = metrics.duration.startTimer({ method });
       void (async () => {
         const tenant = deps.authenticate(call.metadata);
-        return fn(tenant, call.request);
+        return fn(tenant, call.request, call.metadata);
       })().then(
         (res) => {
           stop();
@@ -90,7 +91,7 @@ export function createJobService(deps: JobServiceDeps): JobServiceServer {
   }
 
   return {
-    createJob: unary("CreateJob", async (tenant, req) => {
+    createJob: unary("CreateJob", async (tenant, req, metadata) => {
       const version = req.modelVersion || deps.defaultModel;
       const model = deps.models.get(version);
       // Field checks first so that a bad request is described in full.
@@ -103,7 +104,10 @@ export function createJobService(deps: JobServiceDeps): JobServiceServer {
       const overloaded = await deps.admission(tenant);
       if (overloaded) throw new RpcError(status.RESOURCE_EXHAUSTED, overloaded.reason, [], overloaded.retryAfterSeconds);
 
-      const record = newJobRecord({ jobId: newId("job"), tenant, requestId: req.requestId, spec, now: new Date().toISOString() });
+      // The job joins the caller's trace (W3C traceparent metadata) or starts one.
+      const incoming = metadata.get("traceparent")[0];
+      const traceparent = nextTraceparent(typeof incoming === "string" ? incoming : undefined);
+      const record = newJobRecord({ jobId: newId("job"), tenant, requestId: req.requestId, spec, now: new Date().toISOString(), traceparent });
       const result = await store.create(record);
       // Also on a repeat: if the first attempt stored the job but failed before enqueueing, this
       // enqueues it; BullMQ ignores the add when the job id is already queued.

@@ -84,6 +84,8 @@ export function createDeliveryProcessor(deps: DeliveryProcessorDeps) {
     }
 
     const headers = webhookHeaders(keys, task.messageId, Math.floor(started / 1000), task.body);
+    // The job's trace continues into the receiver (W3C Trace Context).
+    if (task.traceparent) headers.traceparent = task.traceparent;
     let status: number | null = null;
     let retryAfterMs: number | null = null;
     let error: string | null = null;

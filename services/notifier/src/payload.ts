@@ -1,6 +1,7 @@
 /** From an outbox entry to a callback task: pure. */
 import { callbackTaskSchema, type BatchRecord, type CallbackTask, type JobRecord } from "@rebeca/contracts";
 import { batchFromFields } from "@rebeca/jobstore";
+import { nextTraceparent } from "@rebeca/platform";
 
 /** Standard Webhooks bodies stay thin; above this many bytes outputs are left out. */
 export const MAX_BODY_BYTES = 20_000;
@@ -89,6 +90,7 @@ export function outboxEntryToTask(fields: Record<string, string>): CallbackTask 
     url,
     eventId,
     body: buildCallbackBody(type, time, parsedJob),
+    ...(parsedJob.traceparent ? { traceparent: nextTraceparent(parsedJob.traceparent) } : {}),
   });
   if (!task.success) throw new OutboxEntryError(`outbox entry ${eventId}: ${task.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
   return task.data;

@@ -1,7 +1,7 @@
 import { imageSeed, objectKeys, type DecodeTask, type PriorTask } from "@rebeca/contracts";
 import type { JobStore } from "@rebeca/jobstore";
 import type { BlobStore } from "@rebeca/storage";
-import { UnrecoverableError, type Logger } from "@rebeca/platform";
+import { nextTraceparent, UnrecoverableError, type Logger } from "@rebeca/platform";
 import { sampleWhile, type SamplingDeps } from "./sampling.js";
 
 /** Where sampled jobs go next: the tenant's "decode" queue. */
@@ -43,6 +43,7 @@ export function createPriorProcessor(deps: PriorProcessorDeps) {
       embeddingDim: dim,
       seeds: Array.from({ length: task.numImages }, (_, i) => imageSeed(task.seed, i)),
       priority: task.priority,
+      traceparent: nextTraceparent(task.traceparent),
     };
   }
 
