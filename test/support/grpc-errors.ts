@@ -6,11 +6,11 @@ export interface Violation {
   description: string;
 }
 
-/** Field violations of a google.rpc.BadRequest in the `grpc-status-details-bin` trailer. */
-export function fieldViolations(err: ServiceError): Violation[] {
+/** The `Any` details of the google.rpc.Status in the `grpc-status-details-bin` trailer. */
+function details(err: ServiceError): { typeUrl: string; value: Uint8Array }[] {
   const raw = err.metadata?.get("grpc-status-details-bin")[0];
   if (!raw || typeof raw === "string") return [];
-  const out: Violation[] = [];
+  const out: { typeUrl: string; value: Uint8Array }[] = [];
   const status = new BinaryReader(raw);
   while (status.pos < status.len) {
     const [field, wire] = status.tag();
@@ -19,14 +19,22 @@ export function fieldViolations(err: ServiceError): Violation[] {
       continue;
     }
     const any = new BinaryReader(status.bytes());
-    let typeUrl = "";
-    let value = new Uint8Array();
+    const detail = { typeUrl: "", value: new Uint8Array() };
     while (any.pos < any.len) {
       const [f, w] = any.tag();
-      if (f === 1) typeUrl = any.string();
-      else if (f === 2) value = any.bytes();
+      if (f === 1) detail.typeUrl = any.string();
+      else if (f === 2) detail.value = any.bytes();
       else any.skip(w);
     }
+    out.push(detail);
+  }
+  return out;
+}
+
+/** Field violations of a google.rpc.BadRequest in the `grpc-status-details-bin` trailer. */
+export function fieldViolations(err: ServiceError): Violation[] {
+  const out: Violation[] = [];
+  for (const { typeUrl, value } of details(err)) {
     if (!typeUrl.endsWith("google.rpc.BadRequest")) continue;
     const bad = new BinaryReader(value);
     while (bad.pos < bad.len) {
@@ -61,37 +69,18 @@ export async function grpcError(fn: () => Promise<unknown>): Promise<ServiceErro
 
 /** The retry delay (seconds) of a google.rpc.RetryInfo in the `grpc-status-details-bin` trailer. */
 export function retryDelaySeconds(err: ServiceError): number | undefined {
-  const raw = err.metadata?.get("grpc-status-details-bin")[0];
-  if (!raw || typeof raw === "string") return undefined;
-  const status = new BinaryReader(raw);
-  while (status.pos < status.len) {
-    const [field, wire] = status.tag();
-    if (field !== 3) {
-      status.skip(wire);
-      continue;
-    }
-    const any = new BinaryReader(status.bytes());
-    let typeUrl = "";
-    let value = new Uint8Array();
-    while (any.pos < any.len) {
-      const [f, w] = any.tag();
-      if (f === 1) typeUrl = any.string();
-      else if (f === 2) value = any.bytes();
-      else any.skip(w);
-    }
-    if (!typeUrl.endsWith("google.rpc.RetryInfo")) continue;
-    const info = new BinaryReader(value);
-    info.tag();
-    const duration = new BinaryReader(info.bytes());
-    let seconds = 0;
-    let nanos = 0;
-    while (duration.pos < duration.len) {
-      const [f, w] = duration.tag();
-      if (f === 1) seconds = Number(duration.int64());
-      else if (f === 2) nanos = duration.int32();
-      else duration.skip(w);
-    }
-    return seconds + nanos / 1e9;
+  const info = details(err).find((d) => d.typeUrl.endsWith("google.rpc.RetryInfo"));
+  if (!info) return undefined;
+  const reader = new BinaryReader(info.value);
+  reader.tag();
+  const duration = new BinaryReader(reader.bytes());
+  let seconds = 0;
+  let nanos = 0;
+  while (duration.pos < duration.len) {
+    const [f, w] = duration.tag();
+    if (f === 1) seconds = Number(duration.int64());
+    else if (f === 2) nanos = duration.int32();
+    else duration.skip(w);
   }
-  return undefined;
+  return seconds + nanos / 1e9;
 }

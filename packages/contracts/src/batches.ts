@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { imageSeed } from "./ids.js";
-import { SAMPLERS } from "./jobs.js";
+import { jobSpecSchema } from "./jobs.js";
 
 export const BATCH_STATES = ["receiving", "running", "completed", "cancelled", "failed"] as const;
 export type BatchStateName = (typeof BATCH_STATES)[number];
@@ -11,19 +11,8 @@ export type BatchEventType = (typeof BATCH_EVENT_TYPES)[number];
 /** Callback event filter of a batch when the request names none. */
 export const DEFAULT_BATCH_CALLBACK_EVENTS: readonly string[] = ["batch.completed", "batch.cancelled", "batch.failed"];
 
-/** Parameters every user of a batch shares, fixed at creation. */
-export const batchSpecSchema = z.object({
-  numImages: z.number().int().positive(),
-  guidance: z.number(),
-  steps: z.number().int().positive(),
-  sampler: z.enum(SAMPLERS),
-  seed: z.number().int().nonnegative().max(0xffffffff),
-  modelVersion: z.string(),
-  priority: z.number().int().nonnegative(),
-  labels: z.record(z.string(), z.string()),
-  callbackUrl: z.string(),
-  callbackEvents: z.array(z.string()),
-  unknownUser: z.enum(["reject", "population"]),
+/** Parameters every user of a batch shares, fixed at creation: a job's, less the user, plus the shard size. */
+export const batchSpecSchema = jobSpecSchema.omit({ userId: true }).extend({
   shardSize: z.number().int().positive(),
 });
 export type BatchSpec = z.infer<typeof batchSpecSchema>;

@@ -1,5 +1,5 @@
 import { randomInt } from "node:crypto";
-import { status, type Metadata, type sendUnaryData, type ServerReadableStream, type ServerUnaryCall } from "@grpc/grpc-js";
+import { status, type Metadata, type ServerReadableStream } from "@grpc/grpc-js";
 import type { Queue } from "bullmq";
 import { jobOptions, newId, shardJobId, finalizeJobId, shardTaskSchema, DEFAULT_BATCH_CALLBACK_EVENTS, type BatchSpec, type ShardTask } from "@rebeca/contracts";
 import type { BatchServiceServer, BatchParameters, CreateBatchRequest, CreateBatchResponse } from "@rebeca/contracts/grpc-batches";
@@ -7,7 +7,8 @@ import type { BatchStore } from "@rebeca/jobstore";
 import type { BlobStore } from "@rebeca/storage";
 import type { Logger } from "@rebeca/platform";
 import { toProtoBatch } from "./batch-mapping.js";
-import { RpcError, toServiceError } from "./errors.js";
+import { RpcError } from "./errors.js";
+import { createRpcEdge } from "./rpc.js";
 import type { GatewayMetrics } from "./metrics.js";
 import { createShardBuilder, type BuiltShard } from "./shard-builder.js";
 import type { AdmissionCheck, CallbackUrlGuard } from "./service.js";
@@ -38,7 +39,7 @@ const ADD_BULK = 1000;
 
 /** The rebeca.v1.BatchService handlers. */
 export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
-  const { batches, metrics, log } = deps;
+  const { batches } = deps;
 
   async function spec(tenant: string, p: BatchParameters): Promise<BatchSpec> {
     const version = p.modelVersion || deps.defaultModel;
@@ -122,25 +123,7 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
   }
 
 
-  function unary<Req, Res>(method: string, fn: (tenant: string, req: Req) => Promise<Res>) {
-    return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
-      const stop = metrics.duration.startTimer({ method });
-      void (async () => fn(deps.authenticate(call.metadata), call.request))().then(
-        (res) => {
-          stop();
-          metrics.requests.inc({ method, code: "OK" });
-          callback(null, res);
-        },
-        (err: unknown) => {
-          stop();
-          const mapped = toServiceError(err);
-          metrics.requests.inc({ method, code: status[mapped.code] });
-          if (mapped.code === status.INTERNAL || mapped.code === status.UNAVAILABLE) log.error({ err, method }, "rpc failed");
-          callback(mapped);
-        },
-      );
-    };
-  }
+  const { unary, clientStream } = createRpcEdge(deps);
 
   async function own(tenant: string, batchId: string) {
     if (!/^batch_[0-9a-z]{26}$/.test(batchId)) throw new ValidationError([{ field: "batch_id", description: "not a batch id" }]);
@@ -150,40 +133,22 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
   }
 
   return {
-    createBatch: (call: ServerReadableStream<CreateBatchRequest, CreateBatchResponse>, callback: sendUnaryData<CreateBatchResponse>) => {
-      const method = "CreateBatch";
-      const stop = metrics.duration.startTimer({ method });
-      void (async () => {
-        const tenant = deps.authenticate(call.metadata);
-        const messages = call[Symbol.asyncIterator]();
-        const first = await messages.next();
-        const p = first.done ? undefined : (first.value as CreateBatchRequest).parameters;
-        if (!p) throw new ValidationError([{ field: "parameters", description: "the first message must carry the batch parameters" }]);
-        const chunks = (async function* () {
-          for (;;) {
-            const m = await messages.next();
-            if (m.done) return;
-            const users = (m.value as CreateBatchRequest).users;
-            if (!users) throw new ValidationError([{ field: "users", description: "every message after the first must carry users" }]);
-            yield { offset: users.offset, userIds: users.userIds, last: users.last };
-          }
-        })();
-        return { batch: toProtoBatch(await intake(tenant, p, chunks)) };
-      })().then(
-        (res) => {
-          stop();
-          metrics.requests.inc({ method, code: "OK" });
-          callback(null, res);
-        },
-        (err: unknown) => {
-          stop();
-          const mapped = toServiceError(err);
-          metrics.requests.inc({ method, code: status[mapped.code] });
-          if (mapped.code === status.INTERNAL) log.error({ err, method }, "rpc failed");
-          callback(mapped);
-        },
-      );
-    },
+    createBatch: clientStream("CreateBatch", async (tenant, call: ServerReadableStream<CreateBatchRequest, CreateBatchResponse>) => {
+      const messages = call[Symbol.asyncIterator]();
+      const first = await messages.next();
+      const p = first.done ? undefined : (first.value as CreateBatchRequest).parameters;
+      if (!p) throw new ValidationError([{ field: "parameters", description: "the first message must carry the batch parameters" }]);
+      const chunks = (async function* () {
+        for (;;) {
+          const m = await messages.next();
+          if (m.done) return;
+          const users = (m.value as CreateBatchRequest).users;
+          if (!users) throw new ValidationError([{ field: "users", description: "every message after the first must carry users" }]);
+          yield { offset: users.offset, userIds: users.userIds, last: users.last };
+        }
+      })();
+      return { batch: toProtoBatch(await intake(tenant, p, chunks)) };
+    }),
 
     createBatchFromManifest: unary("CreateBatchFromManifest", async (tenant, req) => {
       if (!req.parameters) throw new ValidationError([{ field: "parameters", description: "required" }]);

@@ -1,10 +1,11 @@
 import { randomInt } from "node:crypto";
-import { status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type Metadata } from "@grpc/grpc-js";
+import { status, type ServerWritableStream, type Metadata } from "@grpc/grpc-js";
 import { nextTraceparent, type Logger } from "@rebeca/platform";
 import { newId, TERMINAL_STATES, type JobRecord, type PriorTask } from "@rebeca/contracts";
 import type { JobServiceServer, WatchEventsRequest, WatchEventsResponse } from "@rebeca/contracts/grpc";
 import { newJobRecord, type JobStore } from "@rebeca/jobstore";
 import { RpcError, toServiceError } from "./errors.js";
+import { createRpcEdge } from "./rpc.js";
 import { EVENT_ID } from "./event-ids.js";
 import type { EventHub } from "./event-hub.js";
 import { fromProtoState, matchesLabels, toProtoEvent, toProtoJob } from "./mapping.js";
@@ -57,30 +58,9 @@ function priorTask(r: JobRecord): PriorTask {
 
 /** The rebeca.v1.JobService handlers. Every RPC authenticates first; errors map at this edge. */
 export function createJobService(deps: JobServiceDeps): JobServiceServer {
-  const { store, metrics, log } = deps;
+  const { store, metrics } = deps;
 
-  function unary<Req, Res>(method: string, fn: (tenant: string, req: Req, metadata: Metadata) => Promise<Res>) {
-    return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
-      const stop = metrics.duration.startTimer({ method });
-      void (async () => {
-        const tenant = deps.authenticate(call.metadata);
-        return fn(tenant, call.request, call.metadata);
-      })().then(
-        (res) => {
-          stop();
-          metrics.requests.inc({ method, code: "OK" });
-          callback(null, res);
-        },
-        (err: unknown) => {
-          stop();
-          const mapped = toServiceError(err);
-          metrics.requests.inc({ method, code: status[mapped.code] });
-          if (mapped.code === status.INTERNAL || mapped.code === status.UNAVAILABLE) log.error({ err, method }, "rpc failed");
-          callback(mapped);
-        },
-      );
-    };
-  }
+  const { unary } = createRpcEdge(deps);
 
   async function ownJob(tenant: string, jobId: string): Promise<JobRecord> {
     if (!/^job_[0-9a-z]{26}$/.test(jobId)) throw new ValidationError([{ field: "job_id", description: "not a job id" }]);

@@ -1,0 +1,40 @@
+import { status, type Metadata, type sendUnaryData, type ServerReadableStream, type ServerUnaryCall } from "@grpc/grpc-js";
+import type { Logger } from "@rebeca/platform";
+import { toServiceError } from "./errors.js";
+import type { GatewayMetrics } from "./metrics.js";
+
+/**
+ * The edge every RPC goes through: authenticate, time, count by status code, map errors (and log
+ * the ones that are ours). Handlers are plain async functions of (tenant, request, metadata).
+ */
+export function createRpcEdge(deps: { authenticate: (metadata: Metadata) => string; metrics: GatewayMetrics; log: Logger }) {
+  function settle<Res>(method: string, work: Promise<Res>, callback: sendUnaryData<Res>) {
+    const stop = deps.metrics.duration.startTimer({ method });
+    work.then(
+      (res) => {
+        stop();
+        deps.metrics.requests.inc({ method, code: "OK" });
+        callback(null, res);
+      },
+      (err: unknown) => {
+        stop();
+        const mapped = toServiceError(err);
+        deps.metrics.requests.inc({ method, code: status[mapped.code] });
+        if (mapped.code === status.INTERNAL || mapped.code === status.UNAVAILABLE) deps.log.error({ err, method }, "rpc failed");
+        callback(mapped);
+      },
+    );
+  }
+
+  return {
+    unary<Req, Res>(method: string, fn: (tenant: string, req: Req, metadata: Metadata) => Promise<Res>) {
+      return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) =>
+        settle(method, (async () => fn(deps.authenticate(call.metadata), call.request, call.metadata))(), callback);
+    },
+    clientStream<Req, Res>(method: string, fn: (tenant: string, call: ServerReadableStream<Req, Res>) => Promise<Res>) {
+      return (call: ServerReadableStream<Req, Res>, callback: sendUnaryData<Res>) =>
+        settle(method, (async () => fn(deps.authenticate(call.metadata), call))(), callback);
+    },
+  };
+}
+export type RpcEdge = ReturnType<typeof createRpcEdge>;
