@@ -100,6 +100,25 @@ describe("batches: streaming intake, shards, result manifest, progress, cancel",
     expect(body.data.result_manifest_uri).toBe(batch.resultManifestUri);
   });
 
+  it("sends one callback per user only when the batch asks for them", async () => {
+    const ids = [...users.slice(0, 4), "nobody-3"];
+    const created = await acme.createBatch({ requestId: "b-users", callbackUrl: receiver.url, callbackEvents: ["user.succeeded", "user.failed", "batch.completed"] }, chunksOf(ids, 5));
+    await receiver.until((all) => all.filter((r) => r.body.includes(created.batchId)).length >= 6);
+    const hooks = receiver.received.filter((r) => r.body.includes(created.batchId));
+    const wh = new Webhook(stack.tenants.acme!.webhookSecret);
+    const bodies = hooks.map(
+      (h) =>
+        wh.verify(h.body, { "webhook-id": String(h.headers["webhook-id"]), "webhook-timestamp": String(h.headers["webhook-timestamp"]), "webhook-signature": String(h.headers["webhook-signature"]) }) as {
+          type: string;
+          data: { user_id?: string; images?: unknown[]; error?: { code: string } };
+        },
+    );
+    expect(bodies.filter((b) => b.type === "user.succeeded").map((b) => b.data.user_id).sort()).toEqual(users.slice(0, 4).sort());
+    expect(bodies.filter((b) => b.type === "user.failed").map((b) => [b.data.user_id, b.data.error?.code])).toEqual([["nobody-3", "UNKNOWN_USER"]]);
+    expect(bodies.filter((b) => b.type === "batch.completed")).toHaveLength(1);
+    expect(new Set(hooks.map((h) => h.headers["webhook-id"])).size).toBe(hooks.length);
+  });
+
   it("reports progress on WatchEvents, one event per finished shard", async () => {
     const ids = users.slice(0, 24);
     const created = await acme.createBatch({ requestId: "b-progress", labels: { run: "progress" } }, chunksOf(ids, 10));

@@ -200,6 +200,21 @@ export function createBatchStore(redis: Redis, options: BatchStoreOptions) {
       return out[0] === 1;
     },
 
+    /**
+     * Queues per-user callbacks (only when a batch asked for them) through the same outbox as job
+     * events. The ids are stable per batch, user and type, so a redelivered shard adds repeats that
+     * the notifier drops (its callback jobs are keyed by message id).
+     */
+    async addUserCallbacks(tenant: string, url: string, entries: { eventId: string; type: string; body: string }[]): Promise<void> {
+      if (entries.length === 0) return;
+      const time = now();
+      const pipeline = redis.pipeline();
+      for (const e of entries) pipeline.xadd(keys.outbox(), "*", "tenant", tenant, "eventId", e.eventId, "url", url, "kind", "user", "type", e.type, "time", time, "body", e.body);
+      const results = await pipeline.exec();
+      const failed = results?.find(([err]) => err);
+      if (failed) throw failed[0];
+    },
+
     /** A tenant's batches, newest first. */
     async list(tenant: string, pageSize: number, after?: string): Promise<{ records: BatchRecord[]; next: string }> {
       const ids = await redis.zrevrangebylex(keys.tenantBatches(tenant), after ? `(${after}` : "+", "-", "LIMIT", 0, pageSize);

@@ -97,6 +97,18 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
       return { user_id: userId, position, images: uploaded.slice(s * k, (s + 1) * k) };
     });
     await deps.blobs.put(objectKeys.shardResult(task.tenant, task.batchId, task.shard), Buffer.from(lines.map((l) => JSON.stringify(l)).join("\n") + "\n"), "application/x-ndjson");
+    // Per-user callbacks, when the batch asked for them, go out before the shard is counted: a
+    // crash in between repeats them (same ids, dropped by the notifier), never loses them.
+    const wanted = new Set(task.spec.callbackUrl ? task.spec.callbackEvents.filter((t) => t.startsWith("user.")) : []);
+    const time = new Date().toISOString();
+    await deps.batches.addUserCallbacks(
+      task.tenant,
+      task.spec.callbackUrl,
+      lines
+        .map((l) => ({ line: l, type: l.error ? "user.failed" : "user.succeeded" }))
+        .filter(({ type }) => wanted.has(type))
+        .map(({ line, type }) => ({ eventId: `${task.batchId}-u${line.position}-${type}`, type, body: JSON.stringify({ type, timestamp: time, data: { batch_id: task.batchId, ...line } }) })),
+    );
     const { last } = await deps.batches.shardDone(batch, task.shard, { succeeded: served.length, failed: failedAt.size, cancelled: 0 });
     if (last) await deps.finalize(task.tenant, task.batchId);
     return "done";

@@ -35,7 +35,7 @@ const REQUEST_ID = /^[\x21-\x7e]{1,36}$/;
 const USER_ID = /^[\x21-\x7e]{1,128}$/;
 const LABEL_KEY = /^[a-z0-9]([a-z0-9_.\-/]{0,61}[a-z0-9])?$/;
 const JOB_EVENT_TYPES = new Set(["job.queued", "job.sampling", "job.decoding", "job.succeeded", "job.failed", "job.cancelled"]);
-const BATCH_EVENT_TYPES = new Set(["batch.running", "batch.progress", "batch.completed", "batch.cancelled", "batch.failed"]);
+const BATCH_EVENT_TYPES = new Set(["batch.running", "batch.progress", "batch.completed", "batch.cancelled", "batch.failed", "user.succeeded", "user.failed"]);
 
 /** Checks labels (shared by CreateJob and the list/watch filters). */
 export function checkLabels(labels: Record<string, string>, field: string, max: number, out: FieldViolation[]): void {

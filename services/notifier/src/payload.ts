@@ -71,6 +71,7 @@ export function buildCallbackBody(type: string, time: string, job: Partial<JobRe
  */
 export function outboxEntryToTask(fields: Record<string, string>): CallbackTask {
   if (fields.kind === "batch") return batchEntryToTask(fields);
+  if (fields.kind === "user") return userEntryToTask(fields);
   const { tenant, eventId, url, type, time, job } = fields;
   if (!tenant || !eventId || !url || !type || !time || !job) {
     throw new OutboxEntryError(`outbox entry lacks ${["tenant", "eventId", "url", "type", "time", "job"].filter((k) => !fields[k]).join(", ")}`);
@@ -129,4 +130,11 @@ function batchEntryToTask(fields: Record<string, string>): CallbackTask {
     throw new OutboxEntryError(`batch outbox entry ${eventId} is malformed: ${(err as Error).message.slice(0, 300)}`);
   }
   return callbackTaskSchema.parse({ tenant, messageId: messageIdOf(tenant, eventId), url, eventId, body: JSON.stringify({ type, timestamp: time, data: thinBatch(batch) }) });
+}
+
+/** A per-user batch callback: its body was built by the decoder (user, position, images or error). */
+function userEntryToTask(fields: Record<string, string>): CallbackTask {
+  const { tenant, eventId, url, body } = fields;
+  if (!tenant || !eventId || !url || !body) throw new OutboxEntryError(`user outbox entry ${eventId ?? "?"} lacks fields`);
+  return callbackTaskSchema.parse({ tenant, messageId: messageIdOf(tenant, eventId), url, eventId, body });
 }
