@@ -21,6 +21,8 @@ export const decoderWorkerConfigSchema = baseConfigSchema
     DECODE_CHUNK_IMAGES: env.int(16),
     /** Parallel uploads per batch shard (keeps one shard from flooding the object store). */
     UPLOAD_CONCURRENCY: env.int(8),
+    /** Uploads in flight per process, shared fairly between tenants like the decoder. */
+    UPLOAD_LANES: env.int(8),
     /** Tenants' shares of the decoder, JSON `{"acme": 3}` (default weight 1). */
     TENANT_WEIGHTS: env.str("{}"),
     /** BullMQ lock duration (ms); keep it above the p99 time of one job. */

@@ -2,6 +2,7 @@
 import { decodeShardTaskSchema, decodeTaskSchema, finalizeJobId, finalizeTaskSchema, jobOptions, redisKeys, stageQueue } from "@rebeca/contracts";
 import { createBatchStore, createJobStore, markFailed, markShardFailed } from "@rebeca/jobstore";
 import { createFinalizeProcessor, createShardDecodeProcessor } from "./shard-processor.js";
+import { fairUploads } from "./fair-blobs.js";
 import {
   Counter,
   createJobOutcomeCounter,
@@ -48,13 +49,15 @@ async function main() {
   const lanes = createFairLanes({ lanes: config.DECODE_LANES, weight: weightOf(config.TENANT_WEIGHTS) });
   const batches = createBatchStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS });
   const decodeQueueOf = (tenant: string) => queues.get("decode", tenant, stageQueue("decode", tenant));
-  const decodeJob = createDecodeProcessor({ store, decoders, blobs, lanes, observe: (n) => imagesTotal.inc(n) });
+  const blobsFor = fairUploads(blobs, createFairLanes({ lanes: config.UPLOAD_LANES, weight: weightOf(config.TENANT_WEIGHTS) }));
+  const decodeJob = createDecodeProcessor({ store, decoders, blobs, blobsFor, lanes, observe: (n) => imagesTotal.inc(n) });
   const decodeShard = createShardDecodeProcessor({
     chunkImages: config.DECODE_CHUNK_IMAGES,
     uploadConcurrency: config.UPLOAD_CONCURRENCY,
     batches,
     decoders,
     blobs,
+    blobsFor,
     lanes,
     finalize: async (tenant, batchId) => void (await decodeQueueOf(tenant).add("finalize", { tenant, batchId }, jobOptions({ jobId: finalizeJobId(batchId) }))),
     observe: (n) => imagesTotal.inc(n),

@@ -15,6 +15,8 @@ export interface DecodeProcessorDeps {
   /** Decoders by prior model version. */
   decoders: Map<string, LoadedDecoder>;
   blobs: BlobStore;
+  /** The store as seen by one tenant (fair upload lanes); default: `blobs` for everyone. */
+  blobsFor?: (tenant: string) => BlobStore;
   /** Shares the decoder between tenants (weighted fair); uploads run outside it. */
   lanes?: FairLanes;
   observe?: (images: number) => void;
@@ -34,6 +36,7 @@ export function bytesToFloat32(bytes: Uint8Array): Float32Array {
  */
 export function createDecodeProcessor(deps: DecodeProcessorDeps) {
   return async function process(task: DecodeTask): Promise<"done" | "skipped"> {
+    const blobs = deps.blobsFor?.(task.tenant) ?? deps.blobs;
     const loaded = deps.decoders.get(task.modelVersion);
     if (!loaded) throw new UnrecoverableError(`no decoder for model version ${task.modelVersion} in this worker`);
     if (loaded.embeddingDim !== task.embeddingDim) throw new UnrecoverableError(`embedding dim ${task.embeddingDim} does not match the decoder's ${loaded.embeddingDim}`);
@@ -41,9 +44,9 @@ export function createDecodeProcessor(deps: DecodeProcessorDeps) {
     if (!record || record.state !== "decoding") return "skipped"; // cancelled, expired or already done
 
     const count = task.seeds.length;
-    const raw = task.embeddings !== undefined ? new Uint8Array(Buffer.from(task.embeddings, "base64")) : await deps.blobs.get(task.embeddingsKey);
+    const raw = task.embeddings !== undefined ? new Uint8Array(Buffer.from(task.embeddings, "base64")) : await blobs.get(task.embeddingsKey);
     // Inline embeddings are stored here, beside the images, so every output's embedding_uri exists.
-    const storedEmbeddings = task.embeddings !== undefined ? deps.blobs.put(task.embeddingsKey, raw, "application/octet-stream") : Promise.resolve("");
+    const storedEmbeddings = task.embeddings !== undefined ? blobs.put(task.embeddingsKey, raw, "application/octet-stream") : Promise.resolve("");
     const embeddings = bytesToFloat32(raw);
     if (embeddings.length !== count * task.embeddingDim) throw new UnrecoverableError(`embeddings object has ${embeddings.length} values, expected ${count}×${task.embeddingDim}`);
     const release = deps.lanes ? await deps.lanes.acquire(task.tenant, count) : () => {};
@@ -54,11 +57,11 @@ export function createDecodeProcessor(deps: DecodeProcessorDeps) {
       release();
     }
 
-    const embeddingUri = deps.blobs.uri(task.embeddingsKey);
+    const embeddingUri = blobs.uri(task.embeddingsKey);
     const outputs: JobOutput[] = await Promise.all(
       task.seeds.map(async (seed, index) => {
         const png = encodePng(imageAt(images, index));
-        const uri = await deps.blobs.put(objectKeys.image(task.tenant, task.jobId, index), png, "image/png");
+        const uri = await blobs.put(objectKeys.image(task.tenant, task.jobId, index), png, "image/png");
         return {
           index,
           uri,

@@ -10,6 +10,8 @@ export interface ShardDecodeDeps {
   batches: BatchStore;
   decoders: Map<string, LoadedDecoder>;
   blobs: BlobStore;
+  /** The store as seen by one tenant (fair upload lanes); default: `blobs` for everyone. */
+  blobsFor?: (tenant: string) => BlobStore;
   lanes?: FairLanes;
   /** Enqueues the batch's finalize step (idempotent job id). */
   finalize: (tenant: string, batchId: string) => Promise<void>;
@@ -47,6 +49,7 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
   return async function decodeShard(task: DecodeShardTask): Promise<"done" | "skipped"> {
     const loaded = deps.decoders.get(task.spec.modelVersion);
     if (!loaded) throw new UnrecoverableError(`no decoder for model version ${task.spec.modelVersion} in this worker`);
+    const blobs = deps.blobsFor?.(task.tenant) ?? deps.blobs;
     const batch = { batchId: task.batchId, tenant: task.tenant };
     const step = await deps.batches.shardStep(task.batchId, task.shard, "decoding");
     if (step === "done" || step === "missing") {
@@ -64,7 +67,7 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
     const k = task.spec.numImages;
     const failedAt = new Map(task.failed.map((f) => [f.position, f]));
     const served = task.userIds.map((userId, j) => ({ userId, position: task.firstPosition + j })).filter((u) => !failedAt.has(u.position));
-    const embeddings = bytesToFloat32(await deps.blobs.get(task.embeddingsKey));
+    const embeddings = bytesToFloat32(await blobs.get(task.embeddingsKey));
     const total = served.length * k;
     if (embeddings.length !== total * task.embeddingDim) throw new UnrecoverableError(`shard embeddings hold ${embeddings.length} values, expected ${total}×${task.embeddingDim}`);
 
@@ -84,7 +87,7 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
     const uploaded = await mapLimit(images, deps.uploadConcurrency ?? 16, async (img, n) => {
       const user = served[Math.floor(n / k)]!;
       const index = n % k;
-      const uri = await deps.blobs.put(objectKeys.batchImage(task.tenant, task.batchId, user.position, index), img.png, "image/png");
+      const uri = await blobs.put(objectKeys.batchImage(task.tenant, task.batchId, user.position, index), img.png, "image/png");
       return { uri, sha256: createHash("sha256").update(img.png).digest("hex"), bytes: img.png.byteLength, width: img.width, height: img.height, seed: batchImageSeed(task.spec.seed, user.position, index) };
     });
     deps.observe?.(images.length);
@@ -96,7 +99,7 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
       const s = served.findIndex((u) => u.position === position);
       return { user_id: userId, position, images: uploaded.slice(s * k, (s + 1) * k) };
     });
-    await deps.blobs.put(objectKeys.shardResult(task.tenant, task.batchId, task.shard), Buffer.from(lines.map((l) => JSON.stringify(l)).join("\n") + "\n"), "application/x-ndjson");
+    await blobs.put(objectKeys.shardResult(task.tenant, task.batchId, task.shard), Buffer.from(lines.map((l) => JSON.stringify(l)).join("\n") + "\n"), "application/x-ndjson");
     // Per-user callbacks, when the batch asked for them, go out before the shard is counted: a
     // crash in between repeats them (same ids, dropped by the notifier), never loses them.
     const wanted = new Set(task.spec.callbackUrl ? task.spec.callbackEvents.filter((t) => t.startsWith("user.")) : []);

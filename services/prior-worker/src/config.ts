@@ -22,7 +22,7 @@ export const priorWorkerConfigSchema = baseConfigSchema
     /** Embeddings of a job up to this many bytes travel inline in its decode task instead of via S3 (max 49152). */
     INLINE_EMBEDDINGS_MAX_BYTES: env.int(16_384).pipe(z.number().int().min(0).max(49_152)),
     /** Users per sampler call within a shard: the grain at which tenants take turns. */
-    SHARD_CHUNK_USERS: env.int(32),
+    SHARD_CHUNK_USERS: env.int(16),
     /** A tenant's unfinished decode jobs above which this stage holds back its shards. */
     DECODE_BACKLOG_LIMIT: env.int(64),
     /** BullMQ lock duration (ms); keep it above the p99 time of one job. */
