@@ -23,6 +23,8 @@ export interface StageWorkerOptions<T> {
   concurrency?: number;
   /** Lock duration (ms), above the p99 time of one job; renewed at half. @default 120000 */
   lockDurationMs?: number;
+  /** How often this worker looks for jobs whose worker died (lock expired). @default 30000 */
+  stalledIntervalMs?: number;
   /** The stage's work; throw to retry, UnrecoverableError when a retry cannot help. */
   process: (data: T, job: Job, tenant: string) => Promise<"done" | "skipped">;
   /** Parses the payload (by job name); a failure is unrecoverable (a retry cannot fix it). */
@@ -87,8 +89,10 @@ export async function startStageWorkers<T>(o: StageWorkerOptions<T>): Promise<St
         prefix: o.prefix,
         concurrency: o.concurrency ?? 2,
         lockDuration: o.lockDurationMs ?? 120_000,
-        // Stage jobs are idempotent, so a stalled job is safe to redo once.
-        maxStalledCount: 1,
+        stalledInterval: o.stalledIntervalMs ?? 30_000,
+        // Stage jobs are idempotent, so a job whose worker died is safe to redo; a few times, since
+        // a crash loop of workers should not fail the job on its second crash.
+        maxStalledCount: 3,
       },
     );
     worker.on("error", (err) => o.log.error({ err: err.message, queue, tenant }, "worker error"));

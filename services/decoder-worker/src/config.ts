@@ -27,5 +27,7 @@ export const decoderWorkerConfigSchema = baseConfigSchema
     TENANT_WEIGHTS: env.str("{}"),
     /** BullMQ lock duration (ms); keep it above the p99 time of one job. */
     LOCK_DURATION_MS: env.int(120_000),
+    /** How often (ms) jobs of dead workers are looked for and handed out again. */
+    STALLED_INTERVAL_MS: env.int(30_000),
   });
 export type DecoderWorkerConfig = z.infer<typeof decoderWorkerConfigSchema>;

@@ -76,6 +76,7 @@ async function main() {
     },
     concurrency: config.CONCURRENCY,
     lockDurationMs: config.LOCK_DURATION_MS,
+    stalledIntervalMs: config.STALLED_INTERVAL_MS,
     parse: (name, data) =>
       name === "shard" ? { shard: decodeShardTaskSchema.parse(data) } : name === "finalize" ? { finalize: finalizeTaskSchema.parse(data) } : { job: decodeTaskSchema.parse(data) },
     process: (task) => (task.shard ? decodeShard(task.shard) : task.finalize ? finalize(task.finalize) : decodeJob(task.job!)),

@@ -27,5 +27,7 @@ export const priorWorkerConfigSchema = baseConfigSchema
     DECODE_BACKLOG_LIMIT: env.int(64),
     /** BullMQ lock duration (ms); keep it above the p99 time of one job. */
     LOCK_DURATION_MS: env.int(120_000),
+    /** How often (ms) jobs of dead workers are looked for and handed out again. */
+    STALLED_INTERVAL_MS: env.int(30_000),
   });
 export type PriorWorkerConfig = z.infer<typeof priorWorkerConfigSchema>;

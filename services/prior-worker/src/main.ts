@@ -103,6 +103,7 @@ async function main() {
     tenants: () => redis.smembers(redisKeys(config.QUEUE_PREFIX).tenants()),
     concurrency: config.CONCURRENCY,
     lockDurationMs: config.LOCK_DURATION_MS,
+    stalledIntervalMs: config.STALLED_INTERVAL_MS,
     parse: (name, data) => (name === "shard" ? { shard: shardTaskSchema.parse(data) } : { job: priorTaskSchema.parse(data) }),
     process: (task) => (task.shard ? processShard(task.shard) : process(task.job!)),
     onFinalFailure: async (data, err) => {
