@@ -33,7 +33,7 @@ describe("ids and seeds", () => {
 describe("jobOptions", () => {
   it("prioritizes every job and removes finished ones", () => {
     const o = jobOptions({ jobId: "j", priority: 0 });
-    expect(o).toMatchObject({ jobId: "j", priority: 1, attempts: 5 });
+    expect(o).toMatchObject({ jobId: "j", priority: 1, attempts: 10 });
     expect(o.removeOnComplete).toBeTruthy();
     expect(o.removeOnFail).toBeTruthy();
   });

@@ -24,7 +24,8 @@ export interface JobOptionsInput {
   jobId: string;
   /** Rebeca priority, 0 (highest) .. 1000. @default 0 */
   priority?: number;
-  /** Attempts before the job fails for good. @default 5 */
+  /** Attempts before the job fails for good; with the exponential backoff (1 s, 2 s, 4 s, ...) 10
+   *  attempts ride out ~8 minutes of an S3 or model-store outage. @default 10 */
   attempts?: number;
 }
 
@@ -33,7 +34,7 @@ export interface JobOptionsInput {
  * ours + 1) so that all jobs of a queue share one ordering, and finished jobs are removed so
  * Redis does not fill up (~2 KB per kept job).
  */
-export function jobOptions({ jobId, priority = 0, attempts = 5 }: JobOptionsInput): JobsOptions {
+export function jobOptions({ jobId, priority = 0, attempts = 10 }: JobOptionsInput): JobsOptions {
   return {
     jobId,
     priority: priority + 1,

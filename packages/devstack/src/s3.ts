@@ -11,6 +11,8 @@ export interface S3Server {
   dir: string;
   process: ManagedProcess;
   stop(): Promise<void>;
+  /** Starts it again on the same port and directory (outage scenarios). */
+  start(): Promise<void>;
 }
 
 /** s3rver in its own process on a free loopback port, with one bucket, data in `dir`. */
@@ -19,7 +21,18 @@ export async function startS3(opts: { bucket?: string; dir?: string } = {}): Pro
   const bucket = opts.bucket ?? "rebeca";
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), "rebeca-s3-")));
   const main = fileURLToPath(new URL("../dist/s3rver-main.js", import.meta.url));
-  const p = startProcess("s3rver", process.execPath, [main, String(port), dir, bucket]);
-  await p.waitFor((l) => (jsonLine(l)?.msg === "s3rver ready" ? true : undefined), 20_000);
-  return { endpoint: `http://127.0.0.1:${port}`, bucket, dir, process: p, stop: async () => void (await p.stop()) };
+  const launch = async () => {
+    const p = startProcess("s3rver", process.execPath, [main, String(port), dir, bucket]);
+    await p.waitFor((l) => (jsonLine(l)?.msg === "s3rver ready" ? true : undefined), 20_000);
+    return p;
+  };
+  const server: S3Server = {
+    endpoint: `http://127.0.0.1:${port}`,
+    bucket,
+    dir,
+    process: await launch(),
+    stop: async () => void (await server.process.stop()),
+    start: async () => void (server.process = await launch()),
+  };
+  return server;
 }

@@ -11,6 +11,8 @@ export interface S3Options {
   forcePathStyle?: boolean;
   accessKeyId?: string;
   secretAccessKey?: string;
+  /** Milliseconds before a request is abandoned (and retried by its stage). @default 30000 */
+  requestTimeoutMs?: number;
 }
 
 /**
@@ -24,6 +26,9 @@ export function createS3Client(o: S3Options): S3Client {
     ...(o.accessKeyId && o.secretAccessKey ? { credentials: { accessKeyId: o.accessKeyId, secretAccessKey: o.secretAccessKey } } : {}),
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",
+    // Without timeouts a request on a connection the store dropped hangs until the stage's lock
+    // expires; with them it fails and the stage retries with backoff.
+    requestHandler: { connectionTimeout: 3_000, requestTimeout: o.requestTimeoutMs ?? 30_000 },
   });
 }
 

@@ -47,6 +47,9 @@ export function createDecodeProcessor(deps: DecodeProcessorDeps) {
     const raw = task.embeddings !== undefined ? new Uint8Array(Buffer.from(task.embeddings, "base64")) : await blobs.get(task.embeddingsKey);
     // Inline embeddings are stored here, beside the images, so every output's embedding_uri exists.
     const storedEmbeddings = task.embeddings !== undefined ? blobs.put(task.embeddingsKey, raw, "application/octet-stream") : Promise.resolve("");
+    // Awaited below; marked handled now so that a failure elsewhere first (S3 down) cannot leave
+    // it as an unhandled rejection, which would take the whole worker down.
+    storedEmbeddings.catch(() => {});
     const embeddings = bytesToFloat32(raw);
     if (embeddings.length !== count * task.embeddingDim) throw new UnrecoverableError(`embeddings object has ${embeddings.length} values, expected ${count}×${task.embeddingDim}`);
     const release = deps.lanes ? await deps.lanes.acquire(task.tenant, count) : () => {};
