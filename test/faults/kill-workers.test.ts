@@ -6,6 +6,7 @@ import { BatchState } from "@rebeca/contracts/grpc-batches";
 import { JobState } from "@rebeca/contracts/grpc";
 import type { UserResult } from "@rebeca/contracts";
 import { modelUserIds } from "../support/world.js";
+import { untilBatchCompleted, untilJobDone } from "../support/wait.js";
 
 /*
  * Fault scenario (issue 5, first of the suite): prior and decoder workers are SIGKILLed at
@@ -58,11 +59,7 @@ describe("faults: workers killed mid-batch", () => {
 
     // The kills landed mid-batch (else this test would prove nothing).
     expect(doneAtKill[0]).toBeLessThan(30);
-    let final = await batches.getBatch(batch.batchId);
-    for (let i = 0; i < 600 && !(final.state === BatchState.BATCH_STATE_COMPLETED && final.endTime); i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      final = await batches.getBatch(batch.batchId);
-    }
+    const final = await untilBatchCompleted(batches, batch.batchId);
     expect(final.state).toBe(BatchState.BATCH_STATE_COMPLETED);
     expect(final.counts).toMatchObject({ total: 240, succeeded: 240, failed: 0, cancelled: 0 });
     expect(final.shardsDone).toBe(30);
@@ -80,11 +77,7 @@ describe("faults: workers killed mid-batch", () => {
     expect(new Set(images).size).toBe(480);
 
     for (const jobId of single) {
-      let job = (await jobs.getJob(jobId)).job!;
-      for (let i = 0; i < 600 && job.state !== JobState.JOB_STATE_SUCCEEDED && job.state !== JobState.JOB_STATE_FAILED; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        job = (await jobs.getJob(jobId)).job!;
-      }
+      const job = await untilJobDone(jobs, jobId);
       expect(job.state).toBe(JobState.JOB_STATE_SUCCEEDED);
       expect(job.outputs).toHaveLength(2);
       // One event per state: a redelivered stage never emitted its event twice.

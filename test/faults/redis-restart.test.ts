@@ -3,6 +3,7 @@ import { chunksOf, createBatchClient, createJobClient, startStack, type Stack } 
 import { BatchState } from "@rebeca/contracts/grpc-batches";
 import { JobState } from "@rebeca/contracts/grpc";
 import { modelUserIds } from "../support/world.js";
+import { untilBatchCompleted, untilJobDone } from "../support/wait.js";
 
 /*
  * Fault scenario: Redis (AOF, appendfsync everysec) restarted mid-batch. A graceful restart
@@ -34,19 +35,11 @@ describe("faults: Redis restarted mid-batch", () => {
 
     await stack.redis.restart();
 
-    let final = before;
-    for (let i = 0; i < 900 && !(final.state === BatchState.BATCH_STATE_COMPLETED && final.endTime); i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      final = await batches.getBatch(batch.batchId).catch(() => final); // UNAVAILABLE while reconnecting
-    }
+    const final = await untilBatchCompleted(batches, batch.batchId);
     expect(final.state).toBe(BatchState.BATCH_STATE_COMPLETED);
     expect(final.counts).toMatchObject({ total: 160, succeeded: 160, failed: 0, cancelled: 0 });
     for (const jobId of jobIds) {
-      let job = (await jobs.getJob(jobId)).job!;
-      for (let i = 0; i < 600 && job.state !== JobState.JOB_STATE_SUCCEEDED; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        job = (await jobs.getJob(jobId)).job!;
-      }
+      const job = await untilJobDone(jobs, jobId);
       expect(job.state).toBe(JobState.JOB_STATE_SUCCEEDED);
       expect(job.outputs).toHaveLength(1);
     }

@@ -3,6 +3,7 @@ import { chunksOf, createBatchClient, createJobClient, startStack, type Stack } 
 import { BatchState } from "@rebeca/contracts/grpc-batches";
 import { JobState } from "@rebeca/contracts/grpc";
 import { modelUserIds } from "../support/world.js";
+import { untilBatchCompleted, untilJobDone } from "../support/wait.js";
 
 /*
  * Fault scenario: the object store is unavailable for a while mid-batch. Stage jobs fail their
@@ -36,21 +37,13 @@ describe("faults: S3 unavailable mid-batch", () => {
     expect(Date.now() - outageStart).toBeGreaterThanOrEqual(8000);
     expect(during.shardsDone).toBeLessThan(15); // the outage really stalled the batch
 
-    let final = during;
-    for (let i = 0; i < 1200 && !(final.state === BatchState.BATCH_STATE_COMPLETED && final.endTime); i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      final = await batches.getBatch(batch.batchId);
-    }
+    const final = await untilBatchCompleted(batches, batch.batchId);
     // Every worker survived the outage (a crash would leave the queues unserved).
     for (const svc of Object.values(stack.services)) expect(svc!.process.child.exitCode, `${svc!.name} exited`).toBeNull();
     expect(final.state).toBe(BatchState.BATCH_STATE_COMPLETED);
     expect(final.counts).toMatchObject({ total: 120, succeeded: 120, failed: 0, cancelled: 0 });
     for (const jobId of jobIds) {
-      let job = (await jobs.getJob(jobId)).job!;
-      for (let i = 0; i < 600 && job.state !== JobState.JOB_STATE_SUCCEEDED && job.state !== JobState.JOB_STATE_FAILED; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        job = (await jobs.getJob(jobId)).job!;
-      }
+      const job = await untilJobDone(jobs, jobId);
       expect(job.state).toBe(JobState.JOB_STATE_SUCCEEDED);
       expect(job.outputs).toHaveLength(2);
     }
