@@ -4,7 +4,7 @@
  * decoder produces plausible-looking but wrong images.
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { validateAlphasCumprod } from './schedule.js';
@@ -290,4 +290,14 @@ export function createUserTable(src: UserTableSource): UserTable {
     rowOf: (id) => byId.get(id),
     idOf: (index) => idByRow.get(index),
   };
+}
+
+/**
+ * The model versions a worker serves: the configured ones, or every subdirectory of `modelsDir`
+ * when none are configured.
+ */
+export async function resolveModelVersions(modelsDir: string, configured: readonly string[]): Promise<string[]> {
+  if (configured.length > 0) return [...configured];
+  const entries = await readdir(modelsDir, { withFileTypes: true });
+  return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
 }

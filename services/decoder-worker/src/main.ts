@@ -22,7 +22,8 @@ import {
 } from "@rebeca/platform";
 import { createBlobStore } from "@rebeca/storage";
 import { decoderWorkerConfigSchema } from "./config.js";
-import { listVersions, loadDecoders } from "./models.js";
+import { loadDecoders } from "./models.js";
+import { resolveModelVersions } from "@rebeca/inference";
 import { createDecodeProcessor } from "./processor.js";
 
 async function main() {
@@ -32,7 +33,7 @@ async function main() {
   const registry = createMetricsRegistry("decoder-worker");
   const ops = await startOpsServer({ host: config.HTTP_HOST, port: config.HTTP_PORT, registry, health });
 
-  const versions = config.MODEL_VERSIONS.length > 0 ? config.MODEL_VERSIONS : await listVersions(config.MODELS_DIR);
+  const versions = await resolveModelVersions(config.MODELS_DIR, config.MODEL_VERSIONS);
   const decoders = await loadDecoders(
     config.MODELS_DIR,
     versions,

@@ -1,13 +1,8 @@
-import { readdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { createOnnxSession, createSingleShotDecoder, loadDecoderModelFiles, sha256, type SessionOptions } from "@rebeca/inference";
 import type { Logger } from "@rebeca/platform";
 import type { LoadedDecoder } from "./processor.js";
-
-export async function listVersions(modelsDir: string): Promise<string[]> {
-  const entries = await readdir(modelsDir, { withFileTypes: true });
-  return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
-}
 
 /**
  * Loads the decoder each prior version names (`files.decoder` of its manifest), verifying the

@@ -23,7 +23,7 @@ import {
 } from "@rebeca/platform";
 import { createBlobStore } from "@rebeca/storage";
 import { priorWorkerConfigSchema } from "./config.js";
-import { listVersions } from "./models.js";
+import { resolveModelVersions } from "@rebeca/inference";
 import { createThreadedBackend } from "./threaded-backend.js";
 import { createPriorProcessor } from "./processor.js";
 
@@ -35,7 +35,7 @@ async function main() {
   const registry = createMetricsRegistry("prior-worker");
   const ops = await startOpsServer({ host: config.HTTP_HOST, port: config.HTTP_PORT, registry, health });
 
-  const versions = config.MODEL_VERSIONS.length > 0 ? config.MODEL_VERSIONS : await listVersions(config.MODELS_DIR);
+  const versions = await resolveModelVersions(config.MODELS_DIR, config.MODEL_VERSIONS);
   const backend = await createThreadedBackend(
     {
       modelsDir: config.MODELS_DIR,

@@ -1,13 +1,6 @@
-import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { createOnnxPrior, createOnnxSession, createPriorSampler, loadPriorModelFiles, type SessionOptions } from "@rebeca/inference";
 import type { LoadedPrior } from "./backend.js";
-
-/** Versions under `modelsDir` (its subdirectories). */
-export async function listVersions(modelsDir: string): Promise<string[]> {
-  const entries = await readdir(modelsDir, { withFileTypes: true });
-  return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
-}
 
 /**
  * Loads each version: verifies every file's sha256 (a mismatch stops the worker with the file's
