@@ -11,7 +11,7 @@ import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { encodePng } from "@rebeca/inference";
 import { createJobClient } from "@rebeca/client";
 import { renderGallery, type GalleryRow } from "./gallery.js";
-import { parseNpy } from "./npy.js";
+import { parseNpy } from "@rebeca/eval";
 import { oracleLikeProbability, type DemoUser } from "@rebeca/eval";
 import { REPO_ROOT } from "./services.js";
 import { startStack } from "./stack.js";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { renderGallery } from "./gallery.js";
-import { parseNpy } from "./npy.js";
+import { parseNpy } from "@rebeca/eval";
 import { oracleLikeProbability } from "@rebeca/eval";
 
 function npy(descr: string, shape: number[], body: Uint8Array): Uint8Array {

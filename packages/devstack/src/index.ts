@@ -6,6 +6,6 @@ export * from "./services.js";
 export * from "./webhook-receiver.js";
 export * from "@rebeca/client";
 export * from "./stack.js";
-export * from "./npy.js";
+export { parseNpy, type NpyArray } from "@rebeca/eval";
 
 export * from "./gallery.js";
