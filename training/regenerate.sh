@@ -42,6 +42,8 @@ tail -n 3 "$WORK/train-demo-v1.log" "$WORK/train-demo-v1-control.log"
 $PY -m rebeca_train export --checkpoint "$WORK/demo-v1.pt" --out-dir "$V" --version demo-v1
 $PY -m rebeca_train export --checkpoint "$WORK/demo-v1-control.pt" --out-dir "$C" --version demo-v1-control \
   --decoder-dir "$V/decoder"
+# the control serves the same demo world (evaluation reads models/<version>/world)
+ln -s ../demo-v1/world "$C/world"
 sha_before=$(sha256sum "$V/prior.onnx" | cut -d' ' -f1)
 $PY -m rebeca_train add-users --model-dir "$V" --items $W/items.npy --item-ids $W/item_ids.txt \
   --interactions $W/ratings_new_users.csv

@@ -5,8 +5,10 @@ export interface Command {
   flags: Map<string, string[]>;
 }
 
+/** `positional: -1` = one or more. */
 const COMMANDS: Record<string, { positional: number; flags: string[]; booleans?: string[] }> = {
-  submit: { positional: 0, flags: ["file", "manifest", "request-id", "images", "model", "seed", "label", "callback", "guidance", "steps"], booleans: ["no-watch"] },
+  submit: { positional: 0, flags: ["file", "manifest", "request-id", "images", "model", "seed", "label", "callback", "guidance", "steps", "sampler"], booleans: ["no-watch"] },
+  eval: { positional: -1, flags: ["out", "models", "verifier", "permutations", "label"], booleans: ["upload"] },
   watch: { positional: 1, flags: [] },
   results: { positional: 1, flags: ["out"] },
   batches: { positional: 0, flags: ["limit"] },
@@ -17,15 +19,24 @@ export const USAGE = `usage: rebeca <command> [options]
 
   submit  --file ids.txt | --manifest s3://bucket/tenants/<t>/ids.txt
           --request-id ID [--images N] [--model V] [--seed S] [--guidance G] [--steps S]
+          [--sampler ddim|ddpm]
           [--label k=v ...] [--callback URL] [--no-watch]
                               stream user ids (one per line) as a batch, then show its progress
   watch   BATCH_ID            progress bar until the batch finishes
   results BATCH_ID [--out F]  the result manifest (JSON Lines) to F or stdout
   batches [--limit N]         the tenant's batches, newest first
+  eval    BATCH_ID [BATCH_ID ...] [--out DIR] [--models DIR] [--verifier oracle|learned]
+          [--permutations B] [--label NAME ...] [--upload]
+                              score finished batches as the paper does (re-encode, verifier,
+                              permutation test, precision/recall@k); several batches are compared
+                              side by side (samplers, guidance). Writes DIR/report.json and
+                              DIR/report.html; --upload also stores them beside each batch's
+                              manifest (the console shows them)
   backlog                     queue backlog per stage and tenant (needs REDIS_URL, QUEUE_PREFIX)
 
 environment: REBECA_ADDRESS (host:port, default localhost:50051), REBECA_API_KEY;
-             S3_ENDPOINT, S3_REGION and AWS credentials for results; REDIS_URL for backlog`;
+             S3_ENDPOINT, S3_REGION and AWS credentials for results and eval; MODELS_DIR for
+             eval (default ./models); REDIS_URL for backlog`;
 
 export class UsageError extends Error {}
 
@@ -52,10 +63,19 @@ export function parseArgs(argv: string[]): Command {
     if (value === undefined) throw new UsageError(`${name}: --${flag} needs a value`);
     flags.set(flag, [...(flags.get(flag) ?? []), value]);
   }
-  if (positional.length !== spec.positional) throw new UsageError(`${name}: expected ${spec.positional} argument(s), got ${positional.length}`);
+  if (spec.positional === -1) {
+    if (positional.length === 0) throw new UsageError(`${name}: expected at least one argument`);
+  } else if (positional.length !== spec.positional) throw new UsageError(`${name}: expected ${spec.positional} argument(s), got ${positional.length}`);
   if (name === "submit") {
     if (flags.has("file") === flags.has("manifest")) throw new UsageError("submit: give exactly one of --file or --manifest");
     if (!flags.has("request-id")) throw new UsageError("submit: --request-id is required (it makes a retry safe)");
+    const sampler = flags.get("sampler")?.at(-1);
+    if (sampler !== undefined && sampler !== "ddim" && sampler !== "ddpm") throw new UsageError(`submit: --sampler must be ddim or ddpm, got "${sampler}"`);
+  }
+  if (name === "eval") {
+    const v = flags.get("verifier")?.at(-1);
+    if (v !== undefined && v !== "oracle" && v !== "learned") throw new UsageError(`eval: --verifier must be oracle or learned, got "${v}"`);
+    if ((flags.get("label")?.length ?? positional.length) !== positional.length) throw new UsageError("eval: give one --label per batch or none");
   }
   return { name, positional, flags };
 }

@@ -5,10 +5,12 @@ import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { Redis } from "ioredis";
 import { createBatchClient, type BatchClient } from "@rebeca/client";
 import { BatchState, type Batch } from "@rebeca/contracts/grpc-batches";
+import { Sampler } from "@rebeca/contracts/grpc";
 import { redisKeys, STAGES, stageQueue } from "@rebeca/contracts";
 import { backlogOf, openQueue } from "@rebeca/platform";
 import { intFlag, labels, parseArgs, USAGE, UsageError, type Command } from "./args.js";
 import { formatEta, renderProgress } from "./progress.js";
+import { runEval } from "./eval.js";
 
 const CHUNK = 10_000;
 const FINISHED = new Set([BatchState.BATCH_STATE_COMPLETED, BatchState.BATCH_STATE_CANCELLED, BatchState.BATCH_STATE_FAILED]);
@@ -59,6 +61,7 @@ async function submit(cmd: Command, client: BatchClient) {
     ...(flag("seed") !== undefined ? { seed: intFlag(cmd, "seed", 0) } : {}),
     ...(flag("guidance") !== undefined ? { guidance: Number(flag("guidance")) } : {}),
     ...(flag("steps") !== undefined ? { steps: intFlag(cmd, "steps", 50) } : {}),
+    ...(flag("sampler") !== undefined ? { sampler: flag("sampler") === "ddpm" ? Sampler.SAMPLER_DDPM : Sampler.SAMPLER_DDIM } : {}),
     labels: labels(cmd),
     callbackUrl: flag("callback") ?? "",
   };
@@ -87,12 +90,7 @@ async function results(cmd: Command, client: BatchClient) {
   const b = await client.getBatch(cmd.positional[0]!);
   if (!b.resultManifestUri) throw new Error(`batch ${b.batchId} has no result manifest yet (state ${BatchState[b.state]})`);
   const [, bucket, key] = /^s3:\/\/([^/]+)\/(.+)$/.exec(b.resultManifestUri)!;
-  const s3 = new S3Client({
-    region: process.env.S3_REGION ?? "us-east-1",
-    ...(process.env.S3_ENDPOINT ? { endpoint: process.env.S3_ENDPOINT, forcePathStyle: true } : {}),
-    requestChecksumCalculation: "WHEN_REQUIRED",
-    responseChecksumValidation: "WHEN_REQUIRED",
-  });
+  const s3 = s3FromEnv();
   const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   const target = cmd.flags.get("out")?.at(-1);
   const sink = target ? createWriteStream(target) : process.stdout;
@@ -103,6 +101,15 @@ async function results(cmd: Command, client: BatchClient) {
     body.pipe(sink, { end: Boolean(target) });
   });
   if (target) status(`wrote ${b.resultManifestUri} to ${target}`, true);
+}
+
+function s3FromEnv(): S3Client {
+  return new S3Client({
+    region: process.env.S3_REGION ?? "us-east-1",
+    ...(process.env.S3_ENDPOINT ? { endpoint: process.env.S3_ENDPOINT, forcePathStyle: true } : {}),
+    requestChecksumCalculation: "WHEN_REQUIRED",
+    responseChecksumValidation: "WHEN_REQUIRED",
+  });
 }
 
 async function backlog() {
@@ -134,6 +141,23 @@ async function main(argv: string[]) {
     if (cmd.name === "submit") await submit(cmd, client);
     else if (cmd.name === "watch") await watch(client, cmd.positional[0]!);
     else if (cmd.name === "results") await results(cmd, client);
+    else if (cmd.name === "eval") {
+      const verifier = cmd.flags.get("verifier")?.at(-1) as "oracle" | "learned" | undefined;
+      await runEval(
+        {
+          batchIds: cmd.positional,
+          labels: cmd.flags.get("label") ?? [],
+          modelsDir: cmd.flags.get("models")?.at(-1) ?? process.env.MODELS_DIR ?? "models",
+          outDir: cmd.flags.get("out")?.at(-1) ?? "eval-report",
+          ...(verifier ? { verifier } : {}),
+          permutations: intFlag(cmd, "permutations", 1000),
+          upload: cmd.flags.has("upload"),
+          log: (line) => status(line, true),
+        },
+        client,
+        s3FromEnv(),
+      );
+    }
     else if (cmd.name === "batches") {
       for (const b of (await client.listBatches(intFlag(cmd, "limit", 20))).batches) {
         console.log([b.batchId, BatchState[b.state], `${b.counts!.succeeded}/${b.counts!.total}`, b.createTime].join("\t"));

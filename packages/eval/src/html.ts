@@ -2,7 +2,7 @@
  * The HTML evaluation report: self-contained (inline SVG plots, images as data URIs), so it can be
  * stored in S3, served by the console or opened from disk.
  */
-import type { EvalReport, RunReport } from "./report.js";
+import { formatVerdict, type EvalReport, type RunReport } from "./report.js";
 
 /** Images to show per user of a run: catalogue items they liked and what was generated. */
 export type Galleries = Record<string, Record<string, { liked: string[]; generated: string[] }>>;
@@ -101,6 +101,7 @@ h2 small, h4 small { color: #666; font-weight: normal; } .verdict.pass { color: 
 <h1>${escapeHtml(title)}</h1>
 <p>Generated ${escapeHtml(report.generatedAt)}. T is the paper's statistic (median over users of their items' mean verifier P(like)); ΔT is against the first run (${escapeHtml(report.comparison.baseline)}).</p>
 ${summaryTable(report)}
+${report.samplers.map((v) => `<p class="verdict ${v.within ? "pass" : "fail"}">${escapeHtml(formatVerdict(v))}</p>`).join("")}
 ${runs}
 </body></html>
 `;

@@ -113,6 +113,16 @@ describe("comparison and HTML report", () => {
     expect(html).toContain("1970-01-01T00:00:00.000Z");
   });
 
+  it("lets a DDIM run of ≤ 50 steps be the default only when its statistic is within 0.02 of DDPM's", () => {
+    const ddpm = { ...evaluateRun(run(true, "ddpm-1000"), 10), sampler: "ddpm", steps: 1000 };
+    const close = { ...ddpm, label: "ddim-50", sampler: "ddim", steps: 50, statistic: ddpm.statistic + 0.015 };
+    const far = { ...close, label: "ddim-20", steps: 20, statistic: ddpm.statistic + 0.1 };
+    const long = { ...close, label: "ddim-100", steps: 100 };
+    const v = buildReport([ddpm, close, far, long]).samplers;
+    expect(v.map((x) => [x.fast, x.within])).toEqual([["ddim-50", true], ["ddim-20", false]]);
+    expect(v[1]!.delta).toBeCloseTo(0.1);
+  });
+
   it("histogram puts every value in a bin", () => {
     expect(histogram([0, 0.5, 1, 2, -1], 0, 1, 2)).toEqual([2, 3]);
   });

@@ -157,6 +157,35 @@ export function compareRuns(runs: RunReport[]): Comparison {
   };
 }
 
+export interface SamplerVerdict {
+  baseline: string;
+  fast: string;
+  delta: number;
+  tolerance: number;
+  /** |ΔT| ≤ tolerance: the fast sampler may become the default. */
+  within: boolean;
+}
+
+/**
+ * The rule for making a fast sampler the default: its statistic must be within `tolerance` of the
+ * paper's 1000-step DDPM on the same users and seeds. Compares every DDIM run of ≤ 50 steps with the
+ * first DDPM run of the same model version and guidance.
+ */
+export function samplerVerdicts(runs: RunReport[], tolerance = 0.02): SamplerVerdict[] {
+  const out: SamplerVerdict[] = [];
+  for (const fast of runs.filter((r) => r.sampler === "ddim" && r.steps <= 50)) {
+    const base = runs.find((r) => r.sampler === "ddpm" && r.modelVersion === fast.modelVersion && r.guidance === fast.guidance);
+    if (!base) continue;
+    const delta = fast.statistic - base.statistic;
+    out.push({ baseline: base.label, fast: fast.label, delta, tolerance, within: Math.abs(delta) <= tolerance });
+  }
+  return out;
+}
+
+/** One line per verdict, for the command's output. */
+export const formatVerdict = (v: SamplerVerdict) =>
+  `${v.fast} vs ${v.baseline}: ΔT = ${v.delta >= 0 ? "+" : ""}${v.delta.toFixed(4)} → ${v.within ? `within ${v.tolerance}: the fast sampler may be the default` : `not within ${v.tolerance}: keep the paper's DDPM as the default`}`;
+
 /** Plain-text table of a comparison, for terminals and CI logs. */
 export function formatComparison(c: Comparison): string {
   const head = ["run", "sampler", "steps", "g", "T=median m_u", "ΔT vs " + c.baseline, "p", "effect", "F1@1", "diversity"];
@@ -168,13 +197,14 @@ export function formatComparison(c: Comparison): string {
 /** Median of each user's own score (handy in tests and summaries). */
 export const medianOwn = (r: RunReport) => median(r.perUser.map((u) => u.own));
 
-/** The JSON a machine reads: every run without the per-item score arrays' bulk trimmed. */
+/** The JSON a machine reads. */
 export interface EvalReport {
   generatedAt: string;
   runs: RunReport[];
   comparison: Comparison;
+  samplers: SamplerVerdict[];
 }
 
 export function buildReport(runs: RunReport[], now = new Date()): EvalReport {
-  return { generatedAt: now.toISOString(), runs, comparison: compareRuns(runs) };
+  return { generatedAt: now.toISOString(), runs, comparison: compareRuns(runs), samplers: samplerVerdicts(runs) };
 }
