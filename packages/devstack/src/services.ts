@@ -4,13 +4,14 @@ import { jsonLine, startProcess, type ManagedProcess } from "./process.js";
 /** The repository root (this file is in packages/devstack/{src,dist}). */
 export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 
-export type ServiceName = "gateway" | "prior-worker" | "decoder-worker" | "notifier";
+export type ServiceName = "gateway" | "prior-worker" | "decoder-worker" | "notifier" | "monitor";
 
 const STARTED: Record<ServiceName, string> = {
   gateway: "gateway started",
   "prior-worker": "prior worker started",
   "decoder-worker": "decoder worker started",
   notifier: "notifier started",
+  monitor: "monitor started",
 };
 
 export interface RunningService {

@@ -1,0 +1,25 @@
+/** The monitor's configuration, parsed in main with loadConfig. */
+import { baseConfigSchema, env } from "@rebeca/platform";
+import { storageConfigSchema } from "@rebeca/storage";
+import { z } from "zod";
+
+export const monitorConfigSchema = baseConfigSchema.merge(storageConfigSchema).extend({
+  /** Directory of model versions (`<dir>/<version>/decoder` holds the image encoder, `<version>/world` the verifiers). */
+  MODELS_DIR: env.str("models"),
+  /** Share of served users (single jobs and batch users) whose images are scored, 0..1; the choice is a hash of the job or batch position, so replicas agree. */
+  MONITOR_SAMPLE_RATE: env.num(0.01).pipe(z.number().min(0).max(1)),
+  /** Other users each sampled image is also scored for (the "others" baseline of the effect). */
+  MONITOR_REFERENCE_USERS: env.int(16).pipe(z.number().int().min(1).max(1000)),
+  /** Sampled users scored at once; more are dropped (counted) rather than queued, so a burst cannot grow memory. */
+  MONITOR_MAX_IN_FLIGHT: env.int(4).pipe(z.number().int().min(1)),
+  /** Consumer group on every tenant's event stream; all monitor replicas join the same group. */
+  MONITOR_GROUP: env.str("monitor"),
+  /** This replica's consumer name; empty means `<hostname>-<pid>`. */
+  MONITOR_CONSUMER: env.str(""),
+  /** XREADGROUP block time, ms; also bounds how long stopping takes. */
+  MONITOR_BLOCK_MS: env.int(1000).pipe(z.number().int().min(1)),
+  /** How often the tenant set is re-read for new tenants, ms. */
+  MONITOR_TENANT_REFRESH_MS: env.int(10000).pipe(z.number().int().min(100)),
+});
+
+export type MonitorConfig = z.infer<typeof monitorConfigSchema>;

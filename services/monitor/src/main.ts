@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+/** Monitor entry point: wiring only (see monitor.ts). */
+import { createBlobStore, parseS3Uri } from "@rebeca/storage";
+import { createLogger, createMetricsRegistry, createRedis, createShutdown, fatal, loadConfig, startOpsServer, waitReady } from "@rebeca/platform";
+import { monitorConfigSchema } from "./config.js";
+import { createMonitor } from "./monitor.js";
+import { createScorer } from "./scorer.js";
+
+const bootLog = createLogger("monitor");
+
+async function main(): Promise<void> {
+  const config = loadConfig(monitorConfigSchema);
+  const log = createLogger("monitor", config.LOG_LEVEL);
+  log.info({ sampleRate: config.MONITOR_SAMPLE_RATE, references: config.MONITOR_REFERENCE_USERS, modelsDir: config.MODELS_DIR }, "starting");
+  const blobs = await createBlobStore(config);
+  // Outputs are referenced by s3:// URI; the bucket is the configured one.
+  const read = (uri: string) => blobs.get(parseS3Uri(uri).key);
+  const redis = createRedis(config.REDIS_URL, "worker", log, "monitor");
+  const blockingRedis = createRedis(config.REDIS_URL, "worker", log, "monitor-events");
+  await waitReady(redis);
+  const registry = createMetricsRegistry("monitor");
+  const health = { ready: false };
+  const monitor = createMonitor({
+    redis,
+    blockingRedis,
+    prefix: config.QUEUE_PREFIX,
+    scorer: createScorer({ modelsDir: config.MODELS_DIR, references: config.MONITOR_REFERENCE_USERS, read }),
+    read,
+    registry,
+    log,
+    sampleRate: config.MONITOR_SAMPLE_RATE,
+    maxInFlight: config.MONITOR_MAX_IN_FLIGHT,
+    group: config.MONITOR_GROUP,
+    consumer: config.MONITOR_CONSUMER,
+    blockMs: config.MONITOR_BLOCK_MS,
+    tenantRefreshMs: config.MONITOR_TENANT_REFRESH_MS,
+  });
+  const ops = await startOpsServer({ host: config.HTTP_HOST, port: config.HTTP_PORT, registry, health });
+  await monitor.start();
+  health.ready = true;
+  log.info({ httpPort: ops.port }, "monitor started");
+
+  const shutdown = createShutdown(log, config.DRAIN_DEADLINE_MS);
+  shutdown.add("not ready", () => (health.ready = false));
+  shutdown.add("stop scoring", () => monitor.stop());
+  shutdown.add("close ops server", () => ops.close());
+  shutdown.add("close redis", () => Promise.all([redis.quit(), blockingRedis.quit()]));
+  shutdown.installSignalHandlers();
+}
+
+main().catch(fatal(bootLog));
