@@ -27,7 +27,7 @@ describe("alert rules", () => {
 
   it("pass promtool test rules, with a unit test for every alert", () => {
     const alerts = source.spec.groups.flatMap((g: { rules: { alert?: string }[] }) => g.rules.map((r) => r.alert).filter(Boolean));
-    expect(alerts).toEqual(expect.arrayContaining(["RebecaBacklogGrowing", "RebecaDrainETABeyondNight", "RebecaJobFailureRate", "RebecaCallbackDeadLetters", "RebecaRedisMemoryHigh"]));
+    expect(alerts).toEqual(expect.arrayContaining(["RebecaBacklogGrowing", "RebecaDrainETABeyondNight", "RebecaJobFailureRate", "RebecaCallbackDeadLetters", "RebecaRedisMemoryHigh", "RebecaPersonalizationDropped"]));
     const tests = parse(readFileSync(RULE_TESTS, "utf8"));
     const firing = new Set<string>();
     for (const t of tests.tests) for (const a of t.alert_rule_test ?? []) if (a.exp_alerts.length > 0) firing.add(a.alertname);
