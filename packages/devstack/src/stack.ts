@@ -32,6 +32,10 @@ export interface Stack {
   tenants: Record<string, Tenant>;
   prefix: string;
   grpcAddress: string;
+  /** The console's admin key (the gateway's CONSOLE_ADMIN_KEYS holds its sha256). */
+  adminKey: string;
+  /** http://127.0.0.1:<port> of the gateway's console ("" until the gateway started). */
+  consoleUrl: string;
   services: Partial<Record<ServiceName, RunningService>>;
   /** The environment every service got (to start more workers later). */
   envFor(name: ServiceName): Record<string, string>;
@@ -51,6 +55,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const names = opts.tenants ?? ["acme", "globex"];
   const tenants = Object.fromEntries(names.map((n) => [n, newTenant(n)]));
   const prefix = opts.prefix ?? `{t-${randomBytes(4).toString("hex")}}`;
+  const adminKey = `rk_admin_${randomBytes(18).toString("base64url")}`;
   const [redis, s3] = await Promise.all([startRedis({ aof: opts.aof }), startS3({ dir: opts.s3Dir })]);
   const common: Record<string, string> = {
     REDIS_URL: redis.url,
@@ -63,6 +68,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     API_KEYS: JSON.stringify(Object.values(tenants).map((t) => ({ tenant: t.name, sha256: createHash("sha256").update(t.apiKey).digest("hex") }))),
     WEBHOOK_SECRETS: JSON.stringify(Object.fromEntries(Object.values(tenants).map((t) => [t.name, [t.webhookSecret]]))),
     CALLBACK_ALLOW_HOSTS: "127.0.0.1,localhost",
+    CONSOLE_PORT: "0",
+    CONSOLE_HOST: "127.0.0.1",
+    CONSOLE_ADMIN_KEYS: createHash("sha256").update(adminKey).digest("hex"),
     GRPC_PORT: "0",
     GRPC_HOST: "127.0.0.1",
     ORT_INTRA_OP_THREADS: "1",
@@ -78,12 +86,17 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     tenants,
     prefix,
     grpcAddress: "",
+    adminKey,
+    consoleUrl: "",
     services,
     envFor,
     async start(name, extra = {}) {
       const svc = await startService(name, { ...envFor(name), ...extra });
       services[name] = svc;
-      if (name === "gateway") stack.grpcAddress = `127.0.0.1:${svc.started.grpcPort}`;
+      if (name === "gateway") {
+        stack.grpcAddress = `127.0.0.1:${svc.started.grpcPort}`;
+        stack.consoleUrl = svc.started.consolePort ? `http://127.0.0.1:${svc.started.consolePort}` : "";
+      }
       return svc;
     },
     async stop() {

@@ -42,6 +42,18 @@ export const gatewayConfigSchema = baseConfigSchema
     MAX_PRIOR_BACKLOG: env.int(100_000),
     /** Hosts or CIDRs callback URLs may point at although they are private (e.g. `127.0.0.1` in tests). */
     CALLBACK_ALLOW_HOSTS: env.list(""),
+    /** Serve the web console (batches, galleries, evaluation reports, queue view) on its own admin HTTP port. */
+    CONSOLE_ENABLED: env.bool(true),
+    /** Console (admin HTTP) port (0 = any free port; the bound port is logged). Keep it off public ingress. */
+    CONSOLE_PORT: env.int(8080),
+    /** Console listen address. */
+    CONSOLE_HOST: env.str("0.0.0.0"),
+    /** Admin keys of the console as sha256 hex, comma-separated: they see every tenant and the queue view. API keys sign in to their own tenant. */
+    CONSOLE_ADMIN_KEYS: env.list(""),
+    /** How long a console sign-in lasts, seconds. */
+    CONSOLE_SESSION_TTL_SECONDS: env.int(8 * 3600),
+    /** Mark the session cookie Secure (set true when the console is reached over TLS). */
+    CONSOLE_SECURE_COOKIE: env.bool(false),
   })
   .refine((c) => c.API_KEYS || c.API_KEYS_FILE, { message: "set API_KEYS or API_KEYS_FILE", path: ["API_KEYS"] });
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;

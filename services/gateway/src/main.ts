@@ -26,6 +26,7 @@ import { startGrpcServer } from "./server.js";
 import { createJobService } from "./service.js";
 import { createPriorSink } from "./sink.js";
 import { createAdmission } from "./admission.js";
+import { startConsole } from "./console/server.js";
 
 async function main() {
   const config = loadConfig(gatewayConfigSchema);
@@ -77,12 +78,14 @@ async function main() {
     log,
   });
 
+  const batches = createBatchStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS });
+  const blobs = await createBlobStore(config);
   const batchService = createBatchService({
     authenticate,
-    batches: createBatchStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS }),
+    batches,
     priorQueueOf: queueOf("prior"),
     decodeQueueOf: queueOf("decode"),
-    blobs: await createBlobStore(config),
+    blobs,
     bucket: config.S3_BUCKET,
     models,
     defaultModel: config.DEFAULT_MODEL_VERSION,
@@ -96,12 +99,28 @@ async function main() {
   });
   const ops = await startOpsServer({ host: config.HTTP_HOST, port: config.HTTP_PORT, registry, health });
   const grpc = await startGrpcServer({ host: config.GRPC_HOST, port: config.GRPC_PORT, protoDir: config.PROTO_DIR, service, batchService, maxMessageBytes: config.MAX_MESSAGE_BYTES });
+  const consoleServer = config.CONSOLE_ENABLED
+    ? await startConsole({
+        host: config.CONSOLE_HOST,
+        port: config.CONSOLE_PORT,
+        keys: { apiKeys, adminKeys: config.CONSOLE_ADMIN_KEYS },
+        redis,
+        prefix: config.QUEUE_PREFIX,
+        batches,
+        blobs,
+        queues: () => queues.list().map((q) => q.queue),
+        sessionTtlSeconds: config.CONSOLE_SESSION_TTL_SECONDS,
+        secureCookie: config.CONSOLE_SECURE_COOKIE,
+        log,
+      })
+    : undefined;
   health.ready = true;
-  log.info({ grpcPort: grpc.port, httpPort: ops.port, models: [...models.keys()] }, "gateway started");
+  log.info({ grpcPort: grpc.port, httpPort: ops.port, consolePort: consoleServer?.port ?? null, models: [...models.keys()] }, "gateway started");
 
   const shutdown = createShutdown(log, config.DRAIN_DEADLINE_MS);
   shutdown.add("mark not ready", () => (health.ready = false));
   shutdown.add("drain grpc", () => grpc.drain(Math.max(1000, config.DRAIN_DEADLINE_MS - 3000)));
+  shutdown.add("close console", () => consoleServer?.close());
   shutdown.add("stop event tailers", () => hub.close());
   shutdown.add("close queues", () => queues.close());
   shutdown.add("close redis", () => Promise.all([redis.quit(), queueConnection.quit()]));
