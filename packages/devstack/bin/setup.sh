@@ -19,6 +19,8 @@ command -v redis-server >/dev/null || apt_packages+=(redis-server)
 # kubectl renders deploy/k8s in test/k8s (`kubectl kustomize`). Debian's kubernetes-client ships
 # kubectl 1.20 (kustomize v2.0.3); the manifests are written to render on it and on newer ones.
 command -v kubectl >/dev/null || apt_packages+=(kubernetes-client)
+# The console's browser test drives Debian's Chromium with playwright-core (no browser download).
+[ -x /usr/bin/chromium ] || apt_packages+=(chromium)
 if [ "$want_training" = 1 ]; then
   /usr/bin/python3 -c "import torch, onnx, numpy" 2>/dev/null || apt_packages+=(python3-torch python3-onnx python3-numpy)
   [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || apt_packages+=(dataset-fashion-mnist)
