@@ -52,6 +52,7 @@ sha_after=$(sha256sum "$V/prior.onnx" | cut -d' ' -f1)
 echo "prior.onnx sha256 before/after add-users: $sha_after"
 $PY -m rebeca_train validate "$V" --parity
 $PY -m rebeca_train validate "$C" --parity
+$PY -m rebeca_train export-verifier --world "$W"
 $PY -m rebeca_train evaluate --model-dir "$V" --control-dir "$C" --world "$W" --out "$BUILD/evaluation.json"
 # publish: one rename per version directory (plus evaluation.json)
 for v in demo-v1 demo-v1-control; do

@@ -26,6 +26,7 @@ describe("rebeca eval on served batches (50 demo users)", () => {
   let dir: string;
   let report: EvalReport;
   let printed: string;
+  let learned: EvalReport;
   const ids = modelUserIds("demo-v1-control").slice(0, USERS);
 
   beforeAll(async () => {
@@ -52,6 +53,10 @@ describe("rebeca eval on served batches (50 demo users)", () => {
     printed = out.stdout;
     console.log(`served 4 × ${USERS} users × ${IMAGES} images in ${served.toFixed(1)} s; rebeca eval took ${((Date.now() - t) / 1000).toFixed(1)} s\n${out.stderr}${out.stdout}`);
     report = JSON.parse(await readFile(join(dir, "report.json"), "utf8")) as EvalReport;
+    // The learned verifier (exported to ONNX by the training tools), as for users the oracle does not know.
+    const l = await run(process.execPath, [`${REPO_ROOT}packages/cli/dist/main.js`, "eval", runs[1]!, runs[3]!, "--verifier", "learned", "--label", "ddim-50 (learned)", "--label", "control ddim-50 (learned)", "--out", join(dir, "learned")], { env, timeout: 170_000 });
+    console.log(l.stdout);
+    learned = JSON.parse(await readFile(join(dir, "learned", "report.json"), "utf8")) as EvalReport;
   }, 400_000);
   afterAll(async () => {
     batches?.close();
@@ -94,6 +99,14 @@ describe("rebeca eval on served batches (50 demo users)", () => {
       const manifest = JSON.parse(await readFile(`${REPO_ROOT}models/${version}/manifest.json`, "utf8")) as { defaults: { sampler: string } };
       expect(manifest.defaults.sampler).toBe(verdict!.within ? "ddim" : "ddpm");
     }
+  });
+
+  it("the learned verifier (ONNX) reaches the same verdicts: trained p ≤ 0.01, control effect < 0.05", () => {
+    const [trained, control] = learned.runs;
+    expect(trained!.verifier).toBe("learned");
+    expect(trained!.p).toBeLessThanOrEqual(0.01);
+    expect(trained!.effect).toBeGreaterThanOrEqual(0.3);
+    expect(Math.abs(control!.effect)).toBeLessThan(0.05);
   });
 
   it("reports retrieval precision/recall@k and writes an HTML report with plots and grids, also beside each manifest", async () => {

@@ -64,6 +64,11 @@ def main(argv=None):
     v.add_argument("--out", default=None, help="write the table as JSON here")
     v.add_argument("--seed", type=int, default=0)
 
+    x = sub.add_parser("export-verifier", help="train the learned verifier on world/ratings_verifier.csv and export world/verifier.onnx")
+    x.add_argument("--world", required=True, help="world dir (item_pixels.npy, ratings_verifier.csv)")
+    x.add_argument("--steps", type=int, default=3000)
+    x.add_argument("--seed", type=int, default=0)
+
     c = sub.add_parser("validate", help="check a manifest against its files")
     c.add_argument("manifest", help="manifest.json or model dir")
     c.add_argument("--parity", action="store_true", help="also recompute parity.json from prior.onnx weights")
@@ -106,6 +111,9 @@ def run(args):
         evaluate(args.model_dir, args.control_dir, args.world, args.per_user, args.perms, args.max_users,
                  args.verifier_steps, args.out, args.seed,
                  ddpm_users=args.ddpm_users)
+    elif args.cmd == "export-verifier":
+        from .verifier_export import export_verifier
+        export_verifier(args.world, args.steps, args.seed)
     elif args.cmd == "validate":
         from .manifest import validate
         man = validate(args.manifest)
