@@ -27,14 +27,15 @@ describe("rebeca eval on served batches (50 demo users)", () => {
   let report: EvalReport;
   let printed: string;
   let learned: EvalReport;
+  let guidance: EvalReport;
   const ids = modelUserIds("demo-v1-control").slice(0, USERS);
 
   beforeAll(async () => {
     stack = await startStack({ tenants: ["acme"], services: ["gateway", "prior-worker", "decoder-worker"], env: { gateway: { SHARD_SIZE: "25" } } });
     batches = createBatchClient(stack.grpcAddress, stack.tenants.acme!.apiKey);
     dir = await mkdtemp(join(tmpdir(), "rebeca-eval-"));
-    const serve = async (requestId: string, modelVersion: string, sampler: Sampler, steps?: number) => {
-      const b = await batches.createBatch({ requestId, numImages: IMAGES, seed: 7, guidance: 3, modelVersion, sampler, ...(steps ? { steps } : {}) }, chunksOf(ids, 50));
+    const serve = async (requestId: string, modelVersion: string, sampler: Sampler, steps?: number, guidance = 3) => {
+      const b = await batches.createBatch({ requestId, numImages: IMAGES, seed: 7, guidance, modelVersion, sampler, ...(steps ? { steps } : {}) }, chunksOf(ids, 50));
       return b.batchId;
     };
     const started = Date.now();
@@ -45,17 +46,22 @@ describe("rebeca eval on served batches (50 demo users)", () => {
       await serve("eval-control", "demo-v1-control", Sampler.SAMPLER_UNSPECIFIED),
       await serve("eval-control-ddim", "demo-v1-control", Sampler.SAMPLER_DDIM, 50),
     ];
-    for (const id of runs) await untilBatchCompleted(batches, id, 170_000);
+    // A guidance sweep, compared side by side.
+    const sweep = [await serve("eval-g1", "demo-v1", Sampler.SAMPLER_DDIM, 50, 1), await serve("eval-g7", "demo-v1", Sampler.SAMPLER_DDIM, 50, 7)];
+    for (const id of [...runs, ...sweep]) await untilBatchCompleted(batches, id, 170_000);
     const served = (Date.now() - started) / 1000;
     const env = { ...process.env, REBECA_ADDRESS: stack.grpcAddress, REBECA_API_KEY: stack.tenants.acme!.apiKey, S3_ENDPOINT: stack.s3.endpoint, AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER", AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", MODELS_DIR: `${REPO_ROOT}models` };
     const t = Date.now();
     const out = await run(process.execPath, [`${REPO_ROOT}packages/cli/dist/main.js`, "eval", ...runs, "--label", "ddpm-1000", "--label", "ddim-50", "--label", "control ddpm-1000", "--label", "control ddim-50", "--out", dir, "--upload"], { env, timeout: 170_000 });
     printed = out.stdout;
-    console.log(`served 4 × ${USERS} users × ${IMAGES} images in ${served.toFixed(1)} s; rebeca eval took ${((Date.now() - t) / 1000).toFixed(1)} s\n${out.stderr}${out.stdout}`);
+    console.log(`served 6 × ${USERS} users × ${IMAGES} images in ${served.toFixed(1)} s; rebeca eval took ${((Date.now() - t) / 1000).toFixed(1)} s\n${out.stderr}${out.stdout}`);
     report = JSON.parse(await readFile(join(dir, "report.json"), "utf8")) as EvalReport;
     // The learned verifier (exported to ONNX by the training tools), as for users the oracle does not know.
     const l = await run(process.execPath, [`${REPO_ROOT}packages/cli/dist/main.js`, "eval", runs[1]!, runs[3]!, "--verifier", "learned", "--label", "ddim-50 (learned)", "--label", "control ddim-50 (learned)", "--out", join(dir, "learned")], { env, timeout: 170_000 });
     console.log(l.stdout);
+    const g = await run(process.execPath, [`${REPO_ROOT}packages/cli/dist/main.js`, "eval", sweep[0]!, runs[1]!, sweep[1]!, "--out", join(dir, "sweep")], { env, timeout: 170_000 });
+    console.log(g.stdout);
+    guidance = JSON.parse(await readFile(join(dir, "sweep", "report.json"), "utf8")) as EvalReport;
     learned = JSON.parse(await readFile(join(dir, "learned", "report.json"), "utf8")) as EvalReport;
   }, 400_000);
   afterAll(async () => {
@@ -107,6 +113,14 @@ describe("rebeca eval on served batches (50 demo users)", () => {
     expect(trained!.p).toBeLessThanOrEqual(0.01);
     expect(trained!.effect).toBeGreaterThanOrEqual(0.3);
     expect(Math.abs(control!.effect)).toBeLessThan(0.05);
+  });
+
+  it("compares guidance scales side by side: more guidance, more personalization, less diversity", () => {
+    const [g1, g3, g7] = guidance.runs;
+    expect([g1!.guidance, g3!.guidance, g7!.guidance]).toEqual([1, 3, 7]);
+    expect(g3!.statistic).toBeGreaterThan(g1!.statistic);
+    expect(g7!.diversity).toBeLessThan(g1!.diversity);
+    expect(guidance.comparison.rows.map((r) => r.label)).toEqual(["ddim-50 g=1", "ddim-50 g=3", "ddim-50 g=7"]);
   });
 
   it("reports retrieval precision/recall@k and writes an HTML report with plots and grids, also beside each manifest", async () => {
