@@ -6,7 +6,7 @@ import { REPO, SERVICES, deploymentOf, effectiveEnv, renderOverlay, tool } from 
 // Variables that point at the cluster (addresses, mounted files, the GPU) stay as the local stack
 // sets them; every other value comes from the rendered prod manifests, so the services prove they
 // accept their production configuration.
-const LOCAL = /^(REDIS_URL|QUEUE_PREFIX|S3_.*|MODELS_DIR|PROTO_DIR|HTTP_PORT|HTTP_HOST|GRPC_PORT|GRPC_HOST|API_KEYS_FILE|WEBHOOK_SECRETS_FILE|CALLBACK_ALLOW_HOSTS|ORT_PROVIDERS|REQUIRE_GPU|ADMIN_TOKEN)$/;
+const LOCAL = /^(REDIS_URL|QUEUE_PREFIX|S3_.*|MODELS_DIR|PROTO_DIR|HTTP_PORT|HTTP_HOST|GRPC_PORT|GRPC_HOST|API_KEYS_FILE|WEBHOOK_SECRETS_FILE|CALLBACK_ALLOW_HOSTS|ORT_PROVIDERS|REQUIRE_GPU|ADMIN_TOKEN|CONSOLE_PORT|CONSOLE_HOST|CONSOLE_ADMIN_KEYS)$/;
 
 function productionEnv(): Record<string, Record<string, string>> {
   const objs = renderOverlay("prod");
@@ -28,7 +28,7 @@ describe("each service's /metrics", () => {
     for (const svc of SERVICES) {
       if (!existsSync(`${REPO}services/${svc}/dist/main.js`)) throw new Error(`services/${svc} is not built: run pnpm run build`);
     }
-    stack = await startStack({ env: productionEnv() });
+    stack = await startStack({ env: productionEnv(), services: [...SERVICES] });
   });
   afterAll(async () => {
     await stack?.stop();
@@ -54,6 +54,7 @@ describe("each service's /metrics", () => {
       gateway: ["rebeca_gateway_requests_total", "rebeca_queue_backlog_total_jobs", 'queue="prior"', 'queue="decode"'],
       "prior-worker": ["rebeca_stage_jobs_total", "rebeca_stage_queue_wait_seconds", "rebeca_queue_backlog_total_jobs"],
       "decoder-worker": ["rebeca_stage_jobs_total", "rebeca_stage_duration_seconds", "rebeca_queue_backlog_total_jobs"],
+      monitor: ["rebeca_monitor_verifier_score", "rebeca_monitor_users_scored_total", "rebeca_monitor_samples_skipped_total"],
       notifier: ["rebeca_callback_deliveries_total", "rebeca_callback_dead_letters", "rebeca_queue_backlog_total_jobs", 'queue="callbacks"'],
     };
     for (const s of expected[svc]) expect(text, `${svc} exports ${s}`).toContain(s);

@@ -1,0 +1,34 @@
+# syntax=docker/dockerfile:1.7
+# @rebeca/monitor. Build from the repository root:
+#   docker build -f deploy/docker/monitor.Dockerfile -t rebeca/monitor .
+ARG NODE_IMAGE=node:22-bookworm-slim
+
+# --- build: install the workspace, compile, then `pnpm deploy` the service with its production
+# dependencies only (workspace packages are copied in with their dist/).
+FROM ${NODE_IMAGE} AS build
+# onnxruntime-node's postinstall would download CUDA files; CPU binaries ship in the package.
+ENV ONNXRUNTIME_NODE_INSTALL=skip CI=true
+RUN npm install -g pnpm@12
+WORKDIR /src
+COPY pnpm-lock.yaml pnpm-workspace.yaml package.json ./
+RUN pnpm fetch
+COPY . .
+RUN pnpm install --frozen-lockfile --offline \
+ && pnpm run build \
+ && pnpm --filter @rebeca/monitor deploy --prod /out \
+ && rm -rf /out/src /out/tsconfig*.json
+
+# --- runtime: Node 22, the deployed service, nothing else. Files are owned by root and read-only
+# for the service user; the pod runs with readOnlyRootFilesystem and an emptyDir on /tmp.
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production HOME=/tmp
+WORKDIR /app
+COPY --from=build /out /app
+# The image encoders and verifiers of every served model version (the monitor scores them all).
+COPY --from=build /src/models /app/models
+ENV MODELS_DIR=/app/models HTTP_PORT=9090
+# Numeric, so that Kubernetes' runAsNonRoot can verify it.
+USER 10001:10001
+EXPOSE 9090
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["node", "--enable-source-maps", "dist/main.js"]
