@@ -18,9 +18,20 @@ describe("parseArgs", () => {
     [["watch"], /expected 1 argument/],
     [["results", "b", "--colour", "x"], /unknown option --colour/],
     [["results", "b", "--out"], /needs a value/],
+    [["eval"], /at least one argument/],
+    [["eval", "b1", "--verifier", "magic"], /oracle or learned/],
+    [["eval", "b1", "b2", "--label", "only-one"], /one --label per batch/],
+    [["submit", "--file", "f", "--request-id", "r", "--sampler", "euler"], /ddim or ddpm/],
   ])("refuses %j", (argv, message) => {
     expect(() => parseArgs(argv as string[])).toThrow(UsageError);
     expect(() => parseArgs(argv as string[])).toThrow(message);
+  });
+  it("parses an eval of several batches with labels, a verifier and --upload", () => {
+    const cmd = parseArgs(["eval", "b1", "b2", "--label", "ddpm", "--label", "ddim", "--verifier", "learned", "--permutations", "200", "--upload"]);
+    expect(cmd.positional).toEqual(["b1", "b2"]);
+    expect(cmd.flags.get("label")).toEqual(["ddpm", "ddim"]);
+    expect(intFlag(cmd, "permutations", 1000)).toBe(200);
+    expect(cmd.flags.has("upload")).toBe(true);
   });
   it("refuses a non-integer number and a label without =", () => {
     expect(() => intFlag(parseArgs(["submit", "--file", "f", "--request-id", "r", "--images", "two"]), "images", 1)).toThrow(/integer/);
