@@ -11,6 +11,8 @@ start=$(date +%s)
 $PY -m unittest discover -s tests
 $PY -m rebeca_train world --out-dir "$T/mlp" --items 600 --users 24 --new-users 4 --ae-train 3000
 W=$T/mlp/world
+$PY -m rebeca_train export-verifier --world "$W" --steps 200
+[ -s "$W/verifier.onnx" ] && [ -s "$W/verifier_users.txt" ] || { echo "export-verifier wrote no verifier" >&2; exit 1; }
 for arch in mlp rebeca; do
   $PY -m rebeca_train train-prior --arch $arch --items $W/items.npy --item-ids $W/item_ids.txt \
     --interactions $W/ratings.csv --steps 200 --batch 128 --eval-every 100 --out "$T/$arch.pt"
