@@ -48,7 +48,7 @@ describe("Grafana dashboard", () => {
     const dash = JSON.parse(text);
     expect(dash.uid).toBe("rebeca-pipeline");
     const exprs = JSON.stringify(dash.panels.flatMap((p: { targets?: { expr: string }[] }) => (p.targets ?? []).map((t) => t.expr)));
-    for (const m of ["rebeca_queue_backlog_total_jobs", "rebeca:stage_drain_eta_seconds", "rebeca_jobs_finished_total", "rebeca_callback_dead_letters", "redis_memory_used_bytes", "rebeca_stage_queue_wait_seconds_bucket", "rebeca_gateway_requests_total"]) {
+    for (const m of ["rebeca_queue_backlog_total_jobs", "rebeca:stage_drain_eta_seconds", "rebeca_jobs_finished_total", "rebeca_callback_dead_letters", "redis_memory_used_bytes", "rebeca_stage_queue_wait_seconds_bucket", "rebeca_gateway_requests_total", "rebeca:personalization_effect:mean30m"]) {
       expect(exprs, m).toContain(m);
     }
     for (const overlay of OVERLAYS) {
