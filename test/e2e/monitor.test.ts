@@ -30,7 +30,7 @@ describe("personalization monitor", () => {
     stack = await startStack({
       tenants: ["acme"],
       services: ["gateway", "prior-worker", "decoder-worker", "monitor"],
-      env: { monitor: { MONITOR_SAMPLE_RATE: "1", MONITOR_TENANT_REFRESH_MS: "200", MONITOR_BLOCK_MS: "200", MONITOR_MAX_IN_FLIGHT: "64" } },
+      env: { gateway: { SHARD_SIZE: "8" }, monitor: { MONITOR_SAMPLE_RATE: "1", MONITOR_TENANT_REFRESH_MS: "200", MONITOR_BLOCK_MS: "200", MONITOR_MAX_IN_FLIGHT: "64" } },
     });
     batches = createBatchClient(stack.grpcAddress, stack.tenants.acme!.apiKey);
     jobs = createJobClient(stack.grpcAddress, stack.tenants.acme!.apiKey);

@@ -25,7 +25,7 @@ async function main(): Promise<void> {
     blockingRedis,
     prefix: config.QUEUE_PREFIX,
     scorer: createScorer({ modelsDir: config.MODELS_DIR, references: config.MONITOR_REFERENCE_USERS, read }),
-    read,
+    readKey: (key) => blobs.get(key),
     registry,
     log,
     sampleRate: config.MONITOR_SAMPLE_RATE,

@@ -7,9 +7,10 @@
  */
 import { hostname } from "node:os";
 import type { Redis } from "ioredis";
-import { redisKeys, type UserResult } from "@rebeca/contracts";
+import { objectKeys, redisKeys, type UserResult } from "@rebeca/contracts";
 import { Counter, Histogram, type Logger, type Registry } from "@rebeca/platform";
-import { tasksFromManifest, workFromEvent, type ScoreTask } from "./sampling.js";
+import { BlobNotFoundError } from "@rebeca/storage";
+import { tasksFromResults, workFromEvent, type ScoreTask } from "./sampling.js";
 import { SkipError, type Scorer } from "./scorer.js";
 
 export interface MonitorOptions {
@@ -18,7 +19,8 @@ export interface MonitorOptions {
   blockingRedis: Redis;
   prefix: string;
   scorer: Scorer;
-  read: (uri: string) => Promise<Uint8Array>;
+  /** Reads an object by key (shard results). */
+  readKey: (key: string) => Promise<Uint8Array>;
   registry: Registry;
   log: Logger;
   sampleRate: number;
@@ -99,9 +101,17 @@ export function createMonitor(o: MonitorOptions) {
       for (const t of work.tasks) dispatch(t);
       return;
     }
-    const text = new TextDecoder().decode(await o.read(work.manifest.uri));
-    const lines = text.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l) as UserResult);
-    for (const t of tasksFromManifest(work.manifest, lines, o.sampleRate)) dispatch(t);
+    for (let shard = 0; shard < work.batch.shards && !stopping; shard++) {
+      // A shard cancelled before it ran has no result: nothing of it was served.
+      const bytes = await o.readKey(objectKeys.shardResult(work.batch.tenant, work.batch.batchId, shard)).catch((err: Error) => {
+        if (err instanceof BlobNotFoundError) return null;
+        throw err;
+      });
+      if (!bytes) continue;
+      const text = new TextDecoder().decode(bytes);
+      const lines = text.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l) as UserResult);
+      for (const t of tasksFromResults(work.batch, lines, o.sampleRate)) dispatch(t);
+    }
   }
 
   async function run(): Promise<void> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { referenceUsers, sampled, tasksFromManifest, workFromEvent } from "./sampling.js";
+import { referenceUsers, sampled, tasksFromResults, workFromEvent } from "./sampling.js";
 
 describe("sampled", () => {
   it("keeps about `rate` of keys, the same ones every time", () => {
@@ -27,21 +27,24 @@ describe("workFromEvent", () => {
     expect(workFromEvent("acme", { type: "job.succeeded", job: job() }, 0)).toEqual({ tasks: [] });
   });
 
-  it("asks for the manifest of a completed batch", () => {
+  it("asks for the shard results of a completed batch with succeeded users", () => {
     const doc = JSON.stringify({ batchId: "batch_1", tenant: "acme", requestId: "r", spec: { modelVersion: "demo-v1-control" }, createTime: "" });
-    expect(workFromEvent("acme", { type: "batch.completed", doc, state: "completed", manifest: "s3://b/m.jsonl" }, 0.5)).toEqual({ manifest: { uri: "s3://b/m.jsonl", batchId: "batch_1", modelVersion: "demo-v1-control", tenant: "acme" } });
+    const done = { type: "batch.completed", doc, state: "completed", manifest: "s3://b/m.jsonl", succeeded: "30", shards_total: "4" };
+    expect(workFromEvent("acme", done, 0.5)).toEqual({ batch: { batchId: "batch_1", modelVersion: "demo-v1-control", tenant: "acme", shards: 4 } });
+    expect(workFromEvent("acme", { ...done, succeeded: "0" }, 0.5)).toEqual({ tasks: [] });
+    expect(workFromEvent("acme", done, 0)).toEqual({ tasks: [] });
     expect(workFromEvent("acme", { type: "batch.progress", doc, state: "running", manifest: "" }, 1)).toEqual({ tasks: [] });
   });
 });
 
-describe("tasksFromManifest", () => {
+describe("tasksFromResults", () => {
   it("samples users with images by batch position, skipping failures and the population prior", () => {
     const lines = [
       { user_id: "a", position: 0, images: [{ uri: "s3://b/0.png", sha256: "", bytes: 1, width: 1, height: 1, seed: 1 }] },
       { user_id: "b", position: 1, error: { code: "UNKNOWN_USER", message: "" } },
       { user_id: "c", position: 2, population_prior: true, images: [{ uri: "s3://b/2.png", sha256: "", bytes: 1, width: 1, height: 1, seed: 1 }] },
     ];
-    const tasks = tasksFromManifest({ batchId: "batch_1", modelVersion: "demo-v1", tenant: "acme" }, lines, 1);
+    const tasks = tasksFromResults({ batchId: "batch_1", modelVersion: "demo-v1", tenant: "acme" }, lines, 1);
     expect(tasks.map((t) => [t.userId, t.key, t.imageUris])).toEqual([["a", "batch_1:0", ["s3://b/0.png"]]]);
   });
 });

@@ -25,8 +25,16 @@ export interface ScoreTask {
   key: string;
 }
 
-/** What an event asks of the monitor: tasks now, or a batch manifest to read first. */
-export type EventWork = { tasks: ScoreTask[] } | { manifest: { uri: string; batchId: string; modelVersion: string; tenant: string } };
+/** A completed batch whose shard results (JSON Lines, one object per shard) are read one at a time. */
+export interface BatchWork {
+  batchId: string;
+  modelVersion: string;
+  tenant: string;
+  shards: number;
+}
+
+/** What an event asks of the monitor: tasks now, or a completed batch's shard results to read first. */
+export type EventWork = { tasks: ScoreTask[] } | { batch: BatchWork };
 
 /** Reads a tenant event's fields (job events carry `job`, batch events the batch hash fields). */
 export function workFromEvent(tenant: string, fields: Record<string, string>, rate: number): EventWork {
@@ -36,16 +44,18 @@ export function workFromEvent(tenant: string, fields: Record<string, string>, ra
     if (job.populationPrior || job.outputs.length === 0 || !sampled(job.jobId, rate)) return { tasks: [] };
     return { tasks: [{ tenant, modelVersion: job.modelVersion, userId: job.userId, imageUris: job.outputs.map((o) => o.uri), key: job.jobId }] };
   }
-  if (type === "batch.completed" && fields.manifest) {
+  if (type === "batch.completed") {
     const batch = batchFromFields(fields);
-    if (rate <= 0) return { tasks: [] };
-    return { manifest: { uri: batch.resultManifestUri, batchId: batch.batchId, modelVersion: batch.spec.modelVersion, tenant } };
+    if (rate <= 0 || batch.counts.succeeded === 0) return { tasks: [] };
+    // Shard results rather than the whole manifest: memory stays bounded by one shard however
+    // large the batch.
+    return { batch: { batchId: batch.batchId, modelVersion: batch.spec.modelVersion, tenant, shards: batch.counts.shardsTotal } };
   }
   return { tasks: [] };
 }
 
-/** The sampled users of a finished batch's manifest (users served by the population prior are not personalized, so not scored). */
-export function tasksFromManifest(m: { batchId: string; modelVersion: string; tenant: string }, lines: UserResult[], rate: number): ScoreTask[] {
+/** The sampled users of a shard result or manifest (users served by the population prior are not personalized, so not scored). */
+export function tasksFromResults(m: { batchId: string; modelVersion: string; tenant: string }, lines: UserResult[], rate: number): ScoreTask[] {
   return lines
     .filter((l) => l.images && l.images.length > 0 && !l.population_prior && sampled(`${m.batchId}:${l.position}`, rate))
     .map((l) => ({ tenant: m.tenant, modelVersion: m.modelVersion, userId: l.user_id, imageUris: l.images!.map((i) => i.uri), key: `${m.batchId}:${l.position}` }));
