@@ -3,10 +3,12 @@
  * as `rebeca eval` and the monitor run it: parity with the torch model's P(like), and it separates
  * a user's liked catalogue items from their disliked ones.
  */
-import { readFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { learnedVerifier, loadDemoWorld } from "./served.js";
+import { chooseVerifier, learnedVerifier, loadDemoWorld } from "./served.js";
 
 const WORLD = fileURLToPath(new URL("../../../models/demo-v1/world/", import.meta.url));
 const meta = JSON.parse(readFileSync(`${WORLD}verifier.json`, "utf8")) as { parity: { users: string[]; items: string[]; p_like: number[][] }; held_out_auc: number };
@@ -44,5 +46,17 @@ describe("learned verifier (world/verifier.onnx)", async () => {
     }
     expect(wins / pairs).toBeGreaterThan(0.8);
     expect(meta.held_out_auc).toBeGreaterThan(0.85);
+  });
+
+  it("is chosen for users the oracle does not know; the oracle for demo users", async () => {
+    // A world for real users: only the learned verifier, no oracle, no catalogue.
+    const dir = mkdtempSync(join(tmpdir(), "rebeca-world-"));
+    for (const f of ["verifier.onnx", "verifier_users.txt"]) copyFileSync(`${WORLD}${f}`, join(dir, f));
+    const real = await loadDemoWorld(dir);
+    expect(real.users.size).toBe(0);
+    expect((await chooseVerifier(real, [meta.parity.users[0]!])).name).toBe("learned");
+    await expect(chooseVerifier(real, ["nobody"])).rejects.toThrow(/no row/);
+    expect((await chooseVerifier(world, [meta.parity.users[0]!])).name).toBe("oracle");
+    expect((await chooseVerifier(world, [meta.parity.users[0]!], "learned")).name).toBe("learned");
   });
 });

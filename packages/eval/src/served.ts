@@ -30,13 +30,19 @@ export interface DemoWorld {
 
 const exists = (p: string) => access(p).then(() => true, () => false);
 
-/** Loads models/<version>/world: oracle users, catalogue, pools. */
+/**
+ * Loads models/<version>/world: oracle users (users.json), catalogue and rated pools, and the
+ * learned verifier's users. Only what is present is loaded: a world for real users may ship just
+ * the learned verifier (then retrieval@k has no pools and reports 0).
+ */
 export async function loadDemoWorld(dir: string): Promise<DemoWorld> {
-  const users = (JSON.parse(await readFile(join(dir, "users.json"), "utf8")) as { users: DemoUser[] }).users;
-  const itemIds = (await readFile(join(dir, "item_ids.txt"), "utf8")).split("\n").filter(Boolean);
+  if (!(await exists(dir))) throw new Error(`world directory ${dir} does not exist`);
+  const users = (await exists(join(dir, "users.json"))) ? (JSON.parse(await readFile(join(dir, "users.json"), "utf8")) as { users: DemoUser[] }).users : [];
+  const hasCatalogue = await exists(join(dir, "items.npy"));
+  const itemIds = hasCatalogue ? (await readFile(join(dir, "item_ids.txt"), "utf8")).split("\n").filter(Boolean) : [];
   const index = new Map(itemIds.map((id, i) => [id, i]));
-  const items = parseNpy(new Uint8Array(await readFile(join(dir, "items.npy"))));
-  const pixels = parseNpy(new Uint8Array(await readFile(join(dir, "item_pixels.npy"))));
+  const items = hasCatalogue ? parseNpy(new Uint8Array(await readFile(join(dir, "items.npy")))) : { shape: [0, 0], data: new Float32Array(0) };
+  const pixels = (await exists(join(dir, "item_pixels.npy"))) ? parseNpy(new Uint8Array(await readFile(join(dir, "item_pixels.npy")))) : { shape: [0], data: new Uint8Array(0) };
   const pools = new Map<string, { liked: number[]; disliked: number[] }>();
   // The verifier's ratings are held out from the pools: they train the learned verifier.
   for (const file of ["ratings.csv", "ratings_new_users.csv"]) {
