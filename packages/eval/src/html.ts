@@ -66,7 +66,7 @@ function summaryTable(report: EvalReport): string {
     const c = report.comparison.rows[j]!;
     return [r.label, r.batchId, r.modelVersion, r.sampler, r.steps, r.guidance, r.verifier, r.users, r.items, r.statistic.toFixed(4), c.delta.toFixed(4), r.p.toFixed(4), r.own.toFixed(3), r.others.toFixed(3), r.effect.toFixed(3), at(1)?.f1.toFixed(3) ?? "", at(5)?.precision.toFixed(3) ?? "", at(5)?.recall.toFixed(3) ?? "", r.diversity.toFixed(3)];
   });
-  return `<table class="summary"><tr>${head.map((h) => `<th>${h}</th>`).join("")}</tr>${rows.map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(String(c))}</td>`).join("")}</tr>`).join("")}</table>`;
+  return `<div class="scroll"><table class="summary"><tr>${head.map((h) => `<th>${h}</th>`).join("")}</tr>${rows.map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(String(c))}</td>`).join("")}</tr>`).join("")}</table></div>`;
 }
 
 /** Renders the whole report. `galleries` is optional (per run batch id, per user). */
@@ -91,7 +91,7 @@ ${grids ? `<h3>Liked vs generated</h3><div class="grids">${grids}</div>` : ""}
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
 <style>
 body { font: 14px system-ui, sans-serif; margin: 1.5rem; background: #fafafa; color: #222; }
-table.summary { border-collapse: collapse; font-size: 12px; } th, td { border: 1px solid #ccc; padding: 2px 6px; text-align: right; }
+.scroll { overflow-x: auto; } table.summary { border-collapse: collapse; font-size: 12px; } th, td { border: 1px solid #ccc; padding: 2px 6px; text-align: right; }
 section.run { background: #fff; border: 1px solid #ddd; border-radius: 8px; padding: .5rem 1rem; margin: 1rem 0; }
 h2 small, h4 small { color: #666; font-weight: normal; } .verdict.pass { color: #060; } .verdict.fail { color: #a00; }
 .plots { display: flex; gap: 1rem; flex-wrap: wrap; } figure { margin: 0; } figcaption { font-size: 12px; color: #666; }
