@@ -32,9 +32,11 @@ export interface Stack {
   tenants: Record<string, Tenant>;
   prefix: string;
   grpcAddress: string;
+  /** The latest instance started of each service. */
   services: Partial<Record<ServiceName, RunningService>>;
   /** The environment every service got (to start more workers later). */
   envFor(name: ServiceName): Record<string, string>;
+  /** Starts one more instance (e.g. a second worker pool); `stop` stops every instance. */
   start(name: ServiceName, extra?: Record<string, string>): Promise<RunningService>;
   stop(): Promise<void>;
 }
@@ -72,6 +74,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   };
   const envFor = (name: ServiceName) => ({ ...common, ...opts.env?.["*"], ...opts.env?.[name] });
   const services: Stack["services"] = {};
+  const started: RunningService[] = [];
   const stack: Stack = {
     redis,
     s3,
@@ -83,11 +86,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     async start(name, extra = {}) {
       const svc = await startService(name, { ...envFor(name), ...extra });
       services[name] = svc;
+      started.push(svc);
       if (name === "gateway") stack.grpcAddress = `127.0.0.1:${svc.started.grpcPort}`;
       return svc;
     },
     async stop() {
-      await Promise.all(Object.values(services).map((s) => s.process.stop()));
+      await Promise.all(started.map((s) => s.process.stop()));
       await Promise.all([redis.stop(), s3.stop()]);
     },
   };

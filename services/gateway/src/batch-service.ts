@@ -17,7 +17,7 @@ import { checkUserIds, validateBatchParameters, ValidationError, type ModelInfo,
 export interface BatchServiceDeps {
   authenticate: (metadata: Metadata) => string;
   batches: BatchStore;
-  /** The tenant's "prior" queue (shards) and "decode" queue (finalize). */
+  /** The tenant's batch-class "prior" queue (shards) and "decode" queue (finalize). */
   priorQueueOf: (tenant: string) => Queue;
   decodeQueueOf: (tenant: string) => Queue;
   /** Reads manifests (CreateBatchFromManifest); keys are checked against the tenant prefix first. */
