@@ -120,8 +120,13 @@ export function batchFromFields(f: Record<string, string>): BatchRecord {
   const doc = JSON.parse(f.doc ?? "{}") as BatchDoc;
   const n = (k: string) => Number(f[k] ?? 0);
   const counts: BatchCounts = { total: n("total"), received: n("received"), succeeded: n("succeeded"), failed: n("failed"), cancelled: n("cancelled"), shardsTotal: n("shards_total"), shardsDone: n("shards_done") };
+  // Fields named one by one, not `...doc` first: see newJobRecord in records.ts.
   return {
-    ...doc,
+    batchId: doc.batchId,
+    tenant: doc.tenant,
+    requestId: doc.requestId,
+    spec: doc.spec,
+    createTime: doc.createTime,
     state: (f.state ?? "receiving") as BatchStateName,
     counts,
     runningTime: f.running_time ?? "",
