@@ -113,6 +113,8 @@ export interface BatchDoc {
   requestId: string;
   spec: BatchSpec;
   createTime: string;
+  /** W3C traceparent of the request that created the batch. */
+  traceparent?: string;
 }
 
 /** A batch from its hash fields (or an event's fields, which carry the same names). */
@@ -127,6 +129,7 @@ export function batchFromFields(f: Record<string, string>): BatchRecord {
     requestId: doc.requestId,
     spec: doc.spec,
     createTime: doc.createTime,
+    traceparent: doc.traceparent ?? "",
     state: (f.state ?? "receiving") as BatchStateName,
     counts,
     runningTime: f.running_time ?? "",
@@ -210,11 +213,12 @@ export function createBatchStore(redis: Redis, options: BatchStoreOptions) {
      * events. The ids are stable per batch, user and type, so a redelivered shard adds repeats that
      * the notifier drops (its callback jobs are keyed by message id).
      */
-    async addUserCallbacks(tenant: string, url: string, entries: { eventId: string; type: string; body: string }[]): Promise<void> {
+    async addUserCallbacks(tenant: string, url: string, entries: { eventId: string; type: string; body: string }[], traceparent = ""): Promise<void> {
       if (entries.length === 0) return;
       const time = now();
       const pipeline = redis.pipeline();
-      for (const e of entries) pipeline.xadd(keys.outbox(), "*", "tenant", tenant, "eventId", e.eventId, "url", url, "kind", "user", "type", e.type, "time", time, "body", e.body);
+      const trace = traceparent ? ["traceparent", traceparent] : [];
+      for (const e of entries) pipeline.xadd(keys.outbox(), "*", "tenant", tenant, "eventId", e.eventId, "url", url, "kind", "user", "type", e.type, "time", time, "body", e.body, ...trace);
       const results = await pipeline.exec();
       const failed = results?.find(([err]) => err);
       if (failed) throw failed[0];

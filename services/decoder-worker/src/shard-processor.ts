@@ -3,7 +3,7 @@ import { batchImageSeed, objectKeys, type BatchRecord, type DecodeShardTask, typ
 import type { BatchStore } from "@rebeca/jobstore";
 import { encodePng, imageAt } from "@rebeca/inference";
 import type { BlobStore } from "@rebeca/storage";
-import { UnrecoverableError, type FairLanes } from "@rebeca/platform";
+import { nextTraceparent, UnrecoverableError, type FairLanes } from "@rebeca/platform";
 import { bytesToFloat32, type LoadedDecoder } from "./processor.js";
 
 export interface ShardDecodeDeps {
@@ -111,6 +111,7 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
         .map((l) => ({ line: l, type: l.error ? "user.failed" : "user.succeeded" }))
         .filter(({ type }) => wanted.has(type))
         .map(({ line, type }) => ({ eventId: `${task.batchId}-u${line.position}-${type}`, type, body: JSON.stringify({ type, timestamp: time, data: { batch_id: task.batchId, ...line } }) })),
+      task.traceparent ? nextTraceparent(task.traceparent) : "",
     );
     const { last } = await deps.batches.shardDone(batch, task.shard, { succeeded: served.length, failed: failedAt.size, cancelled: 0 });
     if (last) await deps.finalize(task.tenant, task.batchId);
