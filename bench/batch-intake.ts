@@ -8,6 +8,7 @@
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { chunksOf, createBatchClient, startStack } from "@rebeca/devstack";
+import { stageQueue } from "@rebeca/contracts";
 import { fmt, report } from "./stats.js";
 
 const USERS = Number(process.env.BENCH_USERS ?? 1_000_000);
@@ -46,7 +47,7 @@ try {
   const batch = await client.createBatch({ requestId: "intake-1m" }, chunksOf(ids, CHUNK));
   const seconds = (performance.now() - t0) / 1000;
   const memory = (await usedMemory(redis)) - m1;
-  const queued = await new Queue("prior.bench", { connection: redis, prefix: stack.prefix }).getJobCounts("wait", "prioritized");
+  const queued = await new Queue(stageQueue("prior", "bench", "batch"), { connection: redis, prefix: stack.prefix }).getJobCounts("wait", "prioritized");
   const jobs = Object.values(queued).reduce((a, b) => a + b, 0);
   if (Number(batch.counts!.total) !== USERS || jobs !== shards) throw new Error(`batch holds ${batch.counts!.total} users in ${jobs} queued shards; expected ${USERS} in ${shards}`);
   const mb = (b: number) => fmt(b / 1024 / 1024, 1);

@@ -100,9 +100,10 @@ describe("batches: streaming intake, shards, result manifest, progress, cancel",
     expect(body.data.result_manifest_uri).toBe(batch.resultManifestUri);
   });
 
-  it("sends one callback per user only when the batch asks for them", async () => {
+  it("sends one callback per user only when the batch asks for them, each in the caller's trace", async () => {
     const ids = [...users.slice(0, 4), "nobody-3"];
-    const created = await acme.createBatch({ requestId: "b-users", callbackUrl: receiver.url, callbackEvents: ["user.succeeded", "user.failed", "batch.completed"] }, chunksOf(ids, 5));
+    const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    const created = await acme.createBatch({ requestId: "b-users", callbackUrl: receiver.url, callbackEvents: ["user.succeeded", "user.failed", "batch.completed"] }, chunksOf(ids, 5), { traceparent });
     await receiver.until((all) => all.filter((r) => r.body.includes(created.batchId)).length >= 6);
     const hooks = receiver.received.filter((r) => r.body.includes(created.batchId));
     const wh = new Webhook(stack.tenants.acme!.webhookSecret);
@@ -117,6 +118,8 @@ describe("batches: streaming intake, shards, result manifest, progress, cancel",
     expect(bodies.filter((b) => b.type === "user.failed").map((b) => [b.data.user_id, b.data.error?.code])).toEqual([["nobody-3", "UNKNOWN_USER"]]);
     expect(bodies.filter((b) => b.type === "batch.completed")).toHaveLength(1);
     expect(new Set(hooks.map((h) => h.headers["webhook-id"])).size).toBe(hooks.length);
+    // W3C trace context: every callback continues the caller's trace with a span of its own.
+    for (const h of hooks) expect(String(h.headers.traceparent)).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-(?!b7ad6b7169203331)[0-9a-f]{16}-01$/);
   });
 
   it("reports progress on WatchEvents, one event per finished shard", async () => {

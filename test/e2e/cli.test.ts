@@ -52,11 +52,12 @@ describe("rebeca CLI", () => {
     expect(listed.stdout).toContain("40/40");
   });
 
-  it("shows queue backlogs per stage and tenant", async () => {
+  it("shows queue backlogs per stage, work class and tenant", async () => {
     const { stdout } = await cli("backlog");
-    expect(stdout.split("\n")[0]).toBe("stage\ttenant\ttotal\twait\tprioritized\tactive\tdelayed");
-    expect(stdout).toMatch(/^prior\tacme\t\d+/m);
-    expect(stdout).toMatch(/^decode\tglobex\t\d+/m);
+    expect(stdout.split("\n")[0]).toBe("stage\tclass\ttenant\ttotal\twait\tprioritized\tactive\tdelayed");
+    expect(stdout).toMatch(/^prior\tinteractive\tacme\t\d+/m);
+    expect(stdout).toMatch(/^prior\tbatch\tacme\t\d+/m);
+    expect(stdout).toMatch(/^decode\tbatch\tglobex\t\d+/m);
   });
 
   it("explains bad usage with exit code 2", async () => {

@@ -64,8 +64,9 @@ describe("backlog metric (the autoscaling signal)", () => {
     connection = { host: "127.0.0.1", port: redis.port, maxRetriesPerRequest: null };
     const prior = new Queue(stageQueue("prior", "acme"), { connection, prefix });
     const decode = new Queue(stageQueue("decode", "acme"), { connection, prefix });
+    const priorBatch = new Queue(stageQueue("prior", "acme", "batch"), { connection, prefix });
     const callbacks = new Queue("callbacks", { connection, prefix });
-    queues.push(prior, decode, callbacks);
+    queues.push(prior, decode, callbacks, priorBatch);
 
     // One prior job held active by a worker (concurrency 1), then 4 prioritized, 1 plain
     // waiting and 1 delayed behind it.
@@ -78,6 +79,8 @@ describe("backlog metric (the autoscaling signal)", () => {
     for (let i = 1; i <= 4; i++) await prior.add("prior", { n: i }, { priority: 1 + i });
     await prior.add("prior", { n: 5 });
     await prior.add("prior", { n: 6 }, { delay: 3_600_000 });
+    // Batch shards wait in their own queue: 2 prioritized.
+    for (let i = 0; i < 2; i++) await priorBatch.add("shard", { n: i }, { priority: 1 });
     // Decode: 3 prioritized jobs, nobody consuming (decoders scaled to zero).
     for (let i = 0; i < 3; i++) await decode.add("decode", { n: i }, { priority: 1 });
     // Callbacks: 2 sendable now, 5 retries scheduled for later.
@@ -86,8 +89,9 @@ describe("backlog metric (the autoscaling signal)", () => {
 
     const registry = new Registry();
     registerBacklogMetrics(registry, () => [
-      { queue: prior, stage: "prior", tenant: "acme" },
-      { queue: decode, stage: "decode", tenant: "acme" },
+      { queue: prior, stage: "prior", tenant: "acme", workClass: "interactive" },
+      { queue: priorBatch, stage: "prior", tenant: "acme", workClass: "batch" },
+      { queue: decode, stage: "decode", tenant: "acme", workClass: "interactive" },
       { queue: callbacks, stage: "callbacks", tenant: "" },
     ]);
     // Scraped twice: registerBacklogMetrics fills the per-state gauge from the total gauge's
@@ -118,8 +122,9 @@ describe("backlog metric (the autoscaling signal)", () => {
     expect(value("rebeca_queue_backlog_jobs", { queue: "prior", tenant: "acme", state: "prioritized" })).toBe(4);
     expect(value("rebeca_queue_backlog_jobs", { queue: "prior", tenant: "acme", state: "wait" })).toBe(1);
     expect(value("rebeca_queue_backlog_jobs", { queue: "prior", tenant: "acme", state: "delayed" })).toBe(1);
-    expect(value("rebeca_queue_backlog_total_jobs", { queue: "prior", tenant: "acme" })).toBe(7);
-    expect(value("rebeca_queue_backlog_total_jobs", { queue: "decode", tenant: "acme" })).toBe(3);
+    expect(value("rebeca_queue_backlog_total_jobs", { queue: "prior", tenant: "acme", class: "interactive" })).toBe(7);
+    expect(value("rebeca_queue_backlog_total_jobs", { queue: "prior", tenant: "acme", class: "batch" })).toBe(2);
+    expect(value("rebeca_queue_backlog_total_jobs", { queue: "decode", tenant: "acme", class: "interactive" })).toBe(3);
   });
 
   it("the exposition passes promtool check metrics", () => {
@@ -132,16 +137,27 @@ describe("backlog metric (the autoscaling signal)", () => {
     const triggerOf = (deployment: string): Obj =>
       byKind(renderOverlay(overlay), "ScaledObject").find((s) => s.spec.scaleTargetRef.name === deployment)!.spec.triggers[0];
 
-    it.each([
-      ["rebeca-prior-worker", "prior", 7],
-      ["rebeca-decoder-worker", "decode", 3],
-    ] as const)("%s reads rebeca_queue_backlog_total_jobs{queue=%j}, once per tenant however many pods export it", (deployment, queue, expected) => {
+    // dev: one pool per stage serves both classes and counts both (7 interactive + 2 batch);
+    // prod: the main pool counts interactive work, the batch pool batch work.
+    const cases: [string, string, number][] =
+      overlay === "dev"
+        ? [
+            ["rebeca-prior-worker", "prior", 9],
+            ["rebeca-decoder-worker", "decode", 3],
+          ]
+        : [
+            ["rebeca-prior-worker", "prior", 7],
+            ["rebeca-prior-worker-batch", "prior", 2],
+            ["rebeca-decoder-worker", "decode", 3],
+            ["rebeca-decoder-worker-batch", "decode", 0],
+          ];
+    it.each(cases)("%s reads rebeca_queue_backlog_total_jobs{queue=%j}, once per tenant however many pods export it", (deployment, queue, expected) => {
       const { query, activationThreshold } = triggerOf(deployment).metadata;
       expect(query).toContain("rebeca_queue_backlog_total_jobs{");
       expect(query).toContain(`queue="${queue}"`);
       const r = evaluateWithPromtool(query, samples, expected);
       expect(r.status, r.output).toBe(0);
-      if (queue === "decode") expect(expected).toBeGreaterThan(Number(activationThreshold));
+      if (queue === "decode" && expected > 0) expect(expected).toBeGreaterThan(Number(activationThreshold));
     });
 
     it("rebeca-notifier counts callbacks sendable now, not retries scheduled for later", () => {

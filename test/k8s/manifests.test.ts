@@ -21,7 +21,7 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
 
   it("requests GPUs, tolerates the GPU taint and selects GPU nodes only for decoders", () => {
     for (const { obj, pod } of workloads(objs())) {
-      const isDecoder = obj.metadata.name === "rebeca-decoder-worker";
+      const isDecoder = obj.metadata.name.startsWith("rebeca-decoder-worker");
       const gpuLimits = pod.containers.map((c: Obj) => c.resources?.limits?.[GPU]).filter(Boolean);
       const gpuRequests = pod.containers.map((c: Obj) => c.resources?.requests?.[GPU]).filter(Boolean);
       const gpuTolerations = (pod.tolerations ?? []).filter((t: Obj) => t.key === GPU);
@@ -119,6 +119,27 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
       // maxUnavailable >= 1 (never minAvailable): a pool at 0 or 1 replica must not block drains.
       expect(covering[0].spec.minAvailable, svc).toBeUndefined();
       expect(covering[0].spec.maxUnavailable, svc).toBeGreaterThanOrEqual(1);
+    }
+  });
+
+  it("gives every worker Deployment its own pool: one PDB each, selectors that never overlap, the classes it serves", () => {
+    const all = objs();
+    const workers = byKind(all, "Deployment").filter((d) => /^rebeca-(prior|decoder)-worker/.test(d.metadata.name));
+    const pdbs = byKind(all, "PodDisruptionBudget");
+    expect(workers.length).toBe(overlay === "prod" ? 4 : 2);
+    for (const d of workers) {
+      const name = d.metadata.name;
+      expect(pdbs.filter((p) => matches(p.spec.selector.matchLabels, d.spec.template.metadata.labels)).length, name).toBe(1);
+      for (const other of workers.filter((o) => o !== d)) expect(matches(d.spec.selector.matchLabels, other.spec.template.metadata.labels), `${name} selects ${other.metadata.name}'s pods`).toBe(false);
+      const env = effectiveEnv(all, d.spec.template.spec.containers[0]);
+      const batchPool = name.endsWith("-batch");
+      expect(env.WORK_CLASSES ?? "interactive,batch", name).toBe(batchPool ? "batch" : overlay === "prod" ? "interactive" : "interactive,batch");
+      expect(Number(env.PROCESS_NICE ?? 0), name).toBe(batchPool ? 10 : 0);
+      const so = byKind(all, "ScaledObject").find((s) => s.spec.scaleTargetRef.name === name);
+      expect(so, `${name} has a ScaledObject`).toBeDefined();
+      const query: string = so!.spec.triggers[0].metadata.query;
+      if (env.WORK_CLASSES) expect(query, name).toContain(`class="${env.WORK_CLASSES}"`);
+      else expect(query, name).not.toContain("class=");
     }
   });
 

@@ -6,7 +6,7 @@ import { Redis } from "ioredis";
 import { createBatchClient, type BatchClient } from "@rebeca/client";
 import { BatchState, type Batch } from "@rebeca/contracts/grpc-batches";
 import { Sampler } from "@rebeca/contracts/grpc";
-import { redisKeys, STAGES, stageQueue } from "@rebeca/contracts";
+import { redisKeys, STAGES, stageQueue, WORK_CLASSES } from "@rebeca/contracts";
 import { backlogOf, openQueue } from "@rebeca/platform";
 import { intFlag, labels, parseArgs, USAGE, UsageError, type Command } from "./args.js";
 import { formatEta, renderProgress } from "./progress.js";
@@ -117,13 +117,15 @@ async function backlog() {
   const redis = new Redis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379", { maxRetriesPerRequest: 1 });
   try {
     const tenants = (await redis.smembers(redisKeys(prefix).tenants())).sort();
-    console.log(["stage", "tenant", "total", "wait", "prioritized", "active", "delayed"].join("\t"));
+    console.log(["stage", "class", "tenant", "total", "wait", "prioritized", "active", "delayed"].join("\t"));
     for (const stage of STAGES) {
-      for (const tenant of tenants) {
-        const queue = openQueue(stageQueue(stage, tenant), redis, prefix);
-        const b = await backlogOf(queue);
-        console.log([stage, tenant, b.total, b.byState.wait ?? 0, b.byState.prioritized ?? 0, b.byState.active ?? 0, b.byState.delayed ?? 0].join("\t"));
-        await queue.close();
+      for (const workClass of WORK_CLASSES) {
+        for (const tenant of tenants) {
+          const queue = openQueue(stageQueue(stage, tenant, workClass), redis, prefix);
+          const b = await backlogOf(queue);
+          console.log([stage, workClass, tenant, b.total, b.byState.wait ?? 0, b.byState.prioritized ?? 0, b.byState.active ?? 0, b.byState.delayed ?? 0].join("\t"));
+          await queue.close();
+        }
       }
     }
   } finally {

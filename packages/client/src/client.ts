@@ -44,9 +44,10 @@ export type JobClient = ReturnType<typeof createJobClient>;
 /** A promise-based BatchService client bound to one API key. */
 export function createBatchClient(address: string, apiKey: string | null) {
   const client = new BatchServiceClient(address, credentials.createInsecure(), { "grpc.max_send_message_length": 8 * 1024 * 1024 });
-  const md = () => {
+  const md = (traceparent?: string) => {
     const m = new Metadata();
     if (apiKey !== null) m.set("authorization", `Bearer ${apiKey}`);
+    if (traceparent) m.set("traceparent", traceparent);
     return m;
   };
   const params = (p: Partial<BatchParameters>): BatchParameters => ({ requestId: "", numImages: 1, sampler: 0, modelVersion: "", priority: 0, labels: {}, callbackUrl: "", callbackEvents: [], unknownUser: 0, ...p });
@@ -56,9 +57,9 @@ export function createBatchClient(address: string, apiKey: string | null) {
      * Streams the parameters then `chunks` (an iterable, so a caller can stop early to simulate a
      * broken connection by passing `abortAfter`).
      */
-    createBatch(p: Partial<BatchParameters>, chunks: Iterable<UserChunk> | AsyncIterable<UserChunk>, opts: { abortAfter?: number; beforeAbort?: () => Promise<void> } = {}): Promise<Batch> {
+    createBatch(p: Partial<BatchParameters>, chunks: Iterable<UserChunk> | AsyncIterable<UserChunk>, opts: { abortAfter?: number; beforeAbort?: () => Promise<void>; traceparent?: string } = {}): Promise<Batch> {
       return new Promise<Batch>((resolve, reject) => {
-        const call = client.createBatch(md(), (err: ServiceError | null, res?: CreateBatchResponse) => (err ? reject(err) : resolve(res!.batch!)));
+        const call = client.createBatch(md(opts.traceparent), (err: ServiceError | null, res?: CreateBatchResponse) => (err ? reject(err) : resolve(res!.batch!)));
         void (async () => {
           call.write({ parameters: params(p) });
           let sent = 0;

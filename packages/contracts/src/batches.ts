@@ -41,6 +41,8 @@ export interface BatchRecord {
   endTime: string;
   resultManifestUri: string;
   error: { code: string; message: string } | null;
+  /** W3C traceparent of the batch's trace (the gateway's span); "" when the batch has none. */
+  traceparent: string;
 }
 
 /** "prior" queue, job name "shard": sample a shard of a batch (one ONNX pass per chunk and step). */
@@ -52,6 +54,8 @@ export const shardTaskSchema = z.object({
   firstPosition: z.number().int().nonnegative(),
   userIds: z.array(z.string().min(1)).min(1),
   spec: batchSpecSchema,
+  /** W3C traceparent of the hop that enqueued this shard (the batch's trace). */
+  traceparent: z.string().default(""),
 });
 export type ShardTask = z.infer<typeof shardTaskSchema>;
 

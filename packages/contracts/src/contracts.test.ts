@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { canTransition, imageSeed, jobOptions, newId } from "./index.js";
+import { canTransition, imageSeed, jobOptions, newId, stageQueue } from "./index.js";
 
 describe("lifecycle", () => {
   it("moves forward only, never out of a terminal state, never to the same state", () => {
@@ -36,5 +36,19 @@ describe("jobOptions", () => {
     expect(o).toMatchObject({ jobId: "j", priority: 1, attempts: 10 });
     expect(o.removeOnComplete).toBeTruthy();
     expect(o.removeOnFail).toBeTruthy();
+  });
+});
+
+describe("stageQueue", () => {
+  it("keeps interactive and batch work of a tenant in separate queues", () => {
+    expect(stageQueue("prior", "acme")).toBe("prior.acme");
+    expect(stageQueue("prior", "acme", "batch")).toBe("prior-batch.acme");
+    expect(stageQueue("decode", "acme", "batch")).toBe("decode-batch.acme");
+  });
+  it("never gives two (stage, tenant, class) the same name, whatever the tenant is called", () => {
+    const names = new Set<string>();
+    for (const tenant of ["a", "a.batch", "batch", "batch.a", "a-batch", "prior-batch"])
+      for (const stage of ["prior", "decode"] as const) for (const c of ["interactive", "batch"] as const) names.add(stageQueue(stage, tenant, c));
+    expect(names.size).toBe(6 * 2 * 2);
   });
 });

@@ -14,10 +14,21 @@ export type Stage = "prior" | "decode";
 export const STAGES: readonly Stage[] = ["prior", "decode"];
 
 /**
- * Each tenant has its own queue per stage (`prior.acme`), so a worker can pick the next tenant by
- * weighted fair share instead of taking whatever sits first in one shared queue.
+ * Interactive work (CreateJob's single jobs) and batch work (a batch's shards and its finalize
+ * step) travel in separate queues, so that separate pools can serve them: a pool for batches that
+ * runs at a lower CPU priority (`PROCESS_NICE`) soaks up what interactive jobs leave instead of
+ * delaying them. One pool may also serve both (the default, `WORK_CLASSES=interactive,batch`).
  */
-export const stageQueue = (stage: Stage, tenant: string): string => `${stage}.${tenant}`;
+export type WorkClass = "interactive" | "batch";
+export const WORK_CLASSES: readonly WorkClass[] = ["interactive", "batch"];
+
+/**
+ * Each tenant has its own queue per stage and work class (`prior.acme`, `prior-batch.acme`), so a
+ * worker can pick the next tenant by weighted fair share instead of taking whatever sits first in
+ * one shared queue. The class goes before the dot: no tenant name can make two names collide.
+ */
+export const stageQueue = (stage: Stage, tenant: string, workClass: WorkClass = "interactive"): string =>
+  workClass === "interactive" ? `${stage}.${tenant}` : `${stage}-${workClass}.${tenant}`;
 
 export interface JobOptionsInput {
   /** Deterministic BullMQ job id: a repeat add of the same id is ignored by BullMQ. */

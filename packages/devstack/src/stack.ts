@@ -36,9 +36,11 @@ export interface Stack {
   adminKey: string;
   /** http://127.0.0.1:<port> of the gateway's console ("" until the gateway started). */
   consoleUrl: string;
+  /** The latest instance started of each service. */
   services: Partial<Record<ServiceName, RunningService>>;
   /** The environment every service got (to start more workers later). */
   envFor(name: ServiceName): Record<string, string>;
+  /** Starts one more instance (e.g. a second worker pool); `stop` stops every instance. */
   start(name: ServiceName, extra?: Record<string, string>): Promise<RunningService>;
   stop(): Promise<void>;
 }
@@ -80,6 +82,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   };
   const envFor = (name: ServiceName) => ({ ...common, ...opts.env?.["*"], ...opts.env?.[name] });
   const services: Stack["services"] = {};
+  const started: RunningService[] = [];
   const stack: Stack = {
     redis,
     s3,
@@ -93,6 +96,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     async start(name, extra = {}) {
       const svc = await startService(name, { ...envFor(name), ...extra });
       services[name] = svc;
+      started.push(svc);
       if (name === "gateway") {
         stack.grpcAddress = `127.0.0.1:${svc.started.grpcPort}`;
         stack.consoleUrl = svc.started.consolePort ? `http://127.0.0.1:${svc.started.consolePort}` : "";
@@ -100,7 +104,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       return svc;
     },
     async stop() {
-      await Promise.all(Object.values(services).map((s) => s.process.stop()));
+      await Promise.all(started.map((s) => s.process.stop()));
       await Promise.all([redis.stop(), s3.stop()]);
     },
   };

@@ -113,6 +113,8 @@ export interface BatchDoc {
   requestId: string;
   spec: BatchSpec;
   createTime: string;
+  /** W3C traceparent of the request that created the batch. */
+  traceparent?: string;
 }
 
 /** A batch from its hash fields (or an event's fields, which carry the same names). */
@@ -120,8 +122,14 @@ export function batchFromFields(f: Record<string, string>): BatchRecord {
   const doc = JSON.parse(f.doc ?? "{}") as BatchDoc;
   const n = (k: string) => Number(f[k] ?? 0);
   const counts: BatchCounts = { total: n("total"), received: n("received"), succeeded: n("succeeded"), failed: n("failed"), cancelled: n("cancelled"), shardsTotal: n("shards_total"), shardsDone: n("shards_done") };
+  // Fields named one by one, not `...doc` first: see newJobRecord in records.ts.
   return {
-    ...doc,
+    batchId: doc.batchId,
+    tenant: doc.tenant,
+    requestId: doc.requestId,
+    spec: doc.spec,
+    createTime: doc.createTime,
+    traceparent: doc.traceparent ?? "",
     state: (f.state ?? "receiving") as BatchStateName,
     counts,
     runningTime: f.running_time ?? "",
@@ -205,11 +213,12 @@ export function createBatchStore(redis: Redis, options: BatchStoreOptions) {
      * events. The ids are stable per batch, user and type, so a redelivered shard adds repeats that
      * the notifier drops (its callback jobs are keyed by message id).
      */
-    async addUserCallbacks(tenant: string, url: string, entries: { eventId: string; type: string; body: string }[]): Promise<void> {
+    async addUserCallbacks(tenant: string, url: string, entries: { eventId: string; type: string; body: string }[], traceparent = ""): Promise<void> {
       if (entries.length === 0) return;
       const time = now();
       const pipeline = redis.pipeline();
-      for (const e of entries) pipeline.xadd(keys.outbox(), "*", "tenant", tenant, "eventId", e.eventId, "url", url, "kind", "user", "type", e.type, "time", time, "body", e.body);
+      const trace = traceparent ? ["traceparent", traceparent] : [];
+      for (const e of entries) pipeline.xadd(keys.outbox(), "*", "tenant", tenant, "eventId", e.eventId, "url", url, "kind", "user", "type", e.type, "time", time, "body", e.body, ...trace);
       const results = await pipeline.exec();
       const failed = results?.find(([err]) => err);
       if (failed) throw failed[0];

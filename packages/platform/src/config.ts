@@ -64,3 +64,12 @@ export const onnxConfigSchema = z.object({
   /** onnxruntime inter-op threads (0 = onnxruntime decides). */
   ORT_INTER_OP_THREADS: env.int(0),
 });
+
+/** What a stage worker process serves, and at which CPU priority (separate pools per class). */
+export const workClassConfigSchema = z.object({
+  /** Work classes served: `interactive` (single jobs), `batch` (batch shards), or both. */
+  WORK_CLASSES: env.list("interactive,batch").pipe(z.array(z.enum(["interactive", "batch"])).min(1, "name at least one of interactive, batch")),
+  /** Nice value (0–19) the process lowers itself to at start, e.g. 10 for a batch pool sharing
+   *  nodes with an interactive one; 0 keeps the priority it was started with. */
+  PROCESS_NICE: env.int(0).pipe(z.number().int().min(0).max(19)),
+});

@@ -9,3 +9,4 @@ export * from "./stage-worker.js";
 export * from "./ssrf.js";
 export * from "./fair-lanes.js";
 export * from "./trace.js";
+export * from "./priority.js";

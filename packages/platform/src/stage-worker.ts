@@ -1,6 +1,7 @@
 import { UnrecoverableError, Worker, type Job, type ConnectionOptions } from "bullmq";
 import type { Logger } from "pino";
 import { Counter, Histogram, type Registry } from "prom-client";
+import { stageQueue, WORK_CLASSES, type Stage, type WorkClass } from "@rebeca/contracts";
 import { DURATION_BUCKETS } from "./metrics.js";
 
 export { UnrecoverableError };
@@ -9,17 +10,17 @@ export { UnrecoverableError };
 export const HOP_BUCKETS = [0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 export interface StageWorkerOptions<T> {
-  /** Stage name for metrics (`prior`, `decode`). */
-  stage: string;
+  /** The stage served; its queues are `stageQueue(stage, tenant, class)`. */
+  stage: Stage;
+  /** Work classes this process serves (separate pools can serve them apart). @default both */
+  classes?: readonly WorkClass[];
   prefix: string;
   connection: ConnectionOptions;
-  /** Queue name of a tenant (e.g. `prior.acme`). */
-  queueName: (tenant: string) => string;
   /** Lists the tenants to serve; polled, so tenants added later get a worker too. */
   tenants: () => Promise<string[]>;
   /** How often `tenants` is polled (ms). @default 2000 */
   discoverEveryMs?: number;
-  /** Parallel jobs per tenant queue in this process. @default 2 */
+  /** Parallel jobs per tenant queue (per class) in this process. @default 2 */
   concurrency?: number;
   /** Lock duration (ms), above the p99 time of one job; renewed at half. @default 120000 */
   lockDurationMs?: number;
@@ -43,13 +44,16 @@ export interface StageWorkers {
 }
 
 /**
- * BullMQ workers for one pipeline stage: one per tenant queue (tenants discovered as they
- * appear), with the metrics every stage exports: time in the queue before the stage started (the
- * hop), processing time, outcomes. Fair sharing of the model between tenants happens inside
- * `process` (see fair-lanes.ts); separate queues are what let a newcomer be seen at all.
+ * BullMQ workers for one pipeline stage: one per tenant queue and work class served (tenants
+ * discovered as they appear), with the metrics every stage exports: time in the queue before the
+ * stage started (the hop), processing time, outcomes. Fair sharing of the model between tenants
+ * happens inside `process` (see fair-lanes.ts); separate queues are what let a newcomer be seen
+ * at all.
  */
 export async function startStageWorkers<T>(o: StageWorkerOptions<T>): Promise<StageWorkers> {
-  const labels = ["queue", "tenant"];
+  const labels = ["queue", "tenant", "class"];
+  const classes = o.classes ?? WORK_CLASSES;
+  if (classes.length === 0) throw new Error(`${o.stage} worker serves no work class`);
   const hop = new Histogram({ name: "rebeca_stage_queue_wait_seconds", help: "Time from enqueue to stage start (queue overhead per hop)", labelNames: labels, buckets: HOP_BUCKETS, registers: [o.registry] });
   const duration = new Histogram({ name: "rebeca_stage_duration_seconds", help: "Processing time of one job in a stage", labelNames: labels, buckets: DURATION_BUCKETS, registers: [o.registry] });
   const outcomes = new Counter({ name: "rebeca_stage_jobs_total", help: "Stage jobs by outcome (done, skipped, retried, failed)", labelNames: [...labels, "outcome"], registers: [o.registry] });
@@ -57,13 +61,14 @@ export async function startStageWorkers<T>(o: StageWorkerOptions<T>): Promise<St
   const workers = new Map<string, Worker>();
   let closed = false;
 
-  function open(tenant: string) {
+  function open(tenant: string, workClass: WorkClass) {
     const queue = o.stage;
+    const metric = { queue, tenant, class: workClass };
     const worker = new Worker(
-      o.queueName(tenant),
+      stageQueue(o.stage, tenant, workClass),
       async (job: Job) => {
-        hop.observe({ queue, tenant }, Math.max(0, (Date.now() - job.timestamp) / 1000));
-        const stop = duration.startTimer({ queue, tenant });
+        hop.observe(metric, Math.max(0, (Date.now() - job.timestamp) / 1000));
+        const stop = duration.startTimer(metric);
         try {
           let data: T;
           try {
@@ -72,11 +77,11 @@ export async function startStageWorkers<T>(o: StageWorkerOptions<T>): Promise<St
             throw new UnrecoverableError(`bad ${queue} payload: ${(err as Error).message}`);
           }
           const result = await o.process(data, job, tenant);
-          outcomes.inc({ queue, tenant, outcome: result });
+          outcomes.inc({ ...metric, outcome: result });
           return result;
         } catch (err) {
           const final = err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-          outcomes.inc({ queue, tenant, outcome: final ? "failed" : "retried" });
+          outcomes.inc({ ...metric, outcome: final ? "failed" : "retried" });
           o.log.warn({ err: (err as Error).message, jobId: job.id, tenant, attempt: job.attemptsMade + 1, final }, "stage job failed");
           if (final) await o.onFinalFailure(job.data, err as Error);
           throw err;
@@ -95,19 +100,19 @@ export async function startStageWorkers<T>(o: StageWorkerOptions<T>): Promise<St
         maxStalledCount: 3,
       },
     );
-    worker.on("error", (err) => o.log.error({ err: err.message, queue, tenant }, "worker error"));
-    workers.set(tenant, worker);
-    o.log.info({ queue, tenant }, "serving tenant queue");
+    worker.on("error", (err) => o.log.error({ err: err.message, queue, tenant, class: workClass }, "worker error"));
+    workers.set(`${workClass}/${tenant}`, worker);
+    o.log.info({ queue, tenant, class: workClass }, "serving tenant queue");
   }
 
   async function discover() {
-    for (const tenant of await o.tenants()) if (!closed && !workers.has(tenant)) open(tenant);
+    for (const tenant of await o.tenants()) for (const c of classes) if (!closed && !workers.has(`${c}/${tenant}`)) open(tenant, c);
   }
   await discover();
   const timer = setInterval(() => void discover().catch((err) => o.log.warn({ err: (err as Error).message }, "tenant discovery failed")), o.discoverEveryMs ?? 2000);
 
   return {
-    tenants: () => [...workers.keys()],
+    tenants: () => [...new Set([...workers.keys()].map((k) => k.slice(k.indexOf("/") + 1)))],
     async close() {
       closed = true;
       clearInterval(timer);

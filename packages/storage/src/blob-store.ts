@@ -2,6 +2,12 @@
 export interface BlobStore {
   /** Writes (or overwrites) an object; returns its URI (`s3://bucket/key` or `file://...`). */
   put(key: string, body: Uint8Array, contentType: string): Promise<string>;
+  /**
+   * Writes an object from a stream of chunks without holding it whole (S3: a multipart upload,
+   * one part in memory at a time), for objects of any size such as a batch's result manifest.
+   * The object appears only once complete; a failure leaves no partial object.
+   */
+  putStream(key: string, chunks: AsyncIterable<Uint8Array>, contentType: string): Promise<string>;
   /** Reads a whole object; throws BlobNotFoundError when it is missing. */
   get(key: string): Promise<Uint8Array>;
   /** The URI an object has (whether or not it exists yet). */

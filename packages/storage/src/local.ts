@@ -1,4 +1,7 @@
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { createWriteStream } from "node:fs";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { assertSafeKey, BlobNotFoundError, type BlobStore } from "./blob-store.js";
@@ -16,6 +19,19 @@ export function createLocalBlobStore(root: string): BlobStore {
       await mkdir(dirname(file), { recursive: true });
       const tmp = `${file}.${process.pid}.tmp`;
       await writeFile(tmp, body);
+      await rename(tmp, file);
+      return pathToFileURL(file).href;
+    },
+    async putStream(key, chunks) {
+      const file = path(key);
+      await mkdir(dirname(file), { recursive: true });
+      const tmp = `${file}.${process.pid}.tmp`;
+      try {
+        await pipeline(Readable.from(chunks), createWriteStream(tmp));
+      } catch (err) {
+        await rm(tmp, { force: true });
+        throw err;
+      }
       await rename(tmp, file);
       return pathToFileURL(file).href;
     },

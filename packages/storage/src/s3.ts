@@ -1,6 +1,21 @@
-import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client, CreateBucketCommand, HeadBucketCommand } from "@aws-sdk/client-s3";
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  NoSuchKey,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { assertSafeKey, BlobNotFoundError, type BlobStore } from "./blob-store.js";
+import { regroup } from "./parts.js";
+
+/** S3's smallest part but the last is 5 MiB; 8 MiB keeps the part count low (max 10,000). */
+export const DEFAULT_PART_BYTES = 8 * 1024 * 1024;
 
 export interface S3Options {
   bucket: string;
@@ -32,11 +47,39 @@ export function createS3Client(o: S3Options): S3Client {
   });
 }
 
-export function createS3BlobStore(client: S3Client, bucket: string): BlobStore {
+export function createS3BlobStore(client: S3Client, bucket: string, opts: { partBytes?: number } = {}): BlobStore {
+  const partBytes = opts.partBytes ?? DEFAULT_PART_BYTES;
+  const put = async (key: string, body: Uint8Array, contentType: string) => {
+    assertSafeKey(key);
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType, ContentLength: body.byteLength }));
+    return `s3://${bucket}/${key}`;
+  };
   return {
-    async put(key, body, contentType) {
+    put,
+    async putStream(key, chunks, contentType) {
       assertSafeKey(key);
-      await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType, ContentLength: body.byteLength }));
+      const parts = regroup(chunks, partBytes)[Symbol.asyncIterator]();
+      const first = await parts.next();
+      const second = first.done ? first : await parts.next();
+      // Up to one part: a plain PUT (also for an empty object, which multipart cannot write).
+      if (second.done) return put(key, first.done ? new Uint8Array(0) : first.value, contentType);
+      const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: contentType }));
+      try {
+        const etags: { ETag: string; PartNumber: number }[] = [];
+        const upload = async (body: Uint8Array) => {
+          const PartNumber = etags.length + 1;
+          const out = await client.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber, Body: body, ContentLength: body.byteLength }));
+          etags.push({ ETag: out.ETag!, PartNumber });
+        };
+        await upload(first.value!);
+        await upload(second.value);
+        for (let p = await parts.next(); !p.done; p = await parts.next()) await upload(p.value);
+        await client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: etags } }));
+      } catch (err) {
+        // Parts of an abandoned upload are billed until aborted (and a bucket lifecycle rule).
+        await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId })).catch(() => {});
+        throw err;
+      }
       return `s3://${bucket}/${key}`;
     },
     async get(key) {

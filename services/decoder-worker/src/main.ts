@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { decodeShardTaskSchema, decodeTaskSchema, finalizeJobId, finalizeTaskSchema, jobOptions, redisKeys, stageQueue } from "@rebeca/contracts";
+import { decodeShardTaskSchema, decodeTaskSchema, finalizeJobId, finalizeTaskSchema, jobOptions, redisKeys } from "@rebeca/contracts";
 import { createBatchStore, createJobStore, markFailed, markShardFailed } from "@rebeca/jobstore";
 import { createFinalizeProcessor, createShardDecodeProcessor } from "./shard-processor.js";
 import { fairUploads } from "./fair-blobs.js";
@@ -15,6 +15,7 @@ import {
   startStageWorkers,
   weightOf,
   fatal,
+  lowerProcessPriority,
   loadConfig,
   registerBacklogMetrics,
   startOpsServer,
@@ -29,6 +30,8 @@ import { createDecodeProcessor } from "./processor.js";
 async function main() {
   const config = loadConfig(decoderWorkerConfigSchema);
   const log = createLogger("decoder-worker", config.LOG_LEVEL);
+  // Before any thread starts, so onnxruntime's pools inherit it.
+  if (config.PROCESS_NICE > 0) lowerProcessPriority(config.PROCESS_NICE);
   const health = { ready: false };
   const registry = createMetricsRegistry("decoder-worker");
   const ops = await startOpsServer({ host: config.HTTP_HOST, port: config.HTTP_PORT, registry, health });
@@ -49,7 +52,8 @@ async function main() {
 
   const lanes = createFairLanes({ lanes: config.DECODE_LANES, weight: weightOf(config.TENANT_WEIGHTS) });
   const batches = createBatchStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS });
-  const decodeQueueOf = (tenant: string) => queues.get("decode", tenant, stageQueue("decode", tenant));
+  // Finalize steps belong to batches.
+  const finalizeQueueOf = (tenant: string) => queues.get("decode", tenant, "batch");
   const blobsFor = fairUploads(blobs, createFairLanes({ lanes: config.UPLOAD_LANES, weight: weightOf(config.TENANT_WEIGHTS) }));
   const decodeJob = createDecodeProcessor({ store, decoders, blobs, blobsFor, lanes, observe: (n) => imagesTotal.inc(n) });
   const decodeShard = createShardDecodeProcessor({
@@ -60,7 +64,7 @@ async function main() {
     blobs,
     blobsFor,
     lanes,
-    finalize: async (tenant, batchId) => void (await decodeQueueOf(tenant).add("finalize", { tenant, batchId }, jobOptions({ jobId: finalizeJobId(batchId) }))),
+    finalize: async (tenant, batchId) => void (await finalizeQueueOf(tenant).add("finalize", { tenant, batchId }, jobOptions({ jobId: finalizeJobId(batchId) }))),
     observe: (n) => imagesTotal.inc(n),
   });
   const finalize = createFinalizeProcessor({ batches, blobs });
@@ -69,10 +73,10 @@ async function main() {
     stage: "decode",
     prefix: config.QUEUE_PREFIX,
     connection: workerConnection,
-    queueName: (tenant) => stageQueue("decode", tenant),
+    classes: config.WORK_CLASSES,
     tenants: async () => {
       const tenants = await redis.smembers(redisKeys(config.QUEUE_PREFIX).tenants());
-      for (const tenant of tenants) decodeQueueOf(tenant);
+      for (const tenant of tenants) for (const c of config.WORK_CLASSES) queues.get("decode", tenant, c);
       return tenants;
     },
     concurrency: config.CONCURRENCY,
@@ -84,14 +88,14 @@ async function main() {
     onFinalFailure: async (data, err) => {
       await markFailed(store, data, "DECODING_FAILED", err);
       const d = data as { tenant: string; batchId: string };
-      if (await markShardFailed(batches, data)) await decodeQueueOf(d.tenant).add("finalize", { tenant: d.tenant, batchId: d.batchId }, jobOptions({ jobId: finalizeJobId(d.batchId) }));
+      if (await markShardFailed(batches, data)) await finalizeQueueOf(d.tenant).add("finalize", { tenant: d.tenant, batchId: d.batchId }, jobOptions({ jobId: finalizeJobId(d.batchId) }));
     },
     registry,
     log,
   });
   registerBacklogMetrics(registry, queues.list);
   health.ready = true;
-  log.info({ versions: [...decoders.keys()], httpPort: ops.port }, "decoder worker started");
+  log.info({ versions: [...decoders.keys()], httpPort: ops.port, classes: config.WORK_CLASSES, nice: config.PROCESS_NICE }, "decoder worker started");
 
   const shutdown = createShutdown(log, config.DRAIN_DEADLINE_MS);
   shutdown.add("mark not ready", () => (health.ready = false));

@@ -3,7 +3,8 @@ import { batchImageSeed, objectKeys, type BatchRecord, type DecodeShardTask, typ
 import type { BatchStore } from "@rebeca/jobstore";
 import { encodePng, imageAt } from "@rebeca/inference";
 import type { BlobStore } from "@rebeca/storage";
-import { UnrecoverableError, type FairLanes } from "@rebeca/platform";
+import { nextTraceparent, UnrecoverableError, type FairLanes } from "@rebeca/platform";
+import { inOrder } from "./ordered-reads.js";
 import { bytesToFloat32, type LoadedDecoder } from "./processor.js";
 
 export interface ShardDecodeDeps {
@@ -111,6 +112,7 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
         .map((l) => ({ line: l, type: l.error ? "user.failed" : "user.succeeded" }))
         .filter(({ type }) => wanted.has(type))
         .map(({ line, type }) => ({ eventId: `${task.batchId}-u${line.position}-${type}`, type, body: JSON.stringify({ type, timestamp: time, data: { batch_id: task.batchId, ...line } }) })),
+      task.traceparent ? nextTraceparent(task.traceparent) : "",
     );
     const { last } = await deps.batches.shardDone(batch, task.shard, { succeeded: served.length, failed: failedAt.size, cancelled: 0 });
     if (last) await deps.finalize(task.tenant, task.batchId);
@@ -128,16 +130,17 @@ export function createFinalizeProcessor(deps: { batches: BatchStore; blobs: Blob
   return async function finalize(task: FinalizeTask): Promise<"done" | "skipped"> {
     const batch: BatchRecord | null = await deps.batches.get(task.batchId);
     if (!batch || batch.state === "completed" || batch.state === "failed" || (batch.state === "cancelled" && batch.endTime)) return "skipped";
-    const shards = Array.from({ length: batch.counts.shardsTotal }, (_, i) => i);
-    const parts = await mapLimit(shards, deps.readConcurrency ?? 16, async (i) => {
+    const readShard = async (i: number) => {
       try {
         return await deps.blobs.get(objectKeys.shardResult(task.tenant, task.batchId, i));
       } catch (err) {
         if ((err as Error).name === "BlobNotFoundError") return new Uint8Array(0);
         throw err;
       }
-    });
-    const uri = await deps.blobs.put(objectKeys.batchManifest(task.tenant, task.batchId), Buffer.concat(parts), "application/x-ndjson");
+    };
+    // Streamed in shard order with a few reads ahead: a 10M-user manifest (GBs) never sits in memory.
+    const parts = inOrder(batch.counts.shardsTotal, deps.readConcurrency ?? 16, readShard);
+    const uri = await deps.blobs.putStream(objectKeys.batchManifest(task.tenant, task.batchId), parts, "application/x-ndjson");
     // On a cancelled batch this only records the manifest and end time (it stays CANCELLED).
     await deps.batches.finish(batch, "completed", { manifest: uri }, DEFAULT_BATCH_CALLBACK_EVENTS);
     return "done";

@@ -10,8 +10,8 @@ export interface Refusal {
 }
 
 export interface AdmissionOptions {
-  /** The tenant's prior queue (jobs and batch shards). */
-  queueOf: (tenant: string) => Queue;
+  /** The tenant's prior queues (interactive jobs, batch shards). */
+  queuesOf: (tenant: string) => Queue[];
   redis: Redis;
   /** A tenant's unfinished prior jobs above which it is refused. */
   maxBacklog: number;
@@ -55,12 +55,13 @@ export function createAdmission(o: AdmissionOptions): AdmissionCheck {
     }
     let entry = backlogs.get(tenant);
     if (!entry || Date.now() - entry.at > ttl) {
-      entry = { at: Date.now(), backlog: (await backlogOf(o.queueOf(tenant))).total };
+      const counts = await Promise.all(o.queuesOf(tenant).map(backlogOf));
+      entry = { at: Date.now(), backlog: counts.reduce((sum, b) => sum + b.total, 0) };
       backlogs.set(tenant, entry);
     }
     if (entry.backlog >= o.maxBacklog) return { reason: `tenant backlog is ${entry.backlog} jobs (limit ${o.maxBacklog}); retry later`, retryAfterSeconds: 10 };
     if (o.submissionsPerSecond > 0) {
-      const [allowed, waitMs] = (await o.redis.eval(TAKE, 1, `${o.queueOf(tenant).opts.prefix}:rate:${tenant}`, o.submissionsPerSecond, Date.now())) as [number, number];
+      const [allowed, waitMs] = (await o.redis.eval(TAKE, 1, `${o.queuesOf(tenant)[0]!.opts.prefix}:rate:${tenant}`, o.submissionsPerSecond, Date.now())) as [number, number];
       if (!allowed) return { reason: `tenant is past ${o.submissionsPerSecond} submissions per second`, retryAfterSeconds: Math.max(0.001, waitMs / 1000) };
     }
     return null;

@@ -1,11 +1,11 @@
 import { randomInt } from "node:crypto";
 import { status, type Metadata, type ServerReadableStream } from "@grpc/grpc-js";
 import type { Queue } from "bullmq";
-import { jobOptions, newId, shardJobId, finalizeJobId, shardTaskSchema, DEFAULT_BATCH_CALLBACK_EVENTS, type BatchSpec, type ShardTask } from "@rebeca/contracts";
+import { jobOptions, newId, shardJobId, finalizeJobId, shardTaskSchema, DEFAULT_BATCH_CALLBACK_EVENTS, type BatchRecord, type BatchSpec, type ShardTask } from "@rebeca/contracts";
 import type { BatchServiceServer, BatchParameters, CreateBatchRequest, CreateBatchResponse } from "@rebeca/contracts/grpc-batches";
 import type { BatchStore } from "@rebeca/jobstore";
 import type { BlobStore } from "@rebeca/storage";
-import type { Logger } from "@rebeca/platform";
+import { nextTraceparent, type Logger } from "@rebeca/platform";
 import { toProtoBatch } from "./batch-mapping.js";
 import { RpcError } from "./errors.js";
 import { createRpcEdge } from "./rpc.js";
@@ -17,7 +17,7 @@ import { checkUserIds, validateBatchParameters, ValidationError, type ModelInfo,
 export interface BatchServiceDeps {
   authenticate: (metadata: Metadata) => string;
   batches: BatchStore;
-  /** The tenant's "prior" queue (shards) and "decode" queue (finalize). */
+  /** The tenant's batch-class "prior" queue (shards) and "decode" queue (finalize). */
   priorQueueOf: (tenant: string) => Queue;
   decodeQueueOf: (tenant: string) => Queue;
   /** Reads manifests (CreateBatchFromManifest); keys are checked against the tenant prefix first. */
@@ -56,9 +56,12 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
   }
 
   /** Creates the batch, or finds the one this request id made before (to resume it). */
-  async function open(tenant: string, p: BatchParameters) {
+  async function open(tenant: string, p: BatchParameters, metadata: Metadata) {
     const s = await spec(tenant, p);
-    const { batchId } = await batches.create({ batchId: newId("batch"), tenant, requestId: p.requestId, spec: s, createTime: new Date().toISOString() });
+    // The batch joins the caller's trace (W3C traceparent metadata) or starts one.
+    const incoming = metadata.get("traceparent")[0];
+    const traceparent = nextTraceparent(typeof incoming === "string" ? incoming : undefined);
+    const { batchId } = await batches.create({ batchId: newId("batch"), tenant, requestId: p.requestId, spec: s, createTime: new Date().toISOString(), traceparent });
     const record = await batches.get(batchId);
     if (!record) throw new RpcError(status.INTERNAL, "batch vanished");
     return record;
@@ -69,7 +72,7 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
    * shard records (a worker must find one when it takes the job), the jobs (idempotent ids),
    * then the intake watermark a resuming client starts from.
    */
-  async function store(tenant: string, batchId: string, s: BatchSpec, shards: BuiltShard[], upTo: number) {
+  async function store(tenant: string, { batchId, spec: s, traceparent }: BatchRecord, shards: BuiltShard[], upTo: number) {
     if (shards.length === 0) return;
     const refuse = (state: string) => new RpcError(status.FAILED_PRECONDITION, `batch ${batchId} is ${state}; it takes no more users`);
     const recorded = await batches.addShards(batchId, shards.map((sh) => ({ index: sh.index, users: sh.userIds.length })), 0);
@@ -78,7 +81,7 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
     for (let i = 0; i < shards.length; i += ADD_BULK) {
       await queue.addBulk(
         shards.slice(i, i + ADD_BULK).map((sh) => {
-          const task: ShardTask = { tenant, batchId, shard: sh.index, firstPosition: sh.firstPosition, userIds: sh.userIds, spec: s };
+          const task: ShardTask = { tenant, batchId, shard: sh.index, firstPosition: sh.firstPosition, userIds: sh.userIds, spec: s, traceparent: traceparent ? nextTraceparent(traceparent) : "" };
           return { name: "shard", data: shardTaskSchema.parse(task), opts: jobOptions({ jobId: shardJobId(batchId, sh.index), priority: s.priority }) };
         }),
       );
@@ -88,15 +91,15 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
   }
 
   /** Runs intake from an async source of chunks, then seals the batch. */
-  async function intake(tenant: string, p: BatchParameters, chunks: AsyncIterable<{ offset: number; userIds: string[]; last: boolean }>) {
-    const record = await open(tenant, p);
+  async function intake(tenant: string, p: BatchParameters, metadata: Metadata, chunks: AsyncIterable<{ offset: number; userIds: string[]; last: boolean }>) {
+    const record = await open(tenant, p, metadata);
     if (record.state !== "receiving") return record; // a repeat of a finished intake: nothing to do
     const builder = createShardBuilder(record.spec.shardSize, record.counts.received, deps.maxUsersPerBatch);
     let pending: BuiltShard[] = [];
     const flush = async () => {
       const shards = pending;
       pending = [];
-      await store(tenant, record.batchId, record.spec, shards, builder.stored());
+      await store(tenant, record, shards, builder.stored());
     };
     try {
       for await (const chunk of chunks) {
@@ -147,10 +150,10 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
           yield { offset: users.offset, userIds: users.userIds, last: users.last };
         }
       })();
-      return { batch: toProtoBatch(await intake(tenant, p, chunks)) };
+      return { batch: toProtoBatch(await intake(tenant, p, call.metadata, chunks)) };
     }),
 
-    createBatchFromManifest: unary("CreateBatchFromManifest", async (tenant, req) => {
+    createBatchFromManifest: unary("CreateBatchFromManifest", async (tenant, req, metadata) => {
       if (!req.parameters) throw new ValidationError([{ field: "parameters", description: "required" }]);
       const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(req.manifestUri);
       if (!m || m[1] !== deps.bucket || !m[2]!.startsWith(`tenants/${tenant}/`)) {
@@ -168,7 +171,7 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
         for (let i = 0; i < ids.length; i += 10_000) yield { offset: i, userIds: ids.slice(i, i + 10_000), last: i + 10_000 >= ids.length };
         if (ids.length === 0) yield { offset: 0, userIds: [], last: true };
       })();
-      return { batch: toProtoBatch(await intake(tenant, req.parameters, chunks)) };
+      return { batch: toProtoBatch(await intake(tenant, req.parameters, metadata, chunks)) };
     }),
 
     getBatch: unary("GetBatch", async (tenant, req) => ({ batch: toProtoBatch(await own(tenant, req.batchId)) })),

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { redisKeys, STAGES, stageQueue, type Stage } from "@rebeca/contracts";
+import { redisKeys, STAGES, WORK_CLASSES, type Stage, type WorkClass } from "@rebeca/contracts";
 import { createBatchStore, createJobStore } from "@rebeca/jobstore";
 import { createBlobStore } from "@rebeca/storage";
 import { createBatchService } from "./batch-service.js";
@@ -46,18 +46,18 @@ async function main() {
   const queueConnection = createRedis(config.REDIS_URL, "producer", log, "gateway-queue");
   await waitReady(queueConnection);
   const queues = createQueueCache(queueConnection, config.QUEUE_PREFIX);
-  const queueOf = (stage: Stage) => (tenant: string) => queues.get(stage, tenant, stageQueue(stage, tenant));
+  const queueOf = (stage: Stage, workClass: WorkClass = "interactive") => (tenant: string) => queues.get(stage, tenant, workClass);
   const tenants = [...new Set(apiKeys.map((k) => k.tenant))];
   // Workers open a worker per tenant queue from this set; the metrics cover every tenant's stages.
   await redis.sadd(redisKeys(config.QUEUE_PREFIX).tenants(), ...tenants);
-  for (const tenant of tenants) for (const stage of STAGES) queueOf(stage)(tenant);
+  for (const tenant of tenants) for (const stage of STAGES) for (const c of WORK_CLASSES) queueOf(stage, c)(tenant);
   registerBacklogMetrics(registry, queues.list);
 
   const store = createJobStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, onFinished: createJobOutcomeCounter(registry) });
   const hub = createEventHub({ store, log, blockingRedis: () => createRedis(config.REDIS_URL, "worker", log, "gateway-events") });
   const callbackGuard = createCallbackGuard(config.CALLBACK_ALLOW_HOSTS);
   const admission = createAdmission({
-    queueOf: queueOf("prior"),
+    queuesOf: (tenant) => WORK_CLASSES.map((c) => queueOf("prior", c)(tenant)),
     redis,
     maxBacklog: config.MAX_PRIOR_BACKLOG,
     submissionsPerSecond: config.SUBMISSIONS_PER_SECOND,
@@ -83,8 +83,8 @@ async function main() {
   const batchService = createBatchService({
     authenticate,
     batches,
-    priorQueueOf: queueOf("prior"),
-    decodeQueueOf: queueOf("decode"),
+    priorQueueOf: queueOf("prior", "batch"),
+    decodeQueueOf: queueOf("decode", "batch"),
     blobs,
     bucket: config.S3_BUCKET,
     models,

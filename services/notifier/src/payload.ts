@@ -129,12 +129,19 @@ function batchEntryToTask(fields: Record<string, string>): CallbackTask {
   } catch (err) {
     throw new OutboxEntryError(`batch outbox entry ${eventId} is malformed: ${(err as Error).message.slice(0, 300)}`);
   }
-  return callbackTaskSchema.parse({ tenant, messageId: messageIdOf(tenant, eventId), url, eventId, body: JSON.stringify({ type, timestamp: time, data: thinBatch(batch) }) });
+  return callbackTaskSchema.parse({
+    tenant,
+    messageId: messageIdOf(tenant, eventId),
+    url,
+    eventId,
+    body: JSON.stringify({ type, timestamp: time, data: thinBatch(batch) }),
+    ...(batch.traceparent ? { traceparent: nextTraceparent(batch.traceparent) } : {}),
+  });
 }
 
 /** A per-user batch callback: its body was built by the decoder (user, position, images or error). */
 function userEntryToTask(fields: Record<string, string>): CallbackTask {
   const { tenant, eventId, url, body } = fields;
   if (!tenant || !eventId || !url || !body) throw new OutboxEntryError(`user outbox entry ${eventId ?? "?"} lacks fields`);
-  return callbackTaskSchema.parse({ tenant, messageId: messageIdOf(tenant, eventId), url, eventId, body });
+  return callbackTaskSchema.parse({ tenant, messageId: messageIdOf(tenant, eventId), url, eventId, body, ...(fields.traceparent ? { traceparent: nextTraceparent(fields.traceparent) } : {}) });
 }

@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { baseConfigSchema, env, onnxConfigSchema } from "@rebeca/platform";
+import { baseConfigSchema, env, onnxConfigSchema, workClassConfigSchema } from "@rebeca/platform";
 import { storageConfigSchema } from "@rebeca/storage";
 
 const defaultModelsDir = fileURLToPath(new URL("../../../models", import.meta.url));
@@ -8,6 +8,7 @@ const defaultModelsDir = fileURLToPath(new URL("../../../models", import.meta.ur
 export const priorWorkerConfigSchema = baseConfigSchema
   .extend(onnxConfigSchema.shape)
   .extend(storageConfigSchema.shape)
+  .extend(workClassConfigSchema.shape)
   .extend({
     /** Directory of model versions (`<version>/manifest.json`). */
     MODELS_DIR: env.str(defaultModelsDir),

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { decodeShardTaskSchema, decodeTaskSchema, finalizeJobId, jobOptions, priorTaskSchema, redisKeys, shardJobId, shardTaskSchema, stageQueue } from "@rebeca/contracts";
+import { decodeShardTaskSchema, decodeTaskSchema, finalizeJobId, jobOptions, priorTaskSchema, redisKeys, shardJobId, shardTaskSchema } from "@rebeca/contracts";
 import { createBatchStore, createJobStore, markFailed, markShardFailed } from "@rebeca/jobstore";
 import { createShardProcessor } from "./shard-processor.js";
 import { createDecodeHoldBack } from "./hold-back.js";
@@ -16,6 +16,7 @@ import {
   startStageWorkers,
   weightOf,
   fatal,
+  lowerProcessPriority,
   loadConfig,
   registerBacklogMetrics,
   startOpsServer,
@@ -31,6 +32,8 @@ import { createPriorProcessor } from "./processor.js";
 async function main() {
   const config = loadConfig(priorWorkerConfigSchema);
   const log = createLogger("prior-worker", config.LOG_LEVEL);
+  // Before any thread starts, so sampler threads and onnxruntime's pools inherit it.
+  if (config.PROCESS_NICE > 0) lowerProcessPriority(config.PROCESS_NICE);
   const health = { ready: false };
   const registry = createMetricsRegistry("prior-worker");
   const ops = await startOpsServer({ host: config.HTTP_HOST, port: config.HTTP_PORT, registry, health });
@@ -51,7 +54,9 @@ async function main() {
   await waitReady(redis);
   const store = createJobStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, onFinished: createJobOutcomeCounter(registry) });
   const queues = createQueueCache(redis, config.QUEUE_PREFIX);
-  const decodeQueueOf = (tenant: string) => queues.get("decode", tenant, stageQueue("decode", tenant));
+  // A job's decode step stays interactive; a shard's (and the batch's finalize) stays batch.
+  const decodeQueueOf = (tenant: string) => queues.get("decode", tenant);
+  const batchDecodeQueueOf = (tenant: string) => queues.get("decode", tenant, "batch");
   registerBacklogMetrics(registry, queues.list);
 
   const batchRows = new Histogram({ name: "rebeca_prior_batch_rows", help: "Rows per ONNX prior run (2 x images: CFG)", buckets: [2, 4, 8, 16, 32, 64, 128, 256, 512], registers: [registry] });
@@ -77,7 +82,7 @@ async function main() {
     },
   });
   const batches = createBatchStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS });
-  const holdBack = createDecodeHoldBack(decodeQueueOf, config.DECODE_BACKLOG_LIMIT);
+  const holdBack = createDecodeHoldBack(batchDecodeQueueOf, config.DECODE_BACKLOG_LIMIT);
   const processShard = createShardProcessor({
     batches,
     backend,
@@ -86,8 +91,8 @@ async function main() {
     holdBack,
     chunkUsers: config.SHARD_CHUNK_USERS,
     sink: {
-      decodeShard: async (task) => void (await decodeQueueOf(task.tenant).add("shard", decodeShardTaskSchema.parse(task), jobOptions({ jobId: shardJobId(task.batchId, task.shard), priority: task.spec.priority }))),
-      finalize: async (tenant, batchId) => void (await decodeQueueOf(tenant).add("finalize", { tenant, batchId }, jobOptions({ jobId: finalizeJobId(batchId) }))),
+      decodeShard: async (task) => void (await batchDecodeQueueOf(task.tenant).add("shard", decodeShardTaskSchema.parse(task), jobOptions({ jobId: shardJobId(task.batchId, task.shard), priority: task.spec.priority }))),
+      finalize: async (tenant, batchId) => void (await batchDecodeQueueOf(tenant).add("finalize", { tenant, batchId }, jobOptions({ jobId: finalizeJobId(batchId) }))),
     },
     observe: (rows, n) => {
       batchRows.observe(rows);
@@ -99,7 +104,7 @@ async function main() {
     stage: "prior",
     prefix: config.QUEUE_PREFIX,
     connection: workerConnection,
-    queueName: (tenant) => stageQueue("prior", tenant),
+    classes: config.WORK_CLASSES,
     tenants: () => redis.smembers(redisKeys(config.QUEUE_PREFIX).tenants()),
     concurrency: config.CONCURRENCY,
     lockDurationMs: config.LOCK_DURATION_MS,
@@ -109,13 +114,13 @@ async function main() {
     onFinalFailure: async (data, err) => {
       await markFailed(store, data, "SAMPLING_FAILED", err);
       const d = data as { tenant: string; batchId: string };
-      if (await markShardFailed(batches, data)) await decodeQueueOf(d.tenant).add("finalize", { tenant: d.tenant, batchId: d.batchId }, jobOptions({ jobId: finalizeJobId(d.batchId) }));
+      if (await markShardFailed(batches, data)) await batchDecodeQueueOf(d.tenant).add("finalize", { tenant: d.tenant, batchId: d.batchId }, jobOptions({ jobId: finalizeJobId(d.batchId) }));
     },
     registry,
     log,
   });
   health.ready = true;
-  log.info({ versions: [...backend.versions.keys()], httpPort: ops.port, concurrency: config.CONCURRENCY }, "prior worker started");
+  log.info({ versions: [...backend.versions.keys()], httpPort: ops.port, concurrency: config.CONCURRENCY, classes: config.WORK_CLASSES, nice: config.PROCESS_NICE }, "prior worker started");
 
   const shutdown = createShutdown(log, config.DRAIN_DEADLINE_MS);
   shutdown.add("mark not ready", () => (health.ready = false));

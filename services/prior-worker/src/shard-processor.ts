@@ -1,7 +1,7 @@
 import { batchImageSeed, objectKeys, type DecodeShardTask, type ShardTask } from "@rebeca/contracts";
 import type { BatchStore } from "@rebeca/jobstore";
 import type { BlobStore } from "@rebeca/storage";
-import { UnrecoverableError } from "@rebeca/platform";
+import { nextTraceparent, UnrecoverableError } from "@rebeca/platform";
 import { float32ToBytes } from "./processor.js";
 import { sampleWhile, type SamplingDeps } from "./sampling.js";
 
@@ -82,7 +82,7 @@ export function createShardProcessor(deps: ShardProcessorDeps) {
     await deps.blobs.put(embeddingsKey, float32ToBytes(embeddings), "application/octet-stream");
     if ((await deps.batches.shardStep(task.batchId, task.shard, "decoding")) === "done") return "skipped";
     // A stopped batch still goes on to the decode stage, which counts the shard as cancelled.
-    await deps.sink.decodeShard({ ...task, embeddingsKey, embeddingDim: D, failed });
+    await deps.sink.decodeShard({ ...task, traceparent: nextTraceparent(task.traceparent), embeddingsKey, embeddingDim: D, failed });
     return "done";
   };
 }

@@ -1,0 +1,59 @@
+import { createHash, randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startS3, type S3Server } from "@rebeca/devstack";
+import { BlobNotFoundError } from "./blob-store.js";
+import { createS3BlobStore, createS3Client } from "./s3.js";
+
+describe("S3 blob store on s3rver: streamed writes", () => {
+  let s3: S3Server;
+  let client: ReturnType<typeof createS3Client>;
+  beforeAll(async () => {
+    s3 = await startS3();
+    client = createS3Client({ bucket: s3.bucket, endpoint: s3.endpoint, accessKeyId: "S3RVER", secretAccessKey: "S3RVER" });
+  });
+  afterAll(async () => {
+    client?.destroy();
+    await s3?.stop();
+  });
+
+  async function* chunksOf(bytes: Uint8Array, size: number, failAfter?: number) {
+    for (let at = 0, n = 0; at < bytes.byteLength; at += size, n++) {
+      if (n === failAfter) throw new Error("source broke");
+      yield bytes.subarray(at, at + size);
+    }
+  }
+  const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+  it("writes an object larger than a part as a multipart upload, byte for byte", async () => {
+    const store = createS3BlobStore(client, s3.bucket, { partBytes: 1024 * 1024 });
+    const bytes = new Uint8Array(randomBytes(2.5 * 1024 * 1024 + 17));
+    const uri = await store.putStream("t/big.jsonl", chunksOf(bytes, 300_000), "application/x-ndjson");
+    expect(uri).toBe(`s3://${s3.bucket}/t/big.jsonl`);
+    expect(sha(await store.get("t/big.jsonl"))).toBe(sha(bytes));
+  });
+
+  it("writes small and empty objects with one PUT", async () => {
+    const store = createS3BlobStore(client, s3.bucket, { partBytes: 1024 * 1024 });
+    await store.putStream("t/small", chunksOf(Uint8Array.from([1, 2, 3]), 2), "text/plain");
+    expect([...(await store.get("t/small"))]).toEqual([1, 2, 3]);
+    await store.putStream("t/empty", chunksOf(new Uint8Array(0), 2), "text/plain");
+    expect((await store.get("t/empty")).byteLength).toBe(0);
+  });
+
+  it("leaves no object and aborts the upload when the source fails midway", async () => {
+    // Records what the real client sends (s3rver cannot list open uploads).
+    const sent: string[] = [];
+    const send = client.send.bind(client);
+    const watched = Object.assign(Object.create(client) as typeof client, {
+      send: ((command: { constructor: { name: string } }, ...rest: unknown[]) => {
+        sent.push(command.constructor.name);
+        return (send as (...a: unknown[]) => unknown)(command, ...rest);
+      }) as typeof client.send,
+    });
+    const store = createS3BlobStore(watched, s3.bucket, { partBytes: 1024 * 1024 });
+    const bytes = new Uint8Array(randomBytes(3 * 1024 * 1024));
+    await expect(store.putStream("t/broken", chunksOf(bytes, 512 * 1024, 5), "text/plain")).rejects.toThrow("source broke");
+    await expect(store.get("t/broken")).rejects.toBeInstanceOf(BlobNotFoundError);
+    expect(sent).toEqual(["CreateMultipartUploadCommand", "UploadPartCommand", "UploadPartCommand", "AbortMultipartUploadCommand", "GetObjectCommand"]);
+  });
+});
