@@ -8,6 +8,7 @@
 import { Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { createJobClient, startStack } from "@rebeca/devstack";
+import { Sampler } from "@rebeca/contracts/grpc";
 import { openLoop } from "./load.js";
 import { bucketQuantile, diffBuckets, histogramBuckets } from "./prom.js";
 import { fmt, quantile, report } from "./stats.js";
@@ -37,11 +38,11 @@ try {
     return { prior: histogramBuckets(text[0]!, METRIC, 'queue="prior"'), decode: histogramBuckets(text[1]!, METRIC, 'queue="decode"') };
   };
   // Warm up, then measure only the run's observations.
-  await openLoop(50, 2, (i) => client.createJob({ requestId: `warm-${i}`, userId: "u0001", steps: 10 }));
+  await openLoop(50, 2, (i) => client.createJob({ requestId: `warm-${i}`, userId: "u0001", steps: 10, sampler: Sampler.SAMPLER_DDIM }));
   await new Promise((r) => setTimeout(r, 1000));
   const before = await scrape();
   const ids: string[] = [];
-  const load = await openLoop(RATE, SECONDS, async (i) => ids.push((await client.createJob({ requestId: `hop-${i}`, userId: "u0001", steps: 10 })).job!.jobId));
+  const load = await openLoop(RATE, SECONDS, async (i) => ids.push((await client.createJob({ requestId: `hop-${i}`, userId: "u0001", steps: 10, sampler: Sampler.SAMPLER_DDIM })).job!.jobId));
   // Wait for the last job to finish.
   for (;;) {
     const last = (await client.getJob(ids[ids.length - 1]!)).job!;

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { createOnnxPrior, createOnnxSession, createPriorSampler, loadPriorModelFiles } from "@rebeca/inference";
 import { createJobClient, REPO_ROOT, startStack } from "@rebeca/devstack";
 import { imageSeed } from "@rebeca/contracts";
-import { JobState } from "@rebeca/contracts/grpc";
+import { JobState, Sampler } from "@rebeca/contracts/grpc";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { fmt, report } from "./stats.js";
@@ -42,7 +42,7 @@ async function throughQueue(users: string[]): Promise<number> {
   const client = createJobClient(stack.grpcAddress, stack.tenants.bench!.apiKey);
   try {
     for (let j = 0; j < JOBS; j++) {
-      await client.createJob({ requestId: `tp-${j}`, userId: users[j % users.length]!, numImages: BATCH, steps: STEPS, guidance: 3, seed: j });
+      await client.createJob({ requestId: `tp-${j}`, userId: users[j % users.length]!, numImages: BATCH, steps: STEPS, guidance: 3, sampler: Sampler.SAMPLER_DDIM, seed: j });
     }
     // No event stream during the run (it would cost the gateway and this process CPU on a 2-core
     // machine); completion is read from the queue, timings from the job records afterwards.
