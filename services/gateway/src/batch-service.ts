@@ -4,11 +4,12 @@ import type { Queue } from "bullmq";
 import { jobOptions, newId, shardJobId, finalizeJobId, shardTaskSchema, DEFAULT_BATCH_CALLBACK_EVENTS, type BatchSpec, type ShardTask } from "@rebeca/contracts";
 import type { BatchServiceServer, BatchParameters, CreateBatchRequest, CreateBatchResponse } from "@rebeca/contracts/grpc-batches";
 import type { BatchStore } from "@rebeca/jobstore";
-import type { BlobStore } from "@rebeca/storage";
+import { assertSafeKey, type BlobStore } from "@rebeca/storage";
 import type { Logger } from "@rebeca/platform";
 import { toProtoBatch } from "./batch-mapping.js";
 import { RpcError } from "./errors.js";
 import { createRpcEdge } from "./rpc.js";
+import { wellFormed } from "./malformed.js";
 import type { GatewayMetrics } from "./metrics.js";
 import { createShardBuilder, type BuiltShard } from "./shard-builder.js";
 import type { AdmissionCheck, CallbackUrlGuard } from "./service.js";
@@ -36,6 +37,15 @@ export interface BatchServiceDeps {
 
 /** Shard jobs are added in bulk, at most this many per `addBulk` (BullMQ users report trouble beyond ~1k). */
 const ADD_BULK = 1000;
+
+function isSafeKey(key: string): boolean {
+  try {
+    assertSafeKey(key);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** The rebeca.v1.BatchService handlers. */
 export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
@@ -88,7 +98,20 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
   }
 
   /** Runs intake from an async source of chunks, then seals the batch. */
-  async function intake(tenant: string, p: BatchParameters, chunks: AsyncIterable<{ offset: number; userIds: string[]; last: boolean }>) {
+  async function intake(tenant: string, p: BatchParameters, source: AsyncIterable<{ offset: number; userIds: string[]; last: boolean }>) {
+    // The first chunk is checked before the batch is created, so a stream whose first users are
+    // bad leaves no batch record behind.
+    const iterator = source[Symbol.asyncIterator]();
+    const head = await iterator.next();
+    if (!head.done) {
+      checkUserIds(head.value.userIds, head.value.offset);
+      if (!Number.isInteger(head.value.offset) || head.value.offset < 0) throw new ValidationError([{ field: "users.offset", description: "must be a non-negative integer" }]);
+    }
+    const chunks = (async function* () {
+      if (head.done) return;
+      yield head.value;
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+    })();
     const record = await open(tenant, p);
     if (record.state !== "receiving") return record; // a repeat of a finished intake: nothing to do
     const builder = createShardBuilder(record.spec.shardSize, record.counts.received, deps.maxUsersPerBatch);
@@ -136,13 +159,16 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
     createBatch: clientStream("CreateBatch", async (tenant, call: ServerReadableStream<CreateBatchRequest, CreateBatchResponse>) => {
       const messages = call[Symbol.asyncIterator]();
       const first = await messages.next();
-      const p = first.done ? undefined : (first.value as CreateBatchRequest).parameters;
+      const p = first.done ? undefined : wellFormed(first.value as CreateBatchRequest).parameters;
       if (!p) throw new ValidationError([{ field: "parameters", description: "the first message must carry the batch parameters" }]);
       const chunks = (async function* () {
         for (;;) {
           const m = await messages.next();
+          // A cancelled call can end its reads as if the client had half-closed: it never
+          // delivered what it meant to, so nothing (not even an empty batch) is created for it.
+          if (m.done && call.cancelled) throw new RpcError(status.CANCELLED, "cancelled by the client");
           if (m.done) return;
-          const users = (m.value as CreateBatchRequest).users;
+          const users = wellFormed(m.value as CreateBatchRequest).users;
           if (!users) throw new ValidationError([{ field: "users", description: "every message after the first must carry users" }]);
           yield { offset: users.offset, userIds: users.userIds, last: users.last };
         }
@@ -153,7 +179,9 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
     createBatchFromManifest: unary("CreateBatchFromManifest", async (tenant, req) => {
       if (!req.parameters) throw new ValidationError([{ field: "parameters", description: "required" }]);
       const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(req.manifestUri);
-      if (!m || m[1] !== deps.bucket || !m[2]!.startsWith(`tenants/${tenant}/`)) {
+      // A key is a literal string, but `..`, `.` or empty segments must never reach a store that
+      // might normalise them (tenants/acme/../globex/... would read another tenant's object).
+      if (!m || m[1] !== deps.bucket || !m[2]!.startsWith(`tenants/${tenant}/`) || !isSafeKey(m[2]!)) {
         throw new ValidationError([{ field: "manifest_uri", description: `must be s3://${deps.bucket}/tenants/${tenant}/...` }]);
       }
       let text: string;

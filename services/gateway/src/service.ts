@@ -6,6 +6,7 @@ import type { JobServiceServer, WatchEventsRequest, WatchEventsResponse } from "
 import { newJobRecord, type JobStore } from "@rebeca/jobstore";
 import { RpcError, toServiceError } from "./errors.js";
 import { createRpcEdge } from "./rpc.js";
+import { wellFormed } from "./malformed.js";
 import { EVENT_ID } from "./event-ids.js";
 import type { EventHub } from "./event-hub.js";
 import { fromProtoState, matchesLabels, toProtoEvent, toProtoJob } from "./mapping.js";
@@ -141,7 +142,7 @@ export function createJobService(deps: JobServiceDeps): JobServiceServer {
       call.on("close", () => finish());
       void (async () => {
         const tenant = deps.authenticate(call.metadata);
-        const req = call.request;
+        const req = wellFormed(call.request);
         const v: FieldViolation[] = [];
         if (req.afterEventId && !EVENT_ID.test(req.afterEventId)) v.push({ field: "after_event_id", description: "not an event id" });
         checkLabels(req.labels, "labels", 16, v);
