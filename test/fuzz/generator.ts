@@ -297,10 +297,22 @@ const makers: [weight: number, make: Make][] = [
       const parts: Bytes[] = [];
       const labels: string[] = [];
       const v = r.int(0, 3);
-      if (v === 0) (parts.push(int(1, r.pick([-1, 101, 1000, -(2 ** 31), 2 ** 31 - 1]))), labels.push("page_size"));
-      if (v === 1) (parts.push(len(2, r.pick<string | Bytes>(["garbage", "job_", randomId(r, "batch_"), oddText(r), "9".repeat(50_000)]))), labels.push("page_token"));
-      if (v === 2) (parts.push(int(3, r.pick([7, 99, -1]))), labels.push("state"));
-      if (v === 3) (parts.push(mapEntry(5, r.pick<string | Bytes>(["Bad Key", "", oddText(r)]), "v")), labels.push("labels"));
+      if (v === 0) {
+        parts.push(int(1, r.pick([-1, 101, 1000, -(2 ** 31), 2 ** 31 - 1])));
+        labels.push("page_size");
+      }
+      if (v === 1) {
+        parts.push(len(2, r.pick<string | Bytes>(["garbage", "job_", randomId(r, "batch_"), oddText(r), "9".repeat(50_000)])));
+        labels.push("page_token");
+      }
+      if (v === 2) {
+        parts.push(int(3, r.pick([7, 99, -1])));
+        labels.push("state");
+      }
+      if (v === 3) {
+        parts.push(mapEntry(5, r.pick<string | Bytes>(["Bad Key", "", oddText(r)]), "v"));
+        labels.push("labels");
+      }
       if (r.chance(0.3)) parts.push(len(4, badId(r, 128)));
       return { path: `${JOB}ListJobs`, kind: "unary", messages: [concat(...parts)], label: `ListJobs ${labels.join("+")}` };
     },
