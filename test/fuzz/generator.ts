@@ -335,7 +335,7 @@ const makers: [weight: number, make: Make][] = [
       const chunk = (offset: number | bigint, ids: (string | Bytes)[], last: boolean) => len(2, concat(int(1, offset), ...ids.map((id) => len(2, id)), last ? int(3, 1) : new Uint8Array()));
       const goodParams = () => len(1, encode(validParams(BATCH_FIELDS, r, ctx.user)));
       const goodChunk = () => chunk(0, [ctx.user, ctx.user], true);
-      const v = r.int(0, 7);
+      const v = r.int(0, 8);
       switch (v) {
         case 0: {
           const { msg, label } = invalidParams(BATCH_FIELDS, BATCH_MUTATIONS, r, ctx.user);
@@ -358,6 +358,13 @@ const makers: [weight: number, make: Make][] = [
           return { path: `${BATCH}CreateBatch`, kind: "clientStream", messages: [goodParams(), r.chance(0.5) ? goodParams() : damage(len(1, "bad id"), r).bytes], label: "CreateBatch second message not users" };
         case 6:
           return { path: `${BATCH}CreateBatch`, kind: "clientStream", messages: [goodParams()], abort: true, allowed: [status.CANCELLED], label: "CreateBatch truncated after parameters" };
+        case 7:
+          return {
+            path: `${BATCH}CreateBatch`,
+            kind: "clientStream",
+            messages: [goodParams(), ...Array.from({ length: r.int(1, 3) }, () => chunk(0, [], false))],
+            label: "CreateBatch ends after chunks without users or last",
+          };
         default:
           return { path: `${BATCH}CreateBatch`, kind: "clientStream", messages: [], label: "CreateBatch empty stream" };
       }

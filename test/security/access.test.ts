@@ -153,6 +153,17 @@ describe("access: authentication, tenant isolation, limits, admin routes", () =>
     expect(atLimit.counts!.total).toBe(MAX_USERS_PER_BATCH);
   });
 
+  it("a batch stream that ends before any user creates nothing; a repeat of a started batch is answered with it", async () => {
+    const before = await recordKeys();
+    const empty = await grpcError(() => acmeBatches.createBatch({ requestId: "no-users" }, [{ offset: 0, userIds: [], last: false }]));
+    expect(empty.code).toBe(status.FAILED_PRECONDITION);
+    expect((await grpcError(() => acmeBatches.createBatch({ requestId: "no-users" }, []))).code).toBe(status.FAILED_PRECONDITION);
+    expect(await recordKeys()).toEqual(before);
+    const started = await acmeBatches.createBatch({ requestId: "started" }, [{ offset: 0, userIds: users.slice(0, 2), last: true }]);
+    const repeat = await acmeBatches.createBatch({ requestId: "started" }, []);
+    expect(repeat.batchId).toBe(started.batchId);
+  });
+
   it("guards every notifier admin route with its token", async () => {
     const base = `http://127.0.0.1:${stack.services.notifier!.httpPort}`;
     const routes: [string, string][] = [

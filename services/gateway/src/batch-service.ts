@@ -99,17 +99,25 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
 
   /** Runs intake from an async source of chunks, then seals the batch. */
   async function intake(tenant: string, p: BatchParameters, source: AsyncIterable<{ offset: number; userIds: string[]; last: boolean }>) {
-    // The first chunk is checked before the batch is created, so a stream whose first users are
-    // bad leaves no batch record behind.
+    // The batch is created only once the stream delivers a user (or its last chunk), after that
+    // chunk is checked: a stream that breaks or goes bad before any user leaves nothing behind.
     const iterator = source[Symbol.asyncIterator]();
-    const head = await iterator.next();
-    if (!head.done) {
+    let head = await iterator.next();
+    for (; !head.done; head = await iterator.next()) {
       checkUserIds(head.value.userIds, head.value.offset);
       if (!Number.isInteger(head.value.offset) || head.value.offset < 0) throw new ValidationError([{ field: "users.offset", description: "must be a non-negative integer" }]);
+      if (head.value.userIds.length > 0 || head.value.last) break;
     }
+    if (head.done) {
+      // No users at all: answer a repeat of a started batch with it, create nothing otherwise.
+      await spec(tenant, p);
+      const existing = await batches.findByRequest(tenant, p.requestId);
+      if (existing && existing.state !== "receiving") return existing;
+      throw new RpcError(status.FAILED_PRECONDITION, `stream ended without a chunk marked last; ${existing?.counts.received ?? 0} users are stored — resend from there under the same request_id`);
+    }
+    const first = head.value;
     const chunks = (async function* () {
-      if (head.done) return;
-      yield head.value;
+      yield first;
       for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
     })();
     const record = await open(tenant, p);
