@@ -14,6 +14,8 @@ import { modelUserIds } from "../support/world.js";
 const MAX_MESSAGE_BYTES = 64 * 1024;
 const MAX_USERS_PER_BATCH = 40;
 const MAX_IMAGES_PER_JOB = 4;
+// Above the isolation test's peak (2 open, 2 closing) so only the cap test reaches it.
+const MAX_WATCHERS = 8;
 
 /*
  * Access control on the whole running pipeline: every RPC needs a key, tenants see only their own
@@ -34,7 +36,7 @@ describe("access: authentication, tenant isolation, limits, admin routes", () =>
   beforeAll(async () => {
     stack = await startStack({
       env: {
-        gateway: { MAX_MESSAGE_BYTES: String(MAX_MESSAGE_BYTES), MAX_USERS_PER_BATCH: String(MAX_USERS_PER_BATCH), MAX_IMAGES_PER_JOB: String(MAX_IMAGES_PER_JOB), SHARD_SIZE: "8" },
+        gateway: { MAX_MESSAGE_BYTES: String(MAX_MESSAGE_BYTES), MAX_USERS_PER_BATCH: String(MAX_USERS_PER_BATCH), MAX_IMAGES_PER_JOB: String(MAX_IMAGES_PER_JOB), MAX_WATCHERS_PER_TENANT: String(MAX_WATCHERS), SHARD_SIZE: "8" },
         notifier: { ADMIN_TOKEN },
       },
     });
@@ -151,6 +153,41 @@ describe("access: authentication, tenant isolation, limits, admin routes", () =>
     expect(fieldViolations(err)[0]!.description).toContain(`at most ${MAX_USERS_PER_BATCH} users`);
     const atLimit = await acmeBatches.createBatch({ requestId: "at-limit" }, [{ offset: 0, userIds: tooMany.slice(0, MAX_USERS_PER_BATCH), last: true }]);
     expect(atLimit.counts!.total).toBe(MAX_USERS_PER_BATCH);
+  });
+
+  it("caps a tenant's open WatchEvents streams, and frees a slot when one closes", async () => {
+    // Only acme watches here (globex's watches in other tests are closed or refused before counting).
+    let n = 0;
+    /** Opens a watch and resolves once it has seen a fresh job's event (so the gateway counts it), or with its error. */
+    async function openWatch(client: JobClient) {
+      const watch = collect(client.watchEvents({ types: ["job.queued"] }));
+      for (;;) {
+        const { job } = await client.createJob({ requestId: `w-${n++}`, userId: users[0]! });
+        const seen = await watch.until((es) => es.some((e) => e.jobId === job!.jobId), 2000).then(() => true, (err: { code?: number }) => (err.code === undefined ? false : err));
+        if (seen === true) return { watch, error: null };
+        if (seen !== false) return { watch, error: seen as { code?: number } };
+      }
+    }
+    const open = [];
+    for (let i = 0; i < MAX_WATCHERS; i++) {
+      const w = await openWatch(acme);
+      expect(w.error).toBeNull();
+      open.push(w.watch);
+    }
+    const refused = await openWatch(acme);
+    expect(refused.error).toMatchObject({ code: status.RESOURCE_EXHAUSTED });
+    // Another tenant is not affected.
+    const other = await openWatch(globex);
+    expect(other.error).toBeNull();
+    other.watch.close();
+    // Closing one frees its slot (the cancel reaches the gateway asynchronously: retry until then).
+    open.pop()!.close();
+    const deadline = Date.now() + 10_000;
+    let again = await openWatch(acme);
+    while (again.error && Date.now() < deadline) again = await openWatch(acme);
+    expect(again.error).toBeNull();
+    again.watch.close();
+    for (const w of open) w.close();
   });
 
   it("a batch stream that ends before any user creates nothing; a repeat of a started batch is answered with it", async () => {

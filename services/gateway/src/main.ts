@@ -75,6 +75,7 @@ async function main() {
     admission,
     metrics,
     log,
+    maxWatchersPerTenant: config.MAX_WATCHERS_PER_TENANT,
   });
 
   const batchService = createBatchService({
