@@ -167,6 +167,12 @@ export function createBatchStore(redis: Redis, options: BatchStoreOptions) {
     keys,
     get,
 
+    /** The batch a tenant's request id created, if any (reads only). */
+    async findByRequest(tenant: string, requestId: string): Promise<BatchRecord | null> {
+      const batchId = await redis.get(keys.batchRequest(tenant, requestId));
+      return batchId ? get(batchId) : null;
+    },
+
     /** Creates a batch (RECEIVING) unless the tenant's request id was seen; returns the batch id. */
     async create(doc: BatchDoc): Promise<{ created: boolean; batchId: string }> {
       const out = (await redis.eval(CREATE, 5, keys.batch(doc.batchId), keys.events(doc.tenant), keys.outbox(), keys.batchRequest(doc.tenant, doc.requestId), keys.tenantBatches(doc.tenant), doc.batchId, JSON.stringify(doc), doc.createTime, maxLen, retention, doc.tenant)) as [number, string];

@@ -4,11 +4,12 @@ import type { Queue } from "bullmq";
 import { jobOptions, newId, shardJobId, finalizeJobId, shardTaskSchema, DEFAULT_BATCH_CALLBACK_EVENTS, type BatchRecord, type BatchSpec, type ShardTask } from "@rebeca/contracts";
 import type { BatchServiceServer, BatchParameters, CreateBatchRequest, CreateBatchResponse } from "@rebeca/contracts/grpc-batches";
 import type { BatchStore } from "@rebeca/jobstore";
-import type { BlobStore } from "@rebeca/storage";
+import { assertSafeKey, type BlobStore } from "@rebeca/storage";
 import { nextTraceparent, type Logger } from "@rebeca/platform";
 import { toProtoBatch } from "./batch-mapping.js";
 import { RpcError } from "./errors.js";
 import { createRpcEdge } from "./rpc.js";
+import { wellFormed } from "./malformed.js";
 import type { GatewayMetrics } from "./metrics.js";
 import { createShardBuilder, type BuiltShard } from "./shard-builder.js";
 import type { AdmissionCheck, CallbackUrlGuard } from "./service.js";
@@ -36,6 +37,15 @@ export interface BatchServiceDeps {
 
 /** Shard jobs are added in bulk, at most this many per `addBulk` (BullMQ users report trouble beyond ~1k). */
 const ADD_BULK = 1000;
+
+function isSafeKey(key: string): boolean {
+  try {
+    assertSafeKey(key);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** The rebeca.v1.BatchService handlers. */
 export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
@@ -91,7 +101,28 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
   }
 
   /** Runs intake from an async source of chunks, then seals the batch. */
-  async function intake(tenant: string, p: BatchParameters, metadata: Metadata, chunks: AsyncIterable<{ offset: number; userIds: string[]; last: boolean }>) {
+  async function intake(tenant: string, p: BatchParameters, metadata: Metadata, source: AsyncIterable<{ offset: number; userIds: string[]; last: boolean }>) {
+    // The batch is created only once the stream delivers a user (or its last chunk), after that
+    // chunk is checked: a stream that breaks or goes bad before any user leaves nothing behind.
+    const iterator = source[Symbol.asyncIterator]();
+    let head = await iterator.next();
+    for (; !head.done; head = await iterator.next()) {
+      checkUserIds(head.value.userIds, head.value.offset);
+      if (!Number.isInteger(head.value.offset) || head.value.offset < 0) throw new ValidationError([{ field: "users.offset", description: "must be a non-negative integer" }]);
+      if (head.value.userIds.length > 0 || head.value.last) break;
+    }
+    if (head.done) {
+      // No users at all: answer a repeat of a started batch with it, create nothing otherwise.
+      await spec(tenant, p);
+      const existing = await batches.findByRequest(tenant, p.requestId);
+      if (existing && existing.state !== "receiving") return existing;
+      throw new RpcError(status.FAILED_PRECONDITION, `stream ended without a chunk marked last; ${existing?.counts.received ?? 0} users are stored — resend from there under the same request_id`);
+    }
+    const first = head.value;
+    const chunks = (async function* () {
+      yield first;
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+    })();
     const record = await open(tenant, p, metadata);
     if (record.state !== "receiving") return record; // a repeat of a finished intake: nothing to do
     const builder = createShardBuilder(record.spec.shardSize, record.counts.received, deps.maxUsersPerBatch);
@@ -139,13 +170,16 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
     createBatch: clientStream("CreateBatch", async (tenant, call: ServerReadableStream<CreateBatchRequest, CreateBatchResponse>) => {
       const messages = call[Symbol.asyncIterator]();
       const first = await messages.next();
-      const p = first.done ? undefined : (first.value as CreateBatchRequest).parameters;
+      const p = first.done ? undefined : wellFormed(first.value as CreateBatchRequest).parameters;
       if (!p) throw new ValidationError([{ field: "parameters", description: "the first message must carry the batch parameters" }]);
       const chunks = (async function* () {
         for (;;) {
           const m = await messages.next();
+          // A cancelled call can end its reads as if the client had half-closed: it never
+          // delivered what it meant to, so nothing (not even an empty batch) is created for it.
+          if (m.done && call.cancelled) throw new RpcError(status.CANCELLED, "cancelled by the client");
           if (m.done) return;
-          const users = (m.value as CreateBatchRequest).users;
+          const users = wellFormed(m.value as CreateBatchRequest).users;
           if (!users) throw new ValidationError([{ field: "users", description: "every message after the first must carry users" }]);
           yield { offset: users.offset, userIds: users.userIds, last: users.last };
         }
@@ -156,7 +190,9 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
     createBatchFromManifest: unary("CreateBatchFromManifest", async (tenant, req, metadata) => {
       if (!req.parameters) throw new ValidationError([{ field: "parameters", description: "required" }]);
       const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(req.manifestUri);
-      if (!m || m[1] !== deps.bucket || !m[2]!.startsWith(`tenants/${tenant}/`)) {
+      // A key is a literal string, but `..`, `.` or empty segments must never reach a store that
+      // might normalise them (tenants/acme/../globex/... would read another tenant's object).
+      if (!m || m[1] !== deps.bucket || !m[2]!.startsWith(`tenants/${tenant}/`) || !isSafeKey(m[2]!)) {
         throw new ValidationError([{ field: "manifest_uri", description: `must be s3://${deps.bucket}/tenants/${tenant}/...` }]);
       }
       let text: string;

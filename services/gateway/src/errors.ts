@@ -56,7 +56,23 @@ export function toServiceError(err: unknown): Partial<ServiceError> & { code: st
   return withDetails(status.INTERNAL, "internal error", []);
 }
 
-function withDetails(code: status, message: string, violations: FieldViolation[], retryAfterSeconds?: number) {
+/** Longest status message sent; the rest of a long list of violations is in the details. */
+const MAX_DETAILS_CHARS = 1024;
+
+/**
+ * Makes a message safe for the `grpc-message` trailer. Messages quote client input, and grpc-js
+ * percent-encodes the trailer with encodeURI, which throws on a lone surrogate (e.g. a label key
+ * cut in the middle of an emoji): that throw escaped as an uncaught exception and killed the
+ * process. Lone surrogates become U+FFFD and the length is bounded.
+ */
+export function safeText(text: string, max = MAX_DETAILS_CHARS): string {
+  const cut = text.length > max ? `${text.slice(0, max)}…` : text;
+  return cut.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, "\ufffd");
+}
+
+function withDetails(code: status, rawMessage: string, rawViolations: FieldViolation[], retryAfterSeconds?: number) {
+  const message = safeText(rawMessage);
+  const violations = rawViolations.map((v) => ({ field: safeText(v.field, 256), description: safeText(v.description, 512) }));
   const metadata = new Metadata();
   if (violations.length > 0 || retryAfterSeconds !== undefined) {
     metadata.set("grpc-status-details-bin", Buffer.from(encodeStatusDetails(code, message, violations, retryAfterSeconds)));

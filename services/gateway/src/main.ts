@@ -76,6 +76,7 @@ async function main() {
     admission,
     metrics,
     log,
+    maxWatchersPerTenant: config.MAX_WATCHERS_PER_TENANT,
   });
 
   const batches = createBatchStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS });

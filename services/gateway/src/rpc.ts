@@ -2,13 +2,14 @@ import { status, type Metadata, type sendUnaryData, type ServerReadableStream, t
 import type { Logger } from "@rebeca/platform";
 import { toServiceError } from "./errors.js";
 import type { GatewayMetrics } from "./metrics.js";
+import { wellFormed } from "./malformed.js";
 
 /**
  * The edge every RPC goes through: authenticate, time, count by status code, map errors (and log
  * the ones that are ours). Handlers are plain async functions of (tenant, request, metadata).
  */
 export function createRpcEdge(deps: { authenticate: (metadata: Metadata) => string; metrics: GatewayMetrics; log: Logger }) {
-  function settle<Res>(method: string, work: Promise<Res>, callback: sendUnaryData<Res>) {
+  function settle<Res>(method: string, work: Promise<Res>, callback: sendUnaryData<Res>, cancelled: () => boolean = () => false) {
     const stop = deps.metrics.duration.startTimer({ method });
     work.then(
       (res) => {
@@ -18,6 +19,12 @@ export function createRpcEdge(deps: { authenticate: (metadata: Metadata) => stri
       },
       (err: unknown) => {
         stop();
+        if (cancelled()) {
+          // The client went away mid-stream (its reads fail with "Premature close"): not our error.
+          deps.metrics.requests.inc({ method, code: "CANCELLED" });
+          callback({ code: status.CANCELLED, details: "cancelled by the client" });
+          return;
+        }
         const mapped = toServiceError(err);
         deps.metrics.requests.inc({ method, code: status[mapped.code] });
         if (mapped.code === status.INTERNAL || mapped.code === status.UNAVAILABLE) deps.log.error({ err, method }, "rpc failed");
@@ -29,11 +36,11 @@ export function createRpcEdge(deps: { authenticate: (metadata: Metadata) => stri
   return {
     unary<Req, Res>(method: string, fn: (tenant: string, req: Req, metadata: Metadata) => Promise<Res>) {
       return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) =>
-        settle(method, (async () => fn(deps.authenticate(call.metadata), call.request, call.metadata))(), callback);
+        settle(method, (async () => fn(deps.authenticate(call.metadata), wellFormed(call.request), call.metadata))(), callback);
     },
     clientStream<Req, Res>(method: string, fn: (tenant: string, call: ServerReadableStream<Req, Res>) => Promise<Res>) {
       return (call: ServerReadableStream<Req, Res>, callback: sendUnaryData<Res>) =>
-        settle(method, (async () => fn(deps.authenticate(call.metadata), call))(), callback);
+        settle(method, (async () => fn(deps.authenticate(call.metadata), call))(), callback, () => call.cancelled);
     },
   };
 }

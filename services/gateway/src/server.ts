@@ -5,6 +5,7 @@ import { HealthImplementation } from "grpc-health-check";
 import { join } from "node:path";
 import { JobServiceService, type JobServiceServer } from "@rebeca/contracts/grpc";
 import { BatchServiceService, type BatchServiceServer } from "@rebeca/contracts/grpc-batches";
+import { tolerantService } from "./malformed.js";
 
 export const JOB_SERVICE = "rebeca.v1.JobService";
 export const BATCH_SERVICE = "rebeca.v1.BatchService";
@@ -35,8 +36,9 @@ export async function startGrpcServer(opts: {
     "grpc.max_receive_message_length": opts.maxMessageBytes,
     "grpc.keepalive_time_ms": 60_000,
   });
-  server.addService(JobServiceService, opts.service);
-  server.addService(BatchServiceService, opts.batchService);
+  // Undecodable request bytes reach the handlers as a marker (INVALID_ARGUMENT), not INTERNAL.
+  server.addService(tolerantService(JobServiceService), opts.service);
+  server.addService(tolerantService(BatchServiceService), opts.batchService);
   const health = new HealthImplementation(Object.fromEntries(SERVICES.map((s) => [s, "NOT_SERVING" as const])));
   health.addToServer(server);
   const definition = loadSync(["rebeca/v1/jobs.proto", "rebeca/v1/batches.proto"].map((f) => join(opts.protoDir, f)), { includeDirs: [opts.protoDir] });

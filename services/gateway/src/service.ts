@@ -6,6 +6,7 @@ import type { JobServiceServer, WatchEventsRequest, WatchEventsResponse } from "
 import { newJobRecord, type JobStore } from "@rebeca/jobstore";
 import { RpcError, toServiceError } from "./errors.js";
 import { createRpcEdge } from "./rpc.js";
+import { wellFormed } from "./malformed.js";
 import { EVENT_ID } from "./event-ids.js";
 import type { EventHub } from "./event-hub.js";
 import { fromProtoState, matchesLabels, toProtoEvent, toProtoJob } from "./mapping.js";
@@ -37,6 +38,8 @@ export interface JobServiceDeps {
   admission: AdmissionCheck;
   metrics: GatewayMetrics;
   log: Logger;
+  /** Open WatchEvents streams one tenant may hold; past it RESOURCE_EXHAUSTED. @default 1000 */
+  maxWatchersPerTenant?: number;
 }
 
 function priorTask(r: JobRecord): PriorTask {
@@ -61,6 +64,9 @@ export function createJobService(deps: JobServiceDeps): JobServiceServer {
   const { store, metrics } = deps;
 
   const { unary } = createRpcEdge(deps);
+  const maxWatchers = deps.maxWatchersPerTenant ?? 1000;
+  /** Open WatchEvents streams per tenant: each holds buffers and a hub subscription. */
+  const watchers = new Map<string, number>();
 
   async function ownJob(tenant: string, jobId: string): Promise<JobRecord> {
     if (!/^job_[0-9a-z]{26}$/.test(jobId)) throw new ValidationError([{ field: "job_id", description: "not a job id" }]);
@@ -127,10 +133,12 @@ export function createJobService(deps: JobServiceDeps): JobServiceServer {
       const method = "WatchEvents";
       let closed = false;
       let subscription: { close(): void } | null = null;
+      let counted: string | null = null;
       const finish = (err?: unknown) => {
         if (closed) return;
         closed = true;
         subscription?.close();
+        if (counted !== null) watchers.set(counted, watchers.get(counted)! - 1);
         if (err) {
           const mapped = toServiceError(err);
           metrics.requests.inc({ method, code: status[mapped.code] });
@@ -141,11 +149,16 @@ export function createJobService(deps: JobServiceDeps): JobServiceServer {
       call.on("close", () => finish());
       void (async () => {
         const tenant = deps.authenticate(call.metadata);
-        const req = call.request;
+        const req = wellFormed(call.request);
         const v: FieldViolation[] = [];
         if (req.afterEventId && !EVENT_ID.test(req.afterEventId)) v.push({ field: "after_event_id", description: "not an event id" });
         checkLabels(req.labels, "labels", 16, v);
         if (v.length > 0) throw new ValidationError(v);
+        const open = watchers.get(tenant) ?? 0;
+        if (open >= maxWatchers) throw new RpcError(status.RESOURCE_EXHAUSTED, `tenant has ${open} open WatchEvents streams (limit ${maxWatchers}); close some first`, [], 1);
+        if (closed) return;
+        watchers.set(tenant, open + 1);
+        counted = tenant;
         metrics.requests.inc({ method, code: "OK" });
         const types = new Set(req.types);
         subscription = await deps.hub.subscribe(tenant, req.afterEventId, (event) => {

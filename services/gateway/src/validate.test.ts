@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Sampler, UnknownUserPolicy, type CreateJobRequest } from "@rebeca/contracts/grpc";
-import { validateCreateJob, ValidationError, type ModelInfo } from "./validate.js";
+import { validateBatchParameters, validateCreateJob, ValidationError, type ModelInfo } from "./validate.js";
 
 const model: ModelInfo = { version: "demo-v1", timesteps: 1000, defaults: { guidance: 3, steps: 50, sampler: "ddim" } };
 const limits = { maxImagesPerJob: 16, maxGuidance: 50, maxLabels: 16 };
@@ -52,5 +52,19 @@ describe("validateCreateJob", () => {
   it("refuses more than 16 labels", () => {
     const labels = Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, "v"]));
     expect(fields({ labels })).toEqual(["labels"]);
+  });
+});
+
+describe("validateBatchParameters", () => {
+  it("names violations by their path in the batch request", () => {
+    const model = { version: "demo-v1", timesteps: 1000, defaults: { guidance: 3, steps: 50, sampler: "ddim" as const } };
+    const limits = { maxImagesPerJob: 16, maxGuidance: 50, maxLabels: 16 };
+    const params = { requestId: "", numImages: 0, sampler: 0, modelVersion: "", priority: 0, labels: {}, callbackUrl: "ftp://x", callbackEvents: [], unknownUser: 0 };
+    try {
+      validateBatchParameters(params, model, limits, 8, () => 1);
+      expect.fail("accepted");
+    } catch (err) {
+      expect((err as ValidationError).violations.map((v) => v.field).sort()).toEqual(["parameters.callback_url", "parameters.num_images", "parameters.request_id"]);
+    }
   });
 });

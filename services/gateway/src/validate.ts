@@ -106,8 +106,14 @@ function isHttpUrl(value: string): boolean {
 
 /** The shared parameters of a batch: validated like CreateJob's (same rules, batch event types). */
 export function validateBatchParameters(p: BatchParameters, model: ModelInfo, limits: RequestLimits, shardSize: number, randomSeed: () => number): BatchSpec {
-  const { userId: _placeholder, ...spec } = validateCreateJob({ ...p, userId: "batch" }, model, limits, randomSeed, BATCH_EVENT_TYPES);
-  return { ...spec, shardSize };
+  try {
+    const { userId: _placeholder, ...spec } = validateCreateJob({ ...p, userId: "batch" }, model, limits, randomSeed, BATCH_EVENT_TYPES);
+    return { ...spec, shardSize };
+  } catch (err) {
+    // Field paths name where the field is in the batch request (`parameters.num_images`).
+    if (err instanceof ValidationError) throw new ValidationError(err.violations.map((v) => ({ ...v, field: `parameters.${v.field}` })));
+    throw err;
+  }
 }
 
 const USER_ID_IN_BATCH = USER_ID;

@@ -46,7 +46,14 @@ export function createAdminRoutes(deps: AdminDeps) {
       res.end();
       return true;
     }
-    const parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
+    let parts: string[];
+    try {
+      parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
+    } catch {
+      // A malformed %-escape is the caller's mistake (400), not a server error.
+      json(res, 400, { error: "malformed percent-encoding in path" });
+      return true;
+    }
     if (req.method === "GET" && parts.length === 2 && parts[1] === "dead-letters") {
       const offset = clampInt(url.searchParams.get("offset"), 0, 0, Number.MAX_SAFE_INTEGER);
       const limit = clampInt(url.searchParams.get("limit"), 100, 1, 1000);
