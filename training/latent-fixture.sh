@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Regenerate the committed tiny latent-diffusion decoder fixture (random weights, real I/O signatures)
+# and its scheduler/decode reference values. Seconds on one core; deterministic for a given torch build.
+set -euo pipefail
+cd "$(dirname "$0")"
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 PYTHONHASHSEED=0
+OUT=${OUT:-../packages/inference/fixtures/latent-tiny}
+/usr/bin/python3 -m rebeca_train latent-fixture --out-dir "$OUT"
+/usr/bin/python3 -m unittest tests.test_latent
+du -sh "$OUT"
