@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 PYTHONHASHSEED=0
-OUT=${OUT:-../packages/inference/fixtures/latent-tiny}
+OUT=${OUT:-../packages/inference/test-fixtures/latent-tiny}
 /usr/bin/python3 -m rebeca_train latent-fixture --out-dir "$OUT"
 /usr/bin/python3 -m unittest tests.test_latent
 du -sh "$OUT"
