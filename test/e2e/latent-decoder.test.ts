@@ -1,31 +1,16 @@
 // A latent-diffusion model version end to end: gRPC → prior → micro-batched latent decoder → S3.
 // The version is assembled in a temporary MODELS_DIR from the committed demo prior and the tiny
 // latent fixture (packages/inference/test-fixtures/latent-tiny), so nothing large is committed.
-import { createHash } from "node:crypto";
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createJobClient, REPO_ROOT, startStack, type JobClient, type Stack } from "@rebeca/devstack";
+import { assembleLatentModelsDir, createJobClient, REPO_ROOT, startStack, type JobClient, type Stack } from "@rebeca/devstack";
 import { JobState } from "@rebeca/contracts/grpc";
 import { collect } from "../support/events.js";
 import { modelUserIds } from "../support/world.js";
 
 const TERMINAL = new Set([JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED]);
-
-function latentModelsDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), "rebeca-latent-"));
-  const v = join(dir, "latent-v1");
-  cpSync(`${REPO_ROOT}models/demo-v1`, v, { recursive: true, filter: (src) => !src.includes("/world") && !src.endsWith("/decoder") });
-  cpSync(`${REPO_ROOT}packages/inference/test-fixtures/latent-tiny`, join(v, "decoder"), { recursive: true });
-  const manifest = JSON.parse(readFileSync(join(v, "manifest.json"), "utf8")) as { version: string; files: Record<string, { path: string; sha256: string }> };
-  manifest.version = "latent-v1";
-  manifest.files["decoder"] = { path: "decoder/manifest.json", sha256: createHash("sha256").update(readFileSync(join(v, "decoder", "manifest.json"))).digest("hex") };
-  writeFileSync(join(v, "manifest.json"), JSON.stringify(manifest, null, 1));
-  return dir;
-}
 
 function counter(metrics: string, name: string): number {
   return metrics
@@ -42,7 +27,7 @@ describe("latent-diffusion decoder through the worker", () => {
   const users = modelUserIds();
 
   beforeAll(async () => {
-    modelsDir = latentModelsDir();
+    modelsDir = assembleLatentModelsDir(`${REPO_ROOT}packages/inference/test-fixtures/latent-tiny`);
     stack = await startStack({
       modelsDir,
       services: ["gateway", "prior-worker", "decoder-worker"],

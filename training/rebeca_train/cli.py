@@ -72,6 +72,8 @@ def main(argv=None):
     lf.add_argument("--out-dir", required=True, help="decoder dir to write (manifest.json, *.onnx, parity.json)")
     lf.add_argument("--weights", default=None, help="also keep the weights checkpoint here")
     lf.add_argument("--seed", type=int, default=0)
+    lf.add_argument("--latent-size", type=int, default=8, help="latent height = width (image is 4x)")
+    lf.add_argument("--no-decode-parity", action="store_true", help="skip reference decodes (large images)")
 
     le = sub.add_parser("export-latent", help="latent-diffusion weights on disk -> ONNX decoder dir + manifest")
     le.add_argument("--weights", default=None, help="a rebeca.latent-weights/v1 checkpoint (.pt)")
@@ -126,8 +128,9 @@ def run(args):
             import tempfile
             with tempfile.TemporaryDirectory() as tmp:
                 w = args.weights or os.path.join(tmp, "weights.pt")
-                latent_export.make_fixture_weights(w, seed=args.seed)
-                latent_export.export_weights(w, args.out_dir)
+                cfg = dict(latent_export.FIXTURE_CONFIG, latent_size=args.latent_size)
+                latent_export.make_fixture_weights(w, seed=args.seed, config=cfg)
+                latent_export.export_weights(w, args.out_dir, decode_parity=not args.no_decode_parity)
         elif args.sd15_dir:
             if not args.ip_adapter:
                 raise InputError("--sd15-dir needs --ip-adapter")

@@ -108,7 +108,7 @@ def scheduler_reference(alphas):
 
 
 def write_decoder(out_dir, cfg, proj, unet, vae, scheduler="pndm", steps=50, guidance=5.0, family="sd15-ip-adapter",
-                  alphas=None, extra=None):
+                  alphas=None, extra=None, decode_parity=True):
     os.makedirs(out_dir, exist_ok=True)
     E, N, X = cfg["embedding_dim"], cfg["ip_tokens"], cfg["cross_dim"]
     C, L = cfg["latent_channels"], cfg["latent_size"]
@@ -124,7 +124,7 @@ def write_decoder(out_dir, cfg, proj, unet, vae, scheduler="pndm", steps=50, gui
         H = vae(torch.zeros(1, C, L, L)).shape[-1]
     rng = np.random.default_rng(0)
     par = {"schedulers": scheduler_reference(alphas), "decode": []}
-    for k, (name, n) in enumerate((("ddim", 4), ("euler", 4), ("pndm", 4))):
+    for k, (name, n) in enumerate((("ddim", 4), ("euler", 4), ("pndm", 4)) if decode_parity else ()):
         emb = rng.normal(size=(1, E)).astype(np.float32)
         img, calls = reference_decode(proj, unet, vae, emb, [11 + k], name, n, guidance, alphas, (C, L, L),
                                       cfg["latent_scale"])
@@ -158,10 +158,11 @@ def write_decoder(out_dir, cfg, proj, unet, vae, scheduler="pndm", steps=50, gui
     return man
 
 
-def export_weights(weights, out_dir, scheduler="pndm", steps=50, guidance=5.0):
+def export_weights(weights, out_dir, scheduler="pndm", steps=50, guidance=5.0, decode_parity=True):
     cfg, proj, unet, vae = load_weights(weights)
     return write_decoder(out_dir, cfg, proj, unet, vae, scheduler, steps, guidance,
-                         extra={"weights": os.path.basename(weights), "format": WEIGHTS_FORMAT})
+                         extra={"weights": os.path.basename(weights), "format": WEIGHTS_FORMAT},
+                         decode_parity=decode_parity)
 
 
 def export_sd15_ip_adapter(sd_dir, ip_adapter, out_dir, scheduler="pndm", steps=50, guidance=5.0):

@@ -9,3 +9,4 @@ export * from "./stack.js";
 export * from "./npy.js";
 
 export * from "./gallery.js";
+export * from "./latent.js";
