@@ -8,7 +8,7 @@ OUT=${OUT:-../packages/inference/test-fixtures/latent-tiny}
 /usr/bin/python3 -m rebeca_train latent-fixture --out-dir "$OUT"
 /usr/bin/python3 -m unittest tests.test_latent
 du -sh "$OUT"
-# The benchmarks' model: the same architecture with a 16×16 latent (64×64 images), so that a decode
+# The benchmarks' model: the same architecture with a 32×32 latent (128×128 images), so that a decode
 # costs what it would relative to the worker's per-job work; no reference decodes (large images).
-/usr/bin/python3 -m rebeca_train latent-fixture --out-dir ../bench/models/latent-bench --latent-size 16 --no-decode-parity
+/usr/bin/python3 -m rebeca_train latent-fixture --out-dir ../bench/models/latent-bench --latent-size 32 --no-decode-parity
 du -sh ../bench/models/latent-bench

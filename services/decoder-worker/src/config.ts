@@ -17,6 +17,8 @@ export const decoderWorkerConfigSchema = baseConfigSchema
     CONCURRENCY: env.int(2),
     /** Decodes computed at once in this process (model instances). */
     DECODE_LANES: env.int(1),
+    /** Decode on worker threads (one per lane) instead of the event loop's thread. */
+    DECODE_THREADS: env.bool(true),
     /** Images per decoder call within a batch shard: the grain at which tenants take turns. */
     DECODE_CHUNK_IMAGES: env.int(16),
     /**

@@ -25,6 +25,7 @@ import { createBlobStore } from "@rebeca/storage";
 import { decoderWorkerConfigSchema } from "./config.js";
 import { latentOverrides, loadDecoders } from "./models.js";
 import { createBatchingDecoder } from "./batching-decoder.js";
+import { createThreadedDecoders } from "./threaded-decoders.js";
 import { resolveModelVersions } from "@rebeca/inference";
 import { createDecodeProcessor } from "./processor.js";
 
@@ -36,13 +37,10 @@ async function main() {
   const ops = await startOpsServer({ host: config.HTTP_HOST, port: config.HTTP_PORT, registry, health });
 
   const versions = await resolveModelVersions(config.MODELS_DIR, config.MODEL_VERSIONS);
-  const decoders = await loadDecoders(
-    config.MODELS_DIR,
-    versions,
-    { providers: config.ORT_PROVIDERS as never, requireGpu: config.REQUIRE_GPU, intraOpThreads: config.ORT_INTRA_OP_THREADS, interOpThreads: config.ORT_INTER_OP_THREADS },
-    log,
-    latentOverrides(config),
-  );
+  const session = { providers: config.ORT_PROVIDERS as never, requireGpu: config.REQUIRE_GPU, intraOpThreads: config.ORT_INTRA_OP_THREADS, interOpThreads: config.ORT_INTER_OP_THREADS };
+  // Decoding on threads keeps model steps from queueing behind the event loop's PNG/S3/Redis work.
+  const threaded = config.DECODE_THREADS ? await createThreadedDecoders({ modelsDir: config.MODELS_DIR, versions, session, latent: latentOverrides(config) }, config.DECODE_LANES, log) : undefined;
+  const decoders = threaded?.decoders ?? (await loadDecoders(config.MODELS_DIR, versions, session, log, latentOverrides(config)));
   const blobs = await createBlobStore(config);
   const redis = createRedis(config.REDIS_URL, "worker", log, "decoder-store");
   await waitReady(redis);
@@ -120,6 +118,7 @@ async function main() {
   shutdown.add("mark not ready", () => (health.ready = false));
   shutdown.add("drain workers", () => workers.close());
   shutdown.add("close queues", () => queues.close());
+  if (threaded) shutdown.add("stop decoder threads", () => threaded.close());
   shutdown.add("close redis", () => Promise.all([redis.quit(), workerConnection.quit()]));
   shutdown.add("close ops server", () => ops.close());
   shutdown.installSignalHandlers();
