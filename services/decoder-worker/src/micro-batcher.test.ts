@@ -115,6 +115,20 @@ describe("createMicroBatcher", () => {
     expect(stats.reduce((n, s) => n + s.items, 0) / stats.length).toBe(3);
   });
 
+  it("the next batch is handed to the model before the finished batch's requests resume", async () => {
+    const { clock } = fakeClock();
+    const ex = manualExecutor();
+    const b = createMicroBatcher<number, number>({ maxBatch: 2, maxWaitMs: 0, execute: ex.execute, clock });
+    const callsWhenFirstResumed: number[] = [];
+    const first = b.submit(1).then((v) => (callsWhenFirstResumed.push(ex.calls.length), v));
+    await settle();
+    void b.submit(2);
+    void b.submit(3);
+    ex.calls[0]!.done.resolve();
+    await first;
+    expect(callsWhenFirstResumed).toEqual([2]);
+  });
+
   it("a request queued during a busy period waits at most what is left of its maxWait", async () => {
     const { clock, advance } = fakeClock();
     const ex = manualExecutor();

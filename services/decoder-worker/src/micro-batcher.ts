@@ -112,20 +112,28 @@ export function createMicroBatcher<Req, Res>(opts: MicroBatcherOptions<Req, Res>
     running++;
     const now = clock.now();
     const stats = { requests: batch.length, items: batch.reduce((n, p) => n + p.size, 0), queueMs: batch.map((p) => now - p.at) };
+    let results: readonly Res[];
     try {
-      const results = await execute(batch.map((p) => p.req));
-      opts.onExecution?.({ ...stats, split: false });
-      batch.forEach((p, i) => p.resolve(results[i]!));
+      results = await execute(batch.map((p) => p.req));
     } catch (err) {
       opts.onExecution?.({ ...stats, split: batch.length > 1 });
-      if (batch.length === 1) batch[0]!.reject(err);
-      // One bad request must not fail its neighbours: rerun each alone, so each is settled by
-      // its own outcome (and retried or failed by its own queue job).
-      else await settleOneByOne(batch);
-    } finally {
-      running--;
-      pump();
+      try {
+        if (batch.length === 1) batch[0]!.reject(err);
+        // One bad request must not fail its neighbours: rerun each alone, so each is settled by
+        // its own outcome (and retried or failed by its own queue job).
+        else await settleOneByOne(batch);
+      } finally {
+        running--;
+        pump();
+      }
+      return;
     }
+    // Start the next batch before settling this one: the requests' continuations (PNG encoding,
+    // uploads) would otherwise run first and leave the model idle meanwhile.
+    running--;
+    pump();
+    opts.onExecution?.({ ...stats, split: false });
+    batch.forEach((p, i) => p.resolve(results[i]!));
   }
 
   async function settleOneByOne(batch: Pending<Req, Res>[]): Promise<void> {
