@@ -117,16 +117,27 @@ describe("createMicroBatcher", () => {
 
   it("the next batch is handed to the model before the finished batch's requests resume", async () => {
     const { clock } = fakeClock();
-    const ex = manualExecutor();
-    const b = createMicroBatcher<number, number>({ maxBatch: 2, maxWaitMs: 0, execute: ex.execute, clock });
-    const callsWhenFirstResumed: number[] = [];
-    const first = b.submit(1).then((v) => (callsWhenFirstResumed.push(ex.calls.length), v));
+    const started: number[][] = [];
+    const gates: (() => void)[] = [];
+    const b = createMicroBatcher<number, number>({
+      maxBatch: 2,
+      maxWaitMs: 0,
+      clock,
+      execute: async (reqs) => {
+        await Promise.resolve(); // like acquiring the model's lane before the call
+        started.push([...reqs]);
+        await new Promise<void>((r) => gates.push(r));
+        return reqs;
+      },
+    });
+    const startedWhenFirstResumed: number[] = [];
+    const first = b.submit(1).then((v) => (startedWhenFirstResumed.push(started.length), v));
     await settle();
     void b.submit(2);
     void b.submit(3);
-    ex.calls[0]!.done.resolve();
+    gates[0]!();
     await first;
-    expect(callsWhenFirstResumed).toEqual([2]);
+    expect(startedWhenFirstResumed).toEqual([2]);
   });
 
   it("a request queued during a busy period waits at most what is left of its maxWait", async () => {
