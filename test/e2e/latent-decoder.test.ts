@@ -79,3 +79,25 @@ describe("latent-diffusion decoder through the worker", () => {
     expect(executions).toBeLessThanOrEqual(4);
   });
 });
+
+describe("decoder worker with REQUIRE_GPU on a machine without a usable GPU provider", () => {
+  it("exits at start-up with the reason, instead of decoding on the CPU", async () => {
+    const modelsDir = assembleLatentModelsDir(`${REPO_ROOT}packages/inference/test-fixtures/latent-tiny`);
+    try {
+      const started = Date.now();
+      const err = await startStack({
+        modelsDir,
+        services: ["decoder-worker"],
+        env: { "decoder-worker": { ORT_PROVIDERS: "cuda,webgpu,cpu", REQUIRE_GPU: "true" } },
+      }).then(
+        async (stack) => (await stack.stop(), undefined),
+        (e: unknown) => e as Error,
+      );
+      expect(err?.message).toMatch(/decoder-worker exited with 1/);
+      expect(err?.message).toMatch(/requireGpu is set but no GPU execution provider is usable; refusing CPU fallback \(cuda: .*; webgpu: /);
+      expect(Date.now() - started).toBeLessThan(30_000);
+    } finally {
+      rmSync(modelsDir, { recursive: true, force: true });
+    }
+  });
+});
