@@ -27,8 +27,11 @@ export const decoderWorkerConfigSchema = baseConfigSchema
      * share a call, so CONCURRENCY × tenants must reach it for full batches.
      */
     DECODE_MAX_BATCH: env.int(8),
-    /** Longest a job waits for company before its (partial) batch runs, in ms (Triton's max queue delay). */
-    DECODE_MAX_WAIT_MS: env.int(5),
+    /**
+     * Longest a job waits for company before its (partial) batch runs, in ms (Triton's max queue
+     * delay). 0 adds no latency when idle; batches still form from jobs that queue while a decode runs.
+     */
+    DECODE_MAX_WAIT_MS: env.int(0),
     /** Latent decoders: override the manifest's scheduler (ddim | euler | pndm); empty = manifest. */
     LATENT_SCHEDULER: z.enum(["", "ddim", "euler", "pndm"]).default(""),
     /** Latent decoders: override the manifest's steps; 0 = manifest. */
