@@ -29,21 +29,34 @@ const MODEL = join(REPO_ROOT, "bench", "models", "latent-bench");
 const VERSION = "latent-v1";
 const log = (msg: string) => console.log(`[decoder-batching] ${msg}`);
 
-/** Images/s of a bare loop decoding `JOBS` images in batches of `batch`. */
-async function bare(batch: number): Promise<number> {
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
+
+/**
+ * The bare in-process loop: one decoder, `ROUNDS` rounds that each decode the same 2·BATCH images
+ * at batch 1 and at batch BATCH, alternating, so that load drifting on a shared machine hits both
+ * alike. Returns images/s per batch size.
+ */
+async function bare(): Promise<{ one: number; batched: number }> {
   const { decoder } = await loadLatentDecoder(join(MODEL, "manifest.json"), { providers: ["cpu"], intraOpThreads: 1, interOpThreads: 1 }, { steps: STEPS });
   const E = decoder.config.embeddingDim;
-  const run = async (images: number) => {
+  const images = 2 * BATCH;
+  const run = async (batch: number) => {
+    const t0 = performance.now();
     for (let j = 0; j < images; j += batch) {
-      const n = Math.min(batch, images - j);
-      const e = Float32Array.from({ length: n * E }, (_, k) => Math.sin(j * E + k));
-      await decoder.decode(e, n, Array.from({ length: n }, (_, i) => imageSeed(j, i)));
+      const e = Float32Array.from({ length: batch * E }, (_, k) => Math.sin(j * E + k));
+      await decoder.decode(e, batch, Array.from({ length: batch }, (_, i) => imageSeed(j, i)));
     }
+    return performance.now() - t0;
   };
-  await run(2 * batch); // warm-up: onnxruntime's first runs allocate and pick kernels
-  const t0 = performance.now();
-  await run(JOBS);
-  return JOBS / ((performance.now() - t0) / 1000);
+  await run(BATCH); // warm-up: onnxruntime's first runs allocate and pick kernels
+  await run(1);
+  let t1 = 0;
+  let tb = 0;
+  for (let r = 0; r < ROUNDS; r++) {
+    t1 += await run(1);
+    tb += await run(BATCH);
+  }
+  return { one: (ROUNDS * images) / (t1 / 1000), batched: (ROUNDS * images) / (tb / 1000) };
 }
 
 async function throughWorker(users: string[]): Promise<{ imagesPerS: number; avgBatch: number }> {
@@ -105,16 +118,16 @@ async function throughWorker(users: string[]): Promise<{ imagesPerS: number; avg
 }
 
 const users = readFileSync(join(REPO_ROOT, "models", "demo-v1", "user_ids.txt"), "utf8").split("\n").filter(Boolean);
-// The baseline runs before and after the worker and the faster run counts (a conservative ratio
-// on a shared machine whose load drifts during the run).
-const baseBefore = await bare(BATCH);
-const base1 = await bare(1);
+// The bare loop runs before and after the worker; the faster batch-BATCH figure is the baseline
+// (a conservative ratio on a shared machine whose load drifts during the run).
+const before = await bare();
 const worker = await throughWorker(users);
-const baseAfter = await bare(BATCH);
-const base = Math.max(baseBefore, baseAfter);
-log(`baseline batch ${BATCH}: ${fmt(baseBefore, 1)} images/s before, ${fmt(baseAfter, 1)} after; load average ${loadavg().map((l) => l.toFixed(2)).join(" ")} on ${cpus().length} cores`);
+const after = await bare();
+const base = Math.max(before.batched, after.batched);
+const base1 = Math.max(before.one, after.one);
 const ratio = worker.imagesPerS / base;
-const gain = base / base1;
+const gain = (before.batched + after.batched) / (before.one + after.one);
+log(`bare loop images/s, batch 1 / batch ${BATCH}: ${fmt(before.one, 1)} / ${fmt(before.batched, 1)} before, ${fmt(after.one, 1)} / ${fmt(after.batched, 1)} after; load average ${loadavg().map((l) => l.toFixed(2)).join(" ")} on ${cpus().length} cores`);
 report(
   "decoder batching",
   [
