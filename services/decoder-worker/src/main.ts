@@ -39,7 +39,14 @@ async function main() {
   const versions = await resolveModelVersions(config.MODELS_DIR, config.MODEL_VERSIONS);
   const session = { providers: config.ORT_PROVIDERS as never, requireGpu: config.REQUIRE_GPU, intraOpThreads: config.ORT_INTRA_OP_THREADS, interOpThreads: config.ORT_INTER_OP_THREADS };
   // Decoding on threads keeps model steps from queueing behind the event loop's PNG/S3/Redis work.
-  const threaded = config.DECODE_THREADS ? await createThreadedDecoders({ modelsDir: config.MODELS_DIR, versions, session, latent: latentOverrides(config) }, config.DECODE_LANES, log) : undefined;
+  const threadInit = { modelsDir: config.MODELS_DIR, versions, session, latent: latentOverrides(config) };
+  const threaded = config.DECODE_THREADS
+    ? await createThreadedDecoders(threadInit, config.DECODE_LANES, log, (err) => {
+        // The jobs it held are retried; a process without its model instance must be replaced.
+        log.fatal({ err }, "decoder thread died");
+        process.exit(1);
+      })
+    : undefined;
   const decoders = threaded?.decoders ?? (await loadDecoders(config.MODELS_DIR, versions, session, log, latentOverrides(config)));
   const blobs = await createBlobStore(config);
   const redis = createRedis(config.REDIS_URL, "worker", log, "decoder-store");
