@@ -70,7 +70,9 @@ export async function createThreadedDecoders(
           slot.inflight++;
           return new Promise<DecodedImages>((resolve, reject) => {
             pending.set(id, { resolve, reject });
-            slot.worker.postMessage({ type: "decode", id, version: m.version, embeddings, count, ...(seeds ? { seeds: [...seeds] } : {}) } satisfies ToDecoderThread);
+            // Structured clone copies a view's whole ArrayBuffer: send a shard chunk's own values only.
+            const own = embeddings.byteLength === embeddings.buffer.byteLength ? embeddings : embeddings.slice();
+            slot.worker.postMessage({ type: "decode", id, version: m.version, embeddings: own, count, ...(seeds ? { seeds: [...seeds] } : {}) } satisfies ToDecoderThread);
           });
         },
       },
