@@ -31,12 +31,22 @@ const log = (msg: string) => console.log(`[decoder-batching] ${msg}`);
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
 
+/** CPU seconds (user + system) a process has used, from /proc (Linux); NaN elsewhere. */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in USER_HZ (100 on Linux)
+  } catch {
+    return Number.NaN;
+  }
+}
+
 /**
  * The bare in-process loop: one decoder, `ROUNDS` rounds that each decode the same 2·BATCH images
  * at batch 1 and at batch BATCH, alternating, so that load drifting on a shared machine hits both
  * alike. Returns images/s per batch size.
  */
-async function bare(): Promise<{ one: number; batched: number }> {
+async function bare(): Promise<{ one: number; batched: number; cpuPerImage: number }> {
   const { decoder } = await loadLatentDecoder(join(MODEL, "manifest.json"), { providers: ["cpu"], intraOpThreads: 1, interOpThreads: 1 }, { steps: STEPS });
   const E = decoder.config.embeddingDim;
   const images = 2 * BATCH;
@@ -52,14 +62,18 @@ async function bare(): Promise<{ one: number; batched: number }> {
   await run(1);
   let t1 = 0;
   let tb = 0;
+  let cpuB = 0;
   for (let r = 0; r < ROUNDS; r++) {
     t1 += await run(1);
+    const c0 = process.cpuUsage();
     tb += await run(BATCH);
+    const c = process.cpuUsage(c0);
+    cpuB += (c.user + c.system) / 1e6;
   }
-  return { one: (ROUNDS * images) / (t1 / 1000), batched: (ROUNDS * images) / (tb / 1000) };
+  return { one: (ROUNDS * images) / (t1 / 1000), batched: (ROUNDS * images) / (tb / 1000), cpuPerImage: cpuB / (ROUNDS * images) };
 }
 
-async function throughWorker(users: string[]): Promise<{ imagesPerS: number; avgBatch: number }> {
+async function throughWorker(users: string[]): Promise<{ imagesPerS: number; avgBatch: number; cpuPerImage: Record<string, number> }> {
   const modelsDir = assembleLatentModelsDir(MODEL, VERSION);
   const stack = await startStack({ modelsDir, services: ["gateway", "prior-worker"], tenants: ["bench"], env: { "*": { DEFAULT_MODEL_VERSION: VERSION } } });
   const client = createJobClient(stack.grpcAddress, stack.tenants.bench!.apiKey);
@@ -88,8 +102,13 @@ async function throughWorker(users: string[]): Promise<{ imagesPerS: number; avg
       CONCURRENCY: String(2 * BATCH),
       ...JSON.parse(process.env.BENCH_WORKER_ENV ?? "{}"),
     });
+    // CPU used while draining, per process that works for the decode stage (the gateway and the
+    // prior worker are idle by now): a load-independent view of what a job costs besides the model.
+    const pids = { "decoder-worker": worker.process.child.pid, s3rver: stack.s3.process.child.pid, redis: stack.redis.process.child.pid };
+    const cpu0 = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
     const decodeQueue = new Queue("decode.bench", { connection: redis, prefix: stack.prefix });
     await drained(decodeQueue);
+    const cpuPerImage = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, (cpuSeconds(pid) - cpu0[k]!) / JOBS]));
     await decodeQueue.close();
     const metrics = await (await fetch(`http://127.0.0.1:${worker.httpPort}/metrics`)).text();
     const sum = (name: string) => metrics.split("\n").filter((l) => l.startsWith(`${name}{`)).reduce((n, l) => n + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
@@ -108,7 +127,7 @@ async function throughWorker(users: string[]): Promise<{ imagesPerS: number; avg
     const first = done[BATCH - 1]!;
     const t1 = done[done.length - 1]!;
     log(`decoder worker: first ${BATCH} images ${first - t0} ms after start, the rest in ${t1 - first} ms`);
-    return { imagesPerS: (JOBS - BATCH) / ((t1 - first) / 1000), avgBatch: sum("rebeca_decoder_batch_inferences_total") / sum("rebeca_decoder_batch_executions_total") };
+    return { imagesPerS: (JOBS - BATCH) / ((t1 - first) / 1000), avgBatch: sum("rebeca_decoder_batch_inferences_total") / sum("rebeca_decoder_batch_executions_total"), cpuPerImage };
   } finally {
     client.close();
     redis.disconnect();
@@ -128,6 +147,8 @@ const base1 = Math.max(before.one, after.one);
 const ratio = worker.imagesPerS / base;
 const gain = (before.batched + after.batched) / (before.one + after.one);
 log(`bare loop images/s, batch 1 / batch ${BATCH}: ${fmt(before.one, 1)} / ${fmt(before.batched, 1)} before, ${fmt(after.one, 1)} / ${fmt(after.batched, 1)} after; load average ${loadavg().map((l) => l.toFixed(2)).join(" ")} on ${cpus().length} cores`);
+const workerCpu = Object.values(worker.cpuPerImage).reduce((a, b) => a + b, 0);
+log(`CPU ms per image: bare loop ${fmt(1000 * before.cpuPerImage, 1)}; worker path ${fmt(1000 * workerCpu, 1)} (${Object.entries(worker.cpuPerImage).map(([k, v]) => `${k} ${fmt(1000 * v, 1)}`).join(", ")}; start-up included)`);
 report(
   "decoder batching",
   [
@@ -135,6 +156,6 @@ report(
     { path: `bare in-process loop, batch ${BATCH} (baseline)`, "images/s": fmt(base, 1), "avg batch": String(BATCH) },
     { path: `decoder worker, single jobs micro-batched (max ${BATCH})`, "images/s": fmt(worker.imagesPerS, 1), "avg batch": fmt(worker.avgBatch, 2) },
   ],
-  { jobs: JOBS, batch: BATCH, steps: STEPS, baseline: base, batch1: base1, measured: worker.imagesPerS, avgBatch: worker.avgBatch, ratio, gainBatchOverOne: gain, target: 0.9, pass: ratio >= 0.9 },
+  { jobs: JOBS, batch: BATCH, steps: STEPS, cpuMsPerImageBare: 1000 * before.cpuPerImage, cpuMsPerImageWorker: 1000 * workerCpu, baseline: base, batch1: base1, measured: worker.imagesPerS, avgBatch: worker.avgBatch, ratio, gainBatchOverOne: gain, target: 0.9, pass: ratio >= 0.9 },
 );
 console.log(`ratio ${fmt(ratio, 3)} (target ≥ 0.9); batch ${BATCH} over batch 1: ${fmt(gain, 2)}×`);
