@@ -17,6 +17,8 @@ export interface LatentScheduler {
   readonly timesteps: readonly number[];
   /** Standard deviation of the initial latent noise (x_T = initSigma · N(0, I)). */
   readonly initSigma: number;
+  /** Euler only: σ at each call, then 0 (length timesteps + 1). */
+  readonly sigmas?: readonly number[];
   /** Factor applied to the sample before UNet call `i` (Euler's 1/√(σ²+1); 1 otherwise). */
   inputScale(i: number): number;
   /** After UNet call `i` predicted `eps` for sample `x`: the next sample (written into `x`). */
@@ -100,6 +102,7 @@ function euler(a: Float64Array, steps: number): LatentScheduler {
   return {
     name: 'euler',
     timesteps,
+    sigmas,
     initSigma: sigmas[0]!,
     inputScale: (i) => 1 / Math.sqrt(sigmas[i]! ** 2 + 1),
     step(eps, i, x) {
@@ -110,11 +113,6 @@ function euler(a: Float64Array, steps: number): LatentScheduler {
   };
 }
 
-/** Exposed for tests: Euler's σ per call (length steps + 1, ending in 0). */
-export function eulerSigmas(alphasCumprod: Float64Array, steps: number): number[] {
-  const s = createLatentScheduler('euler', alphasCumprod, steps);
-  return [...s.timesteps.map((_, i) => Math.sqrt(1 / s.inputScale(i) ** 2 - 1)), 0];
-}
 
 function pndm(a: Float64Array, steps: number, offset: number): LatentScheduler {
   const ratio = Math.floor(a.length / steps);
