@@ -40,4 +40,14 @@ grep -q "sha256 mismatch for 'user_ids'" "$T/err"
 echo ' ' >> "$T/rebeca/decoder/parity.json"
 if $PY -m rebeca_train validate "$T/rebeca" 2>"$T/err"; then echo "validate accepted a tampered decoder parity" >&2; exit 1; fi
 grep -q "sha256 mismatch for 'parity'" "$T/err"
+# latent decoder: export from fixture-format weights; the committed fixture's scheduler reference is
+# what this code computes; weights of another format stop with exit code 2 and a message
+$PY -m rebeca_train latent-fixture --out-dir "$T/latent" --weights "$T/latent.pt"
+$PY -m rebeca_train export-latent --weights "$T/latent.pt" --out-dir "$T/latent-ddim" --scheduler ddim --steps 20
+$PY -c 'import json, sys; a, b = (json.load(open(p))["schedulers"] for p in sys.argv[1:]); sys.exit(a != b)' \
+  "$T/latent/parity.json" ../packages/inference/test-fixtures/latent-tiny/parity.json \
+  || { echo "committed latent fixture's scheduler reference is stale: run training/latent-fixture.sh" >&2; exit 1; }
+$PY -c 'import torch, sys; torch.save({"format": "x"}, sys.argv[1])' "$T/bad.pt"
+set +e; $PY -m rebeca_train export-latent --weights "$T/bad.pt" --out-dir "$T/bad" 2>"$T/err"; rc=$?; set -e
+[ "$rc" = 2 ] && grep -q "not a rebeca.latent-weights/v1 checkpoint" "$T/err" || { echo "export-latent accepted bad weights" >&2; exit 1; }
 echo "smoke.sh OK in $(( $(date +%s) - start ))s"

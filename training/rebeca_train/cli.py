@@ -73,6 +73,22 @@ def main(argv=None):
     c.add_argument("manifest", help="manifest.json or model dir")
     c.add_argument("--parity", action="store_true", help="also recompute parity.json from prior.onnx weights")
 
+    lf = sub.add_parser("latent-fixture", help="tiny random-weight latent decoder (weights + exported ONNX)")
+    lf.add_argument("--out-dir", required=True, help="decoder dir to write (manifest.json, *.onnx, parity.json)")
+    lf.add_argument("--weights", default=None, help="also keep the weights checkpoint here")
+    lf.add_argument("--seed", type=int, default=0)
+    lf.add_argument("--latent-size", type=int, default=8, help="latent height = width (image is 4x)")
+    lf.add_argument("--no-decode-parity", action="store_true", help="skip reference decodes (large images)")
+
+    le = sub.add_parser("export-latent", help="latent-diffusion weights on disk -> ONNX decoder dir + manifest")
+    le.add_argument("--weights", default=None, help="a rebeca.latent-weights/v1 checkpoint (.pt)")
+    le.add_argument("--sd15-dir", default=None, help="Stable Diffusion 1.5 diffusers folder (needs diffusers)")
+    le.add_argument("--ip-adapter", default=None, help="ip-adapter_sd15.bin (with --sd15-dir)")
+    le.add_argument("--out-dir", required=True)
+    le.add_argument("--scheduler", choices=["ddim", "euler", "pndm"], default="pndm")
+    le.add_argument("--steps", type=int, default=50)
+    le.add_argument("--guidance", type=float, default=5.0)
+
     args = p.parse_args(argv)
     try:
         run(args)
@@ -114,6 +130,24 @@ def run(args):
     elif args.cmd == "export-verifier":
         from .verifier_export import export_verifier
         export_verifier(args.world, args.steps, args.seed)
+    elif args.cmd in ("latent-fixture", "export-latent"):
+        from . import latent_export
+        if args.cmd == "latent-fixture":
+            import tempfile
+            with tempfile.TemporaryDirectory() as tmp:
+                w = args.weights or os.path.join(tmp, "weights.pt")
+                cfg = dict(latent_export.FIXTURE_CONFIG, latent_size=args.latent_size)
+                latent_export.make_fixture_weights(w, seed=args.seed, config=cfg)
+                latent_export.export_weights(w, args.out_dir, decode_parity=not args.no_decode_parity)
+        elif args.sd15_dir:
+            if not args.ip_adapter:
+                raise InputError("--sd15-dir needs --ip-adapter")
+            latent_export.export_sd15_ip_adapter(args.sd15_dir, args.ip_adapter, args.out_dir, args.scheduler,
+                                                 args.steps, args.guidance)
+        elif args.weights:
+            latent_export.export_weights(args.weights, args.out_dir, args.scheduler, args.steps, args.guidance)
+        else:
+            raise InputError("export-latent needs --weights or --sd15-dir")
     elif args.cmd == "validate":
         from .manifest import validate
         man = validate(args.manifest)

@@ -9,3 +9,4 @@ export * from "./stack.js";
 export { parseNpy, type NpyArray } from "@rebeca/eval";
 
 export * from "./gallery.js";
+export * from "./latent.js";

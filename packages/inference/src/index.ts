@@ -5,3 +5,6 @@ export * from './manifest.js';
 export * from './onnx.js';
 export * from './png.js';
 export * from './prior-service.js';
+export * from './latent-schedulers.js';
+export * from './latent-decoder.js';
+export * from './latent-load.js';

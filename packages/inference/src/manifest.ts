@@ -89,6 +89,53 @@ export const decoderManifestSchema = z
   .loose();
 export type DecoderManifest = z.infer<typeof decoderManifestSchema>;
 
+const latentIo = z.object({
+  unet: z.object({ sample: z.string().min(1), timestep: z.string().min(1), condition: z.string().min(1), output: z.string().min(1) }),
+  image_proj: ioNames.optional(),
+  vae_decoder: ioNames,
+});
+
+/** A latent-diffusion decoder (docs/model-format.md, "Latent-diffusion decoder manifest"). */
+export const latentDecoderManifestSchema = z
+  .object({
+    format: z.literal('rebeca.decoder/v1'),
+    kind: z.literal('latent-diffusion'),
+    family: z.string().min(1),
+    embedding_dim: positiveInt,
+    channels: z.literal(3),
+    height: positiveInt,
+    width: positiveInt,
+    range: z.tuple([z.literal(0), z.literal(1)]),
+    latent: z.object({ channels: positiveInt, height: positiveInt, width: positiveInt, scale: z.number().positive() }),
+    condition: z.object({ tokens: positiveInt, dim: positiveInt }).optional(),
+    scheduler: z.object({
+      prediction: z.literal('epsilon'),
+      beta_schedule: z.string(),
+      steps_offset: z.number().int().nonnegative(),
+      timesteps: positiveInt,
+      alphas_cumprod: z.array(z.number()),
+    }).loose(),
+    defaults: z.object({ scheduler: z.enum(['ddim', 'euler', 'pndm']), steps: positiveInt, guidance: z.number() }),
+    negative: z.enum(['zero-embedding-projected', 'zero-embedding']),
+    vae_range: z.tuple([z.number(), z.number()]),
+    noise_stream: z.number().int().nonnegative().max(0xffffffff),
+    files: z.object({ unet: fileRef, image_proj: fileRef.optional(), vae_decoder: fileRef, parity: fileRef.optional() }).catchall(fileRef),
+    io: latentIo,
+  })
+  .loose()
+  .superRefine((m, ctx) => {
+    for (const p of validateAlphasCumprod(m.scheduler.alphas_cumprod, m.scheduler.timesteps)) {
+      ctx.addIssue({ code: 'custom', path: ['scheduler', 'alphas_cumprod'], message: p });
+    }
+    if (m.defaults.steps > m.scheduler.timesteps) ctx.addIssue({ code: 'custom', path: ['defaults', 'steps'], message: 'steps exceed scheduler timesteps' });
+    const projected = m.negative === 'zero-embedding-projected';
+    if (projected !== (m.files.image_proj !== undefined) || projected !== (m.io.image_proj !== undefined) || projected !== (m.condition !== undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['negative'], message: 'zero-embedding-projected needs files.image_proj, io.image_proj and condition (and zero-embedding none of them)' });
+    }
+    if (!(m.vae_range[1] > m.vae_range[0])) ctx.addIssue({ code: 'custom', path: ['vae_range'], message: 'must be [low, high] with high > low' });
+  });
+export type LatentDecoderManifest = z.infer<typeof latentDecoderManifestSchema>;
+
 /** Thrown when a file's content does not match the sha256 its manifest declares. */
 export class ChecksumMismatchError extends Error {
   override readonly name = 'ChecksumMismatchError';
@@ -222,6 +269,30 @@ export async function loadDecoderModelFiles(manifestPath: string): Promise<Decod
   const manifest = parseWith(decoderManifestSchema, raw, path);
   const files = await verifyFiles(dirname(path), manifest.files);
   return { manifestPath: path, manifestSha256: sha256(bytes), manifest, files };
+}
+
+/** A latent-diffusion decoder with every file verified. */
+export interface LatentDecoderModelFiles {
+  readonly manifestPath: string;
+  readonly manifestSha256: string;
+  readonly manifest: LatentDecoderManifest;
+  readonly files: Readonly<Record<string, VerifiedFile>>;
+}
+
+/** Parses a latent-diffusion decoder manifest and verifies the sha256 of every listed file. */
+export async function loadLatentDecoderModelFiles(manifestPath: string): Promise<LatentDecoderModelFiles> {
+  const path = resolve(manifestPath);
+  const { raw, bytes } = await readJson(path);
+  const manifest = parseWith(latentDecoderManifestSchema, raw, path);
+  const files = await verifyFiles(dirname(path), manifest.files);
+  return { manifestPath: path, manifestSha256: sha256(bytes), manifest, files };
+}
+
+/** The `kind` a decoder manifest declares (`single-shot` when absent), to pick its loader. */
+export async function decoderManifestKind(manifestPath: string): Promise<string> {
+  const { raw } = await readJson(resolve(manifestPath));
+  const kind = (raw as { kind?: unknown } | null)?.kind;
+  return typeof kind === 'string' ? kind : 'single-shot';
 }
 
 /** The per-user conditioning rows: float32 [rows, U], the last row is usually the null user. */

@@ -4,6 +4,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import type { PriorInput, PriorModel } from './sampler.js';
+import type { ImageProjectionModel, LatentUNetModel, LatentVaeModel } from './latent-decoder.js';
 
 /** Execution providers this factory knows how to ask for. */
 export type ExecutionProvider = 'cuda' | 'tensorrt' | 'webgpu' | 'cpu';
@@ -56,6 +57,15 @@ export function parseProviders(value: string): ExecutionProvider[] {
   }
   if (list.length === 0) throw new RangeError('execution provider list is empty');
   return list as ExecutionProvider[];
+}
+
+/**
+ * Execution providers this onnxruntime-node build supports, as it reports them. Support is not
+ * availability: a CUDA provider in the list can still fail to create a session (no driver, no
+ * CUDA libraries); {@link createOnnxSession} reports that per provider.
+ */
+export function supportedExecutionProviders(): string[] {
+  return ort.listSupportedBackends().map((b) => b.name);
 }
 
 function availableBackends(): Map<string, boolean> {
@@ -162,8 +172,11 @@ export interface DecodedImages {
 
 /** Turns prior embeddings into images. */
 export interface ImageDecoder {
-  /** `embeddings` is [count, D]. */
-  decode(embeddings: Float32Array, count: number): Promise<DecodedImages>;
+  /**
+   * `embeddings` is [count, D]; `seeds` (one uint32 per image) drive the decoder's own noise. The
+   * single-shot decoder is deterministic and ignores them; a latent-diffusion decoder requires them.
+   */
+  decode(embeddings: Float32Array, count: number, seeds?: readonly number[]): Promise<DecodedImages>;
 }
 
 /** Turns images back into embeddings (evaluation: the verifier compares these). */
@@ -214,6 +227,61 @@ export function createImageEncoder(session: RunnableSession, shape: SingleShotSh
       const out = float32Output(results, io.output);
       if (out.length !== count * D) throw new Error(`encoder returned ${out.length} values, expected ${count}×${D}`);
       return out;
+    },
+  };
+}
+
+/** Graph input and output names of the latent decoder's three graphs (manifest `io`). */
+export interface LatentIoNames {
+  readonly unet: { readonly sample: string; readonly timestep: string; readonly condition: string; readonly output: string };
+  readonly imageProj?: { readonly input: string; readonly output: string };
+  readonly vaeDecoder: { readonly input: string; readonly output: string };
+}
+
+export interface LatentShapes {
+  readonly embeddingDim: number;
+  readonly latent: { readonly channels: number; readonly height: number; readonly width: number };
+  /** Condition per row after the projection: [tokens, dim] (IP-Adapter), or absent (Kandinsky: [E]). */
+  readonly condition?: { readonly tokens: number; readonly dim: number };
+}
+
+/** The latent decoder's model roles over `unet.onnx`, `image_proj.onnx`, `vae_decoder.onnx`. */
+export function createOnnxLatentModels(
+  sessions: { unet: RunnableSession; imageProj?: RunnableSession; vaeDecoder: RunnableSession },
+  io: LatentIoNames,
+  shapes: LatentShapes,
+): { unet: LatentUNetModel; imageProjection?: ImageProjectionModel; vae: LatentVaeModel } {
+  const { channels: C, height: h, width: w } = shapes.latent;
+  const E = shapes.embeddingDim;
+  const condDims = (rows: number): number[] =>
+    shapes.condition ? [rows, shapes.condition.tokens, shapes.condition.dim] : [rows, E];
+  const unet: LatentUNetModel = {
+    async predictNoise(sample, timestep, condition, rows) {
+      const out = await sessions.unet.run({
+        [io.unet.sample]: new ort.Tensor('float32', sample, [rows, C, h, w]),
+        [io.unet.timestep]: new ort.Tensor('float32', timestep, [rows]),
+        [io.unet.condition]: new ort.Tensor('float32', condition, condDims(rows)),
+      });
+      return float32Output(out, io.unet.output);
+    },
+  };
+  const vae: LatentVaeModel = {
+    async decode(latents, rows) {
+      const out = await sessions.vaeDecoder.run({ [io.vaeDecoder.input]: new ort.Tensor('float32', latents, [rows, C, h, w]) });
+      return float32Output(out, io.vaeDecoder.output);
+    },
+  };
+  const proj = sessions.imageProj;
+  const pio = io.imageProj;
+  if (!proj || !pio) return { unet, vae };
+  return {
+    unet,
+    vae,
+    imageProjection: {
+      async project(embeddings, rows) {
+        const out = await proj.run({ [pio.input]: new ort.Tensor('float32', embeddings, [rows, E]) });
+        return float32Output(out, pio.output);
+      },
     },
   };
 }

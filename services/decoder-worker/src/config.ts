@@ -18,8 +18,27 @@ export const decoderWorkerConfigSchema = baseConfigSchema
     CONCURRENCY: env.int(2),
     /** Decodes computed at once in this process (model instances). */
     DECODE_LANES: env.int(1),
+    /** Decode on worker threads (one per lane) instead of the event loop's thread. */
+    DECODE_THREADS: env.bool(true),
     /** Images per decoder call within a batch shard: the grain at which tenants take turns. */
     DECODE_CHUNK_IMAGES: env.int(16),
+    /**
+     * Micro-batching of single jobs (Triton-style dynamic batching): most images decoded in one
+     * call across concurrent jobs of one model version. 1 turns it off. Only jobs in flight can
+     * share a call, so CONCURRENCY × tenants must reach it for full batches.
+     */
+    DECODE_MAX_BATCH: env.int(8),
+    /**
+     * Longest a job waits for company before its (partial) batch runs, in ms (Triton's max queue
+     * delay). 0 adds no latency when idle; batches still form from jobs that queue while a decode runs.
+     */
+    DECODE_MAX_WAIT_MS: env.int(0),
+    /** Latent decoders: override the manifest's scheduler (ddim | euler | pndm); empty = manifest. */
+    LATENT_SCHEDULER: z.enum(["", "ddim", "euler", "pndm"]).default(""),
+    /** Latent decoders: override the manifest's steps; 0 = manifest. */
+    LATENT_STEPS: env.int(0),
+    /** Latent decoders: override the manifest's guidance; empty = manifest. */
+    LATENT_GUIDANCE: env.str(""),
     /** Parallel uploads per batch shard (keeps one shard from flooding the object store). */
     UPLOAD_CONCURRENCY: env.int(8),
     /** Uploads in flight per process, shared fairly between tenants like the decoder. */

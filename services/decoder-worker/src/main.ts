@@ -5,6 +5,7 @@ import { createFinalizeProcessor, createShardDecodeProcessor } from "./shard-pro
 import { fairUploads } from "./fair-blobs.js";
 import {
   Counter,
+  Histogram,
   createJobOutcomeCounter,
   createLogger,
   createMetricsRegistry,
@@ -23,7 +24,9 @@ import {
 } from "@rebeca/platform";
 import { createBlobStore } from "@rebeca/storage";
 import { decoderWorkerConfigSchema } from "./config.js";
-import { loadDecoders } from "./models.js";
+import { latentOverrides, loadDecoders } from "./models.js";
+import { createBatchingDecoder } from "./batching-decoder.js";
+import { createThreadedDecoders } from "./threaded-decoders.js";
 import { resolveModelVersions } from "@rebeca/inference";
 import { createDecodeProcessor } from "./processor.js";
 
@@ -37,12 +40,17 @@ async function main() {
   const ops = await startOpsServer({ host: config.HTTP_HOST, port: config.HTTP_PORT, registry, health });
 
   const versions = await resolveModelVersions(config.MODELS_DIR, config.MODEL_VERSIONS);
-  const decoders = await loadDecoders(
-    config.MODELS_DIR,
-    versions,
-    { providers: config.ORT_PROVIDERS as never, requireGpu: config.REQUIRE_GPU, intraOpThreads: config.ORT_INTRA_OP_THREADS, interOpThreads: config.ORT_INTER_OP_THREADS },
-    log,
-  );
+  const session = { providers: config.ORT_PROVIDERS as never, requireGpu: config.REQUIRE_GPU, intraOpThreads: config.ORT_INTRA_OP_THREADS, interOpThreads: config.ORT_INTER_OP_THREADS };
+  // Decoding on threads keeps model steps from queueing behind the event loop's PNG/S3/Redis work.
+  const threadInit = { modelsDir: config.MODELS_DIR, versions, session, latent: latentOverrides(config) };
+  const threaded = config.DECODE_THREADS
+    ? await createThreadedDecoders(threadInit, config.DECODE_LANES, log, (err) => {
+        // The jobs it held are retried; a process without its model instance must be replaced.
+        log.fatal({ err }, "decoder thread died");
+        process.exit(1);
+      })
+    : undefined;
+  const decoders = threaded?.decoders ?? (await loadDecoders(config.MODELS_DIR, versions, session, log, latentOverrides(config)));
   const blobs = await createBlobStore(config);
   const redis = createRedis(config.REDIS_URL, "worker", log, "decoder-store");
   await waitReady(redis);
@@ -51,6 +59,26 @@ async function main() {
   const imagesTotal = new Counter({ name: "rebeca_decoder_images_total", help: "Images decoded and stored", registers: [registry] });
 
   const lanes = createFairLanes({ lanes: config.DECODE_LANES, weight: weightOf(config.TENANT_WEIGHTS) });
+  // Triton's pair: the average batch is inferences / executions.
+  const batchInferences = new Counter({ name: "rebeca_decoder_batch_inferences_total", help: "Images decoded through the micro-batcher (single jobs)", labelNames: ["model_version"], registers: [registry] });
+  const batchExecutions = new Counter({ name: "rebeca_decoder_batch_executions_total", help: "Decoder calls the micro-batcher made; inferences / executions is the average batch", labelNames: ["model_version"], registers: [registry] });
+  const batchQueue = new Histogram({ name: "rebeca_decoder_batch_queue_seconds", help: "Time a single job waited in the micro-batcher before its decode started", labelNames: ["model_version"], buckets: [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry] });
+  if (config.DECODE_MAX_BATCH > 1) {
+    for (const [version, loaded] of decoders) {
+      loaded.batching = createBatchingDecoder(loaded.decoder, loaded.embeddingDim, {
+        maxBatch: config.DECODE_MAX_BATCH,
+        maxWaitMs: config.DECODE_MAX_WAIT_MS,
+        concurrency: config.DECODE_LANES,
+        acquire: (tenant, images) => lanes.acquire(tenant, images),
+        onExecution: (s) => {
+          batchInferences.inc({ model_version: version }, s.items);
+          batchExecutions.inc({ model_version: version });
+          for (const ms of s.queueMs) batchQueue.observe({ model_version: version }, ms / 1000);
+          if (s.split) log.warn({ version, requests: s.requests }, "batched decode failed; retrying its jobs one by one");
+        },
+      });
+    }
+  }
   const batches = createBatchStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS });
   // Finalize steps belong to batches.
   const finalizeQueueOf = (tenant: string) => queues.get("decode", tenant, "batch");
@@ -101,6 +129,7 @@ async function main() {
   shutdown.add("mark not ready", () => (health.ready = false));
   shutdown.add("drain workers", () => workers.close());
   shutdown.add("close queues", () => queues.close());
+  if (threaded) shutdown.add("stop decoder threads", () => threaded.close());
   shutdown.add("close redis", () => Promise.all([redis.quit(), workerConnection.quit()]));
   shutdown.add("close ops server", () => ops.close());
   shutdown.installSignalHandlers();

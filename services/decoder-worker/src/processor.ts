@@ -4,10 +4,13 @@ import type { JobStore } from "@rebeca/jobstore";
 import { encodePng, imageAt, type ImageDecoder } from "@rebeca/inference";
 import type { BlobStore } from "@rebeca/storage";
 import { UnrecoverableError, type FairLanes } from "@rebeca/platform";
+import type { BatchingDecoder } from "./batching-decoder.js";
 
 export interface LoadedDecoder {
   decoder: ImageDecoder;
   embeddingDim: number;
+  /** Micro-batches single jobs across calls (holds the fair lanes itself); absent = one call per job. */
+  batching?: BatchingDecoder;
 }
 
 export interface DecodeProcessorDeps {
@@ -52,12 +55,16 @@ export function createDecodeProcessor(deps: DecodeProcessorDeps) {
     storedEmbeddings.catch(() => {});
     const embeddings = bytesToFloat32(raw);
     if (embeddings.length !== count * task.embeddingDim) throw new UnrecoverableError(`embeddings object has ${embeddings.length} values, expected ${count}×${task.embeddingDim}`);
-    const release = deps.lanes ? await deps.lanes.acquire(task.tenant, count) : () => {};
     let images;
-    try {
-      images = await loaded.decoder.decode(embeddings, count);
-    } finally {
-      release();
+    if (loaded.batching) {
+      images = await loaded.batching.decode({ tenant: task.tenant, embeddings, count, seeds: task.seeds });
+    } else {
+      const release = deps.lanes ? await deps.lanes.acquire(task.tenant, count) : () => {};
+      try {
+        images = await loaded.decoder.decode(embeddings, count, task.seeds);
+      } finally {
+        release();
+      }
     }
 
     const embeddingUri = blobs.uri(task.embeddingsKey);

@@ -1,0 +1,161 @@
+/*
+ * Decoder-worker throughput with micro-batching vs a bare in-process decode loop at the same batch
+ * size (target: ratio ≥ 0.9), and the gain of batch 8 over batch 1 in the bare loop.
+ *
+ * Model: the latent-diffusion bench model (bench/models/latent-bench: the IP-Adapter-shaped tiny
+ * UNet at a 32×32 latent (128×128 images), PNDM 50 steps = 51 UNet calls, guidance 5, CPU, one onnxruntime thread).
+ *
+ * Through the worker: single-image jobs go through the gateway and the prior while no decoder runs;
+ * then one decoder worker (DECODE_MAX_BATCH 8) starts and drains them. The clock runs from its first
+ * finished batch to its last SUCCEEDED transition (steady state, start-up excluded), so Redis
+ * transitions, PNG encoding and S3 writes count.
+ * Concurrent single jobs only share a decoder call through the micro-batcher.
+ */
+import { join } from "node:path";
+import { readFileSync, rmSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
+import { loadLatentDecoder } from "@rebeca/inference";
+import { assembleLatentModelsDir, createJobClient, REPO_ROOT, startStack } from "@rebeca/devstack";
+import { imageSeed } from "@rebeca/contracts";
+import { JobState } from "@rebeca/contracts/grpc";
+import { Queue } from "bullmq";
+import { Redis } from "ioredis";
+import { fmt, report } from "./stats.js";
+
+const JOBS = Number(process.env.BENCH_JOBS ?? 128);
+const BATCH = Number(process.env.BENCH_BATCH ?? 8);
+const STEPS = Number(process.env.BENCH_STEPS ?? 50);
+const MODEL = join(REPO_ROOT, "bench", "models", "latent-bench");
+const VERSION = "latent-v1";
+const log = (msg: string) => console.log(`[decoder-batching] ${msg}`);
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
+
+/** CPU seconds (user + system) a process has used, from /proc (Linux); NaN elsewhere. */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in USER_HZ (100 on Linux)
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/**
+ * The bare in-process loop: one decoder, `ROUNDS` rounds that each decode the same 2·BATCH images
+ * at batch 1 and at batch BATCH, alternating, so that load drifting on a shared machine hits both
+ * alike. Returns images/s per batch size.
+ */
+async function bare(): Promise<{ one: number; batched: number; cpuPerImage: number }> {
+  const { decoder } = await loadLatentDecoder(join(MODEL, "manifest.json"), { providers: ["cpu"], intraOpThreads: 1, interOpThreads: 1 }, { steps: STEPS });
+  const E = decoder.config.embeddingDim;
+  const images = 2 * BATCH;
+  const run = async (batch: number) => {
+    const t0 = performance.now();
+    for (let j = 0; j < images; j += batch) {
+      const e = Float32Array.from({ length: batch * E }, (_, k) => Math.sin(j * E + k));
+      await decoder.decode(e, batch, Array.from({ length: batch }, (_, i) => imageSeed(j, i)));
+    }
+    return performance.now() - t0;
+  };
+  await run(BATCH); // warm-up: onnxruntime's first runs allocate and pick kernels
+  await run(1);
+  let t1 = 0;
+  let tb = 0;
+  let cpuB = 0;
+  for (let r = 0; r < ROUNDS; r++) {
+    t1 += await run(1);
+    const c0 = process.cpuUsage();
+    tb += await run(BATCH);
+    const c = process.cpuUsage(c0);
+    cpuB += (c.user + c.system) / 1e6;
+  }
+  return { one: (ROUNDS * images) / (t1 / 1000), batched: (ROUNDS * images) / (tb / 1000), cpuPerImage: cpuB / (ROUNDS * images) };
+}
+
+async function throughWorker(users: string[]): Promise<{ imagesPerS: number; avgBatch: number; cpuPerImage: Record<string, number> }> {
+  const modelsDir = assembleLatentModelsDir(MODEL, VERSION);
+  const stack = await startStack({ modelsDir, services: ["gateway", "prior-worker"], tenants: ["bench"], env: { "*": { DEFAULT_MODEL_VERSION: VERSION } } });
+  const client = createJobClient(stack.grpcAddress, stack.tenants.bench!.apiKey);
+  const redis = new Redis(stack.redis.url);
+  try {
+    for (let j = 0; j < JOBS; j++) {
+      await client.createJob({ requestId: `db-${j}`, userId: users[j % users.length]!, numImages: 1, seed: j, modelVersion: VERSION });
+    }
+    const drained = async (queue: Queue) => {
+      for (;;) {
+        const counts = await queue.getJobCounts("wait", "prioritized", "active", "delayed");
+        if (Object.values(counts).every((n) => n === 0)) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    const priorQueue = new Queue("prior.bench", { connection: redis, prefix: stack.prefix });
+    await drained(priorQueue);
+    await priorQueue.close();
+    const t0 = Date.now();
+    const worker = await stack.start("decoder-worker", {
+      ORT_INTRA_OP_THREADS: "1",
+      ORT_INTER_OP_THREADS: "1",
+      LATENT_STEPS: String(STEPS),
+      DECODE_MAX_BATCH: String(BATCH),
+      DECODE_MAX_WAIT_MS: "5",
+      CONCURRENCY: String(2 * BATCH),
+      ...JSON.parse(process.env.BENCH_WORKER_ENV ?? "{}"),
+    });
+    // CPU used while draining, per process that works for the decode stage (the gateway and the
+    // prior worker are idle by now): a load-independent view of what a job costs besides the model.
+    const pids = { "decoder-worker": worker.process.child.pid, s3rver: stack.s3.process.child.pid, redis: stack.redis.process.child.pid };
+    const cpu0 = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
+    const decodeQueue = new Queue("decode.bench", { connection: redis, prefix: stack.prefix });
+    await drained(decodeQueue);
+    const cpuPerImage = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, (cpuSeconds(pid) - cpu0[k]!) / JOBS]));
+    await decodeQueue.close();
+    const metrics = await (await fetch(`http://127.0.0.1:${worker.httpPort}/metrics`)).text();
+    const sum = (name: string) => metrics.split("\n").filter((l) => l.startsWith(`${name}{`)).reduce((n, l) => n + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
+    const jobs = [];
+    let token = "";
+    do {
+      const page = await client.listJobs({ pageSize: 100, pageToken: token });
+      jobs.push(...page.jobs);
+      token = page.nextPageToken;
+    } while (token);
+    const bad = jobs.filter((j) => j.state !== JobState.JOB_STATE_SUCCEEDED);
+    if (jobs.length !== JOBS || bad.length > 0) throw new Error(`${bad.length} of ${jobs.length} jobs did not succeed: ${bad[0]?.error?.message}`);
+    // Steady state: from the first finished batch to the last job, so the worker process's start-up
+    // (Node, model load, session creation: ~1 s, paid once per pod) is not divided into the figure.
+    const done = jobs.map((j) => Date.parse(j.updateTime)).sort((a, b) => a - b);
+    const first = done[BATCH - 1]!;
+    const t1 = done[done.length - 1]!;
+    log(`decoder worker: first ${BATCH} images ${first - t0} ms after start, the rest in ${t1 - first} ms`);
+    return { imagesPerS: (JOBS - BATCH) / ((t1 - first) / 1000), avgBatch: sum("rebeca_decoder_batch_inferences_total") / sum("rebeca_decoder_batch_executions_total"), cpuPerImage };
+  } finally {
+    client.close();
+    redis.disconnect();
+    await stack.stop();
+    rmSync(modelsDir, { recursive: true, force: true });
+  }
+}
+
+const users = readFileSync(join(REPO_ROOT, "models", "demo-v1", "user_ids.txt"), "utf8").split("\n").filter(Boolean);
+// The bare loop runs before and after the worker; the faster batch-BATCH figure is the baseline
+// (a conservative ratio on a shared machine whose load drifts during the run).
+const before = await bare();
+const worker = await throughWorker(users);
+const after = await bare();
+const base = Math.max(before.batched, after.batched);
+const base1 = Math.max(before.one, after.one);
+const ratio = worker.imagesPerS / base;
+const gain = (before.batched + after.batched) / (before.one + after.one);
+log(`bare loop images/s, batch 1 / batch ${BATCH}: ${fmt(before.one, 1)} / ${fmt(before.batched, 1)} before, ${fmt(after.one, 1)} / ${fmt(after.batched, 1)} after; load average ${loadavg().map((l) => l.toFixed(2)).join(" ")} on ${cpus().length} cores`);
+const workerCpu = Object.values(worker.cpuPerImage).reduce((a, b) => a + b, 0);
+log(`CPU ms per image: bare loop ${fmt(1000 * before.cpuPerImage, 1)}; worker path ${fmt(1000 * workerCpu, 1)} (${Object.entries(worker.cpuPerImage).map(([k, v]) => `${k} ${fmt(1000 * v, 1)}`).join(", ")}; from the worker's ready line until its queue drained)`);
+report(
+  "decoder batching",
+  [
+    { path: "bare in-process loop, batch 1", "images/s": fmt(base1, 1), "avg batch": "1" },
+    { path: `bare in-process loop, batch ${BATCH} (baseline)`, "images/s": fmt(base, 1), "avg batch": String(BATCH) },
+    { path: `decoder worker, single jobs micro-batched (max ${BATCH})`, "images/s": fmt(worker.imagesPerS, 1), "avg batch": fmt(worker.avgBatch, 2) },
+  ],
+  { jobs: JOBS, batch: BATCH, steps: STEPS, cpuMsPerImageBare: 1000 * before.cpuPerImage, cpuMsPerImageWorker: 1000 * workerCpu, baseline: base, batch1: base1, measured: worker.imagesPerS, avgBatch: worker.avgBatch, ratio, gainBatchOverOne: gain, target: 0.9, pass: ratio >= 0.9 },
+);
+console.log(`ratio ${fmt(ratio, 3)} (target ≥ 0.9); batch ${BATCH} over batch 1: ${fmt(gain, 2)}×`);
