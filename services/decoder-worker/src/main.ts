@@ -13,6 +13,7 @@ import {
   createFairLanes,
   createQueueCache,
   startStageWorkers,
+  handBackAfterMs,
   weightOf,
   fatal,
   loadConfig,
@@ -95,7 +96,8 @@ async function main() {
 
   const shutdown = createShutdown(log, config.DRAIN_DEADLINE_MS);
   shutdown.add("mark not ready", () => (health.ready = false));
-  shutdown.add("drain workers", () => workers.close());
+  // Decodes not done near the deadline are handed back to the queue for another worker.
+  shutdown.add("drain workers", () => workers.close({ handBackAfterMs: handBackAfterMs(config.DRAIN_DEADLINE_MS) }));
   shutdown.add("close queues", () => queues.close());
   shutdown.add("close redis", () => Promise.all([redis.quit(), workerConnection.quit()]));
   shutdown.add("close ops server", () => ops.close());

@@ -14,6 +14,7 @@ import {
   createFairLanes,
   createQueueCache,
   startStageWorkers,
+  handBackAfterMs,
   weightOf,
   fatal,
   loadConfig,
@@ -119,8 +120,9 @@ async function main() {
 
   const shutdown = createShutdown(log, config.DRAIN_DEADLINE_MS);
   shutdown.add("mark not ready", () => (health.ready = false));
-  // close() waits for running jobs; the deadline bounds it (a cut job is redelivered and resumes).
-  shutdown.add("drain workers", () => workers.close());
+  // close() waits for running jobs; those not done near the deadline are handed back to the queue
+  // (another worker resumes them from their recorded state at once, no stalled-job wait).
+  shutdown.add("drain workers", () => workers.close({ handBackAfterMs: handBackAfterMs(config.DRAIN_DEADLINE_MS) }));
   shutdown.add("stop sampler threads", () => backend.close());
   shutdown.add("close queues", () => queues.close());
   shutdown.add("close redis", () => Promise.all([redis.quit(), workerConnection.quit()]));
