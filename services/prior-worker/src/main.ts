@@ -50,7 +50,7 @@ async function main() {
 
   const redis = createRedis(config.REDIS_URL, "worker", log, "prior-store");
   await waitReady(redis);
-  const store = createJobStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, onFinished: createJobOutcomeCounter(registry) });
+  const store = createJobStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, eventsMaxLen: config.EVENTS_MAX_LEN, onFinished: createJobOutcomeCounter(registry) });
   const queues = createQueueCache(redis, config.QUEUE_PREFIX);
   const decodeQueueOf = (tenant: string) => queues.get("decode", tenant, stageQueue("decode", tenant));
   registerBacklogMetrics(registry, queues.list);
@@ -77,7 +77,7 @@ async function main() {
       embeddingsTotal.inc(n);
     },
   });
-  const batches = createBatchStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS });
+  const batches = createBatchStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, eventsMaxLen: config.EVENTS_MAX_LEN });
   const holdBack = createDecodeHoldBack(decodeQueueOf, config.DECODE_BACKLOG_LIMIT);
   const processShard = createShardProcessor({
     batches,
