@@ -5,30 +5,37 @@ import { chunksOf, createBatchClient, createJobClient, jsonLine, startService, s
 import { stageQueue, type Stage } from "@rebeca/contracts";
 import { modelUserIds } from "../support/world.js";
 import { checkBatch, checkJobs, report } from "../support/invariants.js";
+import { startSlowProxy, type SlowProxy } from "../support/slow-proxy.js";
 
 /*
  * Fault scenario: SIGTERM to a prior and a decoder worker while they hold work, with a second
  * worker of each stage running. The drained worker must exit within DRAIN_DEADLINE_MS, and the
  * jobs it still held must be handed back to the queue (not left locked), so the other worker
  * takes them in seconds. Lock duration and stalled interval are 10 minutes here: a test that
- * relied on stalled-job detection could not finish.
+ * relied on stalled-job detection could not finish. The drained decoder reaches S3 through a slow
+ * proxy, so its decodes are still running when the deadline nears (the hand-back path runs in
+ * both stages, not only the prior).
  */
 describe("faults: SIGTERM drains workers within the deadline", () => {
   let stack: Stack;
   let redis: Redis;
+  let proxy: SlowProxy;
   const victims: RunningService[] = [];
   const users = modelUserIds();
   const slowLocks = { LOCK_DURATION_MS: "600000", STALLED_INTERVAL_MS: "600000" };
   const DRAIN_DEADLINE_MS = 4000;
 
   beforeAll(async () => {
-    stack = await startStack({ env: { gateway: { SHARD_SIZE: "64" }, "prior-worker": slowLocks, "decoder-worker": slowLocks } });
+    // The surviving decoder starts later: first the slow one must hold decodes.
+    stack = await startStack({ services: ["gateway", "prior-worker", "notifier"], env: { gateway: { SHARD_SIZE: "64" }, "prior-worker": slowLocks, "decoder-worker": slowLocks } });
     redis = new Redis(stack.redis.url);
+    proxy = await startSlowProxy(Number(new URL(stack.s3.endpoint).port), { delayMs: 300, bytesPerSecond: 64 * 1024 });
   });
   afterAll(async () => {
     await Promise.all(victims.map((v) => v.process.stop()));
     redis?.disconnect();
     await stack?.stop();
+    await proxy?.close();
   });
 
   /** Line objects of `svc`'s log with message `msg`. */
@@ -37,7 +44,7 @@ describe("faults: SIGTERM drains workers within the deadline", () => {
   it("in-flight jobs finish or are handed back, and another worker completes them without a stalled check", async () => {
     const drainEnv = { ...slowLocks, DRAIN_DEADLINE_MS: String(DRAIN_DEADLINE_MS) };
     victims.push(await startService("prior-worker", { ...stack.envFor("prior-worker"), ...drainEnv }));
-    victims.push(await startService("decoder-worker", { ...stack.envFor("decoder-worker"), ...drainEnv }));
+    victims.push(await startService("decoder-worker", { ...stack.envFor("decoder-worker"), ...drainEnv, S3_ENDPOINT: proxy.endpoint }));
     const [prior, decoder] = victims as [RunningService, RunningService];
 
     const batches = createBatchClient(stack.grpcAddress, stack.tenants.acme!.apiKey);
@@ -53,8 +60,14 @@ describe("faults: SIGTERM drains workers within the deadline", () => {
     const decodeQueue = new Queue(stageQueue("decode", "acme"), { connection: redis, prefix: stack.prefix });
     const queues = [priorQueue, decodeQueue, ...["prior", "decode"].map((s) => new Queue(stageQueue(s as Stage, "globex"), { connection: redis, prefix: stack.prefix }))];
     const deadline = Date.now() + 120_000;
-    while ((await priorQueue.getJobCounts("active")).active <= 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    expect((await priorQueue.getJobCounts("active")).active).toBeGreaterThan(4);
+    const priorActive = async () => (await priorQueue.getJobCounts("active")).active ?? 0;
+    // ...and the slow decoder, the only one so far, holds decodes; then the other one starts.
+    // A shard decode (64 users, 128 uploads through the proxy) takes far longer than the drain.
+    const decodeActive = async () => (await decodeQueue.getJobCounts("active")).active ?? 0;
+    while (((await priorActive()) <= 4 || (await decodeActive()) < 1) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(await priorActive()).toBeGreaterThan(4);
+    expect(await decodeActive()).toBeGreaterThan(0);
+    const survivor = stack.start("decoder-worker");
 
     const times: Record<string, number> = {};
     await Promise.all(
@@ -68,6 +81,7 @@ describe("faults: SIGTERM drains workers within the deadline", () => {
       }),
     );
     const signalled = Date.now();
+    await survivor;
     // Exited within the drain deadline (plus process start-up noise on a loaded machine).
     expect(times["prior-worker"]).toBeLessThan(DRAIN_DEADLINE_MS + 1500);
     expect(times["decoder-worker"]).toBeLessThan(DRAIN_DEADLINE_MS + 1500);
@@ -77,6 +91,7 @@ describe("faults: SIGTERM drains workers within the deadline", () => {
     const handedBack = [...logged(prior, "drain deadline near: job handed back"), ...logged(decoder, "drain deadline near: job handed back")].map((l) => String(l.jobId));
     // The prior victim held DDPM shards that could not finish in time: the path was exercised.
     expect(logged(prior, "drain deadline near: job handed back").length).toBeGreaterThan(0);
+    expect(logged(decoder, "drain deadline near: job handed back").length).toBeGreaterThan(0);
 
     // Each handed-back job is taken by a surviving worker and finishes, long before a stalled
     // check (10 min) could have found it.
@@ -101,7 +116,7 @@ describe("faults: SIGTERM drains workers within the deadline", () => {
       batch: figures,
       jobs: single,
       exitMs: times,
-      handedBack: handedBack.length,
+      handedBack: { prior: logged(prior, "drain deadline near: job handed back").length, decoder: logged(decoder, "drain deadline near: job handed back").length },
       maxPickupMs: Math.max(0, ...pickedUpMs),
       batchDoneAfterSignalMs: completedMs,
       stalledIntervalMs: Number(slowLocks.STALLED_INTERVAL_MS),
