@@ -9,7 +9,7 @@ import { report } from "../support/invariants.js";
 
 /*
  * Fault scenario: callback receivers that fail in every way a real one does, at system level
- * (gateway → workers → outbox → notifier → HTTP). The retry schedule (5 s … 24 h, ~100 h in all)
+ * (gateway → workers → outbox → notifier → HTTP). The retry schedule (5 s … 24 h, 75.6 h in all)
  * is scaled by CALLBACK_RETRY_SCALE with no jitter, so the spec's hours become seconds and the
  * gaps between attempts can be checked against it:
  * - /flaky answers 500 to the first 4 attempts of each message, then 204;
@@ -19,7 +19,7 @@ import { report } from "../support/invariants.js";
  * - a receiver that is down for good: its deliveries exhaust the schedule, land in the
  *   dead-letter set, are listed through the admin API and replayed once it is up.
  * Meanwhile the jobs themselves complete at once: callbacks never hold a stage worker.
- * FAULTS_FULL=1 uses a 10× slower scale (exhaustion ≈ 6 min instead of ≈ 36 s).
+ * FAULTS_FULL=1 uses a 10× slower scale (exhaustion after ≈ 4.5 min instead of ≈ 27 s).
  */
 const SCALE = process.env.FAULTS_FULL === "1" ? 1e-3 : 1e-4;
 /** The Standard Webhooks schedule after the first attempt, ms. */
