@@ -49,6 +49,8 @@ export const baseConfigSchema = z.object({
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** Seconds finished jobs and request ids are kept (every service that finishes jobs applies it). */
   JOB_RETENTION_SECONDS: env.int(7 * 24 * 3600),
+  /** Approximate number of events kept per tenant stream (XADD MAXLEN ~); set the same in every service. */
+  EVENTS_MAX_LEN: env.int(100_000).pipe(z.number().int().min(1)),
   /** Milliseconds a draining service waits for in-flight work before it exits. */
   DRAIN_DEADLINE_MS: env.int(20000),
 });

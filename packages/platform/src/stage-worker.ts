@@ -1,4 +1,4 @@
-import { UnrecoverableError, Worker, type Job, type ConnectionOptions } from "bullmq";
+import { UnrecoverableError, WaitingError, Worker, type Job, type ConnectionOptions } from "bullmq";
 import type { Logger } from "pino";
 import { Counter, Histogram, type Registry } from "prom-client";
 import { stageQueue, WORK_CLASSES, type Stage, type WorkClass } from "@rebeca/contracts";
@@ -39,8 +39,20 @@ export interface StageWorkerOptions<T> {
 export interface StageWorkers {
   /** Tenants served so far. */
   tenants(): string[];
-  /** Stops discovery and waits for running jobs (BullMQ `close`). */
-  close(): Promise<void>;
+  /**
+   * Stops discovery and taking jobs, and waits for running ones (BullMQ `close`). Jobs still
+   * running after `handBackAfterMs` are moved back to wait (lock released), so another worker
+   * takes them at once instead of after the lock expires and a stalled check finds them.
+   */
+  close(opts?: { handBackAfterMs?: number }): Promise<void>;
+}
+
+/**
+ * When a draining worker hands back its unfinished jobs: a quarter of the drain deadline (at
+ * most 5 s) is kept for the hand-back itself and the rest of the shutdown.
+ */
+export function handBackAfterMs(drainDeadlineMs: number): number {
+  return Math.max(0, drainDeadlineMs - Math.min(5000, drainDeadlineMs / 4));
 }
 
 /**
@@ -56,9 +68,11 @@ export async function startStageWorkers<T>(o: StageWorkerOptions<T>): Promise<St
   if (classes.length === 0) throw new Error(`${o.stage} worker serves no work class`);
   const hop = new Histogram({ name: "rebeca_stage_queue_wait_seconds", help: "Time from enqueue to stage start (queue overhead per hop)", labelNames: labels, buckets: HOP_BUCKETS, registers: [o.registry] });
   const duration = new Histogram({ name: "rebeca_stage_duration_seconds", help: "Processing time of one job in a stage", labelNames: labels, buckets: DURATION_BUCKETS, registers: [o.registry] });
-  const outcomes = new Counter({ name: "rebeca_stage_jobs_total", help: "Stage jobs by outcome (done, skipped, retried, failed)", labelNames: [...labels, "outcome"], registers: [o.registry] });
+  const outcomes = new Counter({ name: "rebeca_stage_jobs_total", help: "Stage jobs by outcome (done, skipped, retried, failed, handed_back)", labelNames: [...labels, "outcome"], registers: [o.registry] });
 
   const workers = new Map<string, Worker>();
+  /** Hand-back triggers of the jobs running now, by `<class>/<tenant>/<job id>`. */
+  const running = new Map<string, () => void>();
   let closed = false;
 
   function open(tenant: string, workClass: WorkClass) {
@@ -66,27 +80,51 @@ export async function startStageWorkers<T>(o: StageWorkerOptions<T>): Promise<St
     const metric = { queue, tenant, class: workClass };
     const worker = new Worker(
       stageQueue(o.stage, tenant, workClass),
-      async (job: Job) => {
-        hop.observe(metric, Math.max(0, (Date.now() - job.timestamp) / 1000));
-        const stop = duration.startTimer(metric);
-        try {
-          let data: T;
+      async (job: Job, token?: string) => {
+        let abandoned = false;
+        const run = (async () => {
+          hop.observe(metric, Math.max(0, (Date.now() - job.timestamp) / 1000));
+          const stop = duration.startTimer(metric);
           try {
-            data = o.parse(job.name, job.data);
+            let data: T;
+            try {
+              data = o.parse(job.name, job.data);
+            } catch (err) {
+              throw new UnrecoverableError(`bad ${queue} payload: ${(err as Error).message}`);
+            }
+            const result = await o.process(data, job, tenant);
+            outcomes.inc({ ...metric, outcome: result });
+            return result;
           } catch (err) {
-            throw new UnrecoverableError(`bad ${queue} payload: ${(err as Error).message}`);
+            // A handed-back job belongs to another worker now: what this copy hits (sessions
+            // closed under it) is no failure of the job.
+            if (abandoned) throw err;
+            const final = err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+            outcomes.inc({ ...metric, outcome: final ? "failed" : "retried" });
+            o.log.warn({ err: (err as Error).message, jobId: job.id, tenant, attempt: job.attemptsMade + 1, final }, "stage job failed");
+            if (final) await o.onFinalFailure(job.data, err as Error);
+            throw err;
+          } finally {
+            stop();
           }
-          const result = await o.process(data, job, tenant);
-          outcomes.inc({ ...metric, outcome: result });
-          return result;
-        } catch (err) {
-          const final = err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-          outcomes.inc({ ...metric, outcome: final ? "failed" : "retried" });
-          o.log.warn({ err: (err as Error).message, jobId: job.id, tenant, attempt: job.attemptsMade + 1, final }, "stage job failed");
-          if (final) await o.onFinalFailure(job.data, err as Error);
-          throw err;
+        })();
+        if (!token) return run;
+        let handBack!: () => void;
+        const handedBack = new Promise<"hand back">((resolve) => (handBack = () => resolve("hand back")));
+        const key = `${workClass}/${tenant}/${job.id}`;
+        running.set(key, handBack);
+        try {
+          const result = await Promise.race([run, handedBack]);
+          if (result !== "hand back") return result;
+          abandoned = true;
+          // The abandoned copy ends with the process; stage jobs are idempotent if it writes first.
+          run.catch(() => undefined);
+          await job.moveToWait(token);
+          outcomes.inc({ ...metric, outcome: "handed_back" });
+          o.log.info({ jobId: job.id, tenant, queue }, "drain deadline near: job handed back");
+          throw new WaitingError();
         } finally {
-          stop();
+          running.delete(key);
         }
       },
       {
@@ -113,10 +151,21 @@ export async function startStageWorkers<T>(o: StageWorkerOptions<T>): Promise<St
 
   return {
     tenants: () => [...new Set([...workers.keys()].map((k) => k.slice(k.indexOf("/") + 1)))],
-    async close() {
+    async close(opts = {}) {
       closed = true;
       clearInterval(timer);
-      await Promise.all([...workers.values()].map((w) => w.close()));
+      const handBack =
+        opts.handBackAfterMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              if (running.size) o.log.info({ jobs: running.size, queue: o.stage }, "handing back unfinished jobs");
+              for (const trigger of running.values()) trigger();
+            }, opts.handBackAfterMs);
+      try {
+        await Promise.all([...workers.values()].map((w) => w.close()));
+      } finally {
+        clearTimeout(handBack);
+      }
     },
   };
 }

@@ -14,6 +14,7 @@ import {
   createFairLanes,
   createQueueCache,
   startStageWorkers,
+  handBackAfterMs,
   weightOf,
   fatal,
   lowerProcessPriority,
@@ -54,7 +55,7 @@ async function main() {
   const blobs = await createBlobStore(config);
   const redis = createRedis(config.REDIS_URL, "worker", log, "decoder-store");
   await waitReady(redis);
-  const store = createJobStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, onFinished: createJobOutcomeCounter(registry) });
+  const store = createJobStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, eventsMaxLen: config.EVENTS_MAX_LEN, onFinished: createJobOutcomeCounter(registry) });
   const queues = createQueueCache(redis, config.QUEUE_PREFIX);
   const imagesTotal = new Counter({ name: "rebeca_decoder_images_total", help: "Images decoded and stored", registers: [registry] });
 
@@ -79,7 +80,7 @@ async function main() {
       });
     }
   }
-  const batches = createBatchStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS });
+  const batches = createBatchStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, eventsMaxLen: config.EVENTS_MAX_LEN });
   // Finalize steps belong to batches.
   const finalizeQueueOf = (tenant: string) => queues.get("decode", tenant, "batch");
   const blobsFor = fairUploads(blobs, createFairLanes({ lanes: config.UPLOAD_LANES, weight: weightOf(config.TENANT_WEIGHTS) }));
@@ -127,7 +128,8 @@ async function main() {
 
   const shutdown = createShutdown(log, config.DRAIN_DEADLINE_MS);
   shutdown.add("mark not ready", () => (health.ready = false));
-  shutdown.add("drain workers", () => workers.close());
+  // Decodes not done near the deadline are handed back to the queue for another worker.
+  shutdown.add("drain workers", () => workers.close({ handBackAfterMs: handBackAfterMs(config.DRAIN_DEADLINE_MS) }));
   shutdown.add("close queues", () => queues.close());
   if (threaded) shutdown.add("stop decoder threads", () => threaded.close());
   shutdown.add("close redis", () => Promise.all([redis.quit(), workerConnection.quit()]));

@@ -53,7 +53,7 @@ async function main() {
   for (const tenant of tenants) for (const stage of STAGES) for (const c of WORK_CLASSES) queueOf(stage, c)(tenant);
   registerBacklogMetrics(registry, queues.list);
 
-  const store = createJobStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, onFinished: createJobOutcomeCounter(registry) });
+  const store = createJobStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, eventsMaxLen: config.EVENTS_MAX_LEN, onFinished: createJobOutcomeCounter(registry) });
   const hub = createEventHub({ store, log, blockingRedis: () => createRedis(config.REDIS_URL, "worker", log, "gateway-events") });
   const callbackGuard = createCallbackGuard(config.CALLBACK_ALLOW_HOSTS);
   const admission = createAdmission({
@@ -79,7 +79,7 @@ async function main() {
     maxWatchersPerTenant: config.MAX_WATCHERS_PER_TENANT,
   });
 
-  const batches = createBatchStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS });
+  const batches = createBatchStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, eventsMaxLen: config.EVENTS_MAX_LEN });
   const blobs = await createBlobStore(config);
   const batchService = createBatchService({
     authenticate,

@@ -14,6 +14,7 @@ import {
   createFairLanes,
   createQueueCache,
   startStageWorkers,
+  handBackAfterMs,
   weightOf,
   fatal,
   lowerProcessPriority,
@@ -52,7 +53,7 @@ async function main() {
 
   const redis = createRedis(config.REDIS_URL, "worker", log, "prior-store");
   await waitReady(redis);
-  const store = createJobStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, onFinished: createJobOutcomeCounter(registry) });
+  const store = createJobStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, eventsMaxLen: config.EVENTS_MAX_LEN, onFinished: createJobOutcomeCounter(registry) });
   const queues = createQueueCache(redis, config.QUEUE_PREFIX);
   // A job's decode step stays interactive; a shard's (and the batch's finalize) stays batch.
   const decodeQueueOf = (tenant: string) => queues.get("decode", tenant);
@@ -81,7 +82,7 @@ async function main() {
       embeddingsTotal.inc(n);
     },
   });
-  const batches = createBatchStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS });
+  const batches = createBatchStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, eventsMaxLen: config.EVENTS_MAX_LEN });
   const holdBack = createDecodeHoldBack(batchDecodeQueueOf, config.DECODE_BACKLOG_LIMIT);
   const processShard = createShardProcessor({
     batches,
@@ -124,8 +125,9 @@ async function main() {
 
   const shutdown = createShutdown(log, config.DRAIN_DEADLINE_MS);
   shutdown.add("mark not ready", () => (health.ready = false));
-  // close() waits for running jobs; the deadline bounds it (a cut job is redelivered and resumes).
-  shutdown.add("drain workers", () => workers.close());
+  // close() waits for running jobs; those not done near the deadline are handed back to the queue
+  // (another worker resumes them from their recorded state at once, no stalled-job wait).
+  shutdown.add("drain workers", () => workers.close({ handBackAfterMs: handBackAfterMs(config.DRAIN_DEADLINE_MS) }));
   shutdown.add("stop sampler threads", () => backend.close());
   shutdown.add("close queues", () => queues.close());
   shutdown.add("close redis", () => Promise.all([redis.quit(), workerConnection.quit()]));

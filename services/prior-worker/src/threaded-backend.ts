@@ -12,7 +12,12 @@ export class SamplingAbortedError extends Error {
 interface Pending {
   resolve: (o: SampleOutcome) => void;
   reject: (e: Error) => void;
+  /** Asks the thread to stop this sample between model steps. */
+  cancel: () => void;
 }
+
+/** How long close() waits for cancelled samples to stop before it terminates the threads anyway. */
+const CLOSE_WAIT_MS = 2000;
 
 /**
  * Sampling on `threads` worker threads (one model instance each); requests go to the thread with
@@ -23,6 +28,7 @@ export async function createThreadedBackend(init: ThreadInit, threads: number, o
   const entry = new URL("./sampler-thread.js", import.meta.url);
   const pending = new Map<number, Pending>();
   let nextId = 1;
+  let closing = false;
   const pool = await Promise.all(
     Array.from({ length: threads }, async (_, index) => {
       const worker = new Worker(entry, { workerData: init });
@@ -60,16 +66,25 @@ export async function createThreadedBackend(init: ThreadInit, threads: number, o
   return {
     versions,
     sample(job: SampleJob, signal?: AbortSignal) {
+      if (closing) return Promise.reject(new Error("sampler threads are closing"));
       const slot = pool.reduce((a, b) => (b.inflight < a.inflight ? b : a));
       const id = nextId++;
       slot.inflight++;
       return new Promise<SampleOutcome>((resolve, reject) => {
-        pending.set(id, { resolve, reject });
-        signal?.addEventListener("abort", () => slot.worker.postMessage({ type: "cancel", id } satisfies ToThread), { once: true });
+        const cancel = () => slot.worker.postMessage({ type: "cancel", id } satisfies ToThread);
+        pending.set(id, { resolve, reject, cancel });
+        signal?.addEventListener("abort", cancel, { once: true });
         slot.worker.postMessage({ type: "sample", id, job } satisfies ToThread);
       });
     },
     async close() {
+      // Terminating a thread inside an ONNX run aborts the whole process (a native Napi::Error),
+      // which happens when a drain handed back jobs whose samples still run: cancel them, let the
+      // threads stop between steps, then terminate.
+      closing = true;
+      for (const p of pending.values()) p.cancel();
+      const deadline = Date.now() + CLOSE_WAIT_MS;
+      while (pending.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       await Promise.all(pool.map((s) => s.worker.terminate()));
     },
   };
