@@ -56,8 +56,8 @@ describe("faults: SIGTERM drains workers within the deadline", () => {
 
     // Wait until the victim holds prior work: each worker runs up to 4 jobs of a tenant (CONCURRENCY),
     // so more than 4 active means both workers do.
-    const priorQueue = new Queue(stageQueue("prior", "acme"), { connection: redis, prefix: stack.prefix });
-    const decodeQueue = new Queue(stageQueue("decode", "acme"), { connection: redis, prefix: stack.prefix });
+    const priorQueue = new Queue(stageQueue("prior", "acme", "batch"), { connection: redis, prefix: stack.prefix });
+    const decodeQueue = new Queue(stageQueue("decode", "acme", "batch"), { connection: redis, prefix: stack.prefix });
     const queues = [priorQueue, decodeQueue, ...["prior", "decode"].map((s) => new Queue(stageQueue(s as Stage, "globex"), { connection: redis, prefix: stack.prefix }))];
     const deadline = Date.now() + 120_000;
     const priorActive = async () => (await priorQueue.getJobCounts("active")).active ?? 0;

@@ -5,6 +5,7 @@ import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createBatchClient, createJobClient, startStack, type BatchClient, type JobClient, type Stack } from "@rebeca/devstack";
+import { stageQueue, WORK_CLASSES } from "@rebeca/contracts";
 import { JobState } from "@rebeca/contracts/grpc";
 import { collect } from "../support/events.js";
 import { fieldViolations, grpcError } from "../support/grpc-errors.js";
@@ -130,12 +131,18 @@ describe("access: authentication, tenant isolation, limits, admin routes", () =>
       expect([uri, err.code]).toEqual([uri, status.INVALID_ARGUMENT]);
       expect(fieldViolations(err).map((v) => v.field)).toEqual(["manifest_uri"]);
     }
-    // Queues are per tenant: acme's batch shards sit in acme's queue only.
-    const queue = (name: string) => new Queue(name, { connection: redis, prefix: stack.prefix });
-    const globexPrior = queue("prior.globex");
-    const globexShards = (await globexPrior.getJobs(["wait", "prioritized", "active", "delayed", "completed"])).filter((j) => j?.name === "shard");
-    await globexPrior.close();
-    expect(globexShards).toEqual([]);
+    // Queues are per tenant: acme's batch shards sit in acme's queues only (either work class).
+    const shardsIn = async (tenant: string) => {
+      const found = [];
+      for (const workClass of WORK_CLASSES) {
+        const q = new Queue(stageQueue("prior", tenant, workClass), { connection: redis, prefix: stack.prefix });
+        found.push(...(await q.getJobs(["wait", "prioritized", "active", "delayed", "completed"])).filter((j) => j?.name === "shard" && j.data.batchId === batch.batchId));
+        await q.close();
+      }
+      return found;
+    };
+    expect((await shardsIn("acme")).length).toBeGreaterThan(0);
+    expect(await shardsIn("globex")).toEqual([]);
   });
 
   it("enforces the message size, users per batch and images per job limits, writing nothing", async () => {
