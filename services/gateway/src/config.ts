@@ -16,6 +16,8 @@ export const gatewayConfigSchema = baseConfigSchema
     REDIS_MEMORY_BUDGET_BYTES: env.int(0),
     /** Users per shard: the unit the models run as one batch and Redis keeps one record for. */
     SHARD_SIZE: env.int(256),
+    /** Largest CreateBatchFromManifest object, bytes (1 GiB holds ~10M ids of ~100 bytes); a bigger one is refused before it is read. */
+    MAX_MANIFEST_BYTES: env.int(1024 * 1024 * 1024),
     /** Most users one batch may hold. */
     MAX_USERS_PER_BATCH: env.int(10_000_000),
     /** gRPC listen port (0 = any free port; the bound port is logged). */

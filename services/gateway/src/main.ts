@@ -88,6 +88,7 @@ async function main() {
     decodeQueueOf: queueOf("decode", "batch"),
     blobs,
     bucket: config.S3_BUCKET,
+    maxManifestBytes: config.MAX_MANIFEST_BYTES,
     models,
     defaultModel: config.DEFAULT_MODEL_VERSION,
     limits: { maxImagesPerJob: config.MAX_IMAGES_PER_JOB, maxGuidance: config.MAX_GUIDANCE, maxLabels: 16 },
