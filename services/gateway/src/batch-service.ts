@@ -47,7 +47,7 @@ const MANIFEST_CHUNK = 10_000;
 const MAX_LINE_BYTES = 4096;
 
 /** Size and line-length refusals, which are the caller's object's fault, as INVALID_ARGUMENT. */
-function tooLarge(err: unknown): unknown {
+function manifestRefusal(err: unknown): unknown {
   const e = err as Error & { size?: number; maxBytes?: number; line?: number; maxLineBytes?: number };
   if (e.name === "BlobTooLargeError") {
     return new ValidationError([{ field: "manifest_uri", description: `manifest is ${e.size} bytes or more; the limit is ${e.maxBytes} bytes (MAX_MANIFEST_BYTES) — split it into several batches` }]);
@@ -61,7 +61,7 @@ async function* remapped(chunks: AsyncIterable<IdChunk>): AsyncGenerator<IdChunk
   try {
     yield* chunks;
   } catch (err) {
-    throw tooLarge(err);
+    throw manifestRefusal(err);
   }
 }
 
@@ -228,7 +228,7 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
         manifest = await deps.blobs.getStream(m[2]!, { maxBytes: deps.maxManifestBytes });
       } catch (err) {
         if ((err as Error).name === "BlobNotFoundError") throw new RpcError(status.NOT_FOUND, `manifest ${req.manifestUri} not found`);
-        throw tooLarge(err);
+        throw manifestRefusal(err);
       }
       const chunks = remapped(idChunks(splitLines(manifest.chunks, MAX_LINE_BYTES), MANIFEST_CHUNK));
       try {

@@ -23,6 +23,8 @@ interface Subscriber {
   live: boolean;
   /** Live events that arrived during the replay; bounded, see `deliver`. */
   buffer: JobEvent[];
+  /** Some were dropped since the replay's latest read started. */
+  dropped: boolean;
   sink: WatchSink;
 }
 
@@ -83,7 +85,10 @@ export function createEventHub(deps: { store: JobStore; blockingRedis: () => Red
       // A replay slower than the tenant's events must not hold them all: every buffered event is
       // already in the Redis stream, and the replay reads on until that stream has nothing newer,
       // so dropping them loses none (those after the drop are kept for the seam).
-      if (sub.buffer.length > maxBuffered) sub.buffer = [];
+      if (sub.buffer.length > maxBuffered) {
+        sub.buffer = [];
+        sub.dropped = true;
+      }
       return;
     }
     if (compareEventIds(event.eventId, sub.cursor) <= 0) return;
@@ -120,7 +125,7 @@ export function createEventHub(deps: { store: JobStore; blockingRedis: () => Red
       // A watcher of new events only starts at the tailer's position when it joins (once known);
       // a resuming watcher buffers live events until its replay is done.
       const started = tailer.position !== "";
-      const sub: Subscriber = { cursor: afterId || tailer.position, live: !afterId && started, buffer: [], sink };
+      const sub: Subscriber = { cursor: afterId || tailer.position, live: !afterId && started, buffer: [], dropped: false, sink };
       tailer.subscribers.add(sub);
       const close = () => {
         tailer.subscribers.delete(sub);
@@ -148,8 +153,10 @@ export function createEventHub(deps: { store: JobStore; blockingRedis: () => Red
       {
         try {
           for (;;) {
+            sub.dropped = false;
             const page = await deps.store.readEvents(tenant, sub.cursor, replayPage);
-            if (page.length === 0) break;
+            // Events dropped while this read was in flight may be newer than what it saw: read again.
+            if (page.length === 0 && !sub.dropped) break;
             let room = true;
             for (const event of page) {
               sub.cursor = event.eventId;
