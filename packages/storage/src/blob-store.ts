@@ -10,10 +10,47 @@ export interface BlobStore {
   putStream(key: string, chunks: AsyncIterable<Uint8Array>, contentType: string): Promise<string>;
   /** Reads a whole object; throws BlobNotFoundError when it is missing. */
   get(key: string): Promise<Uint8Array>;
+  /**
+   * Reads an object as a stream of chunks, so an object of any size (a 10M-user manifest) never
+   * sits in memory whole. Throws BlobNotFoundError when it is missing, and BlobTooLargeError
+   * (after closing the download) when it is bigger than `maxBytes`, before any byte is read.
+   * Stopping the iteration early (break, return, a throw) closes the download.
+   */
+  getStream(key: string, opts?: { maxBytes?: number }): Promise<BlobStream>;
   /** The URI an object has (whether or not it exists yet). */
   uri(key: string): string;
   /** A time-limited HTTP URL for reading (S3 presigned; file:// for local). */
   signedUrl(key: string, expiresSeconds: number): Promise<string>;
+}
+
+/** An object being read: its size (known up front) and its bytes, chunk by chunk. */
+export interface BlobStream {
+  size: number;
+  chunks: AsyncIterable<Uint8Array>;
+}
+
+export class BlobTooLargeError extends Error {
+  constructor(
+    readonly key: string,
+    readonly size: number,
+    readonly maxBytes: number,
+  ) {
+    super(`object ${key} is ${size} bytes, over the ${maxBytes}-byte limit`);
+    this.name = "BlobTooLargeError";
+  }
+}
+
+/**
+ * Passes a readable's chunks through, and stops (closing the readable) once more than `maxBytes`
+ * arrive: an object can grow, or a store can omit its length, after the size was checked.
+ */
+export async function* capped(key: string, source: AsyncIterable<Uint8Array>, maxBytes: number): AsyncGenerator<Uint8Array> {
+  let seen = 0;
+  for await (const chunk of source) {
+    seen += chunk.byteLength;
+    if (seen > maxBytes) throw new BlobTooLargeError(key, seen, maxBytes);
+    yield chunk;
+  }
 }
 
 export class BlobNotFoundError extends Error {

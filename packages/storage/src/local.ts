@@ -1,10 +1,10 @@
-import { createWriteStream } from "node:fs";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { assertSafeKey, BlobNotFoundError, type BlobStore } from "./blob-store.js";
+import { assertSafeKey, BlobNotFoundError, BlobTooLargeError, capped, type BlobStore } from "./blob-store.js";
 
 /** Objects as files under `root`, written atomically (temp file + rename). For dev and tests. */
 export function createLocalBlobStore(root: string): BlobStore {
@@ -42,6 +42,23 @@ export function createLocalBlobStore(root: string): BlobStore {
         if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new BlobNotFoundError(key);
         throw err;
       }
+    },
+    async getStream(key, opts = {}) {
+      const file = path(key);
+      const maxBytes = opts.maxBytes ?? Infinity;
+      let size: number;
+      try {
+        size = (await stat(file)).size;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new BlobNotFoundError(key);
+        throw err;
+      }
+      if (size > maxBytes) throw new BlobTooLargeError(key, size, maxBytes);
+      // Opened lazily, on the first read: a caller that never iterates leaves no descriptor open.
+      const chunks = (async function* () {
+        yield* capped(key, createReadStream(file) as AsyncIterable<Uint8Array>, maxBytes);
+      })();
+      return { size, chunks };
     },
     uri: (key) => pathToFileURL(path(key)).href,
     signedUrl: async (key) => pathToFileURL(path(key)).href,

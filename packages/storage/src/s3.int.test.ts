@@ -1,7 +1,11 @@
 import { createHash, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startS3, type S3Server } from "@rebeca/devstack";
-import { BlobNotFoundError } from "./blob-store.js";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { BlobNotFoundError, BlobTooLargeError, type BlobStore } from "./blob-store.js";
+import { createLocalBlobStore } from "./local.js";
 import { createS3BlobStore, createS3Client } from "./s3.js";
 
 describe("S3 blob store on s3rver: streamed writes", () => {
@@ -56,4 +60,57 @@ describe("S3 blob store on s3rver: streamed writes", () => {
     await expect(store.get("t/broken")).rejects.toBeInstanceOf(BlobNotFoundError);
     expect(sent).toEqual(["CreateMultipartUploadCommand", "UploadPartCommand", "UploadPartCommand", "AbortMultipartUploadCommand", "GetObjectCommand"]);
   });
+
+  async function readAll(chunks: AsyncIterable<Uint8Array>): Promise<{ bytes: Buffer; pieces: number }> {
+    const parts: Uint8Array[] = [];
+    for await (const c of chunks) parts.push(c);
+    return { bytes: Buffer.concat(parts), pieces: parts.length };
+  }
+
+  /** The same contract on S3 (s3rver) and on local files. */
+  async function streamsReads(store: BlobStore) {
+    const bytes = new Uint8Array(randomBytes(3 * 1024 * 1024 + 5));
+    await store.put("t/read-me", bytes, "application/octet-stream");
+    const { size, chunks } = await store.getStream("t/read-me", { maxBytes: bytes.byteLength });
+    expect(size).toBe(bytes.byteLength);
+    const read = await readAll(chunks);
+    expect(sha(read.bytes)).toBe(sha(bytes));
+    // Delivered in pieces as it arrives, not as one buffer of the whole object.
+    expect(read.pieces).toBeGreaterThan(1);
+    await expect(store.getStream("t/missing")).rejects.toBeInstanceOf(BlobNotFoundError);
+    const refused = await store.getStream("t/read-me", { maxBytes: bytes.byteLength - 1 }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(BlobTooLargeError);
+    expect((refused as BlobTooLargeError).size).toBe(bytes.byteLength);
+    await store.put("t/empty-read", new Uint8Array(0), "text/plain");
+    const empty = await store.getStream("t/empty-read", { maxBytes: 0 });
+    expect(empty.size).toBe(0);
+    expect((await readAll(empty.chunks)).bytes.byteLength).toBe(0);
+  }
+
+  it("reads an object as a stream with its size, refusing a missing or oversized one", async () => {
+    await streamsReads(createS3BlobStore(client, s3.bucket));
+  });
+
+  it("reads a local object the same way", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "blobs-"));
+    try {
+      await streamsReads(createLocalBlobStore(dir));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("closes an S3 download the reader abandons, so the next reads still go through", async () => {
+    const store = createS3BlobStore(client, s3.bucket);
+    await store.put("t/abandon", new Uint8Array(randomBytes(4 * 1024 * 1024)), "application/octet-stream");
+    // The client has a bounded socket pool: leaked downloads would stall these reads.
+    for (let i = 0; i < 60; i++) {
+      const { chunks } = await store.getStream("t/abandon");
+      for await (const c of chunks) {
+        expect(c.byteLength).toBeGreaterThan(0);
+        break;
+      }
+    }
+    expect((await store.get("t/abandon")).byteLength).toBe(4 * 1024 * 1024);
+  }, 30_000);
 });

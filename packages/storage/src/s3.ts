@@ -11,7 +11,8 @@ import {
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import { assertSafeKey, BlobNotFoundError, type BlobStore } from "./blob-store.js";
+import type { Readable } from "node:stream";
+import { assertSafeKey, BlobNotFoundError, BlobTooLargeError, capped, type BlobStore } from "./blob-store.js";
 import { regroup } from "./parts.js";
 
 /** S3's smallest part but the last is 5 MiB; 8 MiB keeps the part count low (max 10,000). */
@@ -91,6 +92,26 @@ export function createS3BlobStore(client: S3Client, bucket: string, opts: { part
         if (err instanceof NoSuchKey || (err as { name?: string }).name === "NoSuchKey") throw new BlobNotFoundError(key);
         throw err;
       }
+    },
+    async getStream(key, opts = {}) {
+      assertSafeKey(key);
+      const maxBytes = opts.maxBytes ?? Infinity;
+      let out;
+      try {
+        out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      } catch (err) {
+        if (err instanceof NoSuchKey || (err as { name?: string }).name === "NoSuchKey") throw new BlobNotFoundError(key);
+        throw err;
+      }
+      // In Node the body is the HTTP response itself; nothing of it is buffered until it is read.
+      const body = out.Body as Readable;
+      const size = out.ContentLength ?? 0;
+      if (size > maxBytes) {
+        // Destroying the response aborts the download rather than draining hundreds of MB.
+        body.destroy();
+        throw new BlobTooLargeError(key, size, maxBytes);
+      }
+      return { size, chunks: capped(key, body as AsyncIterable<Uint8Array>, maxBytes) };
     },
     uri: (key) => `s3://${bucket}/${key}`,
     signedUrl: (key, expiresSeconds) => getSignedUrl(client, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: Math.min(expiresSeconds, 7 * 24 * 3600) }),

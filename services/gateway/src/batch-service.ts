@@ -4,7 +4,7 @@ import type { Queue } from "bullmq";
 import { jobOptions, newId, shardJobId, finalizeJobId, shardTaskSchema, DEFAULT_BATCH_CALLBACK_EVENTS, type BatchRecord, type BatchSpec, type ShardTask } from "@rebeca/contracts";
 import type { BatchServiceServer, BatchParameters, CreateBatchRequest, CreateBatchResponse } from "@rebeca/contracts/grpc-batches";
 import type { BatchStore } from "@rebeca/jobstore";
-import { assertSafeKey, type BlobStore } from "@rebeca/storage";
+import { assertSafeKey, type BlobStore, type BlobStream } from "@rebeca/storage";
 import { nextTraceparent, type Logger } from "@rebeca/platform";
 import { toProtoBatch } from "./batch-mapping.js";
 import { RpcError } from "./errors.js";
@@ -12,6 +12,7 @@ import { createRpcEdge } from "./rpc.js";
 import { wellFormed } from "./malformed.js";
 import type { GatewayMetrics } from "./metrics.js";
 import { createShardBuilder, type BuiltShard } from "./shard-builder.js";
+import { idChunks, splitLines, type IdChunk } from "./manifest-lines.js";
 import type { AdmissionCheck, CallbackUrlGuard } from "./service.js";
 import { checkUserIds, validateBatchParameters, ValidationError, type ModelInfo, type RequestLimits } from "./validate.js";
 
@@ -24,6 +25,8 @@ export interface BatchServiceDeps {
   /** Reads manifests (CreateBatchFromManifest); keys are checked against the tenant prefix first. */
   blobs: BlobStore;
   bucket: string;
+  /** Largest manifest object read, bytes; a bigger one is refused before it is read. */
+  maxManifestBytes: number;
   models: Map<string, ModelInfo>;
   defaultModel: string;
   limits: RequestLimits;
@@ -37,6 +40,30 @@ export interface BatchServiceDeps {
 
 /** Shard jobs are added in bulk, at most this many per `addBulk` (BullMQ users report trouble beyond ~1k). */
 const ADD_BULK = 1000;
+
+/** Ids per intake chunk from a manifest: shards form and are stored as the object streams in. */
+const MANIFEST_CHUNK = 10_000;
+/** A user id is at most 128 characters; a much longer line is a wrong object, not a manifest. */
+const MAX_LINE_BYTES = 4096;
+
+/** Size and line-length refusals, which are the caller's object's fault, as INVALID_ARGUMENT. */
+function manifestRefusal(err: unknown): unknown {
+  const e = err as Error & { size?: number; maxBytes?: number; line?: number; maxLineBytes?: number };
+  if (e.name === "BlobTooLargeError") {
+    return new ValidationError([{ field: "manifest_uri", description: `manifest is ${e.size} bytes or more; the limit is ${e.maxBytes} bytes (MAX_MANIFEST_BYTES) — split it into several batches` }]);
+  }
+  if (e.name === "LineTooLongError") return new ValidationError([{ field: "manifest_uri", description: `manifest line ${e.line} is longer than ${e.maxLineBytes} bytes; it must hold one user id per line` }]);
+  return err;
+}
+
+/** Maps errors raised while the manifest streams (mid-intake) the same way as those raised up front. */
+async function* remapped(chunks: AsyncIterable<IdChunk>): AsyncGenerator<IdChunk> {
+  try {
+    yield* chunks;
+  } catch (err) {
+    throw manifestRefusal(err);
+  }
+}
 
 function isSafeKey(key: string): boolean {
   try {
@@ -195,19 +222,21 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
       if (!m || m[1] !== deps.bucket || !m[2]!.startsWith(`tenants/${tenant}/`) || !isSafeKey(m[2]!)) {
         throw new ValidationError([{ field: "manifest_uri", description: `must be s3://${deps.bucket}/tenants/${tenant}/...` }]);
       }
-      let text: string;
+      let manifest: BlobStream;
       try {
-        text = Buffer.from(await deps.blobs.get(m[2]!)).toString("utf8");
+        // The size is checked before a byte is read: an oversized object is refused, not drained.
+        manifest = await deps.blobs.getStream(m[2]!, { maxBytes: deps.maxManifestBytes });
       } catch (err) {
         if ((err as Error).name === "BlobNotFoundError") throw new RpcError(status.NOT_FOUND, `manifest ${req.manifestUri} not found`);
-        throw err;
+        throw manifestRefusal(err);
       }
-      const ids = text.split("\n").map((l) => l.trim()).filter(Boolean);
-      const chunks = (async function* () {
-        for (let i = 0; i < ids.length; i += 10_000) yield { offset: i, userIds: ids.slice(i, i + 10_000), last: i + 10_000 >= ids.length };
-        if (ids.length === 0) yield { offset: 0, userIds: [], last: true };
-      })();
-      return { batch: toProtoBatch(await intake(tenant, req.parameters, metadata, chunks)) };
+      const chunks = remapped(idChunks(splitLines(manifest.chunks, MAX_LINE_BYTES), MANIFEST_CHUNK));
+      try {
+        return { batch: toProtoBatch(await intake(tenant, req.parameters, metadata, chunks)) };
+      } finally {
+        // Intake that stops early (a bad id, a sealed batch) closes the download instead of leaving it open.
+        await chunks.return(undefined);
+      }
     }),
 
     getBatch: unary("GetBatch", async (tenant, req) => ({ batch: toProtoBatch(await own(tenant, req.batchId)) })),

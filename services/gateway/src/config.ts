@@ -16,6 +16,8 @@ export const gatewayConfigSchema = baseConfigSchema
     REDIS_MEMORY_BUDGET_BYTES: env.int(0),
     /** Users per shard: the unit the models run as one batch and Redis keeps one record for. */
     SHARD_SIZE: env.int(256),
+    /** Largest CreateBatchFromManifest object, bytes (1 GiB holds ~10M ids of ~100 bytes); a bigger one is refused before it is read. */
+    MAX_MANIFEST_BYTES: env.int(1024 * 1024 * 1024),
     /** Most users one batch may hold. */
     MAX_USERS_PER_BATCH: env.int(10_000_000),
     /** gRPC listen port (0 = any free port; the bound port is logged). */
@@ -40,6 +42,8 @@ export const gatewayConfigSchema = baseConfigSchema
     MAX_GUIDANCE: env.num(50),
     /** Open WatchEvents streams one tenant may hold; past it WatchEvents answers RESOURCE_EXHAUSTED. */
     MAX_WATCHERS_PER_TENANT: env.int(1000),
+    /** Unsent events one WatchEvents stream may hold before it is ended RESOURCE_EXHAUSTED (the client resumes from its last event id). */
+    WATCH_BUFFER_EVENTS: env.int(10_000),
     /** A tenant's unfinished prior-stage jobs above which its CreateJob answers RESOURCE_EXHAUSTED. */
     MAX_PRIOR_BACKLOG: env.int(100_000),
     /** Hosts or CIDRs callback URLs may point at although they are private (e.g. `127.0.0.1` in tests). */

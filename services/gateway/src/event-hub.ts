@@ -8,12 +8,28 @@ export interface Subscription {
   close(): void;
 }
 
+/** Where a watcher's events go: a stream with a buffer that can fill up. */
+export interface WatchSink {
+  /** Takes one event; false once the consumer's buffer is full (wait for `ready` before more). */
+  send(event: JobEvent): boolean;
+  /** Resolves when the consumer has room again, or once it is gone. */
+  ready(): Promise<void>;
+  /** The consumer went away (or was cut off): nothing more is sent. */
+  readonly gone: boolean;
+}
+
 interface Subscriber {
   cursor: string;
   live: boolean;
+  /** Live events that arrived during the replay; bounded, see `deliver`. */
   buffer: JobEvent[];
-  emit: (event: JobEvent) => void;
+  /** Some were dropped since the replay's latest read started. */
+  dropped: boolean;
+  sink: WatchSink;
 }
+
+/** Events per replay page: the most a replay writes before it waits for the stream to drain. */
+const REPLAY_PAGE = 500;
 
 interface Tailer {
   /** Id of the last event read; set once `ready` resolves. */
@@ -28,9 +44,13 @@ interface Tailer {
  * (not per watcher). A watcher that resumes from an id first replays the stream from there while
  * live events are buffered, then switches to live: no gap and no repeat at the seam.
  */
-export function createEventHub(deps: { store: JobStore; blockingRedis: () => Redis; log: Logger; blockMs?: number }) {
+export function createEventHub(deps: { store: JobStore; blockingRedis: () => Redis; log: Logger; blockMs?: number; maxBuffered?: number }) {
   const tailers = new Map<string, Tailer>();
   const blockMs = deps.blockMs ?? 2000;
+  /** Live events held for one replaying watcher; past it they are dropped and the replay fetches them. */
+  const maxBuffered = deps.maxBuffered ?? 10_000;
+  // Half the bound, so that a replay waiting for drain between pages never reaches it.
+  const replayPage = Math.max(1, Math.min(REPLAY_PAGE, Math.floor(maxBuffered / 2)));
 
   async function runTailer(tenant: string, tailer: Tailer) {
     const redis = deps.blockingRedis();
@@ -62,11 +82,18 @@ export function createEventHub(deps: { store: JobStore; blockingRedis: () => Red
   function deliver(sub: Subscriber, event: JobEvent) {
     if (!sub.live) {
       sub.buffer.push(event);
+      // A replay slower than the tenant's events must not hold them all: every buffered event is
+      // already in the Redis stream, and the replay reads on until that stream has nothing newer,
+      // so dropping them loses none (those after the drop are kept for the seam).
+      if (sub.buffer.length > maxBuffered) {
+        sub.buffer = [];
+        sub.dropped = true;
+      }
       return;
     }
     if (compareEventIds(event.eventId, sub.cursor) <= 0) return;
     sub.cursor = event.eventId;
-    sub.emit(event);
+    sub.sink.send(event);
   }
 
   /**
@@ -88,15 +115,17 @@ export function createEventHub(deps: { store: JobStore; blockingRedis: () => Red
 
   return {
     /**
-     * Calls `emit` for every event of `tenant` after `afterId` (empty = only new events), in
-     * order, until closed. `onError` gets replay failures.
+     * Sends every event of `tenant` after `afterId` (empty = only new events) to `sink`, in order,
+     * until closed. The replay goes page by page, waiting for the sink to drain between pages;
+     * live events are sent as they come (the sink decides what to do when it cannot keep up).
+     * Rejects on replay failures.
      */
-    async subscribe(tenant: string, afterId: string, emit: (e: JobEvent) => void): Promise<Subscription> {
+    async subscribe(tenant: string, afterId: string, sink: WatchSink): Promise<Subscription> {
       const tailer = tailerFor(tenant);
       // A watcher of new events only starts at the tailer's position when it joins (once known);
       // a resuming watcher buffers live events until its replay is done.
       const started = tailer.position !== "";
-      const sub: Subscriber = { cursor: afterId || tailer.position, live: !afterId && started, buffer: [], emit };
+      const sub: Subscriber = { cursor: afterId || tailer.position, live: !afterId && started, buffer: [], dropped: false, sink };
       tailer.subscribers.add(sub);
       const close = () => {
         tailer.subscribers.delete(sub);
@@ -124,11 +153,21 @@ export function createEventHub(deps: { store: JobStore; blockingRedis: () => Red
       {
         try {
           for (;;) {
-            const page = await deps.store.readEvents(tenant, sub.cursor, 500);
-            if (page.length === 0) break;
+            sub.dropped = false;
+            const page = await deps.store.readEvents(tenant, sub.cursor, replayPage);
+            // Events dropped while this read was in flight may be newer than what it saw: read again.
+            if (page.length === 0 && !sub.dropped) break;
+            let room = true;
             for (const event of page) {
               sub.cursor = event.eventId;
-              emit(event);
+              room = sink.send(event);
+            }
+            // A client far behind reads its history at its own pace instead of having it all
+            // queued at once (which would also trip the bound that cuts off slow watchers).
+            if (!room) await sink.ready();
+            if (sink.gone) {
+              close();
+              return { close };
             }
           }
         } catch (err) {

@@ -54,7 +54,7 @@ async function main() {
   registerBacklogMetrics(registry, queues.list);
 
   const store = createJobStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, eventsMaxLen: config.EVENTS_MAX_LEN, onFinished: createJobOutcomeCounter(registry) });
-  const hub = createEventHub({ store, log, blockingRedis: () => createRedis(config.REDIS_URL, "worker", log, "gateway-events") });
+  const hub = createEventHub({ store, log, maxBuffered: config.WATCH_BUFFER_EVENTS, blockingRedis: () => createRedis(config.REDIS_URL, "worker", log, "gateway-events") });
   const callbackGuard = createCallbackGuard(config.CALLBACK_ALLOW_HOSTS);
   const admission = createAdmission({
     queuesOf: (tenant) => WORK_CLASSES.map((c) => queueOf("prior", c)(tenant)),
@@ -77,6 +77,7 @@ async function main() {
     metrics,
     log,
     maxWatchersPerTenant: config.MAX_WATCHERS_PER_TENANT,
+    watchBufferEvents: config.WATCH_BUFFER_EVENTS,
   });
 
   const batches = createBatchStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, eventsMaxLen: config.EVENTS_MAX_LEN });
@@ -88,6 +89,7 @@ async function main() {
     decodeQueueOf: queueOf("decode", "batch"),
     blobs,
     bucket: config.S3_BUCKET,
+    maxManifestBytes: config.MAX_MANIFEST_BYTES,
     models,
     defaultModel: config.DEFAULT_MODEL_VERSION,
     limits: { maxImagesPerJob: config.MAX_IMAGES_PER_JOB, maxGuidance: config.MAX_GUIDANCE, maxLabels: 16 },

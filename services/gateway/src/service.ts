@@ -1,7 +1,7 @@
 import { randomInt } from "node:crypto";
 import { status, type ServerWritableStream, type Metadata } from "@grpc/grpc-js";
 import { nextTraceparent, type Logger } from "@rebeca/platform";
-import { newId, TERMINAL_STATES, type JobRecord, type PriorTask } from "@rebeca/contracts";
+import { newId, TERMINAL_STATES, type JobEvent, type JobRecord, type PriorTask } from "@rebeca/contracts";
 import type { JobServiceServer, WatchEventsRequest, WatchEventsResponse } from "@rebeca/contracts/grpc";
 import { newJobRecord, type JobStore } from "@rebeca/jobstore";
 import { RpcError, toServiceError } from "./errors.js";
@@ -9,6 +9,7 @@ import { createRpcEdge } from "./rpc.js";
 import { wellFormed } from "./malformed.js";
 import { EVENT_ID } from "./event-ids.js";
 import type { EventHub } from "./event-hub.js";
+import { createStreamSink } from "./watch-sink.js";
 import { fromProtoState, matchesLabels, toProtoEvent, toProtoJob } from "./mapping.js";
 import { checkLabels, validateCreateJob, ValidationError, type FieldViolation, type ModelInfo, type RequestLimits } from "./validate.js";
 import type { GatewayMetrics } from "./metrics.js";
@@ -40,6 +41,8 @@ export interface JobServiceDeps {
   log: Logger;
   /** Open WatchEvents streams one tenant may hold; past it RESOURCE_EXHAUSTED. @default 1000 */
   maxWatchersPerTenant?: number;
+  /** Unsent events one WatchEvents stream may hold; past it the stream ends RESOURCE_EXHAUSTED. @default 10000 */
+  watchBufferEvents?: number;
 }
 
 function priorTask(r: JobRecord): PriorTask {
@@ -131,22 +134,55 @@ export function createJobService(deps: JobServiceDeps): JobServiceServer {
 
     watchEvents: (call: ServerWritableStream<WatchEventsRequest, WatchEventsResponse>) => {
       const method = "WatchEvents";
+      const maxBuffered = deps.watchBufferEvents ?? 10_000;
       let closed = false;
       let subscription: { close(): void } | null = null;
       let counted: string | null = null;
+      let lastSent = "";
+      // A stream stays counted against its tenant until it is really gone: one that was cut off
+      // still holds its unsent events until the client reads them or disconnects.
+      const release = () => {
+        if (counted === null) return;
+        watchers.set(counted, watchers.get(counted)! - 1);
+        counted = null;
+      };
       const finish = (err?: unknown) => {
         if (closed) return;
         closed = true;
+        sink.stop();
         subscription?.close();
-        if (counted !== null) watchers.set(counted, watchers.get(counted)! - 1);
         if (err) {
           const mapped = toServiceError(err);
           metrics.requests.inc({ method, code: status[mapped.code] });
           call.emit("error", mapped);
         } else call.end();
       };
-      call.on("cancelled", () => finish());
-      call.on("close", () => finish());
+      // Set once the request is checked; the hub sends nothing before that.
+      let wanted: (event: JobEvent) => boolean = () => false;
+      const sink = createStreamSink(call, {
+        maxBuffered,
+        write: (event) => {
+          if (closed || !wanted(event)) return false;
+          lastSent = event.eventId;
+          call.write({ event: toProtoEvent(event) });
+          return true;
+        },
+        overflow: (unsent) => {
+          // The client gets every event queued before this status, so its last received id is
+          // exactly where to resume; the events after it stay in the tenant's stream.
+          deps.log.warn({ unsent, lastSent }, "WatchEvents client too slow; ending its stream");
+          finish(new RpcError(status.RESOURCE_EXHAUSTED, `this stream fell more than ${maxBuffered} events behind the client's reading; call WatchEvents again with after_event_id set to the last event id received to continue without a gap`));
+        },
+      });
+      call.on("cancelled", () => {
+        finish();
+        release();
+      });
+      call.on("close", () => {
+        finish();
+        release();
+      });
+      call.on("finish", release);
       void (async () => {
         const tenant = deps.authenticate(call.metadata);
         const req = wellFormed(call.request);
@@ -161,14 +197,9 @@ export function createJobService(deps: JobServiceDeps): JobServiceServer {
         counted = tenant;
         metrics.requests.inc({ method, code: "OK" });
         const types = new Set(req.types);
-        subscription = await deps.hub.subscribe(tenant, req.afterEventId, (event) => {
-          if (closed) return;
-          if (req.jobId && event.jobId !== req.jobId) return;
-          if (req.batchId && event.batchId !== req.batchId) return;
-          if (types.size > 0 && !types.has(event.type)) return;
-          if (!matchesLabels(event.labels, req.labels)) return;
-          call.write({ event: toProtoEvent(event) });
-        });
+        wanted = (event) =>
+          (!req.jobId || event.jobId === req.jobId) && (!req.batchId || event.batchId === req.batchId) && (types.size === 0 || types.has(event.type)) && matchesLabels(event.labels, req.labels);
+        subscription = await deps.hub.subscribe(tenant, req.afterEventId, sink);
         if (closed) subscription.close();
       })().catch(finish);
     },
