@@ -21,6 +21,7 @@ import {
   loadDecoderModelFiles,
   loadPriorModelFiles,
 } from "@rebeca/inference";
+import { cpuSeconds } from "./proc.js";
 import { fmt, report } from "./stats.js";
 
 const USERS = Number(process.env.BENCH_USERS ?? 10_000);
@@ -30,17 +31,10 @@ const VERSION = "demo-v1";
 const NIGHT = { users: 10_000_000, hours: 8 };
 /** A node as the projection counts it: 16 cores kept 70 % busy. */
 const NODE = { cores: 16, utilization: 0.7 };
-const CLOCK_TICKS = 100; // USER_HZ on Linux
 
 const modelUsers = readFileSync(join(REPO_ROOT, "models", VERSION, "user_ids.txt"), "utf8").split("\n").filter(Boolean);
 const users = Array.from({ length: USERS }, (_, i) => modelUsers[i % modelUsers.length]!);
 
-/** CPU seconds (user + system, all threads) a process has used so far. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-}
 
 async function bare(): Promise<number> {
   const prior = await loadPriorModelFiles(join(REPO_ROOT, "models", VERSION, "manifest.json"));
