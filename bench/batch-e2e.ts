@@ -52,7 +52,8 @@ async function bare(): Promise<number> {
         userRow: chunk.map((u) => prior.userTable.rowOf(u) ?? null),
         seeds: chunk.map((_, j) => batchImageSeed(0, start + j, 0)),
         guidance: d.guidance,
-        steps: d.steps,
+        // As the gateway fills in defaults: the paper's DDPM visits every timestep.
+        steps: d.sampler === "ddpm" ? prior.manifest.schedule.timesteps : d.steps,
         sampler: d.sampler,
       });
       const images = await decoder.decode(embeddings, chunk.length);
