@@ -20,6 +20,8 @@ import { imageSeed } from "@rebeca/contracts";
 import { JobState } from "@rebeca/contracts/grpc";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
+import { listAllJobs } from "./jobs.js";
+import { cpuSeconds } from "./proc.js";
 import { fmt, report } from "./stats.js";
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 128);
@@ -30,16 +32,6 @@ const VERSION = "latent-v1";
 const log = (msg: string) => console.log(`[decoder-batching] ${msg}`);
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
-
-/** CPU seconds (user + system) a process has used, from /proc (Linux); NaN elsewhere. */
-function cpuSeconds(pid: number | undefined): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in USER_HZ (100 on Linux)
-  } catch {
-    return Number.NaN;
-  }
-}
 
 /**
  * The bare in-process loop: one decoder, `ROUNDS` rounds that each decode the same 2·BATCH images
@@ -112,13 +104,7 @@ async function throughWorker(users: string[]): Promise<{ imagesPerS: number; avg
     await decodeQueue.close();
     const metrics = await (await fetch(`http://127.0.0.1:${worker.httpPort}/metrics`)).text();
     const sum = (name: string) => metrics.split("\n").filter((l) => l.startsWith(`${name}{`)).reduce((n, l) => n + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
-    const jobs = [];
-    let token = "";
-    do {
-      const page = await client.listJobs({ pageSize: 100, pageToken: token });
-      jobs.push(...page.jobs);
-      token = page.nextPageToken;
-    } while (token);
+    const jobs = await listAllJobs(client);
     const bad = jobs.filter((j) => j.state !== JobState.JOB_STATE_SUCCEEDED);
     if (jobs.length !== JOBS || bad.length > 0) throw new Error(`${bad.length} of ${jobs.length} jobs did not succeed: ${bad[0]?.error?.message}`);
     // Steady state: from the first finished batch to the last job, so the worker process's start-up

@@ -14,6 +14,7 @@ import { imageSeed } from "@rebeca/contracts";
 import { JobState, Sampler } from "@rebeca/contracts/grpc";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
+import { listAllJobs } from "./jobs.js";
 import { fmt, report } from "./stats.js";
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 200);
@@ -56,13 +57,7 @@ async function throughQueue(users: string[]): Promise<number> {
     }
     await priorQueue.close();
     redis.disconnect();
-    const jobs = [];
-    let token = "";
-    do {
-      const page = await client.listJobs({ pageSize: 100, pageToken: token });
-      jobs.push(...page.jobs);
-      token = page.nextPageToken;
-    } while (token);
+    const jobs = await listAllJobs(client);
     const failed = jobs.filter((j) => j.state !== JobState.JOB_STATE_DECODING);
     if (jobs.length !== JOBS || failed.length > 0) throw new Error(`${failed.length} of ${jobs.length} jobs did not reach DECODING: ${failed[0]?.error?.message}`);
     // startTime = the SAMPLING transition; updateTime = the DECODING transition (no decoder runs).
