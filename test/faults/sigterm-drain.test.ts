@@ -51,11 +51,13 @@ describe("faults: SIGTERM drains workers within the deadline", () => {
     const jobs = createJobClient(stack.grpcAddress, stack.tenants.globex!.apiKey);
     const ids = Array.from({ length: 512 }, (_, i) => users[i % users.length]!);
     // DDPM (1000 steps): a shard of 64 users samples longer than the drain allows.
-    const batch = await batches.createBatch({ requestId: "drain-1", numImages: 2, sampler: 2 }, chunksOf(ids, 80));
+    const batch = await batches.createBatch({ requestId: "drain-1", numImages: 4, sampler: 2 }, chunksOf(ids, 80));
     const jobIds = await Promise.all(Array.from({ length: 6 }, async (_, i) => (await jobs.createJob({ requestId: `drain-job-${i}`, userId: users[i]!, numImages: 2, sampler: 2 })).job!.jobId));
 
-    // Wait until the victim holds prior work: each worker runs up to 4 jobs of a tenant (CONCURRENCY),
-    // so more than 4 active means both workers do.
+    // Wait until the victim holds at least two shards: each worker runs up to 4 jobs of a tenant's
+    // queue (CONCURRENCY), so 6 active means the victim holds 2 or more. They share one sampler
+    // thread, and two shards of 64 users × 4 images at DDPM 1000 take longer than the hand-back
+    // point; with a single shard the victim could finish it and have nothing to hand back.
     const priorQueue = new Queue(stageQueue("prior", "acme", "batch"), { connection: redis, prefix: stack.prefix });
     const decodeQueue = new Queue(stageQueue("decode", "acme", "batch"), { connection: redis, prefix: stack.prefix });
     const queues = [priorQueue, decodeQueue, ...["prior", "decode"].map((s) => new Queue(stageQueue(s as Stage, "globex"), { connection: redis, prefix: stack.prefix }))];
@@ -64,8 +66,8 @@ describe("faults: SIGTERM drains workers within the deadline", () => {
     // ...and the slow decoder, the only one so far, holds decodes; then the other one starts.
     // A shard decode (64 users, 128 uploads through the proxy) takes far longer than the drain.
     const decodeActive = async () => (await decodeQueue.getJobCounts("active")).active ?? 0;
-    while (((await priorActive()) <= 4 || (await decodeActive()) < 1) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    expect(await priorActive()).toBeGreaterThan(4);
+    while (((await priorActive()) < 6 || (await decodeActive()) < 1) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(await priorActive()).toBeGreaterThanOrEqual(6);
     expect(await decodeActive()).toBeGreaterThan(0);
     const survivor = stack.start("decoder-worker");
 
@@ -108,7 +110,7 @@ describe("faults: SIGTERM drains workers within the deadline", () => {
       pickedUpMs.push(Date.now() - signalled);
       expect(["active", "completed"]).toContain(state);
     }
-    const figures = await checkBatch(stack, batches, batch.batchId, ids, 2, 400_000);
+    const figures = await checkBatch(stack, batches, batch.batchId, ids, 4, 400_000);
     const completedMs = Date.now() - signalled;
     const single = await checkJobs(stack, jobs, "globex", jobIds, 2);
     expect(completedMs).toBeLessThan(Number(slowLocks.STALLED_INTERVAL_MS) / 2);

@@ -20,12 +20,16 @@ const SETTLE_SECONDS = Number(process.env.SOAK_SETTLE_SECONDS ?? 30);
 const SAMPLE_EVERY_MS = 2000;
 /**
  * Upper bounds on the slopes (MB/min): a leak grows, so only growth fails. A process's RSS follows
- * its GC's sawtooth, which a 60 s window cannot average out (up to ~7 MB/min seen in CI, under
- * 0.4 over 10 minutes), so the short run only catches gross leaks and the long run the rest;
+ * its GC's sawtooth, which a 60 s window cannot average out (a plain regression read up to
+ * 19 MB/min in CI, under 0.4 over 10 minutes), so RSS is judged by the sawtooth's floor and the
+ * short run only catches gross leaks, the long run the rest;
  * Redis used_memory is not GC-driven and gets a tight bound in both.
  */
 const LONG = SOAK_SECONDS >= 300;
-const MAX_RSS_SLOPE = LONG ? 2 : 12;
+// Short runs still see warm-up: the decoder's model threads and onnxruntime arenas grow through
+// the first minutes (floor slope ~40 MB/min at minute 1, ~9 over 4 minutes, levelling by ~5), so
+// the short bound only catches gross leaks; the 10-minute run holds every process to 2 MB/min.
+const MAX_RSS_SLOPE = LONG ? 2 : 60;
 const MAX_REDIS_SLOPE = LONG ? 1 : 2;
 
 /** Least-squares slope of y over x. */
@@ -40,6 +44,29 @@ function slope(xs: number[], ys: number[]): number {
     den += (xs[i]! - mx) ** 2;
   }
   return den === 0 ? 0 : num / den;
+}
+
+/**
+ * Slope of a sawtooth's floor: the least-squares slope through the minimum of each third of the
+ * window. A process's RSS rises between collections and drops at each; a leak lifts the floor,
+ * while a window that happens to end high on a tooth (what a plain regression over 60 s reads as
+ * growth) does not.
+ */
+function floorSlope(xs: number[], ys: number[]): number {
+  const parts = 3;
+  const size = Math.floor(xs.length / parts);
+  if (size < 2) return slope(xs, ys);
+  const px: number[] = [];
+  const py: number[] = [];
+  for (let p = 0; p < parts; p++) {
+    const from = p * size;
+    const to = p === parts - 1 ? xs.length : from + size;
+    let at = from;
+    for (let i = from; i < to; i++) if (ys[i]! < ys[at]!) at = i;
+    px.push(xs[at]!);
+    py.push(ys[at]!);
+  }
+  return slope(px, py);
 }
 
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
@@ -132,11 +159,12 @@ describe("soak: steady load with flat memory", () => {
     for (const id of batchIds) expect((await keysUnder(s3, stack.s3.bucket, `tenants/globex/batches/${id}/users/`)).filter((k) => k.endsWith(".png"))).toHaveLength(40);
     s3.destroy();
 
-    // Flat memory in steady state: least-squares slopes over the sampled window.
+    // Flat memory in steady state: RSS by the slope of its GC sawtooth's floor, Redis used_memory
+    // (not GC-driven) by a least-squares slope over the sampled window.
     const settled = samples;
     const xs = settled.map((s) => s.t);
     const slopes: Record<string, number> = {};
-    for (const name of Object.keys(pids)) slopes[`${name} rss`] = slope(xs, settled.map((s) => s.rss[name]!));
+    for (const name of Object.keys(pids)) slopes[`${name} rss`] = floorSlope(xs, settled.map((s) => s.rss[name]!));
     slopes["redis used_memory"] = slope(xs, settled.map((s) => s.redisUsed));
     const round = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Math.round(v * 100) / 100]));
     const last = samples.at(-1)!;
