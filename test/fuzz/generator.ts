@@ -4,18 +4,12 @@
  * is any Redis key a case leaves behind.
  */
 import { status } from "@grpc/grpc-js";
+import { seededRandom } from "@rebeca/eval";
 import { concat, f32, int, len, mapEntry, tag, varint, type Bytes } from "./wire.js";
 
-/** mulberry32: small, fast, seeded. */
-export function seededRandom(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** The project's seeded generator (mulberry32) with the draws the cases need. */
+export function fuzzRandom(seed: number) {
+  const next = seededRandom(seed);
   return {
     next,
     int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)),
@@ -23,7 +17,7 @@ export function seededRandom(seed: number) {
     chance: (p: number) => next() < p,
   };
 }
-export type Rng = ReturnType<typeof seededRandom>;
+export type Rng = ReturnType<typeof fuzzRandom>;
 
 export type Kind = "unary" | "serverStream" | "clientStream";
 
@@ -433,7 +427,7 @@ function badAuthorization(r: Rng): { value: string | null; label: string } {
  * every other problem); ~0.5 % exceed the gateway's message limit (RESOURCE_EXHAUSTED).
  */
 export function generateCases(n: number, seed: number, ctx: GeneratorContext): FuzzCase[] {
-  const r = seededRandom(seed);
+  const r = fuzzRandom(seed);
   const out: FuzzCase[] = [];
   for (let i = 0; i < n; i++) {
     let pick = r.next() * TOTAL_WEIGHT;

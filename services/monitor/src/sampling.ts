@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import type { JobRecord, UserResult } from "@rebeca/contracts";
 import { batchFromFields } from "@rebeca/jobstore";
+import { seededRandom } from "@rebeca/eval";
 
 /** True for about `rate` of keys, always the same for one key. */
 export function sampled(key: string, rate: number): boolean {
@@ -65,15 +66,7 @@ export function tasksFromResults(m: { batchId: string; modelVersion: string; ten
 export function referenceUsers(self: string, known: readonly string[], count: number): string[] {
   const pool = known.filter((u) => u !== self);
   if (pool.length <= count) return pool;
-  let a = createHash("sha256").update(self).digest().readUInt32BE(0);
-  const next = () => {
-    // mulberry32
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRandom(createHash("sha256").update(self).digest().readUInt32BE(0));
   // Partial Fisher–Yates: the first `count` positions.
   const copy = [...pool];
   for (let i = 0; i < count; i++) {
