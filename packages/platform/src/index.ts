@@ -10,3 +10,4 @@ export * from "./ssrf.js";
 export * from "./fair-lanes.js";
 export * from "./trace.js";
 export * from "./priority.js";
+export * from "./model-thread.js";

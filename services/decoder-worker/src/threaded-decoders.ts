@@ -1,6 +1,5 @@
-import { Worker } from "node:worker_threads";
 import type { DecodedImages } from "@rebeca/inference";
-import type { Logger } from "@rebeca/platform";
+import { startModelThread, type Logger } from "@rebeca/platform";
 import type { DecoderThreadInit, FromDecoderThread, ToDecoderThread } from "./decoder-thread.js";
 import type { LoadedDecoder } from "./processor.js";
 
@@ -22,15 +21,7 @@ export async function createThreadedDecoders(
   let nextId = 1;
   const pool = await Promise.all(
     Array.from({ length: threads }, async (_, index) => {
-      const worker = new Worker(entry, { workerData: init });
-      const ready = await new Promise<Extract<FromDecoderThread, { type: "ready" }>>((resolve, reject) => {
-        worker.once("error", reject);
-        worker.on("message", function first(msg: FromDecoderThread) {
-          if (msg.type === "ready") resolve(msg);
-          else if (msg.type === "fatal") reject(new Error(msg.message));
-          worker.off("message", first);
-        });
-      });
+      const { worker, ready } = await startModelThread<Extract<FromDecoderThread, { type: "ready" }>>(entry, init);
       if (index === 0) for (const l of ready.logs) log.info(l.info, l.msg);
       const slot = { worker, inflight: 0, models: ready.models, dead: undefined as Error | undefined };
       worker.on("message", (msg: FromDecoderThread) => {

@@ -1,4 +1,4 @@
-import { Worker } from "node:worker_threads";
+import { startModelThread } from "@rebeca/platform";
 import type { PriorBackend, SampleJob, SampleOutcome } from "./backend.js";
 import type { FromThread, ThreadInit, ToThread } from "./sampler-thread.js";
 
@@ -31,15 +31,7 @@ export async function createThreadedBackend(init: ThreadInit, threads: number, o
   let closing = false;
   const pool = await Promise.all(
     Array.from({ length: threads }, async (_, index) => {
-      const worker = new Worker(entry, { workerData: init });
-      const ready = await new Promise<Extract<FromThread, { type: "ready" }>>((resolve, reject) => {
-        worker.once("error", reject);
-        worker.on("message", function first(msg: FromThread) {
-          if (msg.type === "ready") resolve(msg);
-          else if (msg.type === "fatal") reject(new Error(msg.message));
-          worker.off("message", first);
-        });
-      });
+      const { worker, ready } = await startModelThread<Extract<FromThread, { type: "ready" }>>(entry, init);
       if (index === 0) for (const m of ready.models) onLoaded(m.info);
       const slot = { worker, inflight: 0, models: ready.models };
       worker.on("message", (msg: FromThread) => {
