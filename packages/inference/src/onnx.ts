@@ -21,12 +21,6 @@ export interface SessionOptions {
   readonly intraOpThreads?: number;
   /** Threads across independent operators; 0 lets onnxruntime decide. @default 0 */
   readonly interOpThreads?: number;
-  /**
-   * onnxruntime's CPU memory arena and memory-pattern planning. Both keep buffers sized for every
-   * distinct input shape seen; a stage fed variable batch sizes grows by each new one, so workers
-   * with dynamic batches may turn them off. @default true
-   */
-  readonly cpuMemArena?: boolean;
 }
 
 /** A created session and the provider that was selected, for the start-up log line. */
@@ -93,8 +87,6 @@ export async function createOnnxSession(
     intraOpNumThreads: options.intraOpThreads ?? 0,
     interOpNumThreads: options.interOpThreads ?? 0,
     graphOptimizationLevel: 'all',
-    enableCpuMemArena: options.cpuMemArena ?? true,
-    enableMemPattern: options.cpuMemArena ?? true,
   };
   const backends = availableBackends();
   const create = (eps: ExecutionProvider[]): Promise<ort.InferenceSession> =>
