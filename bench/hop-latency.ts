@@ -32,6 +32,9 @@ try {
   while (hops.length < RATE * SECONDS) await new Promise((r) => setTimeout(r, 20));
   await rawWorker.close();
   await rawQueue.close();
+  // A Worker does not close a connection it was given; left open, ioredis would keep reconnecting
+  // to the stopped Redis and hold this process open.
+  workerConnection.disconnect();
 
   const scrape = async () => {
     const text = await Promise.all(["prior-worker", "decoder-worker"].map(async (n) => (await fetch(`http://127.0.0.1:${stack.services[n as "prior-worker"]!.httpPort}/metrics`)).text()));
