@@ -4,6 +4,7 @@ import { Redis } from "ioredis";
 import { chunksOf, createBatchClient, createJobClient, startStack, startWebhookReceiver, type Stack, type WebhookReceiver } from "@rebeca/devstack";
 import { modelUserIds } from "../support/world.js";
 import { keysUnder, report, s3Of } from "../support/invariants.js";
+import { floorSlope, slope } from "../support/trend.js";
 
 /*
  * Soak: steady load (single jobs with callbacks, plus a small batch every 15 s) for SOAK_SECONDS
@@ -35,43 +36,6 @@ const SAMPLE_EVERY_MS = 2000;
 // leaks; the 10-minute run, sampled after that, holds every process to 2 MB/min.
 const MAX_RSS_SLOPE = LONG ? 2 : 60;
 const MAX_REDIS_SLOPE = LONG ? 1 : 2;
-
-/** Least-squares slope of y over x. */
-function slope(xs: number[], ys: number[]): number {
-  const n = xs.length;
-  const mx = xs.reduce((a, b) => a + b, 0) / n;
-  const my = ys.reduce((a, b) => a + b, 0) / n;
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < n; i++) {
-    num += (xs[i]! - mx) * (ys[i]! - my);
-    den += (xs[i]! - mx) ** 2;
-  }
-  return den === 0 ? 0 : num / den;
-}
-
-/**
- * Slope of a sawtooth's floor: the least-squares slope through the minimum of each third of the
- * window. A process's RSS rises between collections and drops at each; a leak lifts the floor,
- * while a window that happens to end high on a tooth (what a plain regression over 60 s reads as
- * growth) does not.
- */
-function floorSlope(xs: number[], ys: number[]): number {
-  const parts = 3;
-  const size = Math.floor(xs.length / parts);
-  if (size < 2) return slope(xs, ys);
-  const px: number[] = [];
-  const py: number[] = [];
-  for (let p = 0; p < parts; p++) {
-    const from = p * size;
-    const to = p === parts - 1 ? xs.length : from + size;
-    let at = from;
-    for (let i = from; i < to; i++) if (ys[i]! < ys[at]!) at = i;
-    px.push(xs[at]!);
-    py.push(ys[at]!);
-  }
-  return slope(px, py);
-}
 
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
 

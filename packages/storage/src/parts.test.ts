@@ -21,6 +21,18 @@ describe("regroup", () => {
     for await (const p of regroup([Uint8Array.from([1, 2, 3, 4, 5, 6])], 2)) parts.push(p);
     expect(parts.map((p) => [...p])).toEqual([[1, 2], [3, 4], [5, 6]]);
   });
+  it("holds only the bytes that arrived, not a whole part, and copies what the source may reuse", async () => {
+    const reused = Uint8Array.from([1, 2, 3]);
+    const source = (function* () {
+      yield reused;
+      reused.fill(9); // the source refills its buffer once the chunk has been read
+      yield Uint8Array.from([4]);
+    })();
+    const parts: Uint8Array[] = [];
+    for await (const p of regroup(source, 8 * 1024 * 1024)) parts.push(p);
+    expect(parts.map((p) => [...p])).toEqual([[1, 2, 3, 4]]);
+    expect(parts[0]!.buffer.byteLength).toBe(4);
+  });
   it("rejects a part size that is not a positive integer", async () => {
     await expect(collect([], 0)).rejects.toThrow(RangeError);
   });
