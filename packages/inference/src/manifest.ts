@@ -217,14 +217,30 @@ async function verifyFiles(
   return out;
 }
 
-/** A prior model version with every file verified. */
-export interface PriorModelFiles {
+/** A parsed manifest with every file it lists verified. */
+export interface VerifiedManifest<M> {
   readonly manifestPath: string;
   /** sha256 of manifest.json itself, worth logging at start. */
   readonly manifestSha256: string;
-  readonly manifest: PriorManifest;
+  readonly manifest: M;
   /** Verified files by manifest key (`prior`, `user_table`, `user_ids`, `parity`, `decoder`, …). */
   readonly files: Readonly<Record<string, VerifiedFile>>;
+}
+
+/** Parses a manifest with `schema` and verifies the sha256 of every file it lists. */
+async function loadVerifiedManifest<M extends { files: Record<string, { path: string; sha256: string } | undefined> }>(
+  schema: z.ZodType<M>,
+  manifestPath: string,
+): Promise<VerifiedManifest<M>> {
+  const path = resolve(manifestPath);
+  const { raw, bytes } = await readJson(path);
+  const manifest = parseWith(schema, raw, path);
+  const files = await verifyFiles(dirname(path), manifest.files);
+  return { manifestPath: path, manifestSha256: sha256(bytes), manifest, files };
+}
+
+/** A prior model version with every file verified. */
+export interface PriorModelFiles extends VerifiedManifest<PriorManifest> {
   readonly prior: VerifiedFile;
   readonly userTable: UserTable;
   readonly alphasCumprod: Float64Array;
@@ -232,10 +248,8 @@ export interface PriorModelFiles {
 
 /** Parses and validates a prior manifest, verifies the sha256 of every listed file, reads the user table. */
 export async function loadPriorModelFiles(manifestPath: string): Promise<PriorModelFiles> {
-  const path = resolve(manifestPath);
-  const { raw, bytes } = await readJson(path);
-  const manifest = parseWith(priorManifestSchema, raw, path);
-  const files = await verifyFiles(dirname(path), manifest.files);
+  const loaded = await loadVerifiedManifest(priorManifestSchema, manifestPath);
+  const { manifest, files } = loaded;
   const userTable = createUserTable({
     data: files['user_table']!.bytes,
     rows: manifest.users.rows,
@@ -243,49 +257,23 @@ export async function loadPriorModelFiles(manifestPath: string): Promise<PriorMo
     nullRow: manifest.users.null_row,
     ids: new TextDecoder().decode(files['user_ids']!.bytes),
   });
-  return {
-    manifestPath: path,
-    manifestSha256: sha256(bytes),
-    manifest,
-    files,
-    prior: files['prior']!,
-    userTable,
-    alphasCumprod: Float64Array.from(manifest.schedule.alphas_cumprod),
-  };
+  return { ...loaded, prior: files['prior']!, userTable, alphasCumprod: Float64Array.from(manifest.schedule.alphas_cumprod) };
 }
 
 /** A single-shot decoder with every file verified. */
-export interface DecoderModelFiles {
-  readonly manifestPath: string;
-  readonly manifestSha256: string;
-  readonly manifest: DecoderManifest;
-  readonly files: Readonly<Record<string, VerifiedFile>>;
-}
+export type DecoderModelFiles = VerifiedManifest<DecoderManifest>;
 
 /** Parses a decoder manifest and verifies the sha256 of every listed file. */
-export async function loadDecoderModelFiles(manifestPath: string): Promise<DecoderModelFiles> {
-  const path = resolve(manifestPath);
-  const { raw, bytes } = await readJson(path);
-  const manifest = parseWith(decoderManifestSchema, raw, path);
-  const files = await verifyFiles(dirname(path), manifest.files);
-  return { manifestPath: path, manifestSha256: sha256(bytes), manifest, files };
+export function loadDecoderModelFiles(manifestPath: string): Promise<DecoderModelFiles> {
+  return loadVerifiedManifest(decoderManifestSchema, manifestPath);
 }
 
 /** A latent-diffusion decoder with every file verified. */
-export interface LatentDecoderModelFiles {
-  readonly manifestPath: string;
-  readonly manifestSha256: string;
-  readonly manifest: LatentDecoderManifest;
-  readonly files: Readonly<Record<string, VerifiedFile>>;
-}
+export type LatentDecoderModelFiles = VerifiedManifest<LatentDecoderManifest>;
 
 /** Parses a latent-diffusion decoder manifest and verifies the sha256 of every listed file. */
-export async function loadLatentDecoderModelFiles(manifestPath: string): Promise<LatentDecoderModelFiles> {
-  const path = resolve(manifestPath);
-  const { raw, bytes } = await readJson(path);
-  const manifest = parseWith(latentDecoderManifestSchema, raw, path);
-  const files = await verifyFiles(dirname(path), manifest.files);
-  return { manifestPath: path, manifestSha256: sha256(bytes), manifest, files };
+export function loadLatentDecoderModelFiles(manifestPath: string): Promise<LatentDecoderModelFiles> {
+  return loadVerifiedManifest(latentDecoderManifestSchema, manifestPath);
 }
 
 /** The `kind` a decoder manifest declares (`single-shot` when absent), to pick its loader. */
