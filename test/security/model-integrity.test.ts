@@ -61,8 +61,7 @@ describe("model integrity: a sha256 mismatch refuses to start, naming the file",
     writeFileSync(path, JSON.stringify(manifest, null, 2));
     const { code, output } = await runUntilExit("decoder-worker", dir);
     expect(code).not.toBe(0);
-    expect(output).toContain(path);
-    expect(output).toMatch(/sha256 [0-9a-f]{64} does not match/);
+    expect(output).toContain(`sha256 mismatch for ${path}`);
   });
 
   it("the same copy, untouched, starts", async () => {

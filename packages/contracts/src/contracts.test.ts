@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { canTransition, imageSeed, jobOptions, newId, stageQueue } from "./index.js";
+import { canTransition, imageSeed, isId, jobOptions, newId, stageQueue } from "./index.js";
 
 describe("lifecycle", () => {
   it("moves forward only, never out of a terminal state, never to the same state", () => {
@@ -20,6 +20,16 @@ describe("ids and seeds", () => {
     const b = newId("job", 1_700_000_000_001);
     expect(a).toMatch(/^job_[0-9a-z]{26}$/);
     expect(a < b).toBe(true);
+  });
+  it("recognises the shape of its own ids, per prefix", () => {
+    const job = newId("job");
+    expect(isId("job", job)).toBe(true);
+    expect(isId("batch", job)).toBe(false);
+    expect(isId("batch", newId("batch"))).toBe(true);
+    expect(isId("job", `${job}x`)).toBe(false);
+    expect(isId("job", job.toUpperCase())).toBe(false);
+    expect(isId("job", "job_")).toBe(false);
+    expect(isId("job", `x${job}`)).toBe(false);
   });
   it("keeps image 0's seed and derives distinct uint32 seeds for the others", () => {
     expect(imageSeed(42, 0)).toBe(42);

@@ -27,3 +27,13 @@ export function imageSeed(seed: number, index: number): number {
   h ^= h >>> 16;
   return h >>> 0;
 }
+
+const ID_TAIL = /^[0-9a-z]{26}$/;
+
+/**
+ * Whether `value` is shaped like an id {@link newId} made with `prefix` (`job_…`, `batch_…`).
+ * Checks the shape only: callers still look the id up, and refuse a wrong shape before they do.
+ */
+export function isId(prefix: string, value: string): boolean {
+  return value.startsWith(`${prefix}_`) && ID_TAIL.test(value.slice(prefix.length + 1));
+}

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { PNG } from "pngjs";
 import * as ort from "onnxruntime-node";
 import { createImageEncoder, createOnnxSession, encodePng, type ImageEncoder } from "@rebeca/inference";
+import { decoderManifestSchema, parseManifest, verifyManifestFiles } from "@rebeca/inference/manifest";
 import type { UserResult } from "@rebeca/contracts";
 import { parseNpy } from "./npy.js";
 import { oracleLikeProbability, type DemoUser } from "./oracle.js";
@@ -85,18 +86,16 @@ export interface LoadedEncoder extends ImageEncoder {
   width: number;
 }
 
-/** The model's image encoder (decoder/manifest.json → encoder.onnx), on one CPU thread. */
+/**
+ * The model's image encoder (decoder/manifest.json → encoder.onnx), on one CPU thread. The
+ * manifest is validated and the encoder's bytes checked against its sha256 before they are loaded.
+ */
 export async function loadImageEncoder(modelDir: string): Promise<LoadedEncoder> {
-  const manifest = JSON.parse(await readFile(join(modelDir, "decoder", "manifest.json"), "utf8")) as {
-    embedding_dim: number;
-    channels: number;
-    height: number;
-    width: number;
-    files: { encoder?: { path: string } };
-    io: { encoder?: { input: string; output: string } };
-  };
+  const parsed = await parseManifest(decoderManifestSchema, join(modelDir, "decoder", "manifest.json"));
+  const { manifest } = parsed;
   if (!manifest.files.encoder || !manifest.io.encoder) throw new Error(`${modelDir}: the decoder ships no image encoder`);
-  const { session } = await createOnnxSession(join(modelDir, "decoder", manifest.files.encoder.path), { providers: ["cpu"], intraOpThreads: 1 });
+  const { files } = await verifyManifestFiles(parsed, ["encoder"]);
+  const { session } = await createOnnxSession(files["encoder"]!.bytes, { providers: ["cpu"], intraOpThreads: 1 });
   const shape = { embeddingDim: manifest.embedding_dim, channels: manifest.channels, height: manifest.height, width: manifest.width, io: manifest.io.encoder };
   return { ...createImageEncoder(session, shape), dim: shape.embeddingDim, channels: shape.channels, height: shape.height, width: shape.width };
 }

@@ -2,6 +2,10 @@
  * Model manifests (docs/model-format.md): zod schemas, sha256-verified loading, and the user table.
  * Loading refuses to start on any mismatch, because a prior paired with the wrong user table or
  * decoder produces plausible-looking but wrong images.
+ *
+ * Also exported on its own as `@rebeca/inference/manifest`, which loads no onnxruntime: the
+ * gateway and the evaluation tools read manifests without the native runtime. Keep this module's
+ * imports free of `./onnx.js` (manifest-entry.test.ts checks).
  */
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
@@ -217,26 +221,49 @@ async function verifyFiles(
   return out;
 }
 
-/** A parsed manifest with every file it lists verified. */
-export interface VerifiedManifest<M> {
+/** A parsed and validated manifest whose files are not read yet. */
+export interface ParsedManifest<M> {
   readonly manifestPath: string;
   /** sha256 of manifest.json itself, worth logging at start. */
   readonly manifestSha256: string;
   readonly manifest: M;
+}
+
+/** A parsed manifest with every file it lists verified. */
+export interface VerifiedManifest<M> extends ParsedManifest<M> {
   /** Verified files by manifest key (`prior`, `user_table`, `user_ids`, `parity`, `decoder`, …). */
   readonly files: Readonly<Record<string, VerifiedFile>>;
 }
 
-/** Parses a manifest with `schema` and verifies the sha256 of every file it lists. */
-async function loadVerifiedManifest<M extends { files: Record<string, { path: string; sha256: string } | undefined> }>(
-  schema: z.ZodType<M>,
-  manifestPath: string,
-): Promise<VerifiedManifest<M>> {
+type ListsFiles = { files: Record<string, { path: string; sha256: string } | undefined> };
+
+/**
+ * Reads a manifest and validates it with `schema`, listing every problem at once; reads none of
+ * the files it lists (for services that need only its metadata, such as the gateway).
+ */
+export async function parseManifest<M>(schema: z.ZodType<M>, manifestPath: string): Promise<ParsedManifest<M>> {
   const path = resolve(manifestPath);
   const { raw, bytes } = await readJson(path);
-  const manifest = parseWith(schema, raw, path);
-  const files = await verifyFiles(dirname(path), manifest.files);
-  return { manifestPath: path, manifestSha256: sha256(bytes), manifest, files };
+  return { manifestPath: path, manifestSha256: sha256(bytes), manifest: parseWith(schema, raw, path) };
+}
+
+/**
+ * Reads the files a parsed manifest lists, each checked against its sha256: all of them, or only
+ * the `keys` named (a key the manifest lacks is an error).
+ */
+export async function verifyManifestFiles<M extends ListsFiles>(parsed: ParsedManifest<M>, keys?: readonly string[]): Promise<VerifiedManifest<M>> {
+  let listed = parsed.manifest.files;
+  if (keys) {
+    const missing = keys.filter((k) => listed[k] === undefined);
+    if (missing.length > 0) throw new ManifestError(parsed.manifestPath, missing.map((k) => `files.${k}: required here but missing`));
+    listed = Object.fromEntries(keys.map((k) => [k, listed[k]]));
+  }
+  return { ...parsed, files: await verifyFiles(dirname(parsed.manifestPath), listed) };
+}
+
+/** Parses a manifest with `schema` and verifies the sha256 of every file it lists. */
+async function loadVerifiedManifest<M extends ListsFiles>(schema: z.ZodType<M>, manifestPath: string): Promise<VerifiedManifest<M>> {
+  return verifyManifestFiles(await parseManifest(schema, manifestPath));
 }
 
 /** A prior model version with every file verified. */
@@ -274,6 +301,21 @@ export type LatentDecoderModelFiles = VerifiedManifest<LatentDecoderManifest>;
 /** Parses a latent-diffusion decoder manifest and verifies the sha256 of every listed file. */
 export function loadLatentDecoderModelFiles(manifestPath: string): Promise<LatentDecoderModelFiles> {
   return loadVerifiedManifest(latentDecoderManifestSchema, manifestPath);
+}
+
+/** Parses and validates a prior manifest without reading its files (the gateway needs only its metadata). */
+export function parsePriorManifest(manifestPath: string): Promise<ParsedManifest<PriorManifest>> {
+  return parseManifest(priorManifestSchema, manifestPath);
+}
+
+/**
+ * The path of the decoder manifest a prior version pairs with (`files.decoder`), after checking it
+ * against the sha256 the prior manifest pins: a decoder swapped for another, even one whose own
+ * manifest is self-consistent, is refused.
+ */
+export async function pairedDecoderManifest(priorManifestPath: string): Promise<string> {
+  const { files } = await verifyManifestFiles(await parsePriorManifest(priorManifestPath), ['decoder']);
+  return files['decoder']!.path;
 }
 
 /** The `kind` a decoder manifest declares (`single-shot` when absent), to pick its loader. */

@@ -1,12 +1,11 @@
-import { readFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import {
   createOnnxSession,
   createSingleShotDecoder,
   decoderManifestKind,
   loadDecoderModelFiles,
   loadLatentDecoder,
-  sha256,
+  pairedDecoderManifest,
   type LatentDecoderOverrides,
   type SessionOptions,
 } from "@rebeca/inference";
@@ -34,13 +33,7 @@ export function latentOverrides(config: { LATENT_SCHEDULER: "" | "ddim" | "euler
 export async function loadDecoders(modelsDir: string, versions: string[], session: SessionOptions, log: Logger, latent: LatentDecoderOverrides = {}): Promise<Map<string, LoadedDecoder>> {
   const loaded = new Map<string, LoadedDecoder>();
   for (const version of versions) {
-    const priorManifestPath = join(modelsDir, version, "manifest.json");
-    const prior = JSON.parse(await readFile(priorManifestPath, "utf8")) as { files?: { decoder?: { path: string; sha256: string } } };
-    const ref = prior.files?.decoder;
-    if (!ref) throw new Error(`${priorManifestPath}: files.decoder is missing`);
-    const decoderManifestPath = join(dirname(priorManifestPath), ref.path);
-    const actual = sha256(new Uint8Array(await readFile(decoderManifestPath)));
-    if (actual !== ref.sha256) throw new Error(`${decoderManifestPath}: sha256 ${actual} does not match ${ref.sha256} in ${priorManifestPath}`);
+    const decoderManifestPath = await pairedDecoderManifest(join(modelsDir, version, "manifest.json"));
     const kind = await decoderManifestKind(decoderManifestPath);
     if (kind === "latent-diffusion") {
       const l = await loadLatentDecoder(decoderManifestPath, session, latent);

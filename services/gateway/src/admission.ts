@@ -1,13 +1,7 @@
 import type { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { backlogOf } from "@rebeca/platform";
-import type { AdmissionCheck } from "./service.js";
-
-/** Why new work is refused, and when to try again. */
-export interface Refusal {
-  reason: string;
-  retryAfterSeconds: number;
-}
+import type { AdmissionCheck } from "./ports.js";
 
 export interface AdmissionOptions {
   /** The tenant's prior queues (interactive jobs, batch shards). */

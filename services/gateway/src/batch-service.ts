@@ -1,9 +1,7 @@
 import { randomInt } from "node:crypto";
 import { status, type Metadata, type ServerReadableStream } from "@grpc/grpc-js";
-import type { Queue } from "bullmq";
-import { jobOptions, newId, shardJobId, finalizeJobId, shardTaskSchema, DEFAULT_BATCH_CALLBACK_EVENTS, type BatchRecord, type BatchSpec, type ShardTask } from "@rebeca/contracts";
+import { newId, DEFAULT_BATCH_CALLBACK_EVENTS, type BatchRecord, type ShardTask } from "@rebeca/contracts";
 import type { BatchServiceServer, BatchParameters, CreateBatchRequest, CreateBatchResponse } from "@rebeca/contracts/grpc-batches";
-import type { BatchStore } from "@rebeca/jobstore";
 import { assertSafeKey, type BlobStore, type BlobStream } from "@rebeca/storage";
 import { nextTraceparent, type Logger } from "@rebeca/platform";
 import { toProtoBatch } from "./batch-mapping.js";
@@ -13,33 +11,25 @@ import { wellFormed } from "./malformed.js";
 import type { GatewayMetrics } from "./metrics.js";
 import { createShardBuilder, type BuiltShard } from "./shard-builder.js";
 import { idChunks, splitLines, type IdChunk } from "./manifest-lines.js";
-import type { AdmissionCheck, CallbackUrlGuard } from "./service.js";
-import { checkUserIds, validateBatchParameters, ValidationError, type ModelInfo, type RequestLimits } from "./validate.js";
+import { checkPage, createIntake, requireId, throwViolations, traceparentOf, type IntakeDeps } from "./intake.js";
+import type { Authenticate, BatchJobSink, BatchRecords } from "./ports.js";
+import { checkUserIds, validateBatchParameters, ValidationError, type FieldViolation } from "./validate.js";
 
-export interface BatchServiceDeps {
-  authenticate: (metadata: Metadata) => string;
-  batches: BatchStore;
-  /** The tenant's batch-class "prior" queue (shards) and "decode" queue (finalize). */
-  priorQueueOf: (tenant: string) => Queue;
-  decodeQueueOf: (tenant: string) => Queue;
+export interface BatchServiceDeps extends IntakeDeps {
+  authenticate: Authenticate;
+  batches: BatchRecords;
+  /** Where shards and the finalize step are enqueued. */
+  sink: BatchJobSink;
   /** Reads manifests (CreateBatchFromManifest); keys are checked against the tenant prefix first. */
-  blobs: BlobStore;
+  blobs: Pick<BlobStore, "getStream">;
   bucket: string;
   /** Largest manifest object read, bytes; a bigger one is refused before it is read. */
   maxManifestBytes: number;
-  models: Map<string, ModelInfo>;
-  defaultModel: string;
-  limits: RequestLimits;
   shardSize: number;
   maxUsersPerBatch: number;
-  callbackGuard: CallbackUrlGuard;
-  admission: AdmissionCheck;
   metrics: GatewayMetrics;
   log: Logger;
 }
-
-/** Shard jobs are added in bulk, at most this many per `addBulk` (BullMQ users report trouble beyond ~1k). */
-const ADD_BULK = 1000;
 
 /** Ids per intake chunk from a manifest: shards form and are stored as the object streams in. */
 const MANIFEST_CHUNK = 10_000;
@@ -78,27 +68,14 @@ function isSafeKey(key: string): boolean {
 export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
   const { batches } = deps;
 
-  async function spec(tenant: string, p: BatchParameters): Promise<BatchSpec> {
-    const version = p.modelVersion || deps.defaultModel;
-    const model = deps.models.get(version);
-    const s = validateBatchParameters(p, model ?? deps.models.get(deps.defaultModel)!, deps.limits, deps.shardSize, () => randomInt(0, 2 ** 32));
-    if (!model) throw new RpcError(status.FAILED_PRECONDITION, `model version "${version.slice(0, 64)}" is not deployed`);
-    if (s.callbackUrl) {
-      const refused = await deps.callbackGuard(s.callbackUrl);
-      if (refused) throw new ValidationError([{ field: "parameters.callback_url", description: refused }]);
-    }
-    const overloaded = await deps.admission(tenant);
-    if (overloaded) throw new RpcError(status.RESOURCE_EXHAUSTED, overloaded.reason, [], overloaded.retryAfterSeconds);
-    return s;
-  }
+  const intake = createIntake(deps);
+  const spec = (tenant: string, p: BatchParameters) =>
+    intake.admit(tenant, p.modelVersion, (model) => validateBatchParameters(p, model, deps.limits, deps.shardSize, () => randomInt(0, 2 ** 32)), "parameters.callback_url");
 
   /** Creates the batch, or finds the one this request id made before (to resume it). */
   async function open(tenant: string, p: BatchParameters, metadata: Metadata) {
     const s = await spec(tenant, p);
-    // The batch joins the caller's trace (W3C traceparent metadata) or starts one.
-    const incoming = metadata.get("traceparent")[0];
-    const traceparent = nextTraceparent(typeof incoming === "string" ? incoming : undefined);
-    const { batchId } = await batches.create({ batchId: newId("batch"), tenant, requestId: p.requestId, spec: s, createTime: new Date().toISOString(), traceparent });
+    const { batchId } = await batches.create({ batchId: newId("batch"), tenant, requestId: p.requestId, spec: s, createTime: new Date().toISOString(), traceparent: traceparentOf(metadata) });
     const record = await batches.get(batchId);
     if (!record) throw new RpcError(status.INTERNAL, "batch vanished");
     return record;
@@ -114,21 +91,16 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
     const refuse = (state: string) => new RpcError(status.FAILED_PRECONDITION, `batch ${batchId} is ${state}; it takes no more users`);
     const recorded = await batches.addShards(batchId, shards.map((sh) => ({ index: sh.index, users: sh.userIds.length })), 0);
     if (recorded !== "ok") throw refuse(recorded);
-    const queue = deps.priorQueueOf(tenant);
-    for (let i = 0; i < shards.length; i += ADD_BULK) {
-      await queue.addBulk(
-        shards.slice(i, i + ADD_BULK).map((sh) => {
-          const task: ShardTask = { tenant, batchId, shard: sh.index, firstPosition: sh.firstPosition, userIds: sh.userIds, spec: s, traceparent: traceparent ? nextTraceparent(traceparent) : "" };
-          return { name: "shard", data: shardTaskSchema.parse(task), opts: jobOptions({ jobId: shardJobId(batchId, sh.index), priority: s.priority }) };
-        }),
-      );
-    }
+    await deps.sink.addShards(
+      tenant,
+      shards.map((sh): ShardTask => ({ tenant, batchId, shard: sh.index, firstPosition: sh.firstPosition, userIds: sh.userIds, spec: s, traceparent: traceparent ? nextTraceparent(traceparent) : "" })),
+    );
     const advanced = await batches.addShards(batchId, [], upTo);
     if (advanced !== "ok") throw refuse(advanced);
   }
 
-  /** Runs intake from an async source of chunks, then seals the batch. */
-  async function intake(tenant: string, p: BatchParameters, metadata: Metadata, source: AsyncIterable<{ offset: number; userIds: string[]; last: boolean }>) {
+  /** Stores a batch's users from an async source of chunks, then seals the batch. */
+  async function receive(tenant: string, p: BatchParameters, metadata: Metadata, source: AsyncIterable<{ offset: number; userIds: string[]; last: boolean }>) {
     // The batch is created only once the stream delivers a user (or its last chunk), after that
     // chunk is checked: a stream that breaks or goes bad before any user leaves nothing behind.
     const iterator = source[Symbol.asyncIterator]();
@@ -172,7 +144,7 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
         await flush();
         const total = builder.stored();
         const result = await batches.seal(record, total, Math.ceil(total / record.spec.shardSize));
-        if (result.allDone) await deps.decodeQueueOf(tenant).add("finalize", { tenant, batchId: record.batchId }, jobOptions({ jobId: finalizeJobId(record.batchId) }));
+        if (result.allDone) await deps.sink.finalize(tenant, record.batchId);
         return (await batches.get(record.batchId))!;
       }
     } catch (err) {
@@ -183,11 +155,10 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
     throw new RpcError(status.FAILED_PRECONDITION, `stream ended without a chunk marked last; ${builder.stored()} users are stored — resend from there under the same request_id`);
   }
 
-
   const { unary, clientStream } = createRpcEdge(deps);
 
   async function own(tenant: string, batchId: string) {
-    if (!/^batch_[0-9a-z]{26}$/.test(batchId)) throw new ValidationError([{ field: "batch_id", description: "not a batch id" }]);
+    requireId("batch", "batch_id", batchId);
     const record = await batches.get(batchId);
     if (!record || record.tenant !== tenant) throw new RpcError(status.NOT_FOUND, `batch ${batchId} not found`);
     return record;
@@ -211,7 +182,7 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
           yield { offset: users.offset, userIds: users.userIds, last: users.last };
         }
       })();
-      return { batch: toProtoBatch(await intake(tenant, p, call.metadata, chunks)) };
+      return { batch: toProtoBatch(await receive(tenant, p, call.metadata, chunks)) };
     }),
 
     createBatchFromManifest: unary("CreateBatchFromManifest", async (tenant, req, metadata) => {
@@ -232,7 +203,7 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
       }
       const chunks = remapped(idChunks(splitLines(manifest.chunks, MAX_LINE_BYTES), MANIFEST_CHUNK));
       try {
-        return { batch: toProtoBatch(await intake(tenant, req.parameters, metadata, chunks)) };
+        return { batch: toProtoBatch(await receive(tenant, req.parameters, metadata, chunks)) };
       } finally {
         // Intake that stops early (a bad id, a sealed batch) closes the download instead of leaving it open.
         await chunks.return(undefined);
@@ -242,9 +213,10 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
     getBatch: unary("GetBatch", async (tenant, req) => ({ batch: toProtoBatch(await own(tenant, req.batchId)) })),
 
     listBatches: unary("ListBatches", async (tenant, req) => {
-      if (req.pageSize < 0 || req.pageSize > 100) throw new ValidationError([{ field: "page_size", description: "must be between 0 and 100" }]);
-      if (req.pageToken && !/^batch_[0-9a-z]{26}$/.test(req.pageToken)) throw new ValidationError([{ field: "page_token", description: "not a token from a previous response" }]);
-      const page = await batches.list(tenant, req.pageSize || 20, req.pageToken || undefined);
+      const v: FieldViolation[] = [];
+      const pageSize = checkPage("batch", req, v);
+      throwViolations(v);
+      const page = await batches.list(tenant, pageSize, req.pageToken || undefined);
       return { batches: page.records.map((b) => toProtoBatch(b)), nextPageToken: page.next };
     }),
 

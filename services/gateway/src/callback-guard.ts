@@ -1,5 +1,5 @@
 import { checkCallbackUrl, parseAllowList } from "@rebeca/platform";
-import type { CallbackUrlGuard } from "./service.js";
+import type { CallbackUrlGuard } from "./ports.js";
 
 /**
  * Refuses callback URLs that resolve to loopback, private, link-local or metadata addresses

@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { baseConfigSchema, env } from "@rebeca/platform";
 import { storageConfigSchema } from "@rebeca/storage";
+import type { RequestLimits } from "./validate.js";
 
 const defaultProtoDir = fileURLToPath(new URL("../../../proto", import.meta.url));
 const defaultModelsDir = fileURLToPath(new URL("../../../models", import.meta.url));
@@ -70,4 +71,12 @@ const apiKeysSchema = z.array(z.object({ tenant: z.string(), sha256: z.string() 
 export function readApiKeys(config: GatewayConfig) {
   const text = config.API_KEYS ?? readFileSync(config.API_KEYS_FILE!, "utf8");
   return apiKeysSchema.parse(JSON.parse(text));
+}
+
+/** Labels one job may carry and one list or watch filter may name (a fixed limit: events carry them). */
+export const MAX_LABELS = 16;
+
+/** The per-request limits both services check. */
+export function requestLimits(config: GatewayConfig): RequestLimits {
+  return { maxImagesPerJob: config.MAX_IMAGES_PER_JOB, maxGuidance: config.MAX_GUIDANCE, maxLabels: MAX_LABELS };
 }

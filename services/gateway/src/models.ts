@@ -1,31 +1,29 @@
-import { readdir, readFile } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
+import { parsePriorManifest } from "@rebeca/inference/manifest";
 import type { ModelInfo } from "./validate.js";
 
 /**
- * The model versions the gateway accepts: every `<dir>/<version>/manifest.json` of the prior
- * format. Only metadata is read here; workers load and verify the weights.
+ * The model versions the gateway accepts: every `<dir>/<version>/manifest.json`, parsed and
+ * validated as a prior manifest (a bad one stops the start, naming every problem). Only metadata
+ * is read here, without onnxruntime; workers load and verify the weights. `defaultVersion` must
+ * be among them.
  */
-export async function loadModelCatalog(modelsDir: string): Promise<Map<string, ModelInfo>> {
+export async function loadModelCatalog(modelsDir: string, defaultVersion: string): Promise<Map<string, ModelInfo>> {
   const catalog = new Map<string, ModelInfo>();
   for (const entry of await readdir(modelsDir, { withFileTypes: true })) {
     if (!entry.isDirectory()) continue;
-    let text: string;
-    try {
-      text = await readFile(join(modelsDir, entry.name, "manifest.json"), "utf8");
-    } catch {
-      continue;
-    }
-    const manifest = JSON.parse(text) as {
-      format?: string;
-      version?: string;
-      schedule?: { timesteps?: number };
-      defaults?: ModelInfo["defaults"];
-    };
-    if (manifest.format !== "rebeca.prior/v1" || !manifest.version || !manifest.defaults || !manifest.schedule?.timesteps) {
-      throw new Error(`${join(modelsDir, entry.name, "manifest.json")}: not a rebeca.prior/v1 manifest`);
-    }
-    catalog.set(manifest.version, { version: manifest.version, timesteps: manifest.schedule.timesteps, defaults: manifest.defaults });
+    const path = join(modelsDir, entry.name, "manifest.json");
+    const parsed = await parsePriorManifest(path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === "ENOENT") return null; // a directory without a manifest is not a version
+      throw err;
+    });
+    if (!parsed) continue;
+    const m = parsed.manifest;
+    catalog.set(m.version, { version: m.version, timesteps: m.schedule.timesteps, defaults: m.defaults });
+  }
+  if (!catalog.has(defaultVersion)) {
+    throw new Error(`DEFAULT_MODEL_VERSION "${defaultVersion}" has no manifest in ${modelsDir} (found: ${[...catalog.keys()].join(", ") || "none"})`);
   }
   return catalog;
 }

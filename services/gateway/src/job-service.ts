@@ -1,42 +1,26 @@
 import { randomInt } from "node:crypto";
-import { status, type ServerWritableStream, type Metadata } from "@grpc/grpc-js";
-import { nextTraceparent, type Logger } from "@rebeca/platform";
+import { status, type ServerWritableStream } from "@grpc/grpc-js";
+import type { Logger } from "@rebeca/platform";
 import { newId, TERMINAL_STATES, type JobEvent, type JobRecord, type PriorTask } from "@rebeca/contracts";
 import type { JobServiceServer, WatchEventsRequest, WatchEventsResponse } from "@rebeca/contracts/grpc";
-import { newJobRecord, type JobStore } from "@rebeca/jobstore";
+import { newJobRecord } from "@rebeca/jobstore";
 import { RpcError, toServiceError } from "./errors.js";
 import { createRpcEdge } from "./rpc.js";
 import { wellFormed } from "./malformed.js";
 import { EVENT_ID } from "./event-ids.js";
 import type { EventHub } from "./event-hub.js";
 import { createStreamSink } from "./watch-sink.js";
-import { fromProtoState, matchesLabels, toProtoEvent, toProtoJob } from "./mapping.js";
-import { checkLabels, validateCreateJob, ValidationError, type FieldViolation, type ModelInfo, type RequestLimits } from "./validate.js";
+import { fromProtoState, matchesLabels, toProtoEvent, toProtoJob } from "./job-mapping.js";
+import { checkLabelFilter, checkPage, createIntake, requireId, throwViolations, traceparentOf, type IntakeDeps } from "./intake.js";
+import type { Authenticate, JobRecords, PriorJobSink } from "./ports.js";
+import { validateCreateJob, type FieldViolation } from "./validate.js";
 import type { GatewayMetrics } from "./metrics.js";
 
-/** Where accepted jobs go: the tenant's "prior" queue (an adapter over BullMQ). */
-export interface PriorJobSink {
-  add(task: PriorTask): Promise<void>;
-  /** Removes a job that no worker has taken yet; false if it was not waiting. */
-  remove(tenant: string, jobId: string): Promise<boolean>;
-}
-
-/** Refuses callback URLs that point into private networks; returns the reason, or null if fine. */
-export type CallbackUrlGuard = (url: string) => Promise<string | null>;
-
-/** Overload check before anything is written; returns why and when to retry, or null. */
-export type AdmissionCheck = (tenant: string) => Promise<{ reason: string; retryAfterSeconds: number } | null>;
-
-export interface JobServiceDeps {
-  authenticate: (metadata: Metadata) => string;
-  store: JobStore;
+export interface JobServiceDeps extends IntakeDeps {
+  authenticate: Authenticate;
+  store: JobRecords;
   sink: PriorJobSink;
-  hub: EventHub;
-  models: Map<string, ModelInfo>;
-  defaultModel: string;
-  limits: RequestLimits;
-  callbackGuard: CallbackUrlGuard;
-  admission: AdmissionCheck;
+  hub: Pick<EventHub, "subscribe">;
   metrics: GatewayMetrics;
   log: Logger;
   /** Open WatchEvents streams one tenant may hold; past it RESOURCE_EXHAUSTED. @default 1000 */
@@ -45,6 +29,7 @@ export interface JobServiceDeps {
   watchBufferEvents?: number;
 }
 
+/** The prior stage's task for a stored job. */
 function priorTask(r: JobRecord): PriorTask {
   return {
     tenant: r.tenant,
@@ -67,12 +52,13 @@ export function createJobService(deps: JobServiceDeps): JobServiceServer {
   const { store, metrics } = deps;
 
   const { unary } = createRpcEdge(deps);
+  const intake = createIntake(deps);
   const maxWatchers = deps.maxWatchersPerTenant ?? 1000;
   /** Open WatchEvents streams per tenant: each holds buffers and a hub subscription. */
   const watchers = new Map<string, number>();
 
   async function ownJob(tenant: string, jobId: string): Promise<JobRecord> {
-    if (!/^job_[0-9a-z]{26}$/.test(jobId)) throw new ValidationError([{ field: "job_id", description: "not a job id" }]);
+    requireId("job", "job_id", jobId);
     const record = await store.get(jobId);
     // Another tenant's job is reported exactly like a missing one: ids leak nothing.
     if (!record || record.tenant !== tenant) throw new RpcError(status.NOT_FOUND, `job ${jobId} not found`);
@@ -81,25 +67,11 @@ export function createJobService(deps: JobServiceDeps): JobServiceServer {
 
   return {
     createJob: unary("CreateJob", async (tenant, req, metadata) => {
-      const version = req.modelVersion || deps.defaultModel;
-      const model = deps.models.get(version);
-      // Field checks first so that a bad request is described in full.
-      const spec = validateCreateJob(req, model ?? deps.models.get(deps.defaultModel)!, deps.limits, () => randomInt(0, 2 ** 32));
-      if (!model) throw new RpcError(status.FAILED_PRECONDITION, `model version "${version.slice(0, 64)}" is not deployed; available: ${[...deps.models.keys()].join(", ")}`);
-      if (spec.callbackUrl) {
-        const refused = await deps.callbackGuard(spec.callbackUrl);
-        if (refused) throw new ValidationError([{ field: "callback_url", description: refused }]);
-      }
-      const overloaded = await deps.admission(tenant);
-      if (overloaded) throw new RpcError(status.RESOURCE_EXHAUSTED, overloaded.reason, [], overloaded.retryAfterSeconds);
-
-      // The job joins the caller's trace (W3C traceparent metadata) or starts one.
-      const incoming = metadata.get("traceparent")[0];
-      const traceparent = nextTraceparent(typeof incoming === "string" ? incoming : undefined);
-      const record = newJobRecord({ jobId: newId("job"), tenant, requestId: req.requestId, spec, now: new Date().toISOString(), traceparent });
+      const spec = await intake.admit(tenant, req.modelVersion, (model) => validateCreateJob(req, model, deps.limits, () => randomInt(0, 2 ** 32)), "callback_url");
+      const record = newJobRecord({ jobId: newId("job"), tenant, requestId: req.requestId, spec, now: new Date().toISOString(), traceparent: traceparentOf(metadata) });
       const result = await store.create(record);
       // Also on a repeat: if the first attempt stored the job but failed before enqueueing, this
-      // enqueues it; BullMQ ignores the add when the job id is already queued.
+      // enqueues it; a repeat add of a queued job id adds nothing.
       if (result.record.state === "queued") await deps.sink.add(priorTask(result.record));
       if (result.created) metrics.jobsCreated.inc();
       return { job: toProtoJob(result.record), deduplicated: !result.created };
@@ -109,14 +81,13 @@ export function createJobService(deps: JobServiceDeps): JobServiceServer {
 
     listJobs: unary("ListJobs", async (tenant, req) => {
       const v: FieldViolation[] = [];
-      if (req.pageSize < 0 || req.pageSize > 100) v.push({ field: "page_size", description: "must be between 0 and 100" });
-      if (req.pageToken && !/^job_[0-9a-z]{26}$/.test(req.pageToken)) v.push({ field: "page_token", description: "not a token from a previous response" });
+      const pageSize = checkPage("job", req, v);
       const state = req.state ? fromProtoState(req.state) : null;
       if (req.state && !state) v.push({ field: "state", description: "unknown state" });
-      checkLabels(req.labels, "labels", 16, v);
-      if (v.length > 0) throw new ValidationError(v);
+      checkLabelFilter(req.labels, deps.limits, v);
+      throwViolations(v);
       const page = await store.list(tenant, {
-        pageSize: req.pageSize || 20,
+        pageSize,
         after: req.pageToken || undefined,
         filter: (r) => (!state || r.state === state) && (!req.userId || r.userId === req.userId) && matchesLabels(r.labels, req.labels),
       });
@@ -188,8 +159,8 @@ export function createJobService(deps: JobServiceDeps): JobServiceServer {
         const req = wellFormed(call.request);
         const v: FieldViolation[] = [];
         if (req.afterEventId && !EVENT_ID.test(req.afterEventId)) v.push({ field: "after_event_id", description: "not an event id" });
-        checkLabels(req.labels, "labels", 16, v);
-        if (v.length > 0) throw new ValidationError(v);
+        checkLabelFilter(req.labels, deps.limits, v);
+        throwViolations(v);
         const open = watchers.get(tenant) ?? 0;
         if (open >= maxWatchers) throw new RpcError(status.RESOURCE_EXHAUSTED, `tenant has ${open} open WatchEvents streams (limit ${maxWatchers}); close some first`, [], 1);
         if (closed) return;

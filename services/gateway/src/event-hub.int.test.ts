@@ -4,7 +4,7 @@ import { newId, type JobEvent, type JobSpec } from "@rebeca/contracts";
 import { startRedis, type RedisServer } from "@rebeca/devstack";
 import { createJobStore, newJobRecord, type JobStore } from "@rebeca/jobstore";
 import { createLogger } from "@rebeca/platform";
-import { createEventHub, type WatchSink } from "../../services/gateway/src/event-hub.js";
+import { createEventHub, type WatchSink } from "./event-hub.js";
 
 const spec: JobSpec = { userId: "u1", numImages: 1, guidance: 3, steps: 50, sampler: "ddim", seed: 1, modelVersion: "demo-v1", priority: 0, labels: {}, callbackUrl: "", callbackEvents: [], unknownUser: "reject" };
 

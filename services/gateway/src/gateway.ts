@@ -1,0 +1,113 @@
+/**
+ * The gateway's parts, built from its config and connections: job and batch stores, the event
+ * hub, admission, and the two gRPC services over their queue sinks. main.ts opens the
+ * connections and servers; everything between them is wired here.
+ */
+import type { Redis } from "ioredis";
+import { redisKeys, STAGES, WORK_CLASSES, type Stage, type WorkClass } from "@rebeca/contracts";
+import { createBatchStore, createJobStore } from "@rebeca/jobstore";
+import { createJobOutcomeCounter, createQueueCache, createRedis, registerBacklogMetrics, type Logger, type Registry } from "@rebeca/platform";
+import type { BlobStore } from "@rebeca/storage";
+import { createAdmission } from "./admission.js";
+import { createAuthenticator, type ApiKeyEntry } from "./auth.js";
+import { createBatchService } from "./batch-service.js";
+import { createCallbackGuard } from "./callback-guard.js";
+import type { ConsoleDeps } from "./console/server.js";
+import { requestLimits, type GatewayConfig } from "./config.js";
+import { createEventHub } from "./event-hub.js";
+import type { IntakeDeps } from "./intake.js";
+import { createJobService } from "./job-service.js";
+import { createGatewayMetrics } from "./metrics.js";
+import { createBatchSink, createPriorSink } from "./queue-sinks.js";
+import type { ModelInfo } from "./validate.js";
+
+export interface GatewayParts {
+  config: GatewayConfig;
+  apiKeys: ApiKeyEntry[];
+  models: ReadonlyMap<string, ModelInfo>;
+  /** Producer connection (fails fast) for records, admission and events. */
+  redis: Redis;
+  /** Producer connection the queues share. */
+  queueConnection: Redis;
+  blobs: BlobStore;
+  registry: Registry;
+  log: Logger;
+}
+
+/**
+ * Opens every tenant's stage queues (so backlog metrics cover them before the first request) and
+ * registers the tenants for the workers, then builds both services.
+ */
+export async function createGateway({ config, apiKeys, models, redis, queueConnection, blobs, registry, log }: GatewayParts) {
+  const queues = createQueueCache(queueConnection, config.QUEUE_PREFIX);
+  const queueOf = (stage: Stage, workClass: WorkClass) => (tenant: string) => queues.get(stage, tenant, workClass);
+  const tenants = [...new Set(apiKeys.map((k) => k.tenant))];
+  // Workers open a worker per tenant queue from this set; the metrics cover every tenant's stages.
+  await redis.sadd(redisKeys(config.QUEUE_PREFIX).tenants(), ...tenants);
+  for (const tenant of tenants) for (const stage of STAGES) for (const c of WORK_CLASSES) queues.get(stage, tenant, c);
+  registerBacklogMetrics(registry, queues.list);
+
+  const retention = { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, eventsMaxLen: config.EVENTS_MAX_LEN };
+  const store = createJobStore(redis, { ...retention, onFinished: createJobOutcomeCounter(registry) });
+  const batches = createBatchStore(redis, retention);
+  const hub = createEventHub({ store, log, maxBuffered: config.WATCH_BUFFER_EVENTS, blockingRedis: () => createRedis(config.REDIS_URL, "worker", log, "gateway-events") });
+  const shared = {
+    authenticate: createAuthenticator(apiKeys),
+    metrics: createGatewayMetrics(registry),
+    log,
+  };
+  const intake: IntakeDeps = {
+    models,
+    defaultModel: config.DEFAULT_MODEL_VERSION,
+    limits: requestLimits(config),
+    callbackGuard: createCallbackGuard(config.CALLBACK_ALLOW_HOSTS),
+    admission: createAdmission({
+      queuesOf: (tenant) => WORK_CLASSES.map((c) => queueOf("prior", c)(tenant)),
+      redis,
+      maxBacklog: config.MAX_PRIOR_BACKLOG,
+      submissionsPerSecond: config.SUBMISSIONS_PER_SECOND,
+      redisMemoryBudgetBytes: config.REDIS_MEMORY_BUDGET_BYTES,
+    }),
+  };
+  const jobService = createJobService({
+    ...shared,
+    ...intake,
+    store,
+    sink: createPriorSink(queueOf("prior", "interactive")),
+    hub,
+    maxWatchersPerTenant: config.MAX_WATCHERS_PER_TENANT,
+    watchBufferEvents: config.WATCH_BUFFER_EVENTS,
+  });
+  const batchService = createBatchService({
+    ...shared,
+    ...intake,
+    batches,
+    sink: createBatchSink({ priorOf: queueOf("prior", "batch"), decodeOf: queueOf("decode", "batch") }),
+    blobs,
+    bucket: config.S3_BUCKET,
+    maxManifestBytes: config.MAX_MANIFEST_BYTES,
+    shardSize: config.SHARD_SIZE,
+    maxUsersPerBatch: config.MAX_USERS_PER_BATCH,
+  });
+  return { jobService, batchService, batches, hub, queues };
+}
+
+/** The console's settings and parts (it serves on its own admin port; see console/server.ts). */
+export function consoleOptions(
+  config: GatewayConfig,
+  parts: Pick<GatewayParts, "apiKeys" | "redis" | "blobs" | "log"> & Pick<Awaited<ReturnType<typeof createGateway>>, "batches" | "queues">,
+): ConsoleDeps {
+  return {
+    host: config.CONSOLE_HOST,
+    port: config.CONSOLE_PORT,
+    keys: { apiKeys: parts.apiKeys, adminKeys: config.CONSOLE_ADMIN_KEYS },
+    redis: parts.redis,
+    prefix: config.QUEUE_PREFIX,
+    batches: parts.batches,
+    blobs: parts.blobs,
+    queues: () => parts.queues.list().map((q) => q.queue),
+    sessionTtlSeconds: config.CONSOLE_SESSION_TTL_SECONDS,
+    secureCookie: config.CONSOLE_SECURE_COOKIE,
+    log: parts.log,
+  };
+}

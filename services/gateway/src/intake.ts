@@ -1,0 +1,98 @@
+/**
+ * What every submission (CreateJob, CreateBatch, CreateBatchFromManifest) goes through before
+ * anything is written, and the request checks both services share: id shapes, page tokens,
+ * label filters, the caller's trace.
+ */
+import { status, type Metadata } from "@grpc/grpc-js";
+import { isId } from "@rebeca/contracts";
+import { nextTraceparent } from "@rebeca/platform";
+import { RpcError } from "./errors.js";
+import type { AdmissionCheck, CallbackUrlGuard } from "./ports.js";
+import { checkLabels, ValidationError, type FieldViolation, type ModelInfo, type RequestLimits } from "./validate.js";
+
+export interface IntakeDeps {
+  models: ReadonlyMap<string, ModelInfo>;
+  /** Used when a request names no model version; must be in `models`. */
+  defaultModel: string;
+  limits: RequestLimits;
+  callbackGuard: CallbackUrlGuard;
+  admission: AdmissionCheck;
+}
+
+/** A request's validated spec: whatever it holds, it may name a callback URL. */
+interface WithCallback {
+  callbackUrl: string;
+}
+
+/** Admission of new work, in the order that describes a bad request best. */
+export interface Intake {
+  /**
+   * Validates a submission against the model it names (or the default), then refuses a model
+   * that is not deployed, a callback URL into a private network, and an overloaded tenant.
+   * `validate` is the pure field check (`validateCreateJob`, `validateBatchParameters`);
+   * `callbackField` names the callback URL in this request's field violations.
+   */
+  admit<S extends WithCallback>(tenant: string, modelVersion: string, validate: (model: ModelInfo) => S, callbackField: string): Promise<S>;
+}
+
+export function createIntake(deps: IntakeDeps): Intake {
+  const fallback = deps.models.get(deps.defaultModel);
+  if (!fallback) throw new Error(`default model version "${deps.defaultModel}" is not among the deployed ones`);
+  return {
+    async admit(tenant, modelVersion, validate, callbackField) {
+      const version = modelVersion || deps.defaultModel;
+      const model = deps.models.get(version);
+      // Field checks first (against the default model's ranges when the named one is missing),
+      // so that a bad request is described in full.
+      const spec = validate(model ?? fallback);
+      if (!model) {
+        throw new RpcError(status.FAILED_PRECONDITION, `model version "${version.slice(0, 64)}" is not deployed; available: ${[...deps.models.keys()].join(", ")}`);
+      }
+      if (spec.callbackUrl) {
+        const refused = await deps.callbackGuard(spec.callbackUrl);
+        if (refused) throw new ValidationError([{ field: callbackField, description: refused }]);
+      }
+      const overloaded = await deps.admission(tenant);
+      if (overloaded) throw new RpcError(status.RESOURCE_EXHAUSTED, overloaded.reason, [], overloaded.retryAfterSeconds);
+      return spec;
+    },
+  };
+}
+
+/** The trace new work joins: the caller's W3C `traceparent` metadata as parent, or a new trace. */
+export function traceparentOf(metadata: Metadata): string {
+  const incoming = metadata.get("traceparent")[0];
+  return nextTraceparent(typeof incoming === "string" ? incoming : undefined);
+}
+
+/** The kinds of resource ids the API takes (`job_…`, `batch_…`). */
+export type IdKind = "job" | "batch";
+
+/** Refuses an id that cannot be one of `kind` before it is looked up. */
+export function requireId(kind: IdKind, field: string, value: string): void {
+  if (!isId(kind, value)) throw new ValidationError([{ field, description: `not a ${kind} id` }]);
+}
+
+/** Most entries one page of a List call returns; 0 asks for the default. */
+export const MAX_PAGE_SIZE = 100;
+export const DEFAULT_PAGE_SIZE = 20;
+
+/**
+ * Checks a List request's paging (`page_size`, `page_token`: the last id of the previous page)
+ * into `out`; returns the page size to use.
+ */
+export function checkPage(kind: IdKind, req: { pageSize: number; pageToken: string }, out: FieldViolation[]): number {
+  if (!Number.isInteger(req.pageSize) || req.pageSize < 0 || req.pageSize > MAX_PAGE_SIZE) out.push({ field: "page_size", description: `must be between 0 and ${MAX_PAGE_SIZE}` });
+  if (req.pageToken && !isId(kind, req.pageToken)) out.push({ field: "page_token", description: "not a token from a previous response" });
+  return req.pageSize || DEFAULT_PAGE_SIZE;
+}
+
+/** Checks a label filter (ListJobs, WatchEvents) with the same rules and limit as the labels a job carries. */
+export function checkLabelFilter(labels: Record<string, string>, limits: RequestLimits, out: FieldViolation[]): void {
+  checkLabels(labels, "labels", limits.maxLabels, out);
+}
+
+/** Throws every collected violation at once, if there are any. */
+export function throwViolations(violations: FieldViolation[]): void {
+  if (violations.length > 0) throw new ValidationError(violations);
+}
