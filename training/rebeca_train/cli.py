@@ -153,6 +153,6 @@ def run(args):
         man = validate(args.manifest)
         res = {"ok": True, "version": man["version"], "rows": man["users"]["rows"]}
         if args.parity:
-            from .manifest import recompute_parity
+            from .export import recompute_parity
             res["parity_max_abs_diff"] = recompute_parity(args.manifest)
         print(json.dumps(res))

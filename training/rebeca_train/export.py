@@ -8,11 +8,12 @@ import torch
 
 from . import onnx_io
 from .common import CLIP_X0, InputError, log
-from .manifest import write_manifest
+from .manifest import load_manifest, write_manifest
 from .priors import build_prior
 from .rng import normal
 from .sampler import sample
 from .schedule import alphas_cumprod
+from .world import check_decoder_parity
 
 
 def model_fn(model):
@@ -90,7 +91,6 @@ def export_checkpoint(ckpt, out_dir, version, decoder_dir=None):
 
 def load_prior(model_dir):
     """Torch prior + user table + ids from an exported model dir (weights read from prior.onnx)."""
-    from .manifest import load_manifest
     man, d = load_manifest(model_dir)
     cfg = man["training"]["model_config"]
     model = onnx_io.load_weights(build_prior(man["architecture"], man["embedding_dim"], man["user_dim"], **cfg),
@@ -99,3 +99,29 @@ def load_prior(model_dir):
     with open(os.path.join(d, man["files"]["user_ids"]["path"])) as f:
         ids = f.read().splitlines()
     return man, d, model, table, ids
+
+
+def recompute_parity(path, atol=1e-6):
+    """Recompute parity.json from prior.onnx's weights + user_table with the reference sampler."""
+    man, d, model, table, ids = load_prior(path)
+    with open(os.path.join(d, man["files"]["parity"]["path"])) as f:
+        par = json.load(f)
+    m = par["model"]
+    fn = model_fn(model)
+    got = fn(np.array(m["x_t"], np.float32), np.array(m["t"]), table[m["user_rows"]], np.array(m["like"]))
+    worst = {"model": float(np.abs(got - np.array(m["x0"])).max())}
+    alphas = np.array(man["schedule"]["alphas_cumprod"], dtype=np.float64)
+    null = table[man["users"]["null_row"]]
+    for s in par["samplers"]:
+        nc = np.array([normal(x, 0, man["embedding_dim"])[:8] for x in s["seeds"]])
+        if not np.array_equal(nc, np.array(s["noise_check"])):
+            raise InputError(f"{path}: parity noise_check for {s['sampler']} does not match the RNG")
+        emb = sample(fn, table[s["user_rows"]], null, s["seeds"], s["sampler"], s["steps"], s["guidance"],
+                     man["clip_x0"], man["embedding_dim"], alphas)
+        worst[s["sampler"]] = float(np.abs(emb - np.array(s["embedding"])).max())
+    bad = {k: v for k, v in worst.items() if not v <= atol}
+    if bad:
+        raise InputError(f"{path}: parity.json not reproduced from prior.onnx weights: max abs diff {bad}")
+    dec = check_decoder_parity(os.path.dirname(os.path.join(d, man["files"]["decoder"]["path"])), man["embedding_dim"], atol)
+    worst.update({f"decoder_{k}": v for k, v in dec.items()})
+    return worst

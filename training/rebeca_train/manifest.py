@@ -35,36 +35,6 @@ def write_manifest(d, version, arch, D, U, rows, alphas, training):
     return man
 
 
-def recompute_parity(path, atol=1e-6):
-    """Recompute parity.json from prior.onnx's weights + user_table with the reference sampler."""
-    from .export import load_prior, model_fn
-    from .rng import normal
-    from .sampler import sample
-    man, d, model, table, ids = load_prior(path)
-    with open(os.path.join(d, man["files"]["parity"]["path"])) as f:
-        par = json.load(f)
-    m = par["model"]
-    fn = model_fn(model)
-    got = fn(np.array(m["x_t"], np.float32), np.array(m["t"]), table[m["user_rows"]], np.array(m["like"]))
-    worst = {"model": float(np.abs(got - np.array(m["x0"])).max())}
-    alphas = np.array(man["schedule"]["alphas_cumprod"], dtype=np.float64)
-    null = table[man["users"]["null_row"]]
-    for s in par["samplers"]:
-        nc = np.array([normal(x, 0, man["embedding_dim"])[:8] for x in s["seeds"]])
-        if not np.array_equal(nc, np.array(s["noise_check"])):
-            raise InputError(f"{path}: parity noise_check for {s['sampler']} does not match the RNG")
-        emb = sample(fn, table[s["user_rows"]], null, s["seeds"], s["sampler"], s["steps"], s["guidance"],
-                     man["clip_x0"], man["embedding_dim"], alphas)
-        worst[s["sampler"]] = float(np.abs(emb - np.array(s["embedding"])).max())
-    bad = {k: v for k, v in worst.items() if not v <= atol}
-    if bad:
-        raise InputError(f"{path}: parity.json not reproduced from prior.onnx weights: max abs diff {bad}")
-    from .world import check_decoder_parity
-    dec = check_decoder_parity(os.path.dirname(os.path.join(d, man["files"]["decoder"]["path"])), man["embedding_dim"], atol)
-    worst.update({f"decoder_{k}": v for k, v in dec.items()})
-    return worst
-
-
 def refresh_hashes(d, man):
     for key, ent in man["files"].items():
         ent["sha256"] = sha256_file(os.path.join(d, ent["path"]))

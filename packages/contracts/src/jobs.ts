@@ -1,5 +1,4 @@
 import { z } from "zod";
-import type { BatchRecord } from "./batches.js";
 
 /** Lifecycle states of a job, as stored in Redis and shown (upper-cased) in the API. */
 export const JOB_STATES = ["queued", "sampling", "decoding", "succeeded", "failed", "cancelled"] as const;
@@ -84,21 +83,3 @@ export const jobRecordSchema = jobSpecSchema.extend({
   traceparent: z.string().default(""),
 });
 export type JobRecord = z.infer<typeof jobRecordSchema>;
-
-/**
- * One entry of a tenant's event stream (`eventId` is the Redis stream id): a job event carries
- * the job, a batch event (`batch.*`) the batch with its counts.
- */
-export interface JobEvent {
-  eventId: string;
-  type: string;
-  time: string;
-  tenant: string;
-  jobId: string;
-  batchId: string;
-  /** The job's or the batch's state. */
-  state: string;
-  labels: Record<string, string>;
-  job?: JobRecord;
-  batch?: BatchRecord;
-}

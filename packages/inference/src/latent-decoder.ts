@@ -10,7 +10,7 @@
  */
 import { createLatentScheduler, type LatentSchedulerName } from './latent-schedulers.js';
 import { normalVector } from './rng.js';
-import type { DecodedImages, ImageDecoder } from './onnx.js';
+import type { DecodedImages, ImageDecoder } from './image-roles.js';
 
 /** `image_proj(e[B,E]) → tokens[B,N,X]` (IP-Adapter's image projection). */
 export interface ImageProjectionModel {

@@ -4,6 +4,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import type { PriorInput, PriorModel } from './sampler.js';
+import type { ImageDecoder, ImageEncoder } from './image-roles.js';
 import type { ImageProjectionModel, LatentUNetModel, LatentVaeModel } from './latent-decoder.js';
 
 /** Execution providers this factory knows how to ask for. */
@@ -159,30 +160,6 @@ export function createOnnxPrior(session: RunnableSession, options: OnnxPriorOpti
       return float32Output(results, 'x0');
     },
   };
-}
-
-/** Images [count, channels, height, width], row-major, values in the decoder's range. */
-export interface DecodedImages {
-  readonly pixels: Float32Array;
-  readonly count: number;
-  readonly channels: number;
-  readonly height: number;
-  readonly width: number;
-}
-
-/** Turns prior embeddings into images. */
-export interface ImageDecoder {
-  /**
-   * `embeddings` is [count, D]; `seeds` (one uint32 per image) drive the decoder's own noise. The
-   * single-shot decoder is deterministic and ignores them; a latent-diffusion decoder requires them.
-   */
-  decode(embeddings: Float32Array, count: number, seeds?: readonly number[]): Promise<DecodedImages>;
-}
-
-/** Turns images back into embeddings (evaluation: the verifier compares these). */
-export interface ImageEncoder {
-  /** `pixels` is [count, C, H, W]; returns [count, D]. */
-  encode(pixels: Float32Array, count: number): Promise<Float32Array>;
 }
 
 export interface SingleShotShape {
