@@ -23,7 +23,7 @@ export interface SampleOutcome {
   rejected: number[];
 }
 
-/** Where sampling happens: in-process (tests, tools) or on sampler threads (the worker). */
+/** Where sampling happens: on sampler threads in the worker (threaded-backend.ts); fakes in tests. */
 export interface PriorBackend {
   /** Model versions served, with their embedding dimension. */
   readonly versions: ReadonlyMap<string, { embeddingDim: number }>;
@@ -37,7 +37,7 @@ export interface LoadedPrior {
   users: Pick<UserTable, "rowOf">;
 }
 
-/** Resolves users and samples the servable items in one batch; shared by both backends. */
+/** Resolves users and samples the servable items in one batch (what a sampler thread runs). */
 export async function sampleWith(model: LoadedPrior, job: SampleJob, signal?: AbortSignal): Promise<SampleOutcome> {
   if (job.userIds.length !== job.seeds.length) throw new RangeError(`${job.userIds.length} users for ${job.seeds.length} seeds`);
   const served: number[] = [];
@@ -63,17 +63,4 @@ export async function sampleWith(model: LoadedPrior, job: SampleJob, signal?: Ab
           ...(signal ? { signal } : {}),
         });
   return { embeddings, served, population: rows.map((r) => r === null), rejected };
-}
-
-/** Samples on the calling thread. */
-export function createInProcessBackend(models: Map<string, LoadedPrior>): PriorBackend {
-  return {
-    versions: new Map([...models].map(([v, m]) => [v, { embeddingDim: m.sampler.embeddingDim }])),
-    sample: (job, signal) => {
-      const model = models.get(job.version);
-      if (!model) return Promise.reject(new Error(`model version ${job.version} is not loaded`));
-      return sampleWith(model, job, signal);
-    },
-    close: async () => {},
-  };
 }
