@@ -4,3 +4,4 @@ export * from "./payloads.js";
 export * from "./keys.js";
 export * from "./ids.js";
 export * from "./batches.js";
+export * from "./catalog.js";

@@ -76,13 +76,13 @@ export interface ListQuery {
   filter?: (record: JobRecord) => boolean;
 }
 
-/** Job records, their per-tenant event streams and the callback outbox, in Redis. */
 /** Runs a Lua script by its sha (EVALSHA), loading it on first use; ioredis handles NOSCRIPT. */
 function scriptRunner(redis: Redis, name: string, lua: string, keys: number) {
   if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: keys, lua });
   return (...args: (string | number)[]) => (redis as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[name]!(...args);
 }
 
+/** Job records, their per-tenant event streams and the callback outbox, in Redis. */
 export function createJobStore(redis: Redis, options: JobStoreOptions) {
   const keys = redisKeys(options.prefix);
   const retention = options.retentionSeconds ?? 7 * 24 * 3600;
@@ -96,7 +96,7 @@ export function createJobStore(redis: Redis, options: JobStoreOptions) {
     return doc ? (JSON.parse(doc) as JobRecord) : null;
   }
 
-  return {
+  const store = {
     keys,
 
     /**
@@ -168,6 +168,16 @@ export function createJobStore(redis: Redis, options: JobStoreOptions) {
       }
     },
 
+    /**
+     * Records that a stage gave up on a job (retries exhausted or unrecoverable), so clients see
+     * FAILED with a code instead of a job stuck in its last state. A job that is gone (expired) or
+     * already finished is left as it is.
+     */
+    async failJob(jobId: string, error: { code: string; message: string }): Promise<void> {
+      const current = await get(jobId);
+      if (current) await store.transition(jobId, "failed", { error }, current);
+    },
+
     /** A tenant's jobs, newest first (job ids sort by creation time). */
     async list(tenant: string, query: ListQuery): Promise<{ records: JobRecord[]; next: string }> {
       const records: JobRecord[] = [];
@@ -209,6 +219,7 @@ export function createJobStore(redis: Redis, options: JobStoreOptions) {
       return last[0]?.[0] ?? "0-0";
     },
   };
+  return store;
 }
 
 export type JobStore = ReturnType<typeof createJobStore>;

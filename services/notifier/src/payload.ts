@@ -12,11 +12,6 @@ export function messageIdOf(tenant: string, eventId: string): string {
   return `msg_${tenant}_${eventId}`;
 }
 
-/** BullMQ refuses `:` in custom job ids; everything else in a message id is kept. */
-export function queueJobIdOf(messageId: string): string {
-  return messageId.replaceAll(":", "%3A");
-}
-
 /** An outbox entry that can never become a callback (it is acknowledged and dropped, loudly). */
 export class OutboxEntryError extends Error {
   constructor(message: string) {

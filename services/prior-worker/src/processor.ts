@@ -1,18 +1,14 @@
-import { imageSeed, objectKeys, type DecodeTask, type PriorTask } from "@rebeca/contracts";
+import { imageSeed, objectKeys, type DecodeTask, type JobSink, type PriorTask } from "@rebeca/contracts";
 import type { JobStore } from "@rebeca/jobstore";
 import type { BlobStore } from "@rebeca/storage";
 import { nextTraceparent, UnrecoverableError, type Logger } from "@rebeca/platform";
 import { sampleWhile, type SamplingDeps } from "./sampling.js";
 
-/** Where sampled jobs go next: the tenant's "decode" queue. */
-export interface DecodeJobSink {
-  add(task: DecodeTask): Promise<void>;
-}
-
 export interface PriorProcessorDeps extends SamplingDeps {
   store: JobStore;
   blobs: BlobStore;
-  decode: DecodeJobSink;
+  /** Where sampled jobs go next (`decode` jobs). */
+  jobs: Pick<JobSink, "add">;
   log: Logger;
   /** Embeddings up to this many bytes travel inline in the decode task instead of via S3. @default 16384 */
   inlineEmbeddingsMaxBytes?: number;
@@ -87,7 +83,7 @@ export function createPriorProcessor(deps: PriorProcessorDeps) {
       const moved = await deps.store.transition(task.jobId, "decoding", { populationPrior: outcome.population[0] ?? false }, started.record);
       if (!moved.applied && moved.record.state !== "decoding") return "skipped";
     }
-    await deps.decode.add(next);
+    await deps.jobs.add("decode", next);
     return "done";
   };
 }
