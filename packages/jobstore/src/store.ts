@@ -8,6 +8,7 @@ import {
   type JobRecord,
   type JobStateName,
 } from "@rebeca/contracts";
+import { luaOutboxFields } from "./lua.js";
 import { applyTransition, callbackWanted, parseEvent, type TransitionPatch } from "./records.js";
 
 /*
@@ -25,7 +26,7 @@ redis.call('HSET', KEYS[2], 'state', 'queued', 'tenant', ARGV[2], 'doc', ARGV[3]
 redis.call('ZADD', KEYS[3], 0, ARGV[1])
 local id = redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[5], '*', 'type', ARGV[6], 'time', ARGV[7], 'job', ARGV[3])
 if ARGV[8] == '1' then
-  redis.call('XADD', KEYS[5], '*', 'tenant', ARGV[2], 'eventId', id, 'url', ARGV[9], 'type', ARGV[6], 'time', ARGV[7], 'job', ARGV[3])
+  redis.call('XADD', KEYS[5], '*', ${luaOutboxFields("job", { tenant: "ARGV[2]", eventId: "id", url: "ARGV[9]", type: "ARGV[6]", time: "ARGV[7]", job: "ARGV[3]" })})
 end
 return {1, ARGV[1], id}
 `;
@@ -38,7 +39,7 @@ redis.call('HSET', KEYS[1], 'state', ARGV[2], 'doc', ARGV[3])
 if tonumber(ARGV[10]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[10]) end
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'type', ARGV[5], 'time', ARGV[6], 'job', ARGV[3])
 if ARGV[7] == '1' then
-  redis.call('XADD', KEYS[3], '*', 'tenant', ARGV[9], 'eventId', id, 'url', ARGV[8], 'type', ARGV[5], 'time', ARGV[6], 'job', ARGV[3])
+  redis.call('XADD', KEYS[3], '*', ${luaOutboxFields("job", { tenant: "ARGV[9]", eventId: "id", url: "ARGV[8]", type: "ARGV[5]", time: "ARGV[6]", job: "ARGV[3]" })})
 end
 return {1, id}
 `;

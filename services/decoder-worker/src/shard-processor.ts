@@ -1,11 +1,11 @@
 import { createHash } from "node:crypto";
-import { batchImageSeed, objectKeys, type BatchRecord, type DecodeShardTask, type FinalizeTask, type UserResult, type JobSink, DEFAULT_BATCH_CALLBACK_EVENTS } from "@rebeca/contracts";
+import { batchImageSeed, objectKeys, type BatchRecord, type DecodeShardTask, type FinalizeTask, type UserResult, type JobSink, DEFAULT_BATCH_CALLBACK_EVENTS, decodeEmbeddings, webhookBody } from "@rebeca/contracts";
 import type { BatchStore } from "@rebeca/jobstore";
 import { encodePng, imageAt } from "@rebeca/inference";
 import type { BlobStore } from "@rebeca/storage";
 import { countShard, nextTraceparent, UnrecoverableError, type FairLanes } from "@rebeca/platform";
 import { inOrder } from "./ordered-reads.js";
-import { bytesToFloat32, type LoadedDecoder } from "./processor.js";
+import type { LoadedDecoder } from "./processor.js";
 
 export interface ShardDecodeDeps {
   batches: BatchStore;
@@ -66,7 +66,7 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
     const k = task.spec.numImages;
     const failedAt = new Map(task.failed.map((f) => [f.position, f]));
     const served = task.userIds.map((userId, j) => ({ userId, position: task.firstPosition + j })).filter((u) => !failedAt.has(u.position));
-    const embeddings = bytesToFloat32(await blobs.get(task.embeddingsKey));
+    const embeddings = decodeEmbeddings(await blobs.get(task.embeddingsKey));
     const total = served.length * k;
     if (embeddings.length !== total * task.embeddingDim) throw new UnrecoverableError(`shard embeddings hold ${embeddings.length} values, expected ${total}×${task.embeddingDim}`);
 
@@ -111,7 +111,7 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
       lines
         .map((l) => ({ line: l, type: l.error ? "user.failed" : "user.succeeded" }))
         .filter(({ type }) => wanted.has(type))
-        .map(({ line, type }) => ({ eventId: `${task.batchId}-u${line.position}-${type}`, type, body: JSON.stringify({ type, timestamp: time, data: { batch_id: task.batchId, ...line } }) })),
+        .map(({ line, type }) => ({ eventId: `${task.batchId}-u${line.position}-${type}`, type, body: webhookBody(type, time, { batch_id: task.batchId, ...line }) })),
       task.traceparent ? nextTraceparent(task.traceparent) : "",
     );
     await countShard(deps, task, { succeeded: served.length, failed: failedAt.size, cancelled: 0 });

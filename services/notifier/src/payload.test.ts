@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { MAX_BODY_BYTES, messageIdOf, OutboxEntryError, outboxEntryToTask } from "./payload.js";
-import { callbackJobIdOf } from "@rebeca/contracts";
+import { MAX_BODY_BYTES, messageIdOf, outboxEntryToTask } from "./payload.js";
+import { callbackJobIdOf, OutboxEntryError } from "@rebeca/contracts";
 
 const job = (over: Record<string, unknown> = {}) => ({
   jobId: "job_1",

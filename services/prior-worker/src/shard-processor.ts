@@ -1,8 +1,7 @@
-import { batchImageSeed, objectKeys, type DecodeShardTask, type JobSink, type ShardTask } from "@rebeca/contracts";
+import { batchImageSeed, encodeEmbeddings, objectKeys, type DecodeShardTask, type JobSink, type ShardTask } from "@rebeca/contracts";
 import type { BatchStore } from "@rebeca/jobstore";
 import type { BlobStore } from "@rebeca/storage";
 import { countShard, nextTraceparent, UnrecoverableError } from "@rebeca/platform";
-import { float32ToBytes } from "./processor.js";
 import { sampleWhile, type SamplingDeps } from "./sampling.js";
 
 export interface ShardProcessorDeps extends SamplingDeps {
@@ -72,7 +71,7 @@ export function createShardProcessor(deps: ShardProcessorDeps) {
       offset += r.length;
     }
     const embeddingsKey = objectKeys.shardEmbeddings(task.tenant, task.batchId, task.shard);
-    await deps.blobs.put(embeddingsKey, float32ToBytes(embeddings), "application/octet-stream");
+    await deps.blobs.put(embeddingsKey, encodeEmbeddings(embeddings), "application/octet-stream");
     if ((await deps.batches.shardStep(task.batchId, task.shard, "decoding")) === "done") return "skipped";
     // A stopped batch still goes on to the decode stage, which counts the shard as cancelled.
     await deps.jobs.add("decodeShard", { ...task, traceparent: nextTraceparent(task.traceparent), embeddingsKey, embeddingDim: D, failed });
