@@ -8,6 +8,7 @@ import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/clie
 import type { BatchClient } from "@rebeca/client";
 import { BatchState, type Batch } from "@rebeca/contracts/grpc-batches";
 import { Sampler } from "@rebeca/contracts/grpc";
+import { evalReportUri } from "@rebeca/contracts";
 import { buildReport, formatComparison, formatVerdict, renderReportHtml, type EvalReport, type Galleries } from "@rebeca/eval";
 import { evaluateServedBatch, loadDemoWorld, loadImageEncoder, parseResultManifest, type ServedBatch } from "@rebeca/eval/served";
 
@@ -34,8 +35,6 @@ export async function readS3(s3: S3Client, uri: string): Promise<Uint8Array> {
   return out.Body!.transformToByteArray();
 }
 
-/** Where a batch's reports live: beside its result manifest, under eval/. */
-export const reportUri = (manifestUri: string, file: string) => manifestUri.replace(/[^/]+$/, `eval/${file}`);
 
 async function servedBatch(b: Batch, s3: S3Client, modelsDir: string): Promise<ServedBatch> {
   if (b.state !== BatchState.BATCH_STATE_COMPLETED || !b.resultManifestUri) throw new Error(`batch ${b.batchId} is ${BatchState[b.state]}; only a completed batch with a result manifest can be evaluated`);
@@ -81,11 +80,11 @@ export async function runEval(o: EvalOptions, client: BatchClient, s3: S3Client)
   if (o.upload) {
     for (const m of manifests) {
       for (const [file, body, type] of [["report.json", json, "application/json"], ["report.html", html, "text/html; charset=utf-8"]] as const) {
-        const { bucket, key } = parseS3Uri(reportUri(m, file));
+        const { bucket, key } = parseS3Uri(evalReportUri(m, file));
         const bytes = Buffer.from(body);
         await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: bytes, ContentType: type, ContentLength: bytes.byteLength }));
       }
-      o.log(`uploaded ${reportUri(m, "report.html")}`);
+      o.log(`uploaded ${evalReportUri(m, "report.html")}`);
     }
   }
   console.log(formatComparison(report.comparison));

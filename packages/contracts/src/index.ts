@@ -5,3 +5,7 @@ export * from "./keys.js";
 export * from "./ids.js";
 export * from "./batches.js";
 export * from "./events.js";
+export * from "./catalog.js";
+export * from "./outbox.js";
+export * from "./embeddings.js";
+export * from "./webhooks.js";

@@ -33,5 +33,20 @@ export const objectKeys = {
   batchImage: (tenant: string, batchId: string, position: number, index: number) => `tenants/${tenant}/batches/${batchId}/users/${position}/${index}.png`,
   shardEmbeddings: (tenant: string, batchId: string, shard: number) => `tenants/${tenant}/batches/${batchId}/shards/${shard}/embeddings.f32`,
   shardResult: (tenant: string, batchId: string, shard: number) => `tenants/${tenant}/batches/${batchId}/shards/${shard}/result.jsonl`,
-  batchManifest: (tenant: string, batchId: string) => `tenants/${tenant}/batches/${batchId}/results.jsonl`,
+  batchManifest: (tenant: string, batchId: string) => `tenants/${tenant}/batches/${batchId}/${BATCH_MANIFEST_NAME}`,
+  /** A batch's evaluation reports (`rebeca eval --upload`, shown by the console): beside its manifest, under eval/. */
+  evalReport: (tenant: string, batchId: string, file: string) => `tenants/${tenant}/batches/${batchId}/eval/${file}`,
 };
+
+/** File name of a batch's result manifest (the last part of its key). */
+const BATCH_MANIFEST_NAME = "results.jsonl";
+
+/**
+ * The URI of a batch's evaluation report from its result manifest's URI, for clients, which know
+ * that URI but not the tenant: the same place as {@link objectKeys}.evalReport.
+ * @throws Error when the URI is not a result manifest's.
+ */
+export function evalReportUri(manifestUri: string, file: string): string {
+  if (!manifestUri.endsWith(`/${BATCH_MANIFEST_NAME}`)) throw new Error(`${manifestUri} is not a batch result manifest`);
+  return `${manifestUri.slice(0, -BATCH_MANIFEST_NAME.length)}eval/${file}`;
+}

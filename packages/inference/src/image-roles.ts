@@ -17,8 +17,10 @@ export interface ImageDecoder {
   /**
    * `embeddings` is [count, D]; `seeds` (one uint32 per image) drive the decoder's own noise. The
    * single-shot decoder is deterministic and ignores them; a latent-diffusion decoder requires them.
+   * `signal` stops a decode between model runs (it rejects with the signal's reason): a thread
+   * must not be terminated inside an ONNX run.
    */
-  decode(embeddings: Float32Array, count: number, seeds?: readonly number[]): Promise<DecodedImages>;
+  decode(embeddings: Float32Array, count: number, seeds?: readonly number[], signal?: AbortSignal): Promise<DecodedImages>;
 }
 
 /** Turns images back into embeddings (evaluation: the verifier compares these). */

@@ -84,7 +84,7 @@ export function createLatentDiffusionDecoder(models: LatentDecoderModels, config
   return {
     config,
     unetCallsPerDecode: callsPerDecode,
-    async decode(embeddings, count, seeds): Promise<DecodedImages> {
+    async decode(embeddings, count, seeds, signal): Promise<DecodedImages> {
       if (embeddings.length !== count * E) throw new RangeError(`embeddings has ${embeddings.length} values, expected ${count}×${E}`);
       if (!seeds || seeds.length !== count) throw new RangeError(`the latent decoder needs one seed per image (${count}), got ${seeds?.length ?? 'none'}`);
       const B = count;
@@ -106,6 +106,7 @@ export function createLatentDiffusionDecoder(models: LatentDecoderModels, config
       const guided = new Float64Array(B * perLatent);
       const g = config.guidance;
       for (let i = 0; i < sched.timesteps.length; i++) {
+        signal?.throwIfAborted();
         const s = sched.inputScale(i);
         for (let k = 0; k < x.length; k++) input[k] = x[k]! * s;
         input.copyWithin(B * perLatent, 0, B * perLatent);
@@ -120,6 +121,7 @@ export function createLatentDiffusionDecoder(models: LatentDecoderModels, config
         sched.step(guided, i, x);
       }
 
+      signal?.throwIfAborted();
       const lat = new Float32Array(x.length);
       for (let k = 0; k < x.length; k++) lat[k] = x[k]! / config.latentScale;
       const raw = await models.vae.decode(lat, B);

@@ -175,7 +175,8 @@ export interface SingleShotShape {
 export function createSingleShotDecoder(session: RunnableSession, shape: SingleShotShape): ImageDecoder {
   const { embeddingDim: D, channels, height, width, io } = shape;
   return {
-    async decode(embeddings, count) {
+    async decode(embeddings, count, _seeds, signal) {
+      signal?.throwIfAborted();
       if (embeddings.length !== count * D) {
         throw new RangeError(`embeddings has ${embeddings.length} values, expected ${count}×${D}`);
       }

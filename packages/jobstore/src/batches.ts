@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
-import { redisKeys, type BatchCounts, type BatchRecord, type BatchSpec, type BatchStateName } from "@rebeca/contracts";
+import { batchFromFields, outboxFields, redisKeys, type BatchDoc, type BatchRecord, type BatchSpec } from "@rebeca/contracts";
+import { LUA_BATCH_FIELDS, luaBatchValues, luaOutboxFields } from "./lua.js";
 
 /*
  * Batches: one hash per batch (static `doc` JSON + live counters) and one small hash per shard —
@@ -10,12 +11,17 @@ import { redisKeys, type BatchCounts, type BatchRecord, type BatchSpec, type Bat
 // Appends a batch event (and an outbox entry when wanted) built from the batch hash.
 // KEYS: batch, events, outbox; ARGV (from 1): type, time, maxlen, outbox url ('' = none), tenant
 const EMIT = `
+local BATCH_FIELDS = ${LUA_BATCH_FIELDS}
 local function emit(KEYS, etype, etime, maxlen, url, tenant)
-  local h = redis.call('HMGET', KEYS[1], 'doc', 'state', 'received', 'total', 'succeeded', 'failed', 'cancelled', 'shards_total', 'shards_done', 'running_time', 'end_time', 'manifest', 'error')
-  local fields = {'type', etype, 'time', etime, 'doc', h[1], 'state', h[2], 'received', h[3], 'total', h[4], 'succeeded', h[5], 'failed', h[6], 'cancelled', h[7], 'shards_total', h[8], 'shards_done', h[9], 'running_time', h[10], 'end_time', h[11], 'manifest', h[12], 'error', h[13]}
+  local h = redis.call('HMGET', KEYS[1], unpack(BATCH_FIELDS))
+  local fields = {'type', etype, 'time', etime}
+  for i, name in ipairs(BATCH_FIELDS) do
+    fields[#fields + 1] = name
+    fields[#fields + 1] = h[i] or ''
+  end
   local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', unpack(fields))
   if url ~= '' then
-    redis.call('XADD', KEYS[3], '*', 'tenant', tenant, 'eventId', id, 'url', url, 'kind', 'batch', unpack(fields))
+    redis.call('XADD', KEYS[3], '*', ${luaOutboxFields("batch", { tenant: "tenant", eventId: "id", url: "url", type: "etype", time: "etime", ...luaBatchValues("h") })})
   end
   return id
 end
@@ -32,12 +38,13 @@ emit(KEYS, 'batch.receiving', ARGV[3], ARGV[4], '', ARGV[6])
 return {1, ARGV[1]}
 `;
 
-// KEYS: batch; ARGV: receivedUpTo, then pairs (shardKey, users)
+// KEYS: batch, then one shard key per shard; ARGV: receivedUpTo, then each shard's users (same order).
+// Every key the script touches is in KEYS, as Redis Cluster requires (it routes and checks by them).
 const ADD_SHARDS = `
 local state = redis.call('HGET', KEYS[1], 'state')
 if state ~= 'receiving' then return state or 'missing' end
-for i = 2, #ARGV, 2 do
-  if redis.call('EXISTS', ARGV[i]) == 0 then redis.call('HSET', ARGV[i], 'state', 'queued', 'users', ARGV[i + 1]) end
+for i = 2, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 0 then redis.call('HSET', KEYS[i], 'state', 'queued', 'users', ARGV[i]) end
 end
 if tonumber(ARGV[1]) > tonumber(redis.call('HGET', KEYS[1], 'received')) then redis.call('HSET', KEYS[1], 'received', ARGV[1]) end
 return 'ok'
@@ -107,38 +114,6 @@ emit(KEYS, 'batch.' .. ARGV[1], ARGV[2], ARGV[3], ARGV[5], ARGV[4])
 return {1, ARGV[1]}
 `;
 
-export interface BatchDoc {
-  batchId: string;
-  tenant: string;
-  requestId: string;
-  spec: BatchSpec;
-  createTime: string;
-  /** W3C traceparent of the request that created the batch. */
-  traceparent?: string;
-}
-
-/** A batch from its hash fields (or an event's fields, which carry the same names). */
-export function batchFromFields(f: Record<string, string>): BatchRecord {
-  const doc = JSON.parse(f.doc ?? "{}") as BatchDoc;
-  const n = (k: string) => Number(f[k] ?? 0);
-  const counts: BatchCounts = { total: n("total"), received: n("received"), succeeded: n("succeeded"), failed: n("failed"), cancelled: n("cancelled"), shardsTotal: n("shards_total"), shardsDone: n("shards_done") };
-  // Fields named one by one, not `...doc` first: see newJobRecord in records.ts.
-  return {
-    batchId: doc.batchId,
-    tenant: doc.tenant,
-    requestId: doc.requestId,
-    spec: doc.spec,
-    createTime: doc.createTime,
-    traceparent: doc.traceparent ?? "",
-    state: (f.state ?? "receiving") as BatchStateName,
-    counts,
-    runningTime: f.running_time ?? "",
-    endTime: f.end_time ?? "",
-    resultManifestUri: f.manifest ?? "",
-    error: f.error ? (JSON.parse(f.error) as { code: string; message: string }) : null,
-  };
-}
-
 export interface BatchStoreOptions {
   prefix: string;
   retentionSeconds?: number;
@@ -181,8 +156,8 @@ export function createBatchStore(redis: Redis, options: BatchStoreOptions) {
 
     /** Records shards as queued and moves the intake watermark; refused once the batch left RECEIVING. */
     async addShards(batchId: string, shards: { index: number; users: number }[], receivedUpTo: number): Promise<"ok" | string> {
-      const args = shards.flatMap((s) => [keys.shard(batchId, s.index), String(s.users)]);
-      return (await redis.eval(ADD_SHARDS, 1, keys.batch(batchId), receivedUpTo, ...args)) as string;
+      const shardKeys = shards.map((s) => keys.shard(batchId, s.index));
+      return (await redis.eval(ADD_SHARDS, 1 + shards.length, keys.batch(batchId), ...shardKeys, receivedUpTo, ...shards.map((s) => String(s.users)))) as string;
     },
 
     /** RECEIVING → RUNNING with the final counts; `allDone` when every shard already finished. */
@@ -223,8 +198,7 @@ export function createBatchStore(redis: Redis, options: BatchStoreOptions) {
       if (entries.length === 0) return;
       const time = now();
       const pipeline = redis.pipeline();
-      const trace = traceparent ? ["traceparent", traceparent] : [];
-      for (const e of entries) pipeline.xadd(keys.outbox(), "*", "tenant", tenant, "eventId", e.eventId, "url", url, "kind", "user", "type", e.type, "time", time, "body", e.body, ...trace);
+      for (const e of entries) pipeline.xadd(keys.outbox(), "*", ...outboxFields("user", { tenant, eventId: e.eventId, url, type: e.type, time, body: e.body, traceparent }));
       const results = await pipeline.exec();
       const failed = results?.find(([err]) => err);
       if (failed) throw failed[0];

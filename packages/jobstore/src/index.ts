@@ -1,4 +1,3 @@
 export * from "./records.js";
 export * from "./store.js";
-export * from "./failure.js";
 export * from "./batches.js";

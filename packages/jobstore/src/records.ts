@@ -1,5 +1,5 @@
-import { batchFromFields } from "./batches.js";
 import {
+  batchFromFields,
   DEFAULT_CALLBACK_EVENTS,
   TERMINAL_STATES,
   eventTypeOf,

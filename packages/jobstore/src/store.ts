@@ -8,6 +8,7 @@ import {
   type JobRecord,
   type JobStateName,
 } from "@rebeca/contracts";
+import { luaOutboxFields } from "./lua.js";
 import { applyTransition, callbackWanted, parseEvent, type TransitionPatch } from "./records.js";
 
 /*
@@ -25,7 +26,7 @@ redis.call('HSET', KEYS[2], 'state', 'queued', 'tenant', ARGV[2], 'doc', ARGV[3]
 redis.call('ZADD', KEYS[3], 0, ARGV[1])
 local id = redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[5], '*', 'type', ARGV[6], 'time', ARGV[7], 'job', ARGV[3])
 if ARGV[8] == '1' then
-  redis.call('XADD', KEYS[5], '*', 'tenant', ARGV[2], 'eventId', id, 'url', ARGV[9], 'type', ARGV[6], 'time', ARGV[7], 'job', ARGV[3])
+  redis.call('XADD', KEYS[5], '*', ${luaOutboxFields("job", { tenant: "ARGV[2]", eventId: "id", url: "ARGV[9]", type: "ARGV[6]", time: "ARGV[7]", job: "ARGV[3]" })})
 end
 return {1, ARGV[1], id}
 `;
@@ -38,7 +39,7 @@ redis.call('HSET', KEYS[1], 'state', ARGV[2], 'doc', ARGV[3])
 if tonumber(ARGV[10]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[10]) end
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'type', ARGV[5], 'time', ARGV[6], 'job', ARGV[3])
 if ARGV[7] == '1' then
-  redis.call('XADD', KEYS[3], '*', 'tenant', ARGV[9], 'eventId', id, 'url', ARGV[8], 'type', ARGV[5], 'time', ARGV[6], 'job', ARGV[3])
+  redis.call('XADD', KEYS[3], '*', ${luaOutboxFields("job", { tenant: "ARGV[9]", eventId: "id", url: "ARGV[8]", type: "ARGV[5]", time: "ARGV[6]", job: "ARGV[3]" })})
 end
 return {1, id}
 `;
@@ -76,13 +77,13 @@ export interface ListQuery {
   filter?: (record: JobRecord) => boolean;
 }
 
-/** Job records, their per-tenant event streams and the callback outbox, in Redis. */
 /** Runs a Lua script by its sha (EVALSHA), loading it on first use; ioredis handles NOSCRIPT. */
 function scriptRunner(redis: Redis, name: string, lua: string, keys: number) {
   if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: keys, lua });
   return (...args: (string | number)[]) => (redis as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[name]!(...args);
 }
 
+/** Job records, their per-tenant event streams and the callback outbox, in Redis. */
 export function createJobStore(redis: Redis, options: JobStoreOptions) {
   const keys = redisKeys(options.prefix);
   const retention = options.retentionSeconds ?? 7 * 24 * 3600;
@@ -96,7 +97,7 @@ export function createJobStore(redis: Redis, options: JobStoreOptions) {
     return doc ? (JSON.parse(doc) as JobRecord) : null;
   }
 
-  return {
+  const store = {
     keys,
 
     /**
@@ -168,6 +169,16 @@ export function createJobStore(redis: Redis, options: JobStoreOptions) {
       }
     },
 
+    /**
+     * Records that a stage gave up on a job (retries exhausted or unrecoverable), so clients see
+     * FAILED with a code instead of a job stuck in its last state. A job that is gone (expired) or
+     * already finished is left as it is.
+     */
+    async failJob(jobId: string, error: { code: string; message: string }): Promise<void> {
+      const current = await get(jobId);
+      if (current) await store.transition(jobId, "failed", { error }, current);
+    },
+
     /** A tenant's jobs, newest first (job ids sort by creation time). */
     async list(tenant: string, query: ListQuery): Promise<{ records: JobRecord[]; next: string }> {
       const records: JobRecord[] = [];
@@ -209,6 +220,7 @@ export function createJobStore(redis: Redis, options: JobStoreOptions) {
       return last[0]?.[0] ?? "0-0";
     },
   };
+  return store;
 }
 
 export type JobStore = ReturnType<typeof createJobStore>;

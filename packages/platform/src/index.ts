@@ -11,3 +11,4 @@ export * from "./fair-lanes.js";
 export * from "./trace.js";
 export * from "./priority.js";
 export * from "./model-thread.js";
+export * from "./batch-steps.js";

@@ -1,6 +1,6 @@
 import { Queue, type ConnectionOptions } from "bullmq";
 import { Gauge, type Registry } from "prom-client";
-import { stageQueue, type Stage, type WorkClass } from "@rebeca/contracts";
+import { prepareJob, queueOfJob, stageQueue, type JobKind, type JobOverrides, type JobPayload, type JobSink, type PreparedJob, type Stage, type WorkClass } from "@rebeca/contracts";
 
 /** BullMQ states that are work still to do or being done: what autoscalers must count. */
 export const BACKLOG_STATES = ["wait", "prioritized", "active", "delayed", "waiting-children"] as const;
@@ -61,24 +61,51 @@ export function openQueue(name: string, connection: ConnectionOptions, prefix: s
   return new Queue(name, { connection, prefix });
 }
 
+/** Jobs per `addBulk` call: BullMQ users report heap trouble well beyond ~1k per call. */
+export const ADD_BULK_CHUNK = 1000;
+
 /**
- * Queue handles opened on first use and kept (one per name): the stages' per-tenant, per-class
- * queues.
+ * Every queue a service produces to, opened on first use and kept (one handle per queue name),
+ * and the producer side of the job catalog: `add(kind, payload)` parses the payload against its
+ * catalog entry and puts it in the queue the entry names (the tenant's stage queue of the entry's
+ * work class, or the callbacks queue) with the entry's default options.
  */
 export function createQueueCache(connection: ConnectionOptions, prefix: string) {
   const queues = new Map<string, LabelledQueue>();
+  function open(name: string, labels: Omit<LabelledQueue, "queue">): Queue {
+    let entry = queues.get(name);
+    if (!entry) {
+      entry = { queue: openQueue(name, connection, prefix), ...labels };
+      queues.set(name, entry);
+    }
+    return entry.queue;
+  }
+  const queueOf = (job: Omit<PreparedJob, "name" | "data" | "opts">) => open(job.queue, { stage: job.family, tenant: job.tenant, ...(job.workClass ? { workClass: job.workClass } : {}) });
   return {
-    get(stage: Stage, tenant: string, workClass: WorkClass = "interactive"): Queue {
-      const name = stageQueue(stage, tenant, workClass);
-      let entry = queues.get(name);
-      if (!entry) {
-        entry = { queue: openQueue(name, connection, prefix), stage, tenant, workClass };
-        queues.set(name, entry);
+    /** The queue of one stage, tenant and work class (backlog checks, admission). */
+    get: (stage: Stage, tenant: string, workClass: WorkClass = "interactive"): Queue => open(stageQueue(stage, tenant, workClass), { stage, tenant, workClass }),
+    /** The queue that jobs of `kind` for `tenant` go to (backlog checks, admission, metrics). */
+    queueOf: (kind: JobKind, tenant = ""): Queue => queueOf(queueOfJob(kind, tenant)),
+    async add<K extends JobKind>(kind: K, payload: JobPayload<K>, overrides?: JobOverrides): Promise<void> {
+      const job = prepareJob(kind, payload, overrides);
+      await queueOf(job).add(job.name, job.data, job.opts);
+    },
+    async addBulk<K extends JobKind>(kind: K, payloads: readonly JobPayload<K>[]): Promise<void> {
+      // Parsed all first: one bad payload enqueues nothing of the call.
+      const byQueue = new Map<string, PreparedJob[]>();
+      for (const p of payloads) {
+        const job = prepareJob(kind, p);
+        const group = byQueue.get(job.queue);
+        if (group) group.push(job);
+        else byQueue.set(job.queue, [job]);
       }
-      return entry.queue;
+      for (const jobs of byQueue.values()) {
+        const queue = queueOf(jobs[0]!);
+        for (let i = 0; i < jobs.length; i += ADD_BULK_CHUNK) await queue.addBulk(jobs.slice(i, i + ADD_BULK_CHUNK).map((j) => ({ name: j.name, data: j.data, opts: j.opts })));
+      }
     },
     list: () => [...queues.values()],
     close: () => Promise.all([...queues.values()].map((q) => q.queue.close())),
-  };
+  } satisfies JobSink & Record<string, unknown>;
 }
 export type QueueCache = ReturnType<typeof createQueueCache>;

@@ -1,7 +1,7 @@
 import { UnrecoverableError, WaitingError, Worker, type Job, type ConnectionOptions } from "bullmq";
 import type { Logger } from "pino";
 import { Counter, Histogram, type Registry } from "prom-client";
-import { stageQueue, WORK_CLASSES, type Stage, type WorkClass } from "@rebeca/contracts";
+import { JOB_CATALOG, jobKindOf, stageQueue, WORK_CLASSES, type JobData, type JobKind, type JobKindOf, type Stage, type WorkClass } from "@rebeca/contracts";
 import { DURATION_BUCKETS } from "./metrics.js";
 
 export { UnrecoverableError };
@@ -9,9 +9,24 @@ export { UnrecoverableError };
 /** Finer buckets for queue hops, which are milliseconds when the system keeps up. */
 export const HOP_BUCKETS = [0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
-export interface StageWorkerOptions<T> {
+/** The work of one job kind; throw to retry, UnrecoverableError when a retry cannot help. */
+export type StageHandler<K extends JobKind> = (data: JobData<K>, job: Job, tenant: string) => Promise<"done" | "skipped">;
+
+/** One handler per catalog kind of the stage's family: the compiler asks for every kind. */
+export type StageHandlers<S extends Stage> = { [K in JobKindOf<S>]: StageHandler<K> };
+
+/** A job of the stage that will not be retried again. */
+export interface FinalFailure<S extends Stage = Stage> {
+  /** Its catalog kind; undefined when its name is in no catalog entry of the stage. */
+  kind: JobKindOf<S> | undefined;
+  /** The payload as stored (it may be what failed to parse). */
+  data: unknown;
+  err: Error;
+}
+
+export interface StageWorkerOptions<S extends Stage> {
   /** The stage served; its queues are `stageQueue(stage, tenant, class)`. */
-  stage: Stage;
+  stage: S;
   /** Work classes this process serves (separate pools can serve them apart). @default both */
   classes?: readonly WorkClass[];
   prefix: string;
@@ -26,12 +41,14 @@ export interface StageWorkerOptions<T> {
   lockDurationMs?: number;
   /** How often this worker looks for jobs whose worker died (lock expired). @default 30000 */
   stalledIntervalMs?: number;
-  /** The stage's work; throw to retry, UnrecoverableError when a retry cannot help. */
-  process: (data: T, job: Job, tenant: string) => Promise<"done" | "skipped">;
-  /** Parses the payload (by job name); a failure is unrecoverable (a retry cannot fix it). */
-  parse: (name: string, data: unknown) => T;
-  /** Called once when a job will not be retried again, so its record can say why. */
-  onFinalFailure: (data: unknown, err: Error) => Promise<void>;
+  /**
+   * The stage's work by job kind. Each job is dispatched by its catalog entry (family + name) and
+   * its payload parsed by the entry's schema first; an unknown name or a payload that does not
+   * parse fails at once (a retry cannot fix it).
+   */
+  handlers: StageHandlers<S>;
+  /** Called once when a job will not be retried again, so its record can say why (see failures.ts). */
+  onFinalFailure: (failure: FinalFailure<S>) => Promise<void>;
   registry: Registry;
   log: Logger;
 }
@@ -62,7 +79,7 @@ export function handBackAfterMs(drainDeadlineMs: number): number {
  * happens inside `process` (see fair-lanes.ts); separate queues are what let a newcomer be seen
  * at all.
  */
-export async function startStageWorkers<T>(o: StageWorkerOptions<T>): Promise<StageWorkers> {
+export async function startStageWorkers<S extends Stage>(o: StageWorkerOptions<S>): Promise<StageWorkers> {
   const labels = ["queue", "tenant", "class"];
   const classes = o.classes ?? WORK_CLASSES;
   if (classes.length === 0) throw new Error(`${o.stage} worker serves no work class`);
@@ -82,17 +99,20 @@ export async function startStageWorkers<T>(o: StageWorkerOptions<T>): Promise<St
       stageQueue(o.stage, tenant, workClass),
       async (job: Job, token?: string) => {
         let abandoned = false;
+        const kind = jobKindOf(o.stage, job.name);
         const run = (async () => {
           hop.observe(metric, Math.max(0, (Date.now() - job.timestamp) / 1000));
           const stop = duration.startTimer(metric);
           try {
-            let data: T;
+            if (!kind) throw new UnrecoverableError(`no ${queue} job is named ${JSON.stringify(job.name)}`);
+            let data: unknown;
             try {
-              data = o.parse(job.name, job.data);
+              data = JOB_CATALOG[kind].schema.parse(job.data);
             } catch (err) {
-              throw new UnrecoverableError(`bad ${queue} payload: ${(err as Error).message}`);
+              throw new UnrecoverableError(`bad ${queue} ${job.name} payload: ${(err as Error).message}`);
             }
-            const result = await o.process(data, job, tenant);
+            const handler = o.handlers[kind] as StageHandler<JobKind>;
+            const result = await handler(data as JobData<JobKind>, job, tenant);
             outcomes.inc({ ...metric, outcome: result });
             return result;
           } catch (err) {
@@ -102,7 +122,7 @@ export async function startStageWorkers<T>(o: StageWorkerOptions<T>): Promise<St
             const final = err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
             outcomes.inc({ ...metric, outcome: final ? "failed" : "retried" });
             o.log.warn({ err: (err as Error).message, jobId: job.id, tenant, attempt: job.attemptsMade + 1, final }, "stage job failed");
-            if (final) await o.onFinalFailure(job.data, err as Error);
+            if (final) await o.onFinalFailure({ kind, data: job.data, err: err as Error });
             throw err;
           } finally {
             stop();

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-import { decodeShardTaskSchema, decodeTaskSchema, finalizeJobId, finalizeTaskSchema, jobOptions, redisKeys } from "@rebeca/contracts";
-import { createBatchStore, createJobStore, markFailed, markShardFailed } from "@rebeca/jobstore";
+import { redisKeys } from "@rebeca/contracts";
+import { createBatchStore, createJobStore } from "@rebeca/jobstore";
 import { createFinalizeProcessor, createShardDecodeProcessor } from "./shard-processor.js";
 import { fairUploads } from "./fair-blobs.js";
 import {
@@ -14,6 +14,7 @@ import {
   createFairLanes,
   createQueueCache,
   startStageWorkers,
+  createFailureRouter,
   handBackAfterMs,
   weightOf,
   fatal,
@@ -81,8 +82,6 @@ async function main() {
     }
   }
   const batches = createBatchStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, eventsMaxLen: config.EVENTS_MAX_LEN });
-  // Finalize steps belong to batches.
-  const finalizeQueueOf = (tenant: string) => queues.get("decode", tenant, "batch");
   const blobsFor = fairUploads(blobs, createFairLanes({ lanes: config.UPLOAD_LANES, weight: weightOf(config.TENANT_WEIGHTS) }));
   const decodeJob = createDecodeProcessor({ store, decoders, blobs, blobsFor, lanes, observe: (n) => imagesTotal.inc(n) });
   const decodeShard = createShardDecodeProcessor({
@@ -93,7 +92,7 @@ async function main() {
     blobs,
     blobsFor,
     lanes,
-    finalize: async (tenant, batchId) => void (await finalizeQueueOf(tenant).add("finalize", { tenant, batchId }, jobOptions({ jobId: finalizeJobId(batchId) }))),
+    jobs: queues,
     observe: (n) => imagesTotal.inc(n),
   });
   const finalize = createFinalizeProcessor({ batches, blobs });
@@ -111,14 +110,8 @@ async function main() {
     concurrency: config.CONCURRENCY,
     lockDurationMs: config.LOCK_DURATION_MS,
     stalledIntervalMs: config.STALLED_INTERVAL_MS,
-    parse: (name, data) =>
-      name === "shard" ? { shard: decodeShardTaskSchema.parse(data) } : name === "finalize" ? { finalize: finalizeTaskSchema.parse(data) } : { job: decodeTaskSchema.parse(data) },
-    process: (task) => (task.shard ? decodeShard(task.shard) : task.finalize ? finalize(task.finalize) : decodeJob(task.job!)),
-    onFinalFailure: async (data, err) => {
-      await markFailed(store, data, "DECODING_FAILED", err);
-      const d = data as { tenant: string; batchId: string };
-      if (await markShardFailed(batches, data)) await finalizeQueueOf(d.tenant).add("finalize", { tenant: d.tenant, batchId: d.batchId }, jobOptions({ jobId: finalizeJobId(d.batchId) }));
-    },
+    handlers: { decode: (task) => decodeJob(task), decodeShard: (task) => decodeShard(task), finalizeBatch: (task) => finalize(task) },
+    onFinalFailure: createFailureRouter({ code: "DECODING_FAILED", jobs: store, batches, sink: queues }),
     registry,
     log,
   });

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { objectKeys, type DecodeTask, type JobOutput } from "@rebeca/contracts";
+import { decodeEmbeddings, fromInlineEmbeddings, objectKeys, type DecodeTask, type JobOutput } from "@rebeca/contracts";
 import type { JobStore } from "@rebeca/jobstore";
 import { encodePng, imageAt, type ImageDecoder } from "@rebeca/inference";
 import type { BlobStore } from "@rebeca/storage";
@@ -25,14 +25,6 @@ export interface DecodeProcessorDeps {
   observe?: (images: number) => void;
 }
 
-/** Little-endian float32 bytes back to floats. */
-export function bytesToFloat32(bytes: Uint8Array): Float32Array {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out = new Float32Array(bytes.byteLength / 4);
-  for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
-  return out;
-}
-
 /**
  * The decode stage: embeddings from S3 → images → PNGs under deterministic keys → SUCCEEDED with
  * outputs. A redelivery overwrites the same objects, so outputs are never duplicated.
@@ -47,13 +39,13 @@ export function createDecodeProcessor(deps: DecodeProcessorDeps) {
     if (!record || record.state !== "decoding") return "skipped"; // cancelled, expired or already done
 
     const count = task.seeds.length;
-    const raw = task.embeddings !== undefined ? new Uint8Array(Buffer.from(task.embeddings, "base64")) : await blobs.get(task.embeddingsKey);
+    const raw = task.embeddings !== undefined ? fromInlineEmbeddings(task.embeddings) : await blobs.get(task.embeddingsKey);
     // Inline embeddings are stored here, beside the images, so every output's embedding_uri exists.
     const storedEmbeddings = task.embeddings !== undefined ? blobs.put(task.embeddingsKey, raw, "application/octet-stream") : Promise.resolve("");
     // Awaited below; marked handled now so that a failure elsewhere first (S3 down) cannot leave
     // it as an unhandled rejection, which would take the whole worker down.
     storedEmbeddings.catch(() => {});
-    const embeddings = bytesToFloat32(raw);
+    const embeddings = decodeEmbeddings(raw);
     if (embeddings.length !== count * task.embeddingDim) throw new UnrecoverableError(`embeddings object has ${embeddings.length} values, expected ${count}×${task.embeddingDim}`);
     let images;
     if (loaded.batching) {

@@ -1,11 +1,11 @@
 import { createHash } from "node:crypto";
-import { batchImageSeed, objectKeys, type BatchRecord, type DecodeShardTask, type FinalizeTask, type UserResult, DEFAULT_BATCH_CALLBACK_EVENTS } from "@rebeca/contracts";
+import { batchImageSeed, objectKeys, type BatchRecord, type DecodeShardTask, type FinalizeTask, type UserResult, type JobSink, DEFAULT_BATCH_CALLBACK_EVENTS, decodeEmbeddings, webhookBody } from "@rebeca/contracts";
 import type { BatchStore } from "@rebeca/jobstore";
 import { encodePng, imageAt } from "@rebeca/inference";
 import type { BlobStore } from "@rebeca/storage";
-import { nextTraceparent, UnrecoverableError, type FairLanes } from "@rebeca/platform";
+import { countShard, nextTraceparent, UnrecoverableError, type FairLanes } from "@rebeca/platform";
 import { inOrder } from "./ordered-reads.js";
-import { bytesToFloat32, type LoadedDecoder } from "./processor.js";
+import type { LoadedDecoder } from "./processor.js";
 
 export interface ShardDecodeDeps {
   batches: BatchStore;
@@ -14,8 +14,8 @@ export interface ShardDecodeDeps {
   /** The store as seen by one tenant (fair upload lanes); default: `blobs` for everyone. */
   blobsFor?: (tenant: string) => BlobStore;
   lanes?: FairLanes;
-  /** Enqueues the batch's finalize step (idempotent job id). */
-  finalize: (tenant: string, batchId: string) => Promise<void>;
+  /** Where the batch's finalize step goes once its last shard is counted. */
+  jobs: Pick<JobSink, "add">;
   /** Images decoded per decoder call: the grain at which tenants take turns. @default 32 */
   chunkImages?: number;
   /** Parallel uploads per shard. @default 16 */
@@ -51,24 +51,22 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
     const loaded = deps.decoders.get(task.spec.modelVersion);
     if (!loaded) throw new UnrecoverableError(`no decoder for model version ${task.spec.modelVersion} in this worker`);
     const blobs = deps.blobsFor?.(task.tenant) ?? deps.blobs;
-    const batch = { batchId: task.batchId, tenant: task.tenant };
     const step = await deps.batches.shardStep(task.batchId, task.shard, "decoding");
     if (step === "done" || step === "missing") {
       // Counted already; a crash may have come before the finalize hand-off, which is idempotent.
       const current = await deps.batches.get(task.batchId);
-      if (current && current.counts.shardsDone === current.counts.shardsTotal && current.state === "running") await deps.finalize(task.tenant, task.batchId);
+      if (current && current.counts.shardsDone === current.counts.shardsTotal && current.state === "running") await deps.jobs.add("finalizeBatch", { tenant: task.tenant, batchId: task.batchId });
       return "skipped";
     }
     if (step === "stopped") {
-      const { last } = await deps.batches.shardDone(batch, task.shard, { succeeded: 0, failed: 0, cancelled: task.userIds.length });
-      if (last) await deps.finalize(task.tenant, task.batchId);
+      await countShard(deps, task, { succeeded: 0, failed: 0, cancelled: task.userIds.length });
       return "skipped";
     }
 
     const k = task.spec.numImages;
     const failedAt = new Map(task.failed.map((f) => [f.position, f]));
     const served = task.userIds.map((userId, j) => ({ userId, position: task.firstPosition + j })).filter((u) => !failedAt.has(u.position));
-    const embeddings = bytesToFloat32(await blobs.get(task.embeddingsKey));
+    const embeddings = decodeEmbeddings(await blobs.get(task.embeddingsKey));
     const total = served.length * k;
     if (embeddings.length !== total * task.embeddingDim) throw new UnrecoverableError(`shard embeddings hold ${embeddings.length} values, expected ${total}×${task.embeddingDim}`);
 
@@ -113,11 +111,10 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
       lines
         .map((l) => ({ line: l, type: l.error ? "user.failed" : "user.succeeded" }))
         .filter(({ type }) => wanted.has(type))
-        .map(({ line, type }) => ({ eventId: `${task.batchId}-u${line.position}-${type}`, type, body: JSON.stringify({ type, timestamp: time, data: { batch_id: task.batchId, ...line } }) })),
+        .map(({ line, type }) => ({ eventId: `${task.batchId}-u${line.position}-${type}`, type, body: webhookBody(type, time, { batch_id: task.batchId, ...line }) })),
       task.traceparent ? nextTraceparent(task.traceparent) : "",
     );
-    const { last } = await deps.batches.shardDone(batch, task.shard, { succeeded: served.length, failed: failedAt.size, cancelled: 0 });
-    if (last) await deps.finalize(task.tenant, task.batchId);
+    await countShard(deps, task, { succeeded: served.length, failed: failedAt.size, cancelled: 0 });
     return "done";
   };
 }

@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import type { JobRecord, UserResult } from "@rebeca/contracts";
-import { batchFromFields } from "@rebeca/jobstore";
+import { batchFromFields } from "@rebeca/contracts";
 import { seededRandom } from "@rebeca/eval";
 
 /** True for about `rate` of keys, always the same for one key. */

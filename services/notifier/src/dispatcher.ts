@@ -8,7 +8,8 @@
 import type { CallbackTask } from "@rebeca/contracts";
 import type { Redis } from "ioredis";
 import type { Logger } from "@rebeca/platform";
-import { fieldsToObject, OutboxEntryError, outboxEntryToTask } from "./payload.js";
+import { fieldsToObject, OutboxEntryError } from "@rebeca/contracts";
+import { outboxEntryToTask } from "./payload.js";
 
 /** Role: where callback tasks go (the BullMQ `callbacks` queue in production). */
 export interface CallbackSink {

@@ -4,9 +4,9 @@
  */
 import { EventEmitter } from "node:events";
 import { hostname } from "node:os";
-import { QUEUES, redisKeys, type CallbackTask } from "@rebeca/contracts";
-import { registerBacklogMetrics, type Logger, type Registry } from "@rebeca/platform";
-import { Queue, type ConnectionOptions } from "bullmq";
+import { redisKeys, type CallbackTask } from "@rebeca/contracts";
+import { createQueueCache, registerBacklogMetrics, type Logger, type Registry } from "@rebeca/platform";
+import type { ConnectionOptions } from "bullmq";
 import type { Redis } from "ioredis";
 import { createAdminRoutes } from "./admin.js";
 import { createDeadLetterStore } from "./dead-letters.js";
@@ -71,10 +71,11 @@ export function createNotifier(deps: NotifierDeps) {
   };
   const endpoints = createEndpointStore(redis, prefix);
   const deadLetters = createDeadLetterStore(redis, prefix);
-  const queue = new Queue(QUEUES.callbacks, { connection: redis, prefix });
+  const jobs = createQueueCache(redis, prefix);
+  const queue = jobs.queueOf("deliverCallback");
   const sender = deps.sender ?? createHttpSender({ timeoutMs: config.CALLBACK_TIMEOUT_MS, allow: parseAllowList(config.CALLBACK_ALLOW_HOSTS) });
 
-  registerBacklogMetrics(deps.registry, () => [{ queue, stage: "callbacks", tenant: "" }]);
+  registerBacklogMetrics(deps.registry, jobs.list);
   const metrics = createNotifierMetrics(deps.registry, {
     deadLetters,
     outboxLength: () => redis.xlen(keys.outbox()),
@@ -117,7 +118,7 @@ export function createNotifier(deps: NotifierDeps) {
     stream: keys.outbox(),
     group: config.OUTBOX_GROUP,
     consumer: config.OUTBOX_CONSUMER || `${hostname()}-${process.pid}`,
-    sink: createQueueSink(queue),
+    sink: createQueueSink(jobs),
     log,
     batchSize: config.OUTBOX_BATCH,
     blockMs: config.OUTBOX_BLOCK_MS,
@@ -132,7 +133,7 @@ export function createNotifier(deps: NotifierDeps) {
     token: config.ADMIN_TOKEN,
     deadLetters,
     endpoints,
-    replay: (task) => enqueueReplay(queue, task),
+    replay: (task) => enqueueReplay(jobs, task),
     listDeliveries: (messageId) => listDeliveries(redis, prefix, messageId),
   });
 
@@ -155,7 +156,7 @@ export function createNotifier(deps: NotifierDeps) {
     },
     async stopWorker(): Promise<void> {
       await worker.close();
-      await queue.close();
+      await jobs.close();
       sender.close();
     },
   };

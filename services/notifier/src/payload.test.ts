@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { MAX_BODY_BYTES, messageIdOf, OutboxEntryError, outboxEntryToTask, queueJobIdOf } from "./payload.js";
+import { MAX_BODY_BYTES, messageIdOf, outboxEntryToTask } from "./payload.js";
+import { callbackJobIdOf, OutboxEntryError } from "@rebeca/contracts";
 
 const job = (over: Record<string, unknown> = {}) => ({
   jobId: "job_1",
@@ -46,6 +47,6 @@ describe("outboxEntryToTask", () => {
   });
 
   it("makes BullMQ-safe job ids", () => {
-    expect(queueJobIdOf("msg_a:b_1-0")).not.toContain(":");
+    expect(callbackJobIdOf("msg_a:b_1-0")).not.toContain(":");
   });
 });

@@ -1,6 +1,5 @@
 /** From an outbox entry to a callback task: pure. */
-import { callbackTaskSchema, type BatchRecord, type CallbackTask, type JobRecord } from "@rebeca/contracts";
-import { batchFromFields } from "@rebeca/jobstore";
+import { callbackTaskSchema, OutboxEntryError, parseOutboxEntry, webhookBody, type BatchRecord, type CallbackTask, type JobRecord, type OutboxEntry } from "@rebeca/contracts";
 import { nextTraceparent } from "@rebeca/platform";
 
 /** Standard Webhooks bodies stay thin; above this many bytes outputs are left out. */
@@ -10,19 +9,6 @@ const MAX_ERROR_MESSAGE = 1_000;
 /** The `webhook-id` of an event's callback: stable, so every retry and replay carries the same id. */
 export function messageIdOf(tenant: string, eventId: string): string {
   return `msg_${tenant}_${eventId}`;
-}
-
-/** BullMQ refuses `:` in custom job ids; everything else in a message id is kept. */
-export function queueJobIdOf(messageId: string): string {
-  return messageId.replaceAll(":", "%3A");
-}
-
-/** An outbox entry that can never become a callback (it is acknowledged and dropped, loudly). */
-export class OutboxEntryError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "OutboxEntryError";
-  }
 }
 
 /**
@@ -59,49 +45,41 @@ export function thinJob(job: Partial<JobRecord>, withOutputs = true) {
  * outputs are dropped and `outputs_omitted: true` tells the receiver to call GetJob.
  */
 export function buildCallbackBody(type: string, time: string, job: Partial<JobRecord>): string {
-  const body = JSON.stringify({ type, timestamp: time, data: thinJob(job) });
+  const body = webhookBody(type, time, thinJob(job));
   if (Buffer.byteLength(body) <= MAX_BODY_BYTES) return body;
-  return JSON.stringify({ type, timestamp: time, data: { ...thinJob(job, false), outputs_omitted: true } });
+  return webhookBody(type, time, { ...thinJob(job, false), outputs_omitted: true });
 }
 
 /**
- * Turns the fields of one outbox stream entry (`tenant`, `eventId`, `url`, `type`, `time`, `job`,
- * as written by the job store) into a callback task.
+ * Turns the fields of one outbox stream entry (see `OUTBOX_FIELDS` in contracts) into a callback
+ * task: a job or batch event gets its thin body built here, a per-user event carries its own.
  * @throws OutboxEntryError when a field is missing or malformed.
  */
 export function outboxEntryToTask(fields: Record<string, string>): CallbackTask {
-  if (fields.kind === "batch") return batchEntryToTask(fields);
-  if (fields.kind === "user") return userEntryToTask(fields);
-  const { tenant, eventId, url, type, time, job } = fields;
-  if (!tenant || !eventId || !url || !type || !time || !job) {
-    throw new OutboxEntryError(`outbox entry lacks ${["tenant", "eventId", "url", "type", "time", "job"].filter((k) => !fields[k]).join(", ")}`);
-  }
-  let parsedJob: Partial<JobRecord>;
-  try {
-    parsedJob = JSON.parse(job) as Partial<JobRecord>;
-  } catch (err) {
-    throw new OutboxEntryError(`outbox entry ${eventId} has an invalid job record: ${(err as Error).message.slice(0, 300)}`);
-  }
-  if (typeof parsedJob !== "object" || parsedJob === null || typeof parsedJob.jobId !== "string") {
-    throw new OutboxEntryError(`outbox entry ${eventId} has a job record without jobId`);
-  }
+  const entry = parseOutboxEntry(fields);
   const task = callbackTaskSchema.safeParse({
-    tenant,
-    messageId: messageIdOf(tenant, eventId),
-    url,
-    eventId,
-    body: buildCallbackBody(type, time, parsedJob),
-    ...(parsedJob.traceparent ? { traceparent: nextTraceparent(parsedJob.traceparent) } : {}),
+    tenant: entry.tenant,
+    messageId: messageIdOf(entry.tenant, entry.eventId),
+    url: entry.url,
+    eventId: entry.eventId,
+    body: bodyOf(entry),
+    ...(traceOf(entry) ? { traceparent: nextTraceparent(traceOf(entry)) } : {}),
   });
-  if (!task.success) throw new OutboxEntryError(`outbox entry ${eventId}: ${task.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+  if (!task.success) throw new OutboxEntryError(`outbox entry ${entry.eventId}: ${task.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
   return task.data;
 }
 
-/** Field list of an XREAD entry (`[k1, v1, k2, v2, ...]`) as an object. */
-export function fieldsToObject(fields: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (let i = 0; i + 1 < fields.length; i += 2) out[fields[i]!] = fields[i + 1]!;
-  return out;
+function bodyOf(entry: OutboxEntry): string {
+  if (entry.kind === "job") return buildCallbackBody(entry.type, entry.time, entry.job);
+  if (entry.kind === "batch") return webhookBody(entry.type, entry.time, thinBatch(entry.batch));
+  return entry.body;
+}
+
+/** The trace the callback continues: the job's, the batch's, or the one the per-user entry names. */
+function traceOf(entry: OutboxEntry): string {
+  if (entry.kind === "job") return entry.job.traceparent ?? "";
+  if (entry.kind === "batch") return entry.batch.traceparent;
+  return entry.traceparent;
 }
 
 /** The `data` of a batch callback: ids, state, counts and the result manifest's location. */
@@ -117,31 +95,4 @@ export function thinBatch(batch: BatchRecord) {
     create_time: batch.createTime,
     end_time: batch.endTime,
   };
-}
-
-/** An outbox entry of a batch event (`kind: batch`, the batch's fields inline) to a callback task. */
-function batchEntryToTask(fields: Record<string, string>): CallbackTask {
-  const { tenant, eventId, url, type, time } = fields;
-  if (!tenant || !eventId || !url || !type || !time || !fields.doc) throw new OutboxEntryError(`batch outbox entry ${eventId ?? "?"} lacks fields`);
-  let batch: BatchRecord;
-  try {
-    batch = batchFromFields(fields);
-  } catch (err) {
-    throw new OutboxEntryError(`batch outbox entry ${eventId} is malformed: ${(err as Error).message.slice(0, 300)}`);
-  }
-  return callbackTaskSchema.parse({
-    tenant,
-    messageId: messageIdOf(tenant, eventId),
-    url,
-    eventId,
-    body: JSON.stringify({ type, timestamp: time, data: thinBatch(batch) }),
-    ...(batch.traceparent ? { traceparent: nextTraceparent(batch.traceparent) } : {}),
-  });
-}
-
-/** A per-user batch callback: its body was built by the decoder (user, position, images or error). */
-function userEntryToTask(fields: Record<string, string>): CallbackTask {
-  const { tenant, eventId, url, body } = fields;
-  if (!tenant || !eventId || !url || !body) throw new OutboxEntryError(`user outbox entry ${eventId ?? "?"} lacks fields`);
-  return callbackTaskSchema.parse({ tenant, messageId: messageIdOf(tenant, eventId), url, eventId, body, ...(fields.traceparent ? { traceparent: nextTraceparent(fields.traceparent) } : {}) });
 }

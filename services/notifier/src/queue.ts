@@ -1,39 +1,23 @@
 /** BullMQ adapter of the `callbacks` queue: the producer side (sink) and the delivery worker. */
-import { callbackTaskSchema, jobOptions, QUEUES, type CallbackTask } from "@rebeca/contracts";
-import { Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from "bullmq";
+import { callbackJobIdOf, callbackTaskSchema, QUEUES, type CallbackTask, type JobSink } from "@rebeca/contracts";
+import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from "bullmq";
 import type { Logger } from "@rebeca/platform";
 import type { DeliveryProcessor } from "./delivery.js";
 import { RetryLaterError } from "./delivery.js";
 import type { CallbackSink } from "./dispatcher.js";
-import { queueJobIdOf } from "./payload.js";
-import { MAX_ATTEMPTS, scheduleDelayMs, type RetryPolicy } from "./schedule.js";
+import { scheduleDelayMs, type RetryPolicy } from "./schedule.js";
 
-/** Name of the custom backoff strategy: the delay the processor planned (schedule or Retry-After). */
-export const CALLBACK_BACKOFF = "callback-schedule";
-
-/** Job options of a callback task; `jobId` makes a repeated enqueue of one message a no-op. */
-export function callbackJobOptions(jobId: string) {
-  // One attempt more than the processor uses: it dead-letters on its last attempt itself, and the
-  // spare attempt covers an infrastructure error (Redis) in that last attempt.
-  return { ...jobOptions({ jobId, attempts: MAX_ATTEMPTS + 1 }), backoff: { type: CALLBACK_BACKOFF } };
-}
-
-/** Enqueues tasks on the `callbacks` queue, parsed first (one typed job catalog). */
-export function createQueueSink(queue: Queue): CallbackSink {
-  return {
-    async enqueue(task) {
-      const data = callbackTaskSchema.parse(task);
-      await queue.add("deliver", data, callbackJobOptions(queueJobIdOf(data.messageId)));
-    },
-  };
+/** Enqueues tasks on the `callbacks` queue through the job catalog (parsed first, job id = message id). */
+export function createQueueSink(jobs: Pick<JobSink, "add">): CallbackSink {
+  return { enqueue: (task) => jobs.add("deliverCallback", task) };
 }
 
 /**
  * Re-enqueues a dead-lettered task under a fresh job id (the original job may still be kept by
  * BullMQ); the message id, hence `webhook-id`, stays the same.
  */
-export async function enqueueReplay(queue: Queue, task: CallbackTask, now = Date.now()): Promise<void> {
-  await queue.add("deliver", callbackTaskSchema.parse(task), callbackJobOptions(`${queueJobIdOf(task.messageId)}.replay.${now}`));
+export async function enqueueReplay(jobs: Pick<JobSink, "add">, task: CallbackTask, now = Date.now()): Promise<void> {
+  await jobs.add("deliverCallback", task, { jobId: `${callbackJobIdOf(task.messageId)}.replay.${now}` });
 }
 
 export interface DeliveryWorkerOptions {

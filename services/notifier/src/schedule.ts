@@ -1,20 +1,11 @@
 /** Retry timing of callback deliveries: pure functions of attempt number, config and a random source. */
+import { CALLBACK_RETRY_SCHEDULE_MS } from "@rebeca/contracts";
 
 /**
- * Delay before retry n (index 0 = after the first attempt), from the Standard Webhooks schedule:
- * 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h.
+ * Delay before retry n (index 0 = after the first attempt): the Standard Webhooks schedule, which
+ * the job catalog also sizes the callback job's attempts by.
  */
-export const RETRY_SCHEDULE_MS: readonly number[] = [
-  5_000,
-  5 * 60_000,
-  30 * 60_000,
-  2 * 3_600_000,
-  5 * 3_600_000,
-  10 * 3_600_000,
-  14 * 3_600_000,
-  20 * 3_600_000,
-  24 * 3_600_000,
-];
+export const RETRY_SCHEDULE_MS: readonly number[] = CALLBACK_RETRY_SCHEDULE_MS;
 
 /** The first attempt plus one per schedule entry. */
 export const MAX_ATTEMPTS = RETRY_SCHEDULE_MS.length + 1;

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-import { decodeShardTaskSchema, decodeTaskSchema, finalizeJobId, jobOptions, priorTaskSchema, redisKeys, shardJobId, shardTaskSchema } from "@rebeca/contracts";
-import { createBatchStore, createJobStore, markFailed, markShardFailed } from "@rebeca/jobstore";
+import { redisKeys } from "@rebeca/contracts";
+import { createBatchStore, createJobStore } from "@rebeca/jobstore";
 import { createShardProcessor } from "./shard-processor.js";
 import { createDecodeHoldBack } from "./hold-back.js";
 import {
@@ -14,6 +14,7 @@ import {
   createFairLanes,
   createQueueCache,
   startStageWorkers,
+  createFailureRouter,
   handBackAfterMs,
   weightOf,
   fatal,
@@ -55,8 +56,6 @@ async function main() {
   await waitReady(redis);
   const store = createJobStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, eventsMaxLen: config.EVENTS_MAX_LEN, onFinished: createJobOutcomeCounter(registry) });
   const queues = createQueueCache(redis, config.QUEUE_PREFIX);
-  // A job's decode step stays interactive; a shard's (and the batch's finalize) stays batch.
-  const decodeQueueOf = (tenant: string) => queues.get("decode", tenant);
   const batchDecodeQueueOf = (tenant: string) => queues.get("decode", tenant, "batch");
   registerBacklogMetrics(registry, queues.list);
 
@@ -70,12 +69,7 @@ async function main() {
     lanes,
     blobs,
     inlineEmbeddingsMaxBytes: config.INLINE_EMBEDDINGS_MAX_BYTES,
-    decode: {
-      add: async (task) => {
-        const payload = decodeTaskSchema.parse(task);
-        await decodeQueueOf(payload.tenant).add("decode", payload, jobOptions({ jobId: payload.jobId, priority: payload.priority }));
-      },
-    },
+    jobs: queues,
     log,
     observe: (rows, n) => {
       batchRows.observe(rows);
@@ -91,10 +85,7 @@ async function main() {
     blobs,
     holdBack,
     chunkUsers: config.SHARD_CHUNK_USERS,
-    sink: {
-      decodeShard: async (task) => void (await batchDecodeQueueOf(task.tenant).add("shard", decodeShardTaskSchema.parse(task), jobOptions({ jobId: shardJobId(task.batchId, task.shard), priority: task.spec.priority }))),
-      finalize: async (tenant, batchId) => void (await batchDecodeQueueOf(tenant).add("finalize", { tenant, batchId }, jobOptions({ jobId: finalizeJobId(batchId) }))),
-    },
+    jobs: queues,
     observe: (rows, n) => {
       batchRows.observe(rows);
       embeddingsTotal.inc(n);
@@ -110,13 +101,8 @@ async function main() {
     concurrency: config.CONCURRENCY,
     lockDurationMs: config.LOCK_DURATION_MS,
     stalledIntervalMs: config.STALLED_INTERVAL_MS,
-    parse: (name, data) => (name === "shard" ? { shard: shardTaskSchema.parse(data) } : { job: priorTaskSchema.parse(data) }),
-    process: (task) => (task.shard ? processShard(task.shard) : process(task.job!)),
-    onFinalFailure: async (data, err) => {
-      await markFailed(store, data, "SAMPLING_FAILED", err);
-      const d = data as { tenant: string; batchId: string };
-      if (await markShardFailed(batches, data)) await batchDecodeQueueOf(d.tenant).add("finalize", { tenant: d.tenant, batchId: d.batchId }, jobOptions({ jobId: finalizeJobId(d.batchId) }));
-    },
+    handlers: { sample: (task) => process(task), sampleShard: (task) => processShard(task) },
+    onFinalFailure: createFailureRouter({ code: "SAMPLING_FAILED", jobs: store, batches, sink: queues }),
     registry,
     log,
   });

@@ -1,31 +1,19 @@
-import { imageSeed, objectKeys, type DecodeTask, type PriorTask } from "@rebeca/contracts";
+import { encodeEmbeddings, imageSeed, objectKeys, toInlineEmbeddings, type DecodeTask, type JobSink, type PriorTask } from "@rebeca/contracts";
 import type { JobStore } from "@rebeca/jobstore";
 import type { BlobStore } from "@rebeca/storage";
 import { nextTraceparent, UnrecoverableError, type Logger } from "@rebeca/platform";
 import { sampleWhile, type SamplingDeps } from "./sampling.js";
 
-/** Where sampled jobs go next: the tenant's "decode" queue. */
-export interface DecodeJobSink {
-  add(task: DecodeTask): Promise<void>;
-}
-
 export interface PriorProcessorDeps extends SamplingDeps {
   store: JobStore;
   blobs: BlobStore;
-  decode: DecodeJobSink;
+  /** Where sampled jobs go next (`decode` jobs). */
+  jobs: Pick<JobSink, "add">;
   log: Logger;
   /** Embeddings up to this many bytes travel inline in the decode task instead of via S3. @default 16384 */
   inlineEmbeddingsMaxBytes?: number;
   /** Observes rows per ONNX run and embeddings produced. */
   observe?: (batchRows: number, embeddings: number) => void;
-}
-
-/** Floats as little-endian bytes (the embedding object format). */
-export function float32ToBytes(values: Float32Array): Uint8Array {
-  const out = new Uint8Array(values.length * 4);
-  const view = new DataView(out.buffer);
-  values.forEach((v, i) => view.setFloat32(i * 4, v, true));
-  return out;
 }
 
 /**
@@ -78,16 +66,16 @@ export function createPriorProcessor(deps: PriorProcessorDeps) {
     }
     deps.observe?.(next.seeds.length * 2, next.seeds.length);
 
-    const bytes = float32ToBytes(outcome.embeddings);
+    const bytes = encodeEmbeddings(outcome.embeddings);
     // Small embeddings ride along (the decoder stores them with the images): one S3 write fewer
     // on the CPU stage's path. Large ones go to S3 now so Redis never carries them.
-    if (bytes.byteLength <= (deps.inlineEmbeddingsMaxBytes ?? 16_384)) next.embeddings = Buffer.from(bytes).toString("base64");
+    if (bytes.byteLength <= (deps.inlineEmbeddingsMaxBytes ?? 16_384)) next.embeddings = toInlineEmbeddings(bytes);
     else await deps.blobs.put(next.embeddingsKey, bytes, "application/octet-stream");
     if (!handOffOnly) {
       const moved = await deps.store.transition(task.jobId, "decoding", { populationPrior: outcome.population[0] ?? false }, started.record);
       if (!moved.applied && moved.record.state !== "decoding") return "skipped";
     }
-    await deps.decode.add(next);
+    await deps.jobs.add("decode", next);
     return "done";
   };
 }

@@ -1,19 +1,14 @@
-import { batchImageSeed, objectKeys, type DecodeShardTask, type ShardTask } from "@rebeca/contracts";
+import { batchImageSeed, encodeEmbeddings, objectKeys, type DecodeShardTask, type JobSink, type ShardTask } from "@rebeca/contracts";
 import type { BatchStore } from "@rebeca/jobstore";
 import type { BlobStore } from "@rebeca/storage";
-import { nextTraceparent, UnrecoverableError } from "@rebeca/platform";
-import { float32ToBytes } from "./processor.js";
+import { countShard, nextTraceparent, UnrecoverableError } from "@rebeca/platform";
 import { sampleWhile, type SamplingDeps } from "./sampling.js";
-
-export interface ShardSink {
-  decodeShard(task: DecodeShardTask): Promise<void>;
-  finalize(tenant: string, batchId: string): Promise<void>;
-}
 
 export interface ShardProcessorDeps extends SamplingDeps {
   batches: BatchStore;
   blobs: BlobStore;
-  sink: ShardSink;
+  /** Where sampled shards go next (`decodeShard`), and a batch's finalize step. */
+  jobs: Pick<JobSink, "add">;
   /** Users sampled per sampler call: the grain of fair sharing between tenants. @default 64 */
   chunkUsers?: number;
   /** Waits while the tenant's decode backlog is past its bound (backpressure). */
@@ -33,11 +28,9 @@ export function createShardProcessor(deps: ShardProcessorDeps) {
   return async function processShard(task: ShardTask): Promise<"done" | "skipped"> {
     const model = deps.backend.versions.get(task.spec.modelVersion);
     if (!model) throw new UnrecoverableError(`model version ${task.spec.modelVersion} is not loaded by this worker`);
-    const batch = { batchId: task.batchId, tenant: task.tenant };
     const step = await deps.batches.shardStep(task.batchId, task.shard, "sampling");
     if (step === "stopped") {
-      const { last } = await deps.batches.shardDone(batch, task.shard, { succeeded: 0, failed: 0, cancelled: task.userIds.length });
-      if (last) await deps.sink.finalize(task.tenant, task.batchId);
+      await countShard(deps, task, { succeeded: 0, failed: 0, cancelled: task.userIds.length });
       return "skipped";
     }
     if (step !== "ok") return "skipped";
@@ -63,8 +56,7 @@ export function createShardProcessor(deps: ShardProcessorDeps) {
       });
       if (!outcome) {
         // The batch was cancelled while this shard sampled: count its users as cancelled.
-        const { last } = await deps.batches.shardDone(batch, task.shard, { succeeded: 0, failed: 0, cancelled: task.userIds.length });
-        if (last) await deps.sink.finalize(task.tenant, task.batchId);
+        await countShard(deps, task, { succeeded: 0, failed: 0, cancelled: task.userIds.length });
         return "skipped";
       }
       const rejectedUsers = new Set(outcome.rejected.map((i) => Math.floor(i / k)));
@@ -79,10 +71,10 @@ export function createShardProcessor(deps: ShardProcessorDeps) {
       offset += r.length;
     }
     const embeddingsKey = objectKeys.shardEmbeddings(task.tenant, task.batchId, task.shard);
-    await deps.blobs.put(embeddingsKey, float32ToBytes(embeddings), "application/octet-stream");
+    await deps.blobs.put(embeddingsKey, encodeEmbeddings(embeddings), "application/octet-stream");
     if ((await deps.batches.shardStep(task.batchId, task.shard, "decoding")) === "done") return "skipped";
     // A stopped batch still goes on to the decode stage, which counts the shard as cancelled.
-    await deps.sink.decodeShard({ ...task, traceparent: nextTraceparent(task.traceparent), embeddingsKey, embeddingDim: D, failed });
+    await deps.jobs.add("decodeShard", { ...task, traceparent: nextTraceparent(task.traceparent), embeddingsKey, embeddingDim: D, failed });
     return "done";
   };
 }

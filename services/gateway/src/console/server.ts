@@ -123,7 +123,7 @@ export async function startConsole(d: ConsoleDeps): Promise<{ port: number; clos
     return b;
   }
 
-  const reportKey = (b: BatchRecord, file: string) => objectKeys.batchManifest(b.tenant, b.batchId).replace(/[^/]+$/, `eval/${file}`);
+  const reportKey = (b: BatchRecord, file: string) => objectKeys.evalReport(b.tenant, b.batchId, file);
 
   app.get("/batches/:tenant/:batchId", async (req, res, next) => {
     try {
