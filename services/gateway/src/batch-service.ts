@@ -12,14 +12,14 @@ import type { GatewayMetrics } from "./metrics.js";
 import { createShardBuilder, type BuiltShard } from "./shard-builder.js";
 import { idChunks, splitLines, type IdChunk } from "./manifest-lines.js";
 import { checkPage, createIntake, requireId, throwViolations, traceparentOf, type IntakeDeps } from "./intake.js";
-import type { Authenticate, BatchJobSink, BatchRecords } from "./ports.js";
+import type { Authenticate, BatchRecords, JobSink } from "./ports.js";
 import { checkUserIds, validateBatchParameters, ValidationError, type FieldViolation } from "./validate.js";
 
 export interface BatchServiceDeps extends IntakeDeps {
   authenticate: Authenticate;
   batches: BatchRecords;
-  /** Where shards and the finalize step are enqueued. */
-  sink: BatchJobSink;
+  /** Where shards and the finalize step are enqueued (the job catalog's producer side). */
+  jobs: JobSink;
   /** Reads manifests (CreateBatchFromManifest); keys are checked against the tenant prefix first. */
   blobs: Pick<BlobStore, "getStream">;
   bucket: string;
@@ -91,8 +91,8 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
     const refuse = (state: string) => new RpcError(status.FAILED_PRECONDITION, `batch ${batchId} is ${state}; it takes no more users`);
     const recorded = await batches.addShards(batchId, shards.map((sh) => ({ index: sh.index, users: sh.userIds.length })), 0);
     if (recorded !== "ok") throw refuse(recorded);
-    await deps.sink.addShards(
-      tenant,
+    await deps.jobs.addBulk(
+      "sampleShard",
       shards.map((sh): ShardTask => ({ tenant, batchId, shard: sh.index, firstPosition: sh.firstPosition, userIds: sh.userIds, spec: s, traceparent: traceparent ? nextTraceparent(traceparent) : "" })),
     );
     const advanced = await batches.addShards(batchId, [], upTo);
@@ -144,7 +144,7 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
         await flush();
         const total = builder.stored();
         const result = await batches.seal(record, total, Math.ceil(total / record.spec.shardSize));
-        if (result.allDone) await deps.sink.finalize(tenant, record.batchId);
+        if (result.allDone) await deps.jobs.add("finalizeBatch", { tenant, batchId: record.batchId });
         return (await batches.get(record.batchId))!;
       }
     } catch (err) {

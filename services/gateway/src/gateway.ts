@@ -4,7 +4,7 @@
  * connections and servers; everything between them is wired here.
  */
 import type { Redis } from "ioredis";
-import { redisKeys, STAGES, WORK_CLASSES, type Stage, type WorkClass } from "@rebeca/contracts";
+import { redisKeys, STAGES, WORK_CLASSES } from "@rebeca/contracts";
 import { createBatchStore, createJobStore } from "@rebeca/jobstore";
 import { createJobOutcomeCounter, createQueueCache, createRedis, registerBacklogMetrics, type Logger, type Registry } from "@rebeca/platform";
 import type { BlobStore } from "@rebeca/storage";
@@ -18,7 +18,6 @@ import { createEventHub } from "./event-hub.js";
 import type { IntakeDeps } from "./intake.js";
 import { createJobService } from "./job-service.js";
 import { createGatewayMetrics } from "./metrics.js";
-import { createBatchSink, createPriorSink } from "./queue-sinks.js";
 import type { ModelInfo } from "./validate.js";
 
 export interface GatewayParts {
@@ -40,7 +39,6 @@ export interface GatewayParts {
  */
 export async function createGateway({ config, apiKeys, models, redis, queueConnection, blobs, registry, log }: GatewayParts) {
   const queues = createQueueCache(queueConnection, config.QUEUE_PREFIX);
-  const queueOf = (stage: Stage, workClass: WorkClass) => (tenant: string) => queues.get(stage, tenant, workClass);
   const tenants = [...new Set(apiKeys.map((k) => k.tenant))];
   // Workers open a worker per tenant queue from this set; the metrics cover every tenant's stages.
   await redis.sadd(redisKeys(config.QUEUE_PREFIX).tenants(), ...tenants);
@@ -62,7 +60,7 @@ export async function createGateway({ config, apiKeys, models, redis, queueConne
     limits: requestLimits(config),
     callbackGuard: createCallbackGuard(config.CALLBACK_ALLOW_HOSTS),
     admission: createAdmission({
-      queuesOf: (tenant) => WORK_CLASSES.map((c) => queueOf("prior", c)(tenant)),
+      queuesOf: (tenant) => WORK_CLASSES.map((c) => queues.get("prior", tenant, c)),
       redis,
       maxBacklog: config.MAX_PRIOR_BACKLOG,
       submissionsPerSecond: config.SUBMISSIONS_PER_SECOND,
@@ -73,7 +71,8 @@ export async function createGateway({ config, apiKeys, models, redis, queueConne
     ...shared,
     ...intake,
     store,
-    sink: createPriorSink(queueOf("prior", "interactive")),
+    jobs: queues,
+    unqueue: async (tenant, jobId) => (await queues.queueOf("sample", tenant).remove(jobId)) === 1,
     hub,
     maxWatchersPerTenant: config.MAX_WATCHERS_PER_TENANT,
     watchBufferEvents: config.WATCH_BUFFER_EVENTS,
@@ -82,7 +81,7 @@ export async function createGateway({ config, apiKeys, models, redis, queueConne
     ...shared,
     ...intake,
     batches,
-    sink: createBatchSink({ priorOf: queueOf("prior", "batch"), decodeOf: queueOf("decode", "batch") }),
+    jobs: queues,
     blobs,
     bucket: config.S3_BUCKET,
     maxManifestBytes: config.MAX_MANIFEST_BYTES,

@@ -12,14 +12,16 @@ import type { EventHub } from "./event-hub.js";
 import { createStreamSink } from "./watch-sink.js";
 import { fromProtoState, matchesLabels, toProtoEvent, toProtoJob } from "./job-mapping.js";
 import { checkLabelFilter, checkPage, createIntake, requireId, throwViolations, traceparentOf, type IntakeDeps } from "./intake.js";
-import type { Authenticate, JobRecords, PriorJobSink } from "./ports.js";
+import type { Authenticate, JobRecords, JobSink, Unqueue } from "./ports.js";
 import { validateCreateJob, type FieldViolation } from "./validate.js";
 import type { GatewayMetrics } from "./metrics.js";
 
 export interface JobServiceDeps extends IntakeDeps {
   authenticate: Authenticate;
   store: JobRecords;
-  sink: PriorJobSink;
+  /** Where accepted jobs are enqueued (the job catalog's producer side). */
+  jobs: JobSink;
+  unqueue: Unqueue;
   hub: Pick<EventHub, "subscribe">;
   metrics: GatewayMetrics;
   log: Logger;
@@ -72,7 +74,7 @@ export function createJobService(deps: JobServiceDeps): JobServiceServer {
       const result = await store.create(record);
       // Also on a repeat: if the first attempt stored the job but failed before enqueueing, this
       // enqueues it; a repeat add of a queued job id adds nothing.
-      if (result.record.state === "queued") await deps.sink.add(priorTask(result.record));
+      if (result.record.state === "queued") await deps.jobs.add("sample", priorTask(result.record));
       if (result.created) metrics.jobsCreated.inc();
       return { job: toProtoJob(result.record), deduplicated: !result.created };
     }),
@@ -99,7 +101,7 @@ export function createJobService(deps: JobServiceDeps): JobServiceServer {
       if (TERMINAL_STATES.has(record.state)) return { job: toProtoJob(record) };
       const result = await store.transition(record.jobId, "cancelled", { error: { code: "CANCELLED", message: "cancelled by the client" } });
       // A job still waiting leaves the queue now; one in progress stops at its next check.
-      if (result.applied) await deps.sink.remove(tenant, record.jobId).catch(() => false);
+      if (result.applied) await deps.unqueue(tenant, record.jobId).catch(() => false);
       return { job: toProtoJob(result.record) };
     }),
 

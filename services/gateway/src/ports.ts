@@ -3,7 +3,7 @@
  * the Redis and BullMQ adapters; unit tests plug in fakes. Nothing here does I/O.
  */
 import type { Metadata } from "@grpc/grpc-js";
-import type { PriorTask, ShardTask } from "@rebeca/contracts";
+export type { JobSink } from "@rebeca/contracts";
 import type { BatchStore, JobStore } from "@rebeca/jobstore";
 
 /** Names the caller's tenant from its API key, or throws UNAUTHENTICATED. */
@@ -21,21 +21,11 @@ export interface Refusal {
 /** Overload check before anything is written; returns the refusal, or null to go ahead. */
 export type AdmissionCheck = (tenant: string) => Promise<Refusal | null>;
 
-/** Where accepted jobs go: the tenant's interactive "prior" queue. */
-export interface PriorJobSink {
-  /** Enqueues the job under its job id; a repeat of a queued id adds nothing. */
-  add(task: PriorTask): Promise<void>;
-  /** Removes a job that no worker has taken yet; false if it was not waiting. */
-  remove(tenant: string, jobId: string): Promise<boolean>;
-}
-
-/** Where a batch's work goes: its shards to the tenant's batch "prior" queue, its finalize step to "decode". */
-export interface BatchJobSink {
-  /** Enqueues a tenant's shards under their shard ids (repeats add nothing). */
-  addShards(tenant: string, tasks: ShardTask[]): Promise<void>;
-  /** Enqueues the batch's finalize step (once per batch, whoever asks). */
-  finalize(tenant: string, batchId: string): Promise<void>;
-}
+/**
+ * Takes a job that no worker has started back out of its queue (CancelJob); false if it was not
+ * waiting. New work goes in through the job catalog's `JobSink`.
+ */
+export type Unqueue = (tenant: string, jobId: string) => Promise<boolean>;
 
 /** What JobService does with job records. */
 export type JobRecords = Pick<JobStore, "create" | "get" | "list" | "transition">;
