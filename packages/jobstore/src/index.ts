@@ -1,3 +1,4 @@
 export * from "./records.js";
 export * from "./store.js";
 export * from "./batches.js";
+export * from "./stores.js";

@@ -12,3 +12,4 @@ export * from "./trace.js";
 export * from "./priority.js";
 export * from "./model-thread.js";
 export * from "./batch-steps.js";
+export * from "./stage-service.js";

@@ -93,7 +93,7 @@ describe("createModelThreadPool", () => {
     const runs = [pool.run({ x: 1, steps: 10_000 }), pool.run({ x: 2, steps: 10_000 })].map((p) => p.then(() => "finished", (e: Error) => e));
     await new Promise((r) => setTimeout(r, 50));
     const t0 = Date.now();
-    await pool.close();
+    expect(await pool.close()).toEqual({ cancelled: 2, unfinished: 0 });
     // Both answered (aborted) before the threads were terminated, and well before the 2 s fallback.
     expect(await Promise.all(runs)).toEqual([expect.any(ModelRunAbortedError), expect.any(ModelRunAbortedError)]);
     expect(Date.now() - t0).toBeLessThan(1000);

@@ -86,9 +86,10 @@ export interface ModelThreadPool<Req, Res, Ready extends { type: "ready" }> {
    * Refuses new requests, cancels those in flight, waits until the threads have left their model
    * runs (at most `closeWaitMs`) and then terminates them. Terminating a thread inside an ONNX run
    * aborts the whole process (a native Napi::Error): a drain that handed jobs back leaves their
-   * runs going, so they are stopped first.
+   * runs going, so they are stopped first. Says how many runs it cancelled and how many had not
+   * stopped when the wait ran out.
    */
-  close(): Promise<void>;
+  close(): Promise<{ cancelled: number; unfinished: number }>;
 }
 
 interface Pending<Res> {
@@ -163,10 +164,13 @@ export async function createModelThreadPool<Req, Res, Ready extends { type: "rea
     },
     async close() {
       closing = true;
+      const cancelled = pending.size;
       for (const [id, p] of pending) if (!p.slot.dead) p.slot.worker.postMessage({ type: "cancel", id } satisfies ToModelThread<Req>);
       const deadline = Date.now() + (o.closeWaitMs ?? 2000);
       while (pending.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      const unfinished = pending.size;
       await Promise.all(pool.map((s) => s.worker.terminate()));
+      return { cancelled, unfinished };
     },
   };
 }

@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { baseConfigSchema, env, onnxConfigSchema, workClassConfigSchema } from "@rebeca/platform";
+import { baseConfigSchema, env, onnxConfigSchema, stageWorkerConfigSchema } from "@rebeca/platform";
 import { storageConfigSchema } from "@rebeca/storage";
 
 const defaultModelsDir = fileURLToPath(new URL("../../../models", import.meta.url));
@@ -8,7 +8,7 @@ const defaultModelsDir = fileURLToPath(new URL("../../../models", import.meta.ur
 export const decoderWorkerConfigSchema = baseConfigSchema
   .extend(onnxConfigSchema.shape)
   .extend(storageConfigSchema.shape)
-  .extend(workClassConfigSchema.shape)
+  .extend(stageWorkerConfigSchema.shape)
   .extend({
     /** Directory of model versions (`<version>/manifest.json` naming its decoder). */
     MODELS_DIR: env.str(defaultModelsDir),
@@ -45,9 +45,5 @@ export const decoderWorkerConfigSchema = baseConfigSchema
     UPLOAD_LANES: env.int(8),
     /** Tenants' shares of the decoder, JSON `{"acme": 3}` (default weight 1). */
     TENANT_WEIGHTS: env.str("{}"),
-    /** BullMQ lock duration (ms); keep it above the p99 time of one job. */
-    LOCK_DURATION_MS: env.int(120_000),
-    /** How often (ms) jobs of dead workers are looked for and handed out again. */
-    STALLED_INTERVAL_MS: env.int(30_000),
   });
 export type DecoderWorkerConfig = z.infer<typeof decoderWorkerConfigSchema>;

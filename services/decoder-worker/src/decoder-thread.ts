@@ -16,7 +16,7 @@ export interface DecoderThreadInit {
 }
 
 /** One decode: `count` images of model `version` from `embeddings` [count, D]. */
-export interface DecodeRequest {
+export interface ThreadDecodeRequest {
   version: string;
   embeddings: Float32Array;
   count: number;
@@ -32,7 +32,7 @@ export interface DecoderThreadReady {
 
 const init = workerData as DecoderThreadInit;
 
-serveModelThread<DecodeRequest, DecodedImages, DecoderThreadReady>(async () => {
+serveModelThread<ThreadDecodeRequest, DecodedImages, DecoderThreadReady>(async () => {
   const logs: DecoderThreadReady["logs"] = [];
   const log = { info: (info: Record<string, unknown>, msg: string) => void logs.push({ info, msg }) } as unknown as Parameters<typeof loadDecoders>[3];
   const decoders = await loadDecoders(init.modelsDir, init.versions, init.session, log, init.latent);

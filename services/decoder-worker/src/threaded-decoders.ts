@@ -1,6 +1,6 @@
 import type { DecodedImages } from "@rebeca/inference";
 import { createModelThreadPool, type Logger } from "@rebeca/platform";
-import type { DecodeRequest, DecoderThreadInit, DecoderThreadReady } from "./decoder-thread.js";
+import type { ThreadDecodeRequest, DecoderThreadInit, DecoderThreadReady } from "./decoder-thread.js";
 import type { LoadedDecoder } from "./processor.js";
 
 /**
@@ -15,7 +15,7 @@ export async function createThreadedDecoders(
   /** A thread died after start-up (e.g. the GPU failed): the process should exit and be replaced. */
   onThreadDeath?: (err: Error) => void,
 ): Promise<{ decoders: Map<string, LoadedDecoder>; close(): Promise<void> }> {
-  const pool = await createModelThreadPool<DecodeRequest, DecodedImages, DecoderThreadReady>({
+  const pool = await createModelThreadPool<ThreadDecodeRequest, DecodedImages, DecoderThreadReady>({
     entry: new URL("./decoder-thread.js", import.meta.url),
     workerData: init,
     threads,
@@ -35,5 +35,10 @@ export async function createThreadedDecoders(
       },
     });
   }
-  return { decoders, close: () => pool.close() };
+  return {
+    decoders,
+    async close() {
+      log.info(await pool.close(), "decoder threads stopped");
+    },
+  };
 }

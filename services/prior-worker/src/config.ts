@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { baseConfigSchema, env, onnxConfigSchema, workClassConfigSchema } from "@rebeca/platform";
+import { baseConfigSchema, env, onnxConfigSchema, stageWorkerConfigSchema } from "@rebeca/platform";
 import { storageConfigSchema } from "@rebeca/storage";
 
 const defaultModelsDir = fileURLToPath(new URL("../../../models", import.meta.url));
@@ -8,7 +8,7 @@ const defaultModelsDir = fileURLToPath(new URL("../../../models", import.meta.ur
 export const priorWorkerConfigSchema = baseConfigSchema
   .extend(onnxConfigSchema.shape)
   .extend(storageConfigSchema.shape)
-  .extend(workClassConfigSchema.shape)
+  .extend(stageWorkerConfigSchema.shape)
   .extend({
     /** Directory of model versions (`<version>/manifest.json`). */
     MODELS_DIR: env.str(defaultModelsDir),
@@ -26,9 +26,5 @@ export const priorWorkerConfigSchema = baseConfigSchema
     SHARD_CHUNK_USERS: env.int(16),
     /** A tenant's unfinished decode jobs above which this stage holds back its shards. */
     DECODE_BACKLOG_LIMIT: env.int(64),
-    /** BullMQ lock duration (ms); keep it above the p99 time of one job. */
-    LOCK_DURATION_MS: env.int(120_000),
-    /** How often (ms) jobs of dead workers are looked for and handed out again. */
-    STALLED_INTERVAL_MS: env.int(30_000),
   });
 export type PriorWorkerConfig = z.infer<typeof priorWorkerConfigSchema>;

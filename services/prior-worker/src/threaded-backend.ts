@@ -1,4 +1,4 @@
-import { createModelThreadPool } from "@rebeca/platform";
+import { createModelThreadPool, type Logger } from "@rebeca/platform";
 import type { PriorBackend, SampleJob, SampleOutcome } from "./backend.js";
 import type { SamplerThreadReady, ThreadInit } from "./sampler-thread.js";
 
@@ -10,7 +10,7 @@ import type { SamplerThreadReady, ThreadInit } from "./sampler-thread.js";
 export async function createThreadedBackend(
   init: ThreadInit,
   threads: number,
-  onLoaded: (info: Record<string, unknown>) => void,
+  log: Logger,
   /** A thread died after start-up: the process should exit and be replaced. */
   onThreadDeath?: (err: Error) => void,
 ): Promise<PriorBackend> {
@@ -20,10 +20,12 @@ export async function createThreadedBackend(
     threads,
     ...(onThreadDeath ? { onThreadDeath } : {}),
   });
-  for (const m of pool.ready.models) onLoaded(m.info);
+  for (const m of pool.ready.models) log.info(m.info, "prior model loaded");
   return {
     versions: new Map(pool.ready.models.map((m) => [m.version, { embeddingDim: m.embeddingDim }])),
     sample: (job, signal) => pool.run(job, signal ? { signal } : {}),
-    close: () => pool.close(),
+    async close() {
+      log.info(await pool.close(), "sampler threads stopped");
+    },
   };
 }

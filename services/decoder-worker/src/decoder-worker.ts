@@ -1,0 +1,93 @@
+/**
+ * Composes the decoder worker from its parts: decoders (on decoder threads or in process), the
+ * micro-batcher for single jobs, the job and batch stores, fair upload lanes, the job catalog's
+ * queues, the processors of its three job kinds (`decode`, `decodeShard`, `finalizeBatch`) and the
+ * stage workers that feed them. Main wires it to config, connections and the shutdown.
+ */
+import { resolveModelVersions } from "@rebeca/inference";
+import { createStores } from "@rebeca/jobstore";
+import {
+  createFailureRouter,
+  createFairLanes,
+  createJobOutcomeCounter,
+  drainStageWorkers,
+  stageWorkerSettings,
+  startStageWorkers,
+  weightOf,
+  type StageService,
+  type StageServiceDeps,
+  type StageWorkers,
+} from "@rebeca/platform";
+import { createBlobStore } from "@rebeca/storage";
+import { createBatchingDecoder } from "./batching-decoder.js";
+import type { DecoderWorkerConfig } from "./config.js";
+import { fairUploads } from "./fair-blobs.js";
+import { createDecoderMetrics } from "./metrics.js";
+import { latentOverrides, loadDecoders } from "./models.js";
+import { createDecodeProcessor } from "./processor.js";
+import { createFinalizeProcessor, createShardDecodeProcessor } from "./shard-processor.js";
+import { createThreadedDecoders } from "./threaded-decoders.js";
+
+export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerConfig>): Promise<StageService> {
+  const { config, queues, registry, log } = deps;
+  const versions = await resolveModelVersions(config.MODELS_DIR, config.MODEL_VERSIONS);
+  const session = { providers: config.ORT_PROVIDERS as never, requireGpu: config.REQUIRE_GPU, intraOpThreads: config.ORT_INTRA_OP_THREADS, interOpThreads: config.ORT_INTER_OP_THREADS };
+  // Decoding on threads keeps model steps from queueing behind the event loop's PNG/S3/Redis work.
+  const threaded = config.DECODE_THREADS
+    ? await createThreadedDecoders({ modelsDir: config.MODELS_DIR, versions, session, latent: latentOverrides(config) }, config.DECODE_LANES, log, deps.onThreadDeath)
+    : undefined;
+  const decoders = threaded?.decoders ?? (await loadDecoders(config.MODELS_DIR, versions, session, log, latentOverrides(config)));
+  const blobs = await createBlobStore(config);
+  const { store, batches } = createStores(deps.redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, eventsMaxLen: config.EVENTS_MAX_LEN, onFinished: createJobOutcomeCounter(registry) });
+  const metrics = createDecoderMetrics(registry);
+
+  const lanes = createFairLanes({ lanes: config.DECODE_LANES, weight: weightOf(config.TENANT_WEIGHTS) });
+  if (config.DECODE_MAX_BATCH > 1) {
+    for (const [version, loaded] of decoders) {
+      loaded.batching = createBatchingDecoder(loaded.decoder, loaded.embeddingDim, {
+        maxBatch: config.DECODE_MAX_BATCH,
+        maxWaitMs: config.DECODE_MAX_WAIT_MS,
+        concurrency: config.DECODE_LANES,
+        acquire: (tenant, images) => lanes.acquire(tenant, images),
+        onExecution: (s) => {
+          metrics.execution(version, s);
+          if (s.split) log.warn({ version, requests: s.requests }, "batched decode failed; retrying its jobs one by one");
+        },
+      });
+    }
+  }
+  const blobsFor = fairUploads(blobs, createFairLanes({ lanes: config.UPLOAD_LANES, weight: weightOf(config.TENANT_WEIGHTS) }));
+  const handlers = {
+    decode: createDecodeProcessor({ store, decoders, blobs, blobsFor, lanes, observe: metrics.images }),
+    decodeShard: createShardDecodeProcessor({ chunkImages: config.DECODE_CHUNK_IMAGES, uploadConcurrency: config.UPLOAD_CONCURRENCY, batches, decoders, blobs, blobsFor, lanes, jobs: queues, observe: metrics.images }),
+    finalizeBatch: createFinalizeProcessor({ batches, blobs }),
+  };
+  let workers: StageWorkers | undefined;
+
+  return {
+    /** Model versions decoded. */
+    versions: [...decoders.keys()],
+    /** Starts taking `decode`, `decodeShard` and `finalizeBatch` jobs from every tenant's decode queues. */
+    async start(): Promise<void> {
+      const settings = stageWorkerSettings(config, deps.redis, deps.workerConnection);
+      workers = await startStageWorkers({
+        stage: "decode",
+        ...settings,
+        // The queues served are opened as tenants appear, so their backlog is exported from the start.
+        tenants: async () => {
+          const tenants = await settings.tenants();
+          for (const tenant of tenants) for (const c of config.WORK_CLASSES) queues.get("decode", tenant, c);
+          return tenants;
+        },
+        handlers,
+        onFinalFailure: createFailureRouter({ code: "DECODING_FAILED", jobs: store, batches, sink: queues }),
+        registry,
+        log,
+      });
+    },
+    /** Stops taking jobs; decodes not done near the drain deadline are handed back for another worker. */
+    drain: () => drainStageWorkers(workers, config.DRAIN_DEADLINE_MS),
+    /** Stops the decoder threads (cancelling decodes a hand-back left running). */
+    close: async () => threaded?.close(),
+  };
+}

@@ -1,0 +1,73 @@
+/**
+ * Composes the prior worker from its parts: sampler threads, the job and batch stores, the job
+ * catalog's queues, the processors of its two job kinds (`sample`, `sampleShard`) and the stage
+ * workers that feed them. Main wires it to config, connections and the shutdown.
+ */
+import { resolveModelVersions } from "@rebeca/inference";
+import { createStores } from "@rebeca/jobstore";
+import {
+  createFailureRouter,
+  createFairLanes,
+  createJobOutcomeCounter,
+  drainStageWorkers,
+  stageWorkerSettings,
+  startStageWorkers,
+  weightOf,
+  type StageService,
+  type StageServiceDeps,
+  type StageWorkers,
+} from "@rebeca/platform";
+import { createBlobStore } from "@rebeca/storage";
+import type { PriorWorkerConfig } from "./config.js";
+import { createDecodeHoldBack } from "./hold-back.js";
+import { createPriorMetrics } from "./metrics.js";
+import { createPriorProcessor } from "./processor.js";
+import { createShardProcessor } from "./shard-processor.js";
+import { createThreadedBackend } from "./threaded-backend.js";
+
+export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig>): Promise<StageService> {
+  const { config, queues, registry, log } = deps;
+  const versions = await resolveModelVersions(config.MODELS_DIR, config.MODEL_VERSIONS);
+  const session = { providers: config.ORT_PROVIDERS as never, requireGpu: config.REQUIRE_GPU, intraOpThreads: config.ORT_INTRA_OP_THREADS, interOpThreads: config.ORT_INTER_OP_THREADS };
+  const backend = await createThreadedBackend({ modelsDir: config.MODELS_DIR, versions, session }, config.SAMPLING_THREADS, log, deps.onThreadDeath);
+  const blobs = await createBlobStore(config);
+  const { store, batches } = createStores(deps.redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, eventsMaxLen: config.EVENTS_MAX_LEN, onFinished: createJobOutcomeCounter(registry) });
+  const metrics = createPriorMetrics(registry);
+
+  const lanes = createFairLanes({ lanes: config.SAMPLING_THREADS, weight: weightOf(config.TENANT_WEIGHTS) });
+  const sample = createPriorProcessor({ store, backend, lanes, blobs, jobs: queues, inlineEmbeddingsMaxBytes: config.INLINE_EMBEDDINGS_MAX_BYTES, log, observe: metrics.observe });
+  const sampleShard = createShardProcessor({
+    batches,
+    backend,
+    lanes,
+    blobs,
+    jobs: queues,
+    holdBack: createDecodeHoldBack((tenant) => queues.queueOf("decodeShard", tenant), config.DECODE_BACKLOG_LIMIT),
+    chunkUsers: config.SHARD_CHUNK_USERS,
+    observe: metrics.observe,
+  });
+  let workers: StageWorkers | undefined;
+
+  return {
+    /** Model versions served. */
+    versions: [...backend.versions.keys()],
+    /** Starts taking `sample` and `sampleShard` jobs from every tenant's prior queues. */
+    async start(): Promise<void> {
+      workers = await startStageWorkers({
+        stage: "prior",
+        ...stageWorkerSettings(config, deps.redis, deps.workerConnection),
+        handlers: { sample, sampleShard },
+        onFinalFailure: createFailureRouter({ code: "SAMPLING_FAILED", jobs: store, batches, sink: queues }),
+        registry,
+        log,
+      });
+    },
+    /**
+     * Stops taking jobs; those not done near the drain deadline are handed back to the queue
+     * (another worker resumes them from their recorded state at once, no stalled-job wait).
+     */
+    drain: () => drainStageWorkers(workers, config.DRAIN_DEADLINE_MS),
+    /** Stops the sampler threads (cancelling samples a hand-back left running). */
+    close: () => backend.close(),
+  };
+}
