@@ -1,10 +1,12 @@
 /**
- * The roles the gateway's two services (JobService, BatchService) depend on. main.ts plugs in
- * the Redis and BullMQ adapters; unit tests plug in fakes. Nothing here does I/O.
+ * The roles the gateway's two services (JobService, BatchService) depend on. gateway.ts plugs in
+ * the Redis and BullMQ adapters; unit tests plug in fakes (testing/fakes.ts). Nothing here does I/O.
  */
 import type { Metadata } from "@grpc/grpc-js";
-export type { JobSink } from "@rebeca/contracts";
 import type { BatchStore, JobStore } from "@rebeca/jobstore";
+
+/** Where new work is enqueued: the job catalog's producer side (payloads parsed on the way in). */
+export type { JobSink } from "@rebeca/contracts";
 
 /** Names the caller's tenant from its API key, or throws UNAUTHENTICATED. */
 export type Authenticate = (metadata: Metadata) => string;
