@@ -15,7 +15,7 @@ function setUp(opts: { known?: string[]; hold?: boolean; inlineEmbeddingsMaxByte
   const jobs = recordingJobSink();
   const backend = fakeBackend(opts.known, { hold: opts.hold ?? false });
   const observed: [number, number][] = [];
-  const process = createPriorProcessor({
+  const run = createPriorProcessor({
     backend,
     store,
     blobs,
@@ -25,16 +25,16 @@ function setUp(opts: { known?: string[]; hold?: boolean; inlineEmbeddingsMaxByte
     observe: (rows, n) => observed.push([rows, n]),
     ...(opts.inlineEmbeddingsMaxBytes !== undefined ? { inlineEmbeddingsMaxBytes: opts.inlineEmbeddingsMaxBytes } : {}),
   });
-  return { store, blobs, jobs, backend, observed, process };
+  return { store, blobs, jobs, backend, observed, run };
 }
 
 const expectedEmbeddings = (seed: number, n: number) => Float32Array.from(Array.from({ length: n }, (_, i) => embeddingOf(imageSeed(seed, i))).flat());
 
 describe("prior processor", () => {
   it("samples one item per image with the job's derived seeds, moves the job to DECODING and hands it to its decode queue", async () => {
-    const { process, store, jobs, backend, blobs, observed } = setUp();
+    const { run, store, jobs, backend, blobs, observed } = setUp();
     const task = queuedJob(store, { numImages: 3, seed: 11 });
-    expect(await process(task)).toBe("done");
+    expect(await run(task)).toBe("done");
 
     expect(backend.calls).toHaveLength(1);
     expect(backend.calls[0]).toMatchObject({ version: "demo-v1", userIds: ["alice", "alice", "alice"], seeds: [0, 1, 2].map((i) => imageSeed(11, i)), guidance: 3, steps: 50, sampler: "ddim" });
@@ -55,9 +55,9 @@ describe("prior processor", () => {
   });
 
   it("stores embeddings over the inline limit in S3 under the job's key, and sends only the key", async () => {
-    const { process, store, jobs, blobs } = setUp({ inlineEmbeddingsMaxBytes: 8 });
+    const { run, store, jobs, blobs } = setUp({ inlineEmbeddingsMaxBytes: 8 });
     const task = queuedJob(store, { numImages: 2 });
-    expect(await process(task)).toBe("done");
+    expect(await run(task)).toBe("done");
     const data = jobs.added[0]!.data as DecodeTask;
     expect(data.embeddings).toBeUndefined();
     expect(decodeEmbeddings(blobs.objects.get(objectKeys.embeddings("acme", task.jobId))!)).toEqual(expectedEmbeddings(7, 2));
@@ -66,13 +66,13 @@ describe("prior processor", () => {
   it("redelivered after a crash in DECODING, samples again and re-sends the same hand-off without moving the job", async () => {
     const first = setUp();
     const task = queuedJob(first.store);
-    await first.process(task);
+    await first.run(task);
     const sent = first.jobs.added[0]!;
 
     // The job is DECODING but the hand-off may be lost: a redelivery must re-send it.
     const again = setUp();
     again.store.records.set(task.jobId, first.store.records.get(task.jobId)!);
-    expect(await again.process(task)).toBe("done");
+    expect(await again.run(task)).toBe("done");
     expect(again.store.moves).toEqual([]);
     expect(again.jobs.added).toHaveLength(1);
     const resent = again.jobs.added[0]!;
@@ -81,18 +81,18 @@ describe("prior processor", () => {
   });
 
   it("skips a cancelled or finished job without sampling", async () => {
-    const { process, store, jobs, backend } = setUp();
+    const { run, store, jobs, backend } = setUp();
     const task = queuedJob(store);
     await store.transition(task.jobId, "cancelled");
-    expect(await process(task)).toBe("skipped");
+    expect(await run(task)).toBe("skipped");
     expect(backend.calls).toHaveLength(0);
     expect(jobs.added).toHaveLength(0);
   });
 
   it("fails a job whose user the model does not know under unknown_user=REJECT, and hands nothing on", async () => {
-    const { process, store, jobs } = setUp();
+    const { run, store, jobs } = setUp();
     const task = queuedJob(store, { userId: "mallory" });
-    expect(await process(task)).toBe("done");
+    expect(await run(task)).toBe("done");
     const record = store.records.get(task.jobId)!;
     expect(record.state).toBe("failed");
     expect(record.error).toMatchObject({ code: "UNKNOWN_USER" });
@@ -101,17 +101,17 @@ describe("prior processor", () => {
   });
 
   it("serves an unknown user from the population prior under POPULATION and records that it did", async () => {
-    const { process, store, jobs } = setUp();
+    const { run, store, jobs } = setUp();
     const task = queuedJob(store, { userId: "mallory", unknownUser: "population" });
-    expect(await process(task)).toBe("done");
+    expect(await run(task)).toBe("done");
     expect(store.records.get(task.jobId)!).toMatchObject({ state: "decoding", populationPrior: true });
     expect(jobs.added).toHaveLength(1);
   });
 
   it("stops sampling when the job is cancelled meanwhile, and hands nothing on", async () => {
-    const { process, store, jobs, backend } = setUp({ hold: true });
+    const { run, store, jobs, backend } = setUp({ hold: true });
     const task = queuedJob(store);
-    const running = process(task);
+    const running = run(task);
     while (backend.calls.length === 0) await new Promise((r) => setImmediate(r));
     await store.transition(task.jobId, "cancelled");
     expect(await running).toBe("skipped");
@@ -120,9 +120,9 @@ describe("prior processor", () => {
   });
 
   it("refuses a model version this worker does not serve, for good", async () => {
-    const { process, store } = setUp();
+    const { run, store } = setUp();
     const task = queuedJob(store, { modelVersion: "demo-v9" });
-    await expect(process(task)).rejects.toBeInstanceOf(UnrecoverableError);
+    await expect(run(task)).rejects.toBeInstanceOf(UnrecoverableError);
     expect(store.records.get(task.jobId)!.state).toBe("queued");
   });
 });

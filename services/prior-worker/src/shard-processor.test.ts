@@ -27,8 +27,8 @@ function setUp(opts: { shardsTotal?: number; hold?: boolean } = {}) {
   const jobs = recordingJobSink();
   const backend = fakeBackend(["alice", "bob", "carol"], { hold: opts.hold ?? false });
   const heldBack: string[] = [];
-  const process = createShardProcessor({ backend, batches, blobs, jobs, chunkUsers: 2, cancelCheckMs: 5, holdBack: async (tenant) => void heldBack.push(tenant) });
-  return { batches, blobs, jobs, backend, heldBack, process };
+  const run = createShardProcessor({ backend, batches, blobs, jobs, chunkUsers: 2, cancelCheckMs: 5, holdBack: async (tenant) => void heldBack.push(tenant) });
+  return { batches, blobs, jobs, backend, heldBack, run };
 }
 
 /** The seeds of the users at `positions`, image by image, as the batch derives them. */
@@ -36,9 +36,9 @@ const seedsAt = (seed: number, positions: number[], k: number) => positions.flat
 
 describe("shard processor", () => {
   it("samples the shard in chunks with seeds from each user's batch position, stores one embeddings object and hands the shard to decode", async () => {
-    const { process, batches, blobs, jobs, backend, heldBack } = setUp();
+    const { run, batches, blobs, jobs, backend, heldBack } = setUp();
     const task = shardTask();
-    expect(await process(task)).toBe("done");
+    expect(await run(task)).toBe("done");
 
     expect(heldBack).toEqual(["acme"]);
     // chunkUsers = 2: users 10-11, then user 12; k = 2 images each.
@@ -57,9 +57,9 @@ describe("shard processor", () => {
   });
 
   it("sends users the model does not know on as failures with their positions, and stores only the served rows", async () => {
-    const { process, blobs, jobs } = setUp();
+    const { run, blobs, jobs } = setUp();
     const task = shardTask({ userIds: ["alice", "mallory", "carol"] });
-    expect(await process(task)).toBe("done");
+    expect(await run(task)).toBe("done");
     const data = jobs.added[0]!.data as DecodeShardTask;
     expect(data.failed).toEqual([{ position: 11, code: "UNKNOWN_USER", message: "user mallory is not in model demo-v1" }]);
     const stored = decodeEmbeddings(blobs.objects.get(data.embeddingsKey)!);
@@ -67,11 +67,11 @@ describe("shard processor", () => {
   });
 
   it("counts a shard of a cancelled batch as cancelled without sampling, and enqueues the finalize step when it was the last", async () => {
-    const { process, batches, jobs, backend } = setUp({ shardsTotal: 2 });
+    const { run, batches, jobs, backend } = setUp({ shardsTotal: 2 });
     const task = shardTask();
     batches.state.batch = "cancelled";
     batches.shards.set(0, "done");
-    expect(await process(task)).toBe("skipped");
+    expect(await run(task)).toBe("skipped");
     expect(backend.calls).toHaveLength(0);
     expect(batches.counted).toEqual([{ index: 1, succeeded: 0, failed: 0, cancelled: 3 }]);
     expect(jobs.added).toHaveLength(1);
@@ -79,16 +79,16 @@ describe("shard processor", () => {
   });
 
   it("does not finalize a cancelled batch whose other shards are still out", async () => {
-    const { process, batches, jobs } = setUp({ shardsTotal: 2 });
+    const { run, batches, jobs } = setUp({ shardsTotal: 2 });
     batches.state.batch = "cancelled";
-    expect(await process(shardTask())).toBe("skipped");
+    expect(await run(shardTask())).toBe("skipped");
     expect(batches.counted).toHaveLength(1);
     expect(jobs.added).toHaveLength(0);
   });
 
   it("stops sampling when the batch is cancelled meanwhile and counts the shard's users as cancelled", async () => {
-    const { process, batches, jobs, backend, blobs } = setUp({ hold: true });
-    const running = process(shardTask());
+    const { run, batches, jobs, backend, blobs } = setUp({ hold: true });
+    const running = run(shardTask());
     while (backend.calls.length === 0) await new Promise((r) => setImmediate(r));
     batches.state.batch = "cancelled";
     expect(await running).toBe("skipped");
@@ -98,9 +98,9 @@ describe("shard processor", () => {
   });
 
   it("skips a redelivered shard that was already counted, without sampling or enqueueing", async () => {
-    const { process, batches, jobs, backend } = setUp();
+    const { run, batches, jobs, backend } = setUp();
     batches.shards.set(1, "done");
-    expect(await process(shardTask())).toBe("skipped");
+    expect(await run(shardTask())).toBe("skipped");
     expect(backend.calls).toHaveLength(0);
     expect(jobs.added).toHaveLength(0);
     expect(batches.counted).toHaveLength(0);
