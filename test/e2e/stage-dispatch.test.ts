@@ -12,7 +12,7 @@ describe("job catalog: add and dispatch", () => {
   let workers: StageWorkers;
   const prefix = "{dispatch}";
   const seen: { kind: string; data: unknown; tenant: string }[] = [];
-  const failures: FinalFailure<"prior">[] = [];
+  const failures: FinalFailure[] = [];
   const failed = new Set<string>();
   let queues: ReturnType<typeof createQueueCache>;
 

@@ -15,10 +15,10 @@ export type StageHandler<K extends JobKind> = (data: JobData<K>, job: Job, tenan
 /** One handler per catalog kind of the stage's family: the compiler asks for every kind. */
 export type StageHandlers<S extends Stage> = { [K in JobKindOf<S>]: StageHandler<K> };
 
-/** A job of the stage that will not be retried again. */
-export interface FinalFailure<S extends Stage = Stage> {
+/** A job of a stage that will not be retried again. */
+export interface FinalFailure {
   /** Its catalog kind; undefined when its name is in no catalog entry of the stage. */
-  kind: JobKindOf<S> | undefined;
+  kind: JobKind | undefined;
   /** The payload as stored (it may be what failed to parse). */
   data: unknown;
   err: Error;
@@ -48,7 +48,7 @@ export interface StageWorkerOptions<S extends Stage> {
    */
   handlers: StageHandlers<S>;
   /** Called once when a job will not be retried again, so its record can say why (see failures.ts). */
-  onFinalFailure: (failure: FinalFailure<S>) => Promise<void>;
+  onFinalFailure: (failure: FinalFailure) => Promise<void>;
   registry: Registry;
   log: Logger;
 }
