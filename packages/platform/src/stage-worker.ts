@@ -47,7 +47,7 @@ export interface StageWorkerOptions<S extends Stage> {
    * parse fails at once (a retry cannot fix it).
    */
   handlers: StageHandlers<S>;
-  /** Called once when a job will not be retried again, so its record can say why (see failures.ts). */
+  /** Called once when a job will not be retried again, so its record can say why (see `createFailureRouter`). */
   onFinalFailure: (failure: FinalFailure) => Promise<void>;
   registry: Registry;
   log: Logger;
@@ -76,7 +76,7 @@ export function handBackAfterMs(drainDeadlineMs: number): number {
  * BullMQ workers for one pipeline stage: one per tenant queue and work class served (tenants
  * discovered as they appear), with the metrics every stage exports: time in the queue before the
  * stage started (the hop), processing time, outcomes. Fair sharing of the model between tenants
- * happens inside `process` (see fair-lanes.ts); separate queues are what let a newcomer be seen
+ * happens inside the handlers (see fair-lanes.ts); separate queues are what let a newcomer be seen
  * at all.
  */
 export async function startStageWorkers<S extends Stage>(o: StageWorkerOptions<S>): Promise<StageWorkers> {
