@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { ZodError } from "zod";
 import { CALLBACK_JOB_ATTEMPTS, CALLBACK_RETRY_SCHEDULE_MS, JOB_CATALOG, jobKindOf, prepareJob, queueOfJob, type JobKind } from "./catalog.js";
-import { finalizeJobId, shardJobId } from "./batches.js";
+import { finalizeJobId, shardJobId, type BatchSpec } from "./batches.js";
 
-const spec = { numImages: 2, guidance: 3, steps: 10, sampler: "ddim", seed: 7, modelVersion: "m1", priority: 5, labels: {}, callbackUrl: "", callbackEvents: [], unknownUser: "reject", shardSize: 2 } as const;
+const spec: BatchSpec = { numImages: 2, guidance: 3, steps: 10, sampler: "ddim", seed: 7, modelVersion: "m1", priority: 5, labels: {}, callbackUrl: "", callbackEvents: [], unknownUser: "reject", shardSize: 2 };
 const shard = { tenant: "acme", batchId: "batch_1", shard: 3, firstPosition: 6, userIds: ["u1", "u2"], spec };
 
 describe("job catalog", () => {

@@ -29,7 +29,8 @@ export interface JobDefinition<S extends z.ZodType = z.ZodType> {
   options: (data: z.output<S>) => JobsOptions;
 }
 
-const define = <S extends z.ZodType>(entry: JobDefinition<S>): JobDefinition<S> => entry;
+/** An entry, its family and name kept as literal types (consumers' handler maps are keyed by them). */
+const define = <S extends z.ZodType, F extends QueueFamily, N extends string>(entry: JobDefinition<S> & { family: F; name: N }): JobDefinition<S> & { family: F; name: N } => entry;
 
 /**
  * Delay before callback retry n (index 0 = after the first attempt), the Standard Webhooks

@@ -3,7 +3,7 @@
  * the batch's finalize step when it was the last), and recording a job that failed for good.
  * Written against role interfaces, so stages and tests pass the job store or fakes.
  */
-import type { JobKind, JobSink, Stage } from "@rebeca/contracts";
+import type { JobKind, JobSink } from "@rebeca/contracts";
 import type { FinalFailure } from "./stage-worker.js";
 
 /** Users of a shard by outcome. */
@@ -52,8 +52,8 @@ const SHARD_KINDS: ReadonlySet<JobKind> = new Set(["sampleShard", "decodeShard"]
  * payload too broken to parse is read as far as it names a job or a shard (a job whose name is in
  * no catalog entry too); one that names neither has nothing to record.
  */
-export function createFailureRouter<S extends Stage>(deps: { code: string; jobs: JobFailureRecorder; batches: ShardCounter; sink: Pick<JobSink, "add"> }) {
-  return async function onFinalFailure({ kind, data, err }: FinalFailure<S>): Promise<void> {
+export function createFailureRouter(deps: { code: string; jobs: JobFailureRecorder; batches: ShardCounter; sink: Pick<JobSink, "add"> }) {
+  return async function onFinalFailure({ kind, data, err }: FinalFailure): Promise<void> {
     const d = (data ?? {}) as { jobId?: unknown; tenant?: unknown; batchId?: unknown; shard?: unknown; userIds?: unknown };
     const namesJob = typeof d.jobId === "string";
     const namesShard = typeof d.tenant === "string" && typeof d.batchId === "string" && typeof d.shard === "number" && Array.isArray(d.userIds);

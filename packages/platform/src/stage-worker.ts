@@ -15,10 +15,10 @@ export type StageHandler<K extends JobKind> = (data: JobData<K>, job: Job, tenan
 /** One handler per catalog kind of the stage's family: the compiler asks for every kind. */
 export type StageHandlers<S extends Stage> = { [K in JobKindOf<S>]: StageHandler<K> };
 
-/** A job of the stage that will not be retried again. */
-export interface FinalFailure<S extends Stage = Stage> {
+/** A job of a stage that will not be retried again. */
+export interface FinalFailure {
   /** Its catalog kind; undefined when its name is in no catalog entry of the stage. */
-  kind: JobKindOf<S> | undefined;
+  kind: JobKind | undefined;
   /** The payload as stored (it may be what failed to parse). */
   data: unknown;
   err: Error;
@@ -47,8 +47,8 @@ export interface StageWorkerOptions<S extends Stage> {
    * parse fails at once (a retry cannot fix it).
    */
   handlers: StageHandlers<S>;
-  /** Called once when a job will not be retried again, so its record can say why (see failures.ts). */
-  onFinalFailure: (failure: FinalFailure<S>) => Promise<void>;
+  /** Called once when a job will not be retried again, so its record can say why (see `createFailureRouter`). */
+  onFinalFailure: (failure: FinalFailure) => Promise<void>;
   registry: Registry;
   log: Logger;
 }
@@ -76,7 +76,7 @@ export function handBackAfterMs(drainDeadlineMs: number): number {
  * BullMQ workers for one pipeline stage: one per tenant queue and work class served (tenants
  * discovered as they appear), with the metrics every stage exports: time in the queue before the
  * stage started (the hop), processing time, outcomes. Fair sharing of the model between tenants
- * happens inside `process` (see fair-lanes.ts); separate queues are what let a newcomer be seen
+ * happens inside the handlers (see fair-lanes.ts); separate queues are what let a newcomer be seen
  * at all.
  */
 export async function startStageWorkers<S extends Stage>(o: StageWorkerOptions<S>): Promise<StageWorkers> {

@@ -30,7 +30,7 @@ export interface DecodeProcessorDeps {
  * outputs. A redelivery overwrites the same objects, so outputs are never duplicated.
  */
 export function createDecodeProcessor(deps: DecodeProcessorDeps) {
-  return async function process(task: DecodeTask): Promise<"done" | "skipped"> {
+  return async function decode(task: DecodeTask): Promise<"done" | "skipped"> {
     const blobs = deps.blobsFor?.(task.tenant) ?? deps.blobs;
     const loaded = deps.decoders.get(task.modelVersion);
     if (!loaded) throw new UnrecoverableError(`no decoder for model version ${task.modelVersion} in this worker`);

@@ -23,3 +23,16 @@ export const monitorConfigSchema = baseConfigSchema.merge(storageConfigSchema).e
 });
 
 export type MonitorConfig = z.infer<typeof monitorConfigSchema>;
+
+/** The monitor's settings from its config (what createMonitor reads besides its connections and parts). */
+export function monitorSettingsOf(config: MonitorConfig) {
+  return {
+    prefix: config.QUEUE_PREFIX,
+    sampleRate: config.MONITOR_SAMPLE_RATE,
+    maxInFlight: config.MONITOR_MAX_IN_FLIGHT,
+    group: config.MONITOR_GROUP,
+    consumer: config.MONITOR_CONSUMER,
+    blockMs: config.MONITOR_BLOCK_MS,
+    tenantRefreshMs: config.MONITOR_TENANT_REFRESH_MS,
+  };
+}

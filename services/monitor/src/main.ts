@@ -2,7 +2,7 @@
 /** Monitor entry point: wiring only (see monitor.ts). */
 import { createBlobStore, parseS3Uri } from "@rebeca/storage";
 import { createLogger, createMetricsRegistry, createRedis, createShutdown, fatal, loadConfig, startOpsServer, waitReady } from "@rebeca/platform";
-import { monitorConfigSchema } from "./config.js";
+import { monitorConfigSchema, monitorSettingsOf } from "./config.js";
 import { createMonitor } from "./monitor.js";
 import { createScorer } from "./scorer.js";
 
@@ -21,19 +21,13 @@ async function main(): Promise<void> {
   const registry = createMetricsRegistry("monitor");
   const health = { ready: false };
   const monitor = createMonitor({
+    ...monitorSettingsOf(config),
     redis,
     blockingRedis,
-    prefix: config.QUEUE_PREFIX,
     scorer: createScorer({ modelsDir: config.MODELS_DIR, references: config.MONITOR_REFERENCE_USERS, read }),
     readKey: (key) => blobs.get(key),
     registry,
     log,
-    sampleRate: config.MONITOR_SAMPLE_RATE,
-    maxInFlight: config.MONITOR_MAX_IN_FLIGHT,
-    group: config.MONITOR_GROUP,
-    consumer: config.MONITOR_CONSUMER,
-    blockMs: config.MONITOR_BLOCK_MS,
-    tenantRefreshMs: config.MONITOR_TENANT_REFRESH_MS,
   });
   const ops = await startOpsServer({ host: config.HTTP_HOST, port: config.HTTP_PORT, registry, health });
   await monitor.start();

@@ -35,7 +35,7 @@ export function createPriorProcessor(deps: PriorProcessorDeps) {
     };
   }
 
-  return async function process(task: PriorTask): Promise<"done" | "skipped"> {
+  return async function sample(task: PriorTask): Promise<"done" | "skipped"> {
     const model = deps.backend.versions.get(task.modelVersion);
     if (!model) throw new UnrecoverableError(`model version ${task.modelVersion} is not loaded by this worker`);
     const next = decodeTask(task, model.embeddingDim);
