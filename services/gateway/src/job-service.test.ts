@@ -177,15 +177,23 @@ describe("GetJob, ListJobs, CancelJob", () => {
     expect(violatedFields(out)).toEqual(["page_size", "page_token", "state", "labels"]);
   });
 
-  it("pages a tenant's jobs newest first, filtered by label", async () => {
+  it("pages a tenant's jobs newest first (by id), filtered by label", async () => {
     const { service, create } = setUp();
-    for (let i = 0; i < 5; i++) jobOf(await create(request({ requestId: `r${i}`, labels: { run: i % 2 === 0 ? "even" : "odd" } })));
-    const first = await callUnary(service.listJobs, { pageSize: 2, pageToken: "", state: 0, userId: "", labels: { run: "even" } }, metadataFor("acme"));
+    const even: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const { job } = jobOf(await create(request({ requestId: `r${i}`, labels: { run: i % 2 === 0 ? "even" : "odd" } })));
+      if (i % 2 === 0) even.push(job!.jobId);
+    }
+    jobOf(await create(request({ requestId: "other" }), "globex"));
+    // Ids sort by creation time (to the millisecond; ties in a millisecond sort by their random tail).
+    const newestFirst = [...even].sort().reverse();
+    const list = (pageToken: string) => callUnary(service.listJobs, { pageSize: 2, pageToken, state: 0, userId: "", labels: { run: "even" } }, metadataFor("acme"));
+    const first = await list("");
     if (!first.ok) throw new Error(first.err.details);
-    expect(first.res.jobs.map((j) => j.requestId)).toEqual(["r4", "r2"]);
-    const second = await callUnary(service.listJobs, { pageSize: 2, pageToken: first.res.nextPageToken, state: 0, userId: "", labels: { run: "even" } }, metadataFor("acme"));
+    expect(first.res.jobs.map((j) => j.jobId)).toEqual(newestFirst.slice(0, 2));
+    const second = await list(first.res.nextPageToken);
     if (!second.ok) throw new Error(second.err.details);
-    expect(second.res.jobs.map((j) => j.requestId)).toEqual(["r0"]);
+    expect(second.res.jobs.map((j) => j.jobId)).toEqual(newestFirst.slice(2));
   });
 
   it("cancels a queued job and takes it out of its queue; a finished job is answered as it is", async () => {
