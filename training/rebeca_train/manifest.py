@@ -53,9 +53,10 @@ def recompute_parity(path, atol=1e-6):
         nc = np.array([normal(x, 0, man["embedding_dim"])[:8] for x in s["seeds"]])
         if not np.array_equal(nc, np.array(s["noise_check"])):
             raise InputError(f"{path}: parity noise_check for {s['sampler']} does not match the RNG")
+        spacing = s.get("spacing", "linspace")  # parity files older than the spacing option
         emb = sample(fn, table[s["user_rows"]], null, s["seeds"], s["sampler"], s["steps"], s["guidance"],
-                     man["clip_x0"], man["embedding_dim"], alphas)
-        worst[s["sampler"]] = float(np.abs(emb - np.array(s["embedding"])).max())
+                     man["clip_x0"], man["embedding_dim"], alphas, spacing)
+        worst[f"{s['sampler']}-{s['steps']}-{spacing}"] = float(np.abs(emb - np.array(s["embedding"])).max())
     bad = {k: v for k, v in worst.items() if not v <= atol}
     if bad:
         raise InputError(f"{path}: parity.json not reproduced from prior.onnx weights: max abs diff {bad}")
