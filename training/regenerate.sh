@@ -62,6 +62,13 @@ for v in demo-v1 demo-v1-control; do
   rm -rf "$OUT/$v.old"
 done
 mv -f "$BUILD/evaluation.json" "$OUT/evaluation.json"
+W_OUT=$OUT/demo-v1/world
+# prior stage: the x0 error per t behind docs/evaluation.md's figure, then the sampler frontier
+# (TypeScript serving sampler, onnxruntime-node), which writes each manifest's `defaults`
+$PY -m rebeca_train x0-error --model-dir "$OUT/demo-v1" --world "$W_OUT" --out-json "$OUT/x0-error.json"
+[ -f ../packages/eval/dist/frontier-cli.js ] || (cd .. && pnpm run -s build)
+node ../packages/eval/dist/frontier-cli.js --model "$OUT/demo-v1" --control "$OUT/demo-v1-control" \
+  --out "$OUT/frontier.json" --svg ../docs/frontier-demo-v1.svg --write-defaults > "$WORK/frontier.md"
 $PY -m rebeca_train validate "$OUT/demo-v1" >/dev/null
 $PY -m rebeca_train validate "$OUT/demo-v1-control" >/dev/null
 echo "regenerate.sh done in $(( $(date +%s) - start ))s"

@@ -70,6 +70,8 @@ def main(argv=None):
     xe.add_argument("--pairs", type=int, default=2000)
     xe.add_argument("--out-json", default=None)
     xe.add_argument("--out-svg", default=None)
+    xe.add_argument("--include-json", action="append", default=[],
+                    help="earlier x0-error --out-json results to draw beside these (e.g. the prior before a fix)")
 
     x = sub.add_parser("export-verifier", help="train the learned verifier on world/ratings_verifier.csv and export world/verifier.onnx")
     x.add_argument("--world", required=True, help="world dir (item_pixels.npy, ratings_verifier.csv)")
@@ -137,8 +139,9 @@ def run(args):
     elif args.cmd == "x0-error":
         from .denoise_error import write_report, x0_error
         w = args.world
-        write_report([x0_error(d, os.path.join(w, "items.npy"), os.path.join(w, "item_ids.txt"),
-                               os.path.join(w, "ratings.csv"), args.pairs) for d in args.model_dir],
+        earlier = [r for p in args.include_json for r in json.load(open(p))]
+        write_report(earlier + [x0_error(d, os.path.join(w, "items.npy"), os.path.join(w, "item_ids.txt"),
+                                         os.path.join(w, "ratings.csv"), args.pairs) for d in args.model_dir],
                      args.out_json, args.out_svg)
     elif args.cmd == "export-verifier":
         from .verifier_export import export_verifier

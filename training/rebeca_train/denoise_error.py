@@ -13,6 +13,7 @@ from .data import load_interactions, load_items
 from .export import load_prior, model_fn
 from .schedule import alphas_cumprod
 
+Y_MAX = 10.0
 T_GRID = [0, 1, 2, 5, 10, 20, 50, 100, 200, 300, 400, 500, 600, 700, 800, 900, 999]
 
 
@@ -43,10 +44,11 @@ def x0_error(model_dir, items, item_ids_path, interactions, pairs=2000, seed=0, 
 
 
 def svg_chart(curves, width=640, height=360):
-    """Log-log style line chart (x: log10(1+t), y: log10 RMS) of {label: (ts, values, colour, dashed)}."""
+    """Log-log style line chart (x: log10(1+t), y: log10 RMS) of {label: (ts, values, colour, dashed)}.
+    Values above Y_MAX are drawn at Y_MAX (the identity's error reaches 2e4 at t = 999)."""
     pad_l, pad_r, pad_t, pad_b = 60, 170, 20, 40
     xs = [math.log10(1 + t) for c in curves.values() for t in c[0]]
-    ys = [math.log10(v) for c in curves.values() for v in c[1]]
+    ys = [math.log10(min(v, Y_MAX)) for c in curves.values() for v in c[1]]
     x_lo, x_hi = 0.0, max(xs)
     y_lo, y_hi = math.floor(min(ys)), math.ceil(max(ys))
 
@@ -54,7 +56,7 @@ def svg_chart(curves, width=640, height=360):
         return pad_l + (math.log10(1 + t) - x_lo) / (x_hi - x_lo) * (width - pad_l - pad_r)
 
     def py(v):
-        return pad_t + (y_hi - math.log10(v)) / (y_hi - y_lo) * (height - pad_t - pad_b)
+        return pad_t + (y_hi - math.log10(min(v, Y_MAX))) / (y_hi - y_lo) * (height - pad_t - pad_b)
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">',
              f'<rect width="{width}" height="{height}" fill="white"/>']

@@ -8,7 +8,7 @@ import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/clie
 import type { BatchClient } from "@rebeca/client";
 import { BatchState, type Batch } from "@rebeca/contracts/grpc-batches";
 import { Sampler } from "@rebeca/contracts/grpc";
-import { buildReport, formatComparison, formatVerdict, renderReportHtml, type EvalReport, type Galleries } from "@rebeca/eval";
+import { buildReport, formatComparison, frontierTable, renderReportHtml, type EvalReport, type Galleries } from "@rebeca/eval";
 import { evaluateServedBatch, loadDemoWorld, loadImageEncoder, parseResultManifest, type ServedBatch } from "@rebeca/eval/served";
 
 export interface EvalOptions {
@@ -89,6 +89,6 @@ export async function runEval(o: EvalOptions, client: BatchClient, s3: S3Client)
     }
   }
   console.log(formatComparison(report.comparison));
-  for (const v of report.samplers) console.log(formatVerdict(v));
+  if (report.samplers) console.log(frontierTable(report.samplers, "samplers on the T–diversity frontier"));
   return report;
 }
