@@ -55,6 +55,7 @@ function priorTask(r: JobRecord): PriorTask {
     guidance: r.guidance,
     steps: r.steps,
     sampler: r.sampler,
+    spacing: r.spacing,
     seed: r.seed,
     unknownUser: r.unknownUser,
     priority: r.priority,
