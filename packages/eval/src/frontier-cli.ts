@@ -3,7 +3,7 @@
  * The sampler evaluation of the committed priors (docs/evaluation.md, "Samplers"):
  *
  *   node packages/eval/dist/frontier-cli.js --model models/demo-v1 [--control models/demo-v1-control]
- *     [--users 200] [--items 8] [--out models/frontier.json] [--svg docs/frontier-demo-v1.svg] [--write-defaults]
+ *     [--users 200] [--items 8] [--guidance 1,1.5,…] [--control-guidance 1,3,7] [--out models/frontier.json] [--svg docs/frontier-demo-v1.svg] [--write-defaults]
  *
  * Sweeps guidance for DDPM-1000 and the fast samplers on two seed sets, judges them on the frontier
  * (frontier.ts) and, with --write-defaults, writes the chosen default into each manifest's `defaults`
@@ -36,6 +36,7 @@ const { values } = parseArgs({
     users: { type: "string", default: "200" },
     items: { type: "string", default: "8" },
     guidance: { type: "string" },
+    "control-guidance": { type: "string", description: "guidances for the control (default: --guidance)" },
     configs: { type: "string", description: "comma list of sampler-steps-spacing, e.g. ddpm-1000-linspace,ddim-3-trailing" },
     out: { type: "string" },
     svg: { type: "string" },
@@ -58,10 +59,10 @@ const world = JSON.parse(await readFile(join(values.model, "world", "users.json"
 const users = world.users.filter((u) => u.split === "train").slice(0, Number(values.users));
 const itemsPerUser = Number(values.items);
 
-async function measure(dir: string) {
+async function measure(dir: string, gs = guidances) {
   const model = await loadSweepModel(dir);
   const runs = await sweep(model, configs, {
-    users, itemsPerUser, guidances, seedSets: 2,
+    users, itemsPerUser, guidances: gs, seedSets: 2,
     onRun: (r, s) => console.error(`[frontier] ${model.version} ${r.sampler}-${r.steps}-${r.spacing} g=${r.guidance} set ${r.seedSet}: ${s.toFixed(1)} s`),
   });
   return { model, runs, result: judgeSamplers(runs) };
@@ -82,7 +83,7 @@ report[trained.model.version] = summarize(trained.result);
 console.log(frontierTable(trained.result, trained.model.version));
 let control: Awaited<ReturnType<typeof measure>> | undefined;
 if (values.control) {
-  control = await measure(values.control);
+  control = await measure(values.control, values["control-guidance"] ? values["control-guidance"].split(",").map(Number) : guidances);
   const perms = control.runs.filter((r) => r.seedSet === 0).map((r) => ({ config: `${r.sampler}-${r.steps}-${r.spacing}`, guidance: r.guidance, ...(({ statistic, p, effect }) => ({ statistic, p, effect }))(permutationOf(r)) }));
   report[control.model.version] = { ...summarize(control.result), permutation: perms };
   console.log(frontierTable(control.result, control.model.version));

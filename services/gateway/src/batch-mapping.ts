@@ -1,7 +1,7 @@
 import type { BatchRecord, BatchStateName } from "@rebeca/contracts";
 import { UnknownUserPolicy } from "@rebeca/contracts/grpc";
 import { BatchState, type Batch } from "@rebeca/contracts/grpc-batches";
-import { toProtoSampler, toProtoSpacing } from "./mapping.js";
+import { toProtoSampler, toProtoSpacing } from "@rebeca/contracts/sampler-enums";
 
 const STATES: Record<BatchStateName, BatchState> = {
   receiving: BatchState.BATCH_STATE_RECEIVING,

@@ -1,26 +1,7 @@
-import type { JobEvent, JobRecord, JobStateName, SamplerName, SpacingName } from "@rebeca/contracts";
-import { JobState, Sampler, TimestepSpacing, UnknownUserPolicy, type Event, type Job } from "@rebeca/contracts/grpc";
+import type { JobEvent, JobRecord, JobStateName } from "@rebeca/contracts";
+import { JobState, UnknownUserPolicy, type Event, type Job } from "@rebeca/contracts/grpc";
+import { toProtoSampler, toProtoSpacing } from "@rebeca/contracts/sampler-enums";
 
-const SAMPLER_ENUM: Record<SamplerName, Sampler> = {
-  ddim: Sampler.SAMPLER_DDIM,
-  ddpm: Sampler.SAMPLER_DDPM,
-  dpmpp_2m: Sampler.SAMPLER_DPMPP_2M,
-  dpmpp_2m_sde: Sampler.SAMPLER_DPMPP_2M_SDE,
-};
-const SPACING_ENUM: Record<SpacingName, TimestepSpacing> = {
-  linspace: TimestepSpacing.TIMESTEP_SPACING_LINSPACE,
-  leading: TimestepSpacing.TIMESTEP_SPACING_LEADING,
-  trailing: TimestepSpacing.TIMESTEP_SPACING_TRAILING,
-};
-const nameOf = <N extends string, E>(table: Record<N, E>, value: E): N | null =>
-  (Object.entries(table) as [N, E][]).find(([, v]) => v === value)?.[0] ?? null;
-
-export const toProtoSampler = (s: SamplerName): Sampler => SAMPLER_ENUM[s];
-/** The sampler a request names; null for UNSPECIFIED (the model's default) and unknown values. */
-export const fromProtoSampler = (s: Sampler): SamplerName | null => nameOf(SAMPLER_ENUM, s);
-export const toProtoSpacing = (s: SpacingName): TimestepSpacing => SPACING_ENUM[s];
-/** The spacing a request names; null for UNSPECIFIED (the model's default) and unknown values. */
-export const fromProtoSpacing = (s: TimestepSpacing): SpacingName | null => nameOf(SPACING_ENUM, s);
 
 const STATES: Record<JobStateName, JobState> = {
   queued: JobState.JOB_STATE_QUEUED,

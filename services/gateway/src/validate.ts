@@ -1,6 +1,6 @@
 import type { BatchSpec, JobSpec, SamplerName, SpacingName } from "@rebeca/contracts";
 import { Sampler, TimestepSpacing, UnknownUserPolicy, type CreateJobRequest } from "@rebeca/contracts/grpc";
-import { fromProtoSampler, fromProtoSpacing } from "./mapping.js";
+import { fromProtoSampler, fromProtoSpacing } from "@rebeca/contracts/sampler-enums";
 import type { BatchParameters } from "@rebeca/contracts/grpc-batches";
 
 /** One problem with one request field, as google.rpc.BadRequest.FieldViolation carries it. */
