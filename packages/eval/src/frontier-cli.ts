@@ -3,7 +3,7 @@
  * The sampler evaluation of the committed priors (docs/evaluation.md, "Samplers"):
  *
  *   node packages/eval/dist/frontier-cli.js --model models/demo-v1 [--control models/demo-v1-control]
- *     [--users 200] [--items 8] [--guidance 1,1.5,…] [--control-guidance 1,3,7] [--out models/frontier.json] [--svg docs/frontier-demo-v1.svg] [--write-defaults]
+ *     [--users 200] [--items 8] [--guidance 1,1.5,…] [--control-guidance 1,3,7] [--model-report earlier.json] [--out models/frontier.json] [--svg docs/frontier-demo-v1.svg] [--write-defaults]
  *
  * Sweeps guidance for DDPM-1000 and the fast samplers on two seed sets, judges them on the frontier
  * (frontier.ts) and, with --write-defaults, writes the chosen default into each manifest's `defaults`
@@ -41,6 +41,7 @@ const { values } = parseArgs({
     out: { type: "string" },
     svg: { type: "string" },
     "write-defaults": { type: "boolean", default: false },
+    "model-report": { type: "string", description: "reuse --model's judgement from this earlier --out file instead of measuring it again" },
   },
 });
 if (!values.model) {
@@ -77,20 +78,31 @@ function permutationOf(run: FrontierRun) {
 }
 
 const report: Record<string, unknown> = { users: users.length, itemsPerUser, guidances, seedSets: 2 };
-const trained = await measure(values.model);
-const summarize = (result: FrontierResult) => ({ ...result });
-report[trained.model.version] = summarize(trained.result);
-console.log(frontierTable(trained.result, trained.model.version));
+async function trainedResult(dir: string): Promise<{ version: string; result: FrontierResult }> {
+  if (!values["model-report"]) {
+    const m = await measure(dir);
+    return { version: m.model.version, result: m.result };
+  }
+  const { version } = JSON.parse(await readFile(join(dir, "manifest.json"), "utf8")) as { version: string };
+  const earlier = JSON.parse(await readFile(values["model-report"], "utf8")) as Record<string, FrontierResult>;
+  if (!earlier[version]) throw new Error(`${values["model-report"]} has no judgement of ${version}`);
+  Object.assign(report, earlier, report);
+  return { version, result: earlier[version] };
+}
+
+const trained = await trainedResult(values.model);
+report[trained.version] = trained.result;
+console.log(frontierTable(trained.result, trained.version));
 let control: Awaited<ReturnType<typeof measure>> | undefined;
 if (values.control) {
   control = await measure(values.control, values["control-guidance"] ? values["control-guidance"].split(",").map(Number) : guidances);
   const perms = control.runs.filter((r) => r.seedSet === 0).map((r) => ({ config: `${r.sampler}-${r.steps}-${r.spacing}`, guidance: r.guidance, ...(({ statistic, p, effect }) => ({ statistic, p, effect }))(permutationOf(r)) }));
-  report[control.model.version] = { ...summarize(control.result), permutation: perms };
+  report[control.model.version] = { ...control.result, permutation: perms };
   console.log(frontierTable(control.result, control.model.version));
   console.log(`control permutation p (seed set 0): min ${Math.min(...perms.map((p) => p.p)).toFixed(4)}, max |effect| ${Math.max(...perms.map((p) => Math.abs(p.effect))).toFixed(4)}`);
 }
 if (values.out) await writeFile(values.out, JSON.stringify(report, null, 1) + "\n");
-if (values.svg) await writeFile(values.svg, frontierSvg(trained.result, `${trained.model.version}: T vs diversity over guidance`));
+if (values.svg) await writeFile(values.svg, frontierSvg(trained.result, `${trained.version}: T vs diversity over guidance`));
 const d = trained.result.defaults;
 console.log(d ? `default: ${d.sampler}, ${d.steps} steps, ${d.spacing}, g = ${d.guidance}` : "no fast sampler qualifies: keep DDPM-1000 as the default");
 if (values["write-defaults"]) {
