@@ -9,7 +9,7 @@
  * (frontier.ts) and, with --write-defaults, writes the chosen default into each manifest's `defaults`
  * (the control gets the trained model's defaults: it is a control, not a product).
  */
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { judgeSamplers, type FrontierResult, type FrontierRun } from "./frontier.js";
@@ -42,6 +42,8 @@ const { values } = parseArgs({
     svg: { type: "string" },
     "write-defaults": { type: "boolean", default: false },
     "model-report": { type: "string", description: "reuse --model's judgement from this earlier --out file instead of measuring it again" },
+    "runs-out": { type: "string", description: "also save the measured runs (per-user scores, samples) in this directory" },
+    "runs-in": { type: "string", description: "judge the runs saved by --runs-out instead of sampling again" },
   },
 });
 if (!values.model) {
@@ -62,11 +64,41 @@ const itemsPerUser = Number(values.items);
 
 async function measure(dir: string, gs = guidances) {
   const model = await loadSweepModel(dir);
-  const runs = await sweep(model, configs, {
-    users, itemsPerUser, guidances: gs, seedSets: 2,
-    onRun: (r, s) => console.error(`[frontier] ${model.version} ${r.sampler}-${r.steps}-${r.spacing} g=${r.guidance} set ${r.seedSet}: ${s.toFixed(1)} s`),
-  });
+  const saved = values["runs-in"] ? join(values["runs-in"], model.version) : undefined;
+  const runs = saved
+    ? await loadRuns(saved)
+    : await sweep(model, configs, {
+        users, itemsPerUser, guidances: gs, seedSets: 2,
+        onRun: (r, s) => console.error(`[frontier] ${model.version} ${r.sampler}-${r.steps}-${r.spacing} g=${r.guidance} set ${r.seedSet}: ${s.toFixed(1)} s`),
+      });
+  if (values["runs-out"]) await saveRuns(join(values["runs-out"], model.version), runs);
   return { model, runs, result: judgeSamplers(runs) };
+}
+
+/** Runs as runs.json (everything but the samples) + samples.f32 (all samples, in run order). */
+async function saveRuns(dir: string, runs: FrontierRun[]) {
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, "runs.json"), JSON.stringify(runs.map(({ samples, own, diversity, ...r }) => ({ ...r, own: Array.from(own), diversity: Array.from(diversity), sampleCount: samples?.length ?? 0 }))));
+  const all = new Float32Array(runs.reduce((n, r) => n + (r.samples?.length ?? 0), 0));
+  let off = 0;
+  for (const r of runs) {
+    if (!r.samples) continue;
+    all.set(r.samples, off);
+    off += r.samples.length;
+  }
+  await writeFile(join(dir, "samples.f32"), new Uint8Array(all.buffer));
+}
+
+async function loadRuns(dir: string): Promise<FrontierRun[]> {
+  const meta = JSON.parse(await readFile(join(dir, "runs.json"), "utf8")) as (FrontierRun & { sampleCount: number })[];
+  const bytes = await readFile(join(dir, "samples.f32"));
+  const all = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  let off = 0;
+  return meta.map(({ sampleCount, ...r }) => {
+    const samples = all.slice(off, off + sampleCount);
+    off += sampleCount;
+    return { ...r, samples };
+  });
 }
 
 /** Permutation test (B = 1000) of one run's items, for the control's "fails with every sampler". */

@@ -12,7 +12,7 @@ export function frontierTable(r: FrontierResult, title: string): string {
   const lines = [
     `### ${title}: baseline ${r.baseline}, seed-to-seed noise |ΔT| ≤ ${r.noise.T.toFixed(3)}, |Δdiversity| ≤ ${r.noise.diversity.toFixed(3)}`,
     "",
-    "| sampler | g | T (set 0 / 1) | diversity (set 0 / 1) | frontier gap [95 % CI] set 0 | set 1 | energy dist. vs DDPM (floor) |",
+    "| sampler | g | T (set 0 / 1) | diversity (set 0 / 1) | frontier gap [5 %, 95 %] set 0 | set 1 | energy dist. vs DDPM (floor) |",
     "|---|---|---|---|---|---|---|",
   ];
   const keys = [...new Set(r.points.map((p) => `${p.config}|${p.guidance}`))];

@@ -21,10 +21,11 @@ describe("curveAt", () => {
     expect(curveAt(curve, 0.4)).toBeCloseTo(0.75, 12);
     expect(curveAt(curve, 0.9)).toBe(0.7);
     expect(curveAt(curve, 0.2)).toBeUndefined();
+    expect(curveAt(curve, 0.2, true)).toBe(0.8);
   });
 });
 
-describe("judgeSamplers (lower 95 % bound of the frontier gap ≥ −DDPM's seed noise at every point)", () => {
+describe("judgeSamplers (one-sided 95 % lower bound of the frontier gap ≥ −DDPM's seed noise at every point)", () => {
   it("measures DDPM's seed-to-seed noise from its two seed sets at equal guidance", () => {
     const n = seedNoise(ddpm);
     expect(n.T).toBeGreaterThan(0);
@@ -42,7 +43,7 @@ describe("judgeSamplers (lower 95 % bound of the frontier gap ≥ −DDPM's seed
     expect(gap.gap!).toBeGreaterThan(0.02);
     expect(gap.lo!).toBeLessThan(gap.gap!);
     expect(gap.hi!).toBeGreaterThan(gap.gap!);
-    // DDPM's g = 3 point is (T 0.75, diversity 0.40); of ddim-3's guidances only g = 2 (0.765, 0.43) is ≥ in both.
+    // DDPM's T at g = 3 is 0.75; the smallest of ddim-3's guidances with T ≥ 0.75 and a gap ≥ 0 is g = 2 (T 0.765).
     expect(r.defaults).toEqual({ sampler: "ddim", steps: 3, spacing: "trailing", guidance: 2 });
   });
 

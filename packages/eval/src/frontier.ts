@@ -51,11 +51,13 @@ export function point(run: FrontierRun, idx?: ArrayLike<number>): { T: number; d
  * The baseline curve's T at diversity `d`: piecewise linear between the baseline's points sorted by
  * diversity. Above its most diverse point the curve is held flat (conservative for the candidate:
  * more diversity usually costs T); below its least diverse point there is nothing to compare with
- * (undefined).
+ * (undefined) unless `extendBelow`, which holds it flat there too (used inside the bootstrap only, for
+ * resamples of a point whose estimate is in range).
  */
-export function curveAt(curve: { T: number; diversity: number }[], d: number): number | undefined {
+export function curveAt(curve: { T: number; diversity: number }[], d: number, extendBelow = false): number | undefined {
   const c = [...curve].sort((a, b) => a.diversity - b.diversity);
-  if (c.length === 0 || d < c[0]!.diversity) return undefined;
+  if (c.length === 0) return undefined;
+  if (d < c[0]!.diversity) return extendBelow ? c[0]!.T : undefined;
   if (d >= c[c.length - 1]!.diversity) return c[c.length - 1]!.T;
   for (let j = 1; j < c.length; j++) {
     const a = c[j - 1]!;
@@ -84,7 +86,10 @@ export function seedNoise(baseline: FrontierRun[]): { T: number; diversity: numb
 export interface GapEstimate {
   /** T − baseline T at the candidate's diversity; undefined when the candidate is less diverse than every baseline point. */
   gap?: number;
-  /** 2.5 % and 97.5 % bootstrap quantiles over users (resampled jointly for candidate and baseline). */
+  /**
+   * 5 % and 95 % bootstrap quantiles over users (resampled jointly for candidate and baseline): `lo`
+   * is the one-sided 95 % lower bound the rule uses (the comparison is one-sided).
+   */
   lo?: number;
   hi?: number;
 }
@@ -94,7 +99,7 @@ export function frontierGap(run: FrontierRun, baseline: FrontierRun[], bootstrap
   const base = baseline.filter((b) => b.seedSet === run.seedSet);
   const gapFor = (idx?: ArrayLike<number>) => {
     const p = point(run, idx);
-    const at = curveAt(base.map((b) => point(b, idx)), p.diversity);
+    const at = curveAt(base.map((b) => point(b, idx)), p.diversity, idx !== undefined);
     return at === undefined ? undefined : p.T - at;
   };
   const gap = gapFor();
@@ -105,11 +110,10 @@ export function frontierGap(run: FrontierRun, baseline: FrontierRun[], bootstrap
   const draws: number[] = [];
   for (let k = 0; k < bootstrap; k++) {
     for (let i = 0; i < n; i++) idx[i] = Math.floor(rand() * n);
-    // A resample that leaves the candidate below the baseline's diversity range counts against it.
-    draws.push(gapFor(idx) ?? Number.NEGATIVE_INFINITY);
+    draws.push(gapFor(idx)!);
   }
   draws.sort((a, b) => a - b);
-  return { gap, lo: draws[Math.floor(0.025 * bootstrap)]!, hi: draws[Math.min(bootstrap - 1, Math.ceil(0.975 * bootstrap) - 1)]! };
+  return { gap, lo: draws[Math.floor(0.05 * bootstrap)]!, hi: draws[Math.min(bootstrap - 1, Math.ceil(0.95 * bootstrap) - 1)]! };
 }
 
 /**
@@ -161,7 +165,7 @@ export interface FrontierPoint {
   seedSet: number;
   T: number;
   diversity: number;
-  /** Frontier gap to the baseline (same seed set) with its 95 % bootstrap interval over users. */
+  /** Frontier gap to the baseline (same seed set); lo/hi: 5 % and 95 % bootstrap quantiles over users. */
   gap?: number;
   lo?: number;
   hi?: number;
@@ -169,7 +173,7 @@ export interface FrontierPoint {
   energy?: number;
   /** The baseline's own seed-to-seed energy distance at this guidance (the floor). */
   energyFloor?: number;
-  /** lo ≥ −noise; undefined for points less diverse than every baseline point (not comparable). */
+  /** lo (the one-sided 95 % lower bound) ≥ −noise; undefined for points less diverse than every baseline point (not comparable). */
   passes?: boolean;
 }
 
@@ -208,8 +212,8 @@ export interface FrontierOptions {
 
 /**
  * The rule (replacing the two-sided "within 0.02 at equal guidance"): a sampler qualifies when, at
- * every measured point (guidance × seed set) that is comparable, the lower 95 % bootstrap bound of
- * its frontier gap is ≥ −(the baseline's seed-to-seed noise in T).
+ * every measured point (guidance × seed set) that is comparable, the one-sided 95 % bootstrap lower
+ * bound of its frontier gap is ≥ −(the baseline's seed-to-seed noise in T).
  */
 export function judgeSamplers(runs: FrontierRun[], options: FrontierOptions = {}): FrontierResult {
   const baselineKey = options.baseline ?? "ddpm-1000";
@@ -252,9 +256,9 @@ export function judgeSamplers(runs: FrontierRun[], options: FrontierOptions = {}
 
 /**
  * Default = the qualifying configuration with the fewest evaluations (ties: the larger worst lower
- * bound). Its guidance: among the guidances where it matches or beats the baseline's point at
- * `referenceGuidance` in both T and diversity (means over seed sets), the one with the highest T;
- * if none does, the guidance with the largest mean frontier gap.
+ * bound). Its guidance: the smallest (most diverse) one at which it matches or beats the baseline —
+ * mean frontier gap over seed sets ≥ 0 — with T at least the baseline's T at `referenceGuidance` (the
+ * guidance the paper's sampler was served at); if none, the guidance with the largest mean gap.
  */
 export function chooseDefault(result: Omit<FrontierResult, "defaults">, referenceGuidance = 3): FrontierResult["defaults"] {
   const best = result.samplers
@@ -264,13 +268,12 @@ export function chooseDefault(result: Omit<FrontierResult, "defaults">, referenc
   const avg = (ps: FrontierPoint[], f: (p: FrontierPoint) => number) => ps.reduce((s, p) => s + f(p), 0) / ps.length;
   const ref = result.points.filter((p) => p.config === result.baseline && p.guidance === referenceGuidance);
   const refT = ref.length ? avg(ref, (p) => p.T) : Number.NEGATIVE_INFINITY;
-  const refD = ref.length ? avg(ref, (p) => p.diversity) : Number.NEGATIVE_INFINITY;
   const mine = result.points.filter((p) => p.config === best.config);
   const byGuidance = [...new Set(mine.map((p) => p.guidance))].map((g) => {
     const ps = mine.filter((p) => p.guidance === g);
-    return { g, T: avg(ps, (p) => p.T), d: avg(ps, (p) => p.diversity), gap: avg(ps, (p) => p.gap ?? Number.NEGATIVE_INFINITY) };
+    return { g, T: avg(ps, (p) => p.T), gap: avg(ps, (p) => p.gap ?? Number.NEGATIVE_INFINITY) };
   });
-  const matching = byGuidance.filter((x) => x.T >= refT && x.d >= refD).sort((a, b) => b.T - a.T);
+  const matching = byGuidance.filter((x) => x.gap >= 0 && x.T >= refT).sort((a, b) => a.g - b.g);
   const pick = matching[0] ?? [...byGuidance].sort((a, b) => b.gap - a.gap)[0]!;
   return { sampler: best.sampler, steps: best.steps, spacing: best.spacing, guidance: pick.g };
 }
