@@ -3,7 +3,7 @@
  * The sampler evaluation of the committed priors (docs/evaluation.md, "Samplers"):
  *
  *   node packages/eval/dist/frontier-cli.js --model models/demo-v1 [--control models/demo-v1-control]
- *     [--users 200] [--items 8] [--guidance 1,1.5,…] [--control-guidance 1,3,7] [--model-report earlier.json] [--out models/frontier.json] [--svg docs/frontier-demo-v1.svg] [--write-defaults]
+ *     [--users 200] [--items 8] [--guidance 1,1.5,…] [--control-guidance 1,3,7] [--runs-out DIR | --runs-in DIR] [--out models/frontier.json] [--svg docs/frontier-demo-v1.svg] [--write-defaults]
  *
  * Sweeps guidance for DDPM-1000 and the fast samplers on two seed sets, judges them on the frontier
  * (frontier.ts) and, with --write-defaults, writes the chosen default into each manifest's `defaults`
@@ -12,14 +12,14 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { judgeSamplers, type FrontierResult, type FrontierRun } from "./frontier.js";
+import { configKey, judgeSamplers, type FrontierRun } from "./frontier.js";
 import { frontierSvg, frontierTable } from "./frontier-report.js";
 import { oracleLikeProbability, type DemoUser } from "./oracle.js";
 import { personalizationTest } from "./permutation.js";
 import { loadSweepModel, sweep, type SweepConfig } from "./sweep.js";
 
 /** DDPM-1000 and the fast samplers swept by default (≤ 10 evaluations). */
-export const SWEEP_CONFIGS: SweepConfig[] = [
+const SWEEP_CONFIGS: SweepConfig[] = [
   { sampler: "ddpm", steps: 1000, spacing: "linspace" },
   ...[2, 3, 4, 5, 10].map((steps) => ({ sampler: "ddim" as const, steps, spacing: "trailing" as const })),
   { sampler: "ddim", steps: 4, spacing: "linspace" },
@@ -27,7 +27,8 @@ export const SWEEP_CONFIGS: SweepConfig[] = [
   ...[3, 4, 5].map((steps) => ({ sampler: "dpmpp_2m" as const, steps, spacing: "trailing" as const })),
   ...[3, 4, 5].map((steps) => ({ sampler: "dpmpp_2m_sde" as const, steps, spacing: "trailing" as const })),
 ];
-export const SWEEP_GUIDANCES = [1, 1.5, 2, 3, 4, 5, 7];
+const SWEEP_GUIDANCES = [1, 1.5, 2, 3, 4, 5, 7];
+const SEED_BASE = 500_000;
 
 const { values } = parseArgs({
   options: {
@@ -41,7 +42,6 @@ const { values } = parseArgs({
     out: { type: "string" },
     svg: { type: "string" },
     "write-defaults": { type: "boolean", default: false },
-    "model-report": { type: "string", description: "reuse --model's judgement from this earlier --out file instead of measuring it again" },
     "runs-out": { type: "string", description: "also save the measured runs (per-user scores, samples) in this directory" },
     "runs-in": { type: "string", description: "judge the runs saved by --runs-out instead of sampling again" },
   },
@@ -68,7 +68,7 @@ async function measure(dir: string, gs = guidances) {
   const runs = saved
     ? await loadRuns(saved)
     : await sweep(model, configs, {
-        users, itemsPerUser, guidances: gs, seedSets: 2,
+        users, itemsPerUser, guidances: gs, seedSets: 2, seedBase: SEED_BASE,
         onRun: (r, s) => console.error(`[frontier] ${model.version} ${r.sampler}-${r.steps}-${r.spacing} g=${r.guidance} set ${r.seedSet}: ${s.toFixed(1)} s`),
       });
   if (values["runs-out"]) await saveRuns(join(values["runs-out"], model.version), runs);
@@ -110,21 +110,14 @@ function permutationOf(run: FrontierRun) {
 }
 
 const report: Record<string, unknown> = { users: users.length, itemsPerUser, guidances, seedSets: 2 };
-async function trainedResult(dir: string): Promise<{ version: string; result: FrontierResult }> {
-  if (!values["model-report"]) {
-    const m = await measure(dir);
-    return { version: m.model.version, result: m.result };
-  }
-  const { version } = JSON.parse(await readFile(join(dir, "manifest.json"), "utf8")) as { version: string };
-  const earlier = JSON.parse(await readFile(values["model-report"], "utf8")) as Record<string, FrontierResult>;
-  if (!earlier[version]) throw new Error(`${values["model-report"]} has no judgement of ${version}`);
-  Object.assign(report, earlier, report);
-  return { version, result: earlier[version] };
-}
-
-const trained = await trainedResult(values.model);
-report[trained.version] = trained.result;
-console.log(frontierTable(trained.result, trained.version));
+const trained = await measure(values.model);
+report[trained.model.version] = trained.result;
+const d = trained.result.defaults;
+// Per-user values of DDPM-1000 and of the default's runs: what CI needs to re-apply the rule to the
+// default (committed-models.test.ts re-samples the default's runs and spot-checks DDPM's against these).
+const kept = trained.runs.filter((r) => configKey(r) === trained.result.baseline || (d && configKey(r) === configKey(d)));
+report.perUser = { version: trained.model.version, seedBase: SEED_BASE, runs: kept.map((r) => ({ sampler: r.sampler, steps: r.steps, spacing: r.spacing, guidance: r.guidance, seedSet: r.seedSet, own: Array.from(r.own), diversity: Array.from(r.diversity) })) };
+console.log(frontierTable(trained.result, trained.model.version));
 let control: Awaited<ReturnType<typeof measure>> | undefined;
 if (values.control) {
   control = await measure(values.control, values["control-guidance"] ? values["control-guidance"].split(",").map(Number) : guidances);
@@ -134,8 +127,7 @@ if (values.control) {
   console.log(`control permutation p (seed set 0): min ${Math.min(...perms.map((p) => p.p)).toFixed(4)}, max |effect| ${Math.max(...perms.map((p) => Math.abs(p.effect))).toFixed(4)}`);
 }
 if (values.out) await writeFile(values.out, JSON.stringify(report, null, 1) + "\n");
-if (values.svg) await writeFile(values.svg, frontierSvg(trained.result, `${trained.version}: T vs diversity over guidance`));
-const d = trained.result.defaults;
+if (values.svg) await writeFile(values.svg, frontierSvg(trained.result, `${trained.model.version}: T vs diversity over guidance`));
 console.log(d ? `default: ${d.sampler}, ${d.steps} steps, ${d.spacing}, g = ${d.guidance}` : "no fast sampler qualifies: keep DDPM-1000 as the default");
 if (values["write-defaults"]) {
   const defaults = d ?? { sampler: "ddpm", steps: 1000, spacing: "linspace", guidance: 3 };

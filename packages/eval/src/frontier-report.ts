@@ -7,22 +7,19 @@ import type { FrontierPoint, FrontierResult } from "./frontier.js";
 const f = (x: number | undefined, d = 3) => (x === undefined ? "–" : x.toFixed(d));
 const signed = (x: number | undefined) => (x === undefined ? "–" : (x >= 0 ? "+" : "") + x.toFixed(3));
 
-/** Per configuration and guidance, both seed sets side by side ("a / b"), then the verdict per configuration. */
+/** Per configuration and guidance (both seed sets side by side, the gap pooled), then the verdict per configuration. */
 export function frontierTable(r: FrontierResult, title: string): string {
   const lines = [
     `### ${title}: baseline ${r.baseline}, seed-to-seed noise |ΔT| ≤ ${r.noise.T.toFixed(3)}, |Δdiversity| ≤ ${r.noise.diversity.toFixed(3)}`,
     "",
-    "| sampler | g | T (set 0 / 1) | diversity (set 0 / 1) | frontier gap [5 %, 95 %] set 0 | set 1 | energy dist. vs DDPM (floor) |",
-    "|---|---|---|---|---|---|---|",
+    "| sampler | g | T (set 0 / 1) | diversity (set 0 / 1) | frontier gap [5 %, 95 %] | energy dist. vs DDPM (floor) |",
+    "|---|---|---|---|---|---|",
   ];
-  const keys = [...new Set(r.points.map((p) => `${p.config}|${p.guidance}`))];
-  for (const key of keys) {
-    const ps = r.points.filter((p) => `${p.config}|${p.guidance}` === key).sort((a, b) => a.seedSet - b.seedSet);
-    const [a, b] = [ps[0]!, ps[1]];
-    const gap = (p: FrontierPoint | undefined) =>
-      !p || p.config === r.baseline ? "–" : p.gap === undefined ? "below range" : `${signed(p.gap)} [${signed(p.lo)}, ${signed(p.hi)}]${p.passes ? "" : " ✗"}`;
-    const energy = a.energy !== undefined ? `${f(a.energy)} (${f(a.energyFloor)})` : a.energyFloor !== undefined ? `(${f(a.energyFloor)})` : "–";
-    lines.push(`| ${a.config} | ${a.guidance} | ${f(a.T)} / ${f(b?.T)} | ${f(a.diversity)} / ${f(b?.diversity)} | ${gap(a)} | ${gap(b)} | ${energy} |`);
+  const sets = (p: FrontierPoint, f: (x: { T: number; diversity: number }) => number) => p.bySeedSet.map((x) => f(x).toFixed(3)).join(" / ");
+  for (const p of r.points) {
+    const gap = p.config === r.baseline ? "–" : p.gap === undefined ? "below range" : `${signed(p.gap)} [${signed(p.lo)}, ${signed(p.hi)}]${p.passes ? "" : " ✗"}`;
+    const energy = p.energy !== undefined ? `${f(p.energy)} (${f(p.energyFloor)})` : p.energyFloor !== undefined ? `(${f(p.energyFloor)})` : "–";
+    lines.push(`| ${p.config} | ${p.guidance} | ${sets(p, (x) => x.T)} | ${sets(p, (x) => x.diversity)} | ${gap} | ${energy} |`);
   }
   lines.push("", "| sampler | evaluations | comparable points | worst lower bound | qualifies (lower bound ≥ −noise everywhere) |", "|---|---|---|---|---|");
   for (const s of [...r.samplers].sort((a, b) => a.steps - b.steps)) {
@@ -35,19 +32,12 @@ export function frontierTable(r: FrontierResult, title: string): string {
 
 const PALETTE = ["#000", "#c0392b", "#2471a3", "#27ae60", "#8e44ad", "#d35400", "#16a085", "#7f8c8d", "#f1c40f", "#2c3e50", "#e84393", "#6c5ce7", "#00b894", "#a0522d"];
 
-/** T (y) against diversity (x), seed-set means, one polyline per configuration in guidance order. */
+/** T (y) against diversity (x), seed sets pooled, one polyline per configuration in guidance order. */
 export function frontierSvg(r: FrontierResult, title: string, width = 760, height = 440): string {
   const configs = [r.baseline, ...new Set(r.points.map((p) => p.config).filter((c) => c !== r.baseline))];
   const series = configs.map((c) => {
-    const ps = r.points.filter((p) => p.config === c);
-    const gs = [...new Set(ps.map((p) => p.guidance))].sort((a, b) => a - b);
-    return {
-      c,
-      pts: gs.map((g) => {
-        const at = ps.filter((p) => p.guidance === g);
-        return { g, x: at.reduce((s, p) => s + p.diversity, 0) / at.length, y: at.reduce((s, p) => s + p.T, 0) / at.length };
-      }),
-    };
+    const ps = r.points.filter((p) => p.config === c).sort((a, b) => a.guidance - b.guidance);
+    return { c, pts: ps.map((p) => ({ g: p.guidance, x: p.diversity, y: p.T })) };
   });
   const all = series.flatMap((s) => s.pts);
   const [x0, x1] = [Math.min(...all.map((p) => p.x)), Math.max(...all.map((p) => p.x))];

@@ -39,7 +39,7 @@ describe("judgeSamplers (one-sided 95 % lower bound of the frontier gap ≥ −D
     const r = judgeSamplers([...ddpm, ...above, ...slightlyAbove, ...below], { bootstrap: 400 });
     const verdict = Object.fromEntries(r.samplers.map((s) => [s.config, s.qualifies]));
     expect(verdict).toEqual({ "ddim-3-trailing": true, "dpmpp_2m-5-trailing": true, "ddim-2-trailing": false });
-    const gap = r.points.find((p) => p.config === "ddim-3-trailing" && p.guidance === 3 && p.seedSet === 0)!;
+    const gap = r.points.find((p) => p.config === "ddim-3-trailing" && p.guidance === 3)!;
     expect(gap.gap!).toBeGreaterThan(0.02);
     expect(gap.lo!).toBeLessThan(gap.gap!);
     expect(gap.hi!).toBeGreaterThan(gap.gap!);

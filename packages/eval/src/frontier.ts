@@ -94,8 +94,34 @@ export interface GapEstimate {
   hi?: number;
 }
 
-/** Frontier gap of `run` to the baseline runs of the same seed set, with a percentile bootstrap over users. */
-export function frontierGap(run: FrontierRun, baseline: FrontierRun[], bootstrap = 1000, seed = 1): GapEstimate {
+/**
+ * One run per configuration and guidance: per user, the mean of the seed sets' m_u (= m_u over all
+ * the user's items) and of their diversities. A measured point uses all its data; the seed sets
+ * themselves only measure the baseline's seed-to-seed noise.
+ */
+export function poolSeedSets(runs: FrontierRun[]): FrontierRun[] {
+  const groups = new Map<string, FrontierRun[]>();
+  for (const r of runs) {
+    const key = `${configKey(r)}|${r.guidance}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  return [...groups.values()].map((rs) => {
+    const n = rs[0]!.own.length;
+    const avg = (f: (r: FrontierRun) => ArrayLike<number>) => Float64Array.from({ length: n }, (_, u) => rs.reduce((s, r) => s + f(r)[u]!, 0) / rs.length);
+    const { samples: _samples, ...first } = rs[0]!;
+    return { ...first, seedSet: -1, own: avg((r) => r.own), diversity: avg((r) => r.diversity) };
+  });
+}
+
+/** A stable bootstrap seed per point, so a point's interval does not depend on what else is judged with it. */
+function pointSeed(key: string, seed: number): number {
+  let h = seed >>> 0;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
+
+/** Frontier gap of `run` to the baseline runs (same seed set, or pooled), with a percentile bootstrap over users. */
+export function frontierGap(run: FrontierRun, baseline: FrontierRun[], bootstrap = 2000, seed = 1): GapEstimate {
   const base = baseline.filter((b) => b.seedSet === run.seedSet);
   const gapFor = (idx?: ArrayLike<number>) => {
     const p = point(run, idx);
@@ -162,14 +188,16 @@ export interface FrontierPoint {
   steps: number;
   spacing: string;
   guidance: number;
-  seedSet: number;
+  /** Over both seed sets (per user, the mean of the sets' values). */
   T: number;
   diversity: number;
-  /** Frontier gap to the baseline (same seed set); lo/hi: 5 % and 95 % bootstrap quantiles over users. */
+  /** T and diversity of each seed set. */
+  bySeedSet: { T: number; diversity: number }[];
+  /** Frontier gap to the baseline (seed sets pooled); lo/hi: 5 % and 95 % bootstrap quantiles over users. */
   gap?: number;
   lo?: number;
   hi?: number;
-  /** Mean per-user energy distance to the baseline's samples at the same guidance (other seed set). */
+  /** Mean per-user energy distance to the baseline's samples at the same guidance (other seed set; mean over sets). */
   energy?: number;
   /** The baseline's own seed-to-seed energy distance at this guidance (the floor). */
   energyFloor?: number;
@@ -212,27 +240,34 @@ export interface FrontierOptions {
 
 /**
  * The rule (replacing the two-sided "within 0.02 at equal guidance"): a sampler qualifies when, at
- * every measured point (guidance × seed set) that is comparable, the one-sided 95 % bootstrap lower
- * bound of its frontier gap is ≥ −(the baseline's seed-to-seed noise in T).
+ * every measured point (guidance; its seed sets pooled) that is comparable, the one-sided 95 %
+ * bootstrap lower bound of its frontier gap is ≥ −(the baseline's seed-to-seed noise in T).
  */
 export function judgeSamplers(runs: FrontierRun[], options: FrontierOptions = {}): FrontierResult {
   const baselineKey = options.baseline ?? "ddpm-1000";
   const baseline = runs.filter((r) => configKey(r) === baselineKey);
   if (baseline.length === 0) throw new Error(`no ${baselineKey} runs to compare with`);
   const noise = seedNoise(baseline);
+  const pooledBaseline = poolSeedSets(baseline);
   const points: FrontierPoint[] = [];
-  for (const [k, r] of runs.entries()) {
+  for (const r of poolSeedSets(runs)) {
+    const key = `${configKey(r)}|${r.guidance}`;
+    const sets = runs.filter((x) => `${configKey(x)}|${x.guidance}` === key).sort((a, b) => a.seedSet - b.seedSet);
     const p = point(r);
     const isBase = configKey(r) === baselineKey;
-    const g = isBase ? {} : frontierGap(r, baseline, options.bootstrap ?? 1000, (options.seed ?? 1) + k);
-    const other = baseline.find((b) => b.guidance === r.guidance && b.seedSet !== r.seedSet);
-    const same = baseline.find((b) => b.guidance === r.guidance && b.seedSet === r.seedSet);
-    const energy = other ? meanUserEnergyDistance(r, other) : undefined;
-    const energyFloor = other && same ? meanUserEnergyDistance(same, other) : undefined;
+    const g = isBase ? {} : frontierGap(r, pooledBaseline, options.bootstrap ?? 2000, pointSeed(key, options.seed ?? 1));
+    // energy: each seed set against the baseline's other seed set at this guidance; floor: the baseline's two sets
+    const cross = sets.flatMap((x) => {
+      const other = baseline.find((b) => b.guidance === x.guidance && b.seedSet !== x.seedSet);
+      const e = other ? meanUserEnergyDistance(x, other) : undefined;
+      return e === undefined ? [] : [e];
+    });
+    const [b0, b1] = baseline.filter((b) => b.guidance === r.guidance);
+    const energyFloor = b0 && b1 ? meanUserEnergyDistance(b0, b1) : undefined;
     points.push({
-      config: configKey(r), sampler: r.sampler, steps: r.steps, spacing: r.spacing, guidance: r.guidance, seedSet: r.seedSet,
-      T: p.T, diversity: p.diversity, ...g,
-      ...(energy !== undefined ? { energy } : {}),
+      config: configKey(r), sampler: r.sampler, steps: r.steps, spacing: r.spacing, guidance: r.guidance,
+      T: p.T, diversity: p.diversity, bySeedSet: sets.map((x) => point(x)), ...g,
+      ...(cross.length ? { energy: cross.reduce((a, b) => a + b, 0) / cross.length } : {}),
       ...(energyFloor !== undefined ? { energyFloor } : {}),
       ...(g.lo !== undefined ? { passes: g.lo >= -noise.T } : {}),
     });
@@ -257,7 +292,7 @@ export function judgeSamplers(runs: FrontierRun[], options: FrontierOptions = {}
 /**
  * Default = the qualifying configuration with the fewest evaluations (ties: the larger worst lower
  * bound). Its guidance: the smallest (most diverse) one at which it matches or beats the baseline —
- * mean frontier gap over seed sets ≥ 0 — with T at least the baseline's T at `referenceGuidance` (the
+ * frontier gap ≥ 0 — with T at least the baseline's T at `referenceGuidance` (the
  * guidance the paper's sampler was served at); if none, the guidance with the largest mean gap.
  */
 export function chooseDefault(result: Omit<FrontierResult, "defaults">, referenceGuidance = 3): FrontierResult["defaults"] {
