@@ -22,6 +22,7 @@ const nameOf = <N extends string, E>(table: Record<N, E>, value: E): N | null =>
 export const toProtoSampler = (s: SamplerName): Sampler => SAMPLER_ENUM[s];
 /** The sampler a request names; null for UNSPECIFIED (the model's default) and unknown values. */
 export const fromProtoSampler = (s: Sampler): SamplerName | null => nameOf(SAMPLER_ENUM, s);
-export const toProtoSpacing = (s: SpacingName): TimestepSpacing => SPACING_ENUM[s];
+/** Records written before the spacing option carry none: they ran the linspace grid. */
+export const toProtoSpacing = (s: SpacingName | undefined): TimestepSpacing => SPACING_ENUM[s ?? "linspace"];
 /** The spacing a request names; null for UNSPECIFIED (the model's default) and unknown values. */
 export const fromProtoSpacing = (s: TimestepSpacing): SpacingName | null => nameOf(SPACING_ENUM, s);
