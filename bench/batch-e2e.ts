@@ -55,6 +55,7 @@ async function bare(): Promise<number> {
         // As the gateway fills in defaults: the paper's DDPM visits every timestep.
         steps: d.sampler === "ddpm" ? prior.manifest.schedule.timesteps : d.steps,
         sampler: d.sampler,
+        spacing: d.sampler === "ddpm" ? "linspace" : (d.spacing ?? "linspace"),
       });
       const images = await decoder.decode(embeddings, chunk.length);
       for (let i = 0; i < chunk.length; i++) encodePng(imageAt(images, i));

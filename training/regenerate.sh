@@ -62,6 +62,17 @@ for v in demo-v1 demo-v1-control; do
   rm -rf "$OUT/$v.old"
 done
 mv -f "$BUILD/evaluation.json" "$OUT/evaluation.json"
+W_OUT=$OUT/demo-v1/world
+# prior stage: the x0 error per t behind docs/evaluation.md's figure, then the sampler frontier
+# (TypeScript serving sampler, onnxruntime-node), which writes each manifest's `defaults`
+$PY -m rebeca_train x0-error --model-dir "$OUT/demo-v1" --world "$W_OUT" \
+  --include-json ../docs/figures/x0-error-demo-v1-before.json --out-json ../docs/figures/x0-error.json \
+  --out-svg ../docs/figures/x0-error.svg > "$WORK/x0-error.md"
+[ -f ../packages/eval/dist/frontier-cli.js ] || (cd .. && pnpm run -s build)
+# 200 users × 4 items × 2 seed sets (8 items per user); DDPM-1000 dominates (~1 min per point here)
+node ../packages/eval/dist/frontier-cli.js --model "$OUT/demo-v1" --control "$OUT/demo-v1-control" \
+  --users 200 --items 4 --control-guidance 1,3,7 --out "$OUT/frontier.json" \
+  --svg ../docs/figures/frontier-demo-v1.svg --write-defaults > "$WORK/frontier.md"
 $PY -m rebeca_train validate "$OUT/demo-v1" >/dev/null
 $PY -m rebeca_train validate "$OUT/demo-v1-control" >/dev/null
 echo "regenerate.sh done in $(( $(date +%s) - start ))s"

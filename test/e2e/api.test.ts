@@ -3,7 +3,7 @@ import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createJobClient, REPO_ROOT, startStack, type JobClient, type Stack } from "@rebeca/devstack";
-import { JobState, Sampler, type CreateJobRequest } from "@rebeca/contracts/grpc";
+import { JobState, Sampler, TimestepSpacing, type CreateJobRequest } from "@rebeca/contracts/grpc";
 import { fieldViolations, grpcError } from "../support/grpc-errors.js";
 import { collect } from "../support/events.js";
 import { modelUserIds } from "../support/world.js";
@@ -59,6 +59,7 @@ describe("gateway API", () => {
     ["steps", { steps: 0 }],
     ["steps", { steps: 1001 }],
     ["sampler", { sampler: 7 as Sampler }],
+    ["spacing", { spacing: 9 as TimestepSpacing }],
     ["priority", { priority: -1 }],
     ["priority", { priority: 1001 }],
     ["unknown_user", { unknownUser: 9 }],

@@ -1,10 +1,14 @@
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { PNG } from "pngjs";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createJobClient, startStack, startWebhookReceiver, type JobClient, type Stack, type WebhookReceiver } from "@rebeca/devstack";
-import { JobState, Sampler, UnknownUserPolicy } from "@rebeca/contracts/grpc";
+import { createJobClient, REPO_ROOT, startStack, startWebhookReceiver, type JobClient, type Stack, type WebhookReceiver } from "@rebeca/devstack";
+import { JobState, Sampler, TimestepSpacing, UnknownUserPolicy } from "@rebeca/contracts/grpc";
+import type { SamplerName, SpacingName } from "@rebeca/contracts";
+import { toProtoSampler, toProtoSpacing } from "@rebeca/contracts/sampler-enums";
 import { collect } from "../support/events.js";
 import { modelUserIds } from "../support/world.js";
 
@@ -82,6 +86,18 @@ describe("pipeline end to end: gRPC → prior → decoder → S3 → events and 
     const done = await finished(acme, job!.jobId);
     expect(done.job.state).toBe(JobState.JOB_STATE_SUCCEEDED);
     expect(done.job.outputs).toHaveLength(2);
+  });
+
+  it("serves the manifest's default sampler when none is named, and the DPM-Solver++ SDE sampler with a chosen spacing when asked", async () => {
+    const { defaults } = JSON.parse(readFileSync(join(REPO_ROOT, "models", "demo-v1", "manifest.json"), "utf8")) as { defaults: { sampler: SamplerName; steps: number; spacing: SpacingName } };
+    const plain = (await acme.createJob({ requestId: "default-1", userId: users[5]!, numImages: 1, seed: 3 })).job!;
+    expect(plain).toMatchObject({ sampler: toProtoSampler(defaults.sampler), steps: defaults.steps, spacing: toProtoSpacing(defaults.spacing) });
+    const sde = (await acme.createJob({ requestId: "sde-1", userId: users[5]!, numImages: 2, seed: 3, sampler: Sampler.SAMPLER_DPMPP_2M_SDE, steps: 5, spacing: TimestepSpacing.TIMESTEP_SPACING_LEADING })).job!;
+    expect(sde).toMatchObject({ sampler: Sampler.SAMPLER_DPMPP_2M_SDE, steps: 5, spacing: TimestepSpacing.TIMESTEP_SPACING_LEADING });
+    const [a, b] = await Promise.all([finished(acme, plain.jobId), finished(acme, sde.jobId)]);
+    expect([a!.job.state, b!.job.state]).toEqual([JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_SUCCEEDED]);
+    // same user and seed, another sampler: another image
+    expect(b!.job.outputs[0]!.sha256).not.toBe(a!.job.outputs[0]!.sha256);
   });
 
   it("rejects unknown users by default and serves them the population prior when asked", async () => {

@@ -64,6 +64,15 @@ def main(argv=None):
     v.add_argument("--out", default=None, help="write the table as JSON here")
     v.add_argument("--seed", type=int, default=0)
 
+    xe = sub.add_parser("x0-error", help="x0 RMS error per timestep of exported priors vs the identity x_t/sqrt(abar)")
+    xe.add_argument("--model-dir", action="append", required=True, help="repeat to compare several priors")
+    xe.add_argument("--world", required=True, help="world dir (items.npy, item_ids.txt, ratings.csv)")
+    xe.add_argument("--pairs", type=int, default=2000)
+    xe.add_argument("--out-json", default=None)
+    xe.add_argument("--out-svg", default=None)
+    xe.add_argument("--include-json", action="append", default=[],
+                    help="earlier x0-error --out-json results to draw beside these (e.g. the prior before a fix)")
+
     x = sub.add_parser("export-verifier", help="train the learned verifier on world/ratings_verifier.csv and export world/verifier.onnx")
     x.add_argument("--world", required=True, help="world dir (item_pixels.npy, ratings_verifier.csv)")
     x.add_argument("--steps", type=int, default=3000)
@@ -127,6 +136,13 @@ def run(args):
         evaluate(args.model_dir, args.control_dir, args.world, args.per_user, args.perms, args.max_users,
                  args.verifier_steps, args.out, args.seed,
                  ddpm_users=args.ddpm_users)
+    elif args.cmd == "x0-error":
+        from .denoise_error import write_report, x0_error
+        w = args.world
+        earlier = [r for p in args.include_json for r in json.load(open(p))]
+        write_report(earlier + [x0_error(d, os.path.join(w, "items.npy"), os.path.join(w, "item_ids.txt"),
+                                         os.path.join(w, "ratings.csv"), args.pairs) for d in args.model_dir],
+                     args.out_json, args.out_svg)
     elif args.cmd == "export-verifier":
         from .verifier_export import export_verifier
         export_verifier(args.world, args.steps, args.seed)

@@ -36,8 +36,7 @@ def own_other(P, owner):
     return float(own.mean()), float(other.mean())
 
 
-def generate(model, table, rows, per_user, sampler="ddim", steps=50, guidance=3.0, clip=6.0, chunk=1000):
-    D = model.out.out_features if hasattr(model.out, "out_features") else 64
+def generate(model, table, rows, per_user, sampler="ddim", steps=50, guidance=3.0, clip=6.0, chunk=1000, D=64):
     seeds = [int(r) * 1000 + k + 1 for r in rows for k in range(per_user)]
     urows = np.repeat(np.asarray(rows), per_user)
     fn = model_fn(model)

@@ -28,6 +28,12 @@ def f32list(a):
     return np.asarray(a, np.float32).astype(np.float64).tolist()
 
 
+# (sampler, steps, spacing, seeds): every sampler and spacing, at step counts where each differs from DDIM
+PARITY_RUNS = (("ddim", 50, "linspace", [1, 2]), ("ddpm", 1000, "linspace", [3, 4]), ("ddim", 4, "leading", [5, 6]),
+               ("ddim", 3, "trailing", [7, 8]), ("dpmpp_2m", 5, "trailing", [9, 10]),
+               ("dpmpp_2m_sde", 5, "trailing", [11, 12]))
+
+
 def make_parity(model, table, null_row, D, seed=0):
     rng = np.random.default_rng(seed)
     n = null_row  # number of real users
@@ -40,10 +46,11 @@ def make_parity(model, table, null_row, D, seed=0):
     par = {"model": {"x_t": f32list(x_t), "t": t.tolist(), "user_rows": rows, "like": like.tolist(), "x0": f32list(x0)},
            "samplers": []}
     alphas = alphas_cumprod()
-    for sampler, steps, seeds in (("ddim", 50, [1, 2]), ("ddpm", 1000, [3, 4])):
+    for sampler, steps, spacing, seeds in PARITY_RUNS:
         urows = [0, min(7, n - 1)]
-        emb = sample(fn, table[urows], table[null_row], seeds, sampler, steps, 3.0, CLIP_X0, D, alphas)
-        par["samplers"].append({"sampler": sampler, "steps": steps, "guidance": 3.0, "user_rows": urows, "seeds": seeds,
+        emb = sample(fn, table[urows], table[null_row], seeds, sampler, steps, 3.0, CLIP_X0, D, alphas, spacing)
+        par["samplers"].append({"sampler": sampler, "steps": steps, "spacing": spacing, "guidance": 3.0,
+                                "user_rows": urows, "seeds": seeds,
                                 "noise_check": [normal(s, 0, D)[:8].tolist() for s in seeds],
                                 "embedding": f32list(emb)})
     return par
@@ -116,9 +123,10 @@ def recompute_parity(path, atol=1e-6):
         nc = np.array([normal(x, 0, man["embedding_dim"])[:8] for x in s["seeds"]])
         if not np.array_equal(nc, np.array(s["noise_check"])):
             raise InputError(f"{path}: parity noise_check for {s['sampler']} does not match the RNG")
+        spacing = s.get("spacing", "linspace")  # parity files older than the spacing option
         emb = sample(fn, table[s["user_rows"]], null, s["seeds"], s["sampler"], s["steps"], s["guidance"],
-                     man["clip_x0"], man["embedding_dim"], alphas)
-        worst[s["sampler"]] = float(np.abs(emb - np.array(s["embedding"])).max())
+                     man["clip_x0"], man["embedding_dim"], alphas, spacing)
+        worst[f"{s['sampler']}-{s['steps']}-{spacing}"] = float(np.abs(emb - np.array(s["embedding"])).max())
     bad = {k: v for k, v in worst.items() if not v <= atol}
     if bad:
         raise InputError(f"{path}: parity.json not reproduced from prior.onnx weights: max abs diff {bad}")

@@ -1,15 +1,19 @@
-"""Prior networks. Both take (x_t [B,D], t [B] int64, user [B,U], like [B] int64) -> x0 [B,D].
+"""Prior networks. All take (x_t [B,D], t [B] int64, user [B,U], like [B] int64) -> x0 [B,D].
 
 The per-user table is NOT part of these modules: the graph takes the user's row as input.
 The timestep embedding is a precomputed sinusoid table gathered by t (no sin/cos of raw t).
+`Preconditioned` wraps either network with the EDM output parameterization (REBECA.md section 2), its
+coefficients likewise precomputed per t, so the exported graph keeps the "x0 out" contract.
 """
 import math
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .common import T_STEPS, USER_DIM
+from .schedule import alphas_cumprod
 
 
 def timestep_table(dim, T=T_STEPS):
@@ -118,9 +122,42 @@ class RebecaPrior(nn.Module):
         return self.out(self.out_proj(_ln(x)).reshape(B, self.D))
 
 
-def build_prior(arch, D, U=USER_DIM, **kw):
+def precondition_tables(alphas, sigma_data):
+    """EDM coefficients (Karras et al. 2022) in VP terms, folded with x̃ = x_t/√ᾱ_t, float64 [T] each:
+    x0 = skip[t]·x_t + out[t]·F(inp[t]·x_t, …). With σ² = (1−ᾱ)/ᾱ:
+    skip = c_skip/√ᾱ = σ_d²√ᾱ/(1−ᾱ+ᾱσ_d²), inp = c_in/√ᾱ = 1/√(1−ᾱ+ᾱσ_d²), out = c_out = σ_d√(1−ᾱ)/√(1−ᾱ+ᾱσ_d²).
+    All three stay bounded at both ends of the schedule (ᾱ_999 ≈ 2.4e-9), unlike σ itself."""
+    a = np.asarray(alphas, np.float64)
+    sd2 = float(sigma_data) ** 2
+    den = 1 - a + a * sd2
+    return sd2 * np.sqrt(a) / den, 1 / np.sqrt(den), np.sqrt(sd2) * np.sqrt(1 - a) / np.sqrt(den)
+
+
+class Preconditioned(nn.Module):
+    """x0 = c_skip·x̃ + c_out·F(c_in·x̃, t, user, like): the output tends to x̃ = x_t/√ᾱ as the noise
+    vanishes, so at low noise the network only corrects x_t instead of re-synthesising it (a plain x0
+    network has no path from x_t to its output and denoises worse than the identity there)."""
+
+    def __init__(self, net, sigma_data):
+        super().__init__()
+        self.net = net
+        self.sigma_data = float(sigma_data)
+        skip, inp, out = precondition_tables(alphas_cumprod(), sigma_data)
+        self.register_buffer("c_skip", torch.from_numpy(skip).float())
+        self.register_buffer("c_in", torch.from_numpy(inp).float())
+        self.register_buffer("c_out", torch.from_numpy(out).float())
+
+    def forward(self, x_t, t, user, like):
+        return self.c_skip[t][:, None] * x_t + self.c_out[t][:, None] * self.net(self.c_in[t][:, None] * x_t, t, user, like)
+
+
+def build_prior(arch, D, U=USER_DIM, sigma_data=None, **kw):
+    """`sigma_data` (the data's std) switches on the EDM parameterization; None builds the plain x0
+    network of the first demo priors, so their checkpoints and manifests still load."""
     if arch == "mlp":
-        return MLPPrior(D=D, U=U, **kw)
-    if arch == "rebeca":
-        return RebecaPrior(D=D, U=U, **kw)
-    raise ValueError(f"unknown --arch {arch!r} (expected 'mlp' or 'rebeca')")
+        net = MLPPrior(D=D, U=U, **kw)
+    elif arch == "rebeca":
+        net = RebecaPrior(D=D, U=U, **kw)
+    else:
+        raise ValueError(f"unknown --arch {arch!r} (expected 'mlp' or 'rebeca')")
+    return net if sigma_data is None else Preconditioned(net, sigma_data)

@@ -17,8 +17,11 @@ def diffuse(x0, t, noise, sqrt_a, sqrt_1ma):
     return sqrt_a[t][:, None] * x0 + sqrt_1ma[t][:, None] * noise
 
 
-def x0_loss(model, table, E, batch, sa, s1a, p_drop, null_row, gen, drop=True):
-    """batch: LongTensor [n,3] (user_row, item, like). Same x0 MSE for training, validation, add-users."""
+def x0_loss(model, table, E, batch, sa, s1a, p_drop, null_row, gen, drop=True, edm_weight=True):
+    """batch: LongTensor [n,3] (user_row, item, like). x0 MSE, shared by training, validation and add-users.
+    With a preconditioned model and `edm_weight`, each row is weighted by 1/c_out(t)² (EDM's λ(σ)): the
+    MSE of the network's own output F, which is O(1) at every t, so the low-noise steps that the
+    preconditioning exists for are trained too (unweighted, their x0 error is ~1e-4 of the loss)."""
     u, i, like = batch[:, 0], batch[:, 1], batch[:, 2]
     x0 = E[i]
     t = torch.randint(0, len(sa), (len(batch),), generator=gen)
@@ -27,7 +30,10 @@ def x0_loss(model, table, E, batch, sa, s1a, p_drop, null_row, gen, drop=True):
         u = torch.where(torch.rand(len(u), generator=gen) < p_drop, torch.full_like(u, null_row), u)
         like = torch.where(torch.rand(len(like), generator=gen) < p_drop, torch.full_like(like, NULL_LIKE), like)
     pred = model(diffuse(x0, t, noise, sa, s1a), t, table(u), like)
-    return ((pred - x0) ** 2).mean()
+    err = (pred - x0) ** 2
+    if edm_weight and hasattr(model, "c_out"):
+        err = err / model.c_out[t][:, None] ** 2
+    return err.mean()
 
 
 def train_prior(items, item_ids_path, interactions, arch="mlp", steps=4000, batch=512, lr=1e-3, p_drop=0.15,
@@ -50,6 +56,7 @@ def train_prior(items, item_ids_path, interactions, arch="mlp", steps=4000, batc
     cfg = dict(ARCH_DEFAULTS[arch]) if arch in ARCH_DEFAULTS else None
     if cfg is None:
         raise InputError(f"unknown --arch {arch!r} (expected 'mlp' or 'rebeca')")
+    cfg["sigma_data"] = round(float(E.std()), 6)  # EDM preconditioning (priors.Preconditioned)
     model = build_prior(arch, D, USER_DIM, **cfg)
     table = nn.Embedding(n_users + 1, USER_DIM)
     nn.init.normal_(table.weight, std=1.0)
@@ -76,7 +83,8 @@ def train_prior(items, item_ids_path, interactions, arch="mlp", steps=4000, batc
             model.eval()
             with torch.no_grad():  # fixed-noise validation, 4 passes
                 vg = torch.Generator().manual_seed(1234)
-                vl = float(np.mean([x0_loss(model, table, Et, val, sa, s1a, 0, n_users, vg, drop=False).item()
+                vl = float(np.mean([x0_loss(model, table, Et, val, sa, s1a, 0, n_users, vg, drop=False,
+                                            edm_weight=False).item()
                                     for _ in range(4)]))
             history.append({"step": step, "train": round(loss.item(), 5), "val": round(vl, 5)})
             log(f"step {step} train {loss.item():.4f} val {vl:.4f} ({time.time() - t0:.0f}s)")
@@ -99,5 +107,6 @@ def train_prior(items, item_ids_path, interactions, arch="mlp", steps=4000, batc
                          "steps_run": step, "best_val_loss": best, "history": history, "seed": seed,
                          "batch": batch, "lr": lr, "p_drop_user": p_drop, "p_drop_like": p_drop,
                          "shuffled_users": shuffle_users, "seconds": round(time.time() - t0, 1),
-                         "objective": "x0 MSE, t ~ U{0..999}"}}
+                         "objective": "x0 = c_skip·x̃ + c_out·F (EDM); MSE of F (x0 MSE / c_out²), t ~ U{0..999}; "
+                                      "validation: unweighted x0 MSE"}}
     return ckpt

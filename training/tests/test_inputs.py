@@ -149,7 +149,9 @@ class TestManifest(Tmp):
         self.assertEqual(man["users"], {"rows": 4, "null_row": 3})
         with open(os.path.join(self.src, "parity.json")) as f:
             par = json.load(f)
-        self.assertEqual([s["sampler"] for s in par["samplers"]], ["ddim", "ddpm"])
+        runs = [(s["sampler"], s["steps"], s["spacing"]) for s in par["samplers"]]
+        self.assertEqual(runs, [("ddim", 50, "linspace"), ("ddpm", 1000, "linspace"), ("ddim", 4, "leading"),
+                                ("ddim", 3, "trailing"), ("dpmpp_2m", 5, "trailing"), ("dpmpp_2m_sde", 5, "trailing")])
 
     def test_decoder_parity(self):
         from rebeca_train.manifest import validate

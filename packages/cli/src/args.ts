@@ -1,3 +1,4 @@
+import { SAMPLERS, SPACINGS } from "@rebeca/contracts";
 /** A parsed command line: the command, its positional arguments and its flags. */
 export interface Command {
   name: string;
@@ -7,7 +8,7 @@ export interface Command {
 
 /** `positional: -1` = one or more. */
 const COMMANDS: Record<string, { positional: number; flags: string[]; booleans?: string[] }> = {
-  submit: { positional: 0, flags: ["file", "manifest", "request-id", "images", "model", "seed", "label", "callback", "guidance", "steps", "sampler"], booleans: ["no-watch"] },
+  submit: { positional: 0, flags: ["file", "manifest", "request-id", "images", "model", "seed", "label", "callback", "guidance", "steps", "sampler", "spacing"], booleans: ["no-watch"] },
   eval: { positional: -1, flags: ["out", "models", "verifier", "permutations", "label"], booleans: ["upload"] },
   watch: { positional: 1, flags: [] },
   results: { positional: 1, flags: ["out"] },
@@ -19,7 +20,7 @@ export const USAGE = `usage: rebeca <command> [options]
 
   submit  --file ids.txt | --manifest s3://bucket/tenants/<t>/ids.txt
           --request-id ID [--images N] [--model V] [--seed S] [--guidance G] [--steps S]
-          [--sampler ddim|ddpm]
+          [--sampler ddpm|ddim|dpmpp_2m|dpmpp_2m_sde] [--spacing linspace|leading|trailing]
           [--label k=v ...] [--callback URL] [--no-watch]
                               stream user ids (one per line) as a batch, then show its progress
   watch   BATCH_ID            progress bar until the batch finishes
@@ -70,7 +71,9 @@ export function parseArgs(argv: string[]): Command {
     if (flags.has("file") === flags.has("manifest")) throw new UsageError("submit: give exactly one of --file or --manifest");
     if (!flags.has("request-id")) throw new UsageError("submit: --request-id is required (it makes a retry safe)");
     const sampler = flags.get("sampler")?.at(-1);
-    if (sampler !== undefined && sampler !== "ddim" && sampler !== "ddpm") throw new UsageError(`submit: --sampler must be ddim or ddpm, got "${sampler}"`);
+    if (sampler !== undefined && !(SAMPLERS as readonly string[]).includes(sampler)) throw new UsageError(`submit: --sampler must be one of ${SAMPLERS.join(", ")}, got "${sampler}"`);
+    const spacing = flags.get("spacing")?.at(-1);
+    if (spacing !== undefined && !(SPACINGS as readonly string[]).includes(spacing)) throw new UsageError(`submit: --spacing must be one of ${SPACINGS.join(", ")}, got "${spacing}"`);
   }
   if (name === "eval") {
     const v = flags.get("verifier")?.at(-1);

@@ -21,7 +21,8 @@ describe("parseArgs", () => {
     [["eval"], /at least one argument/],
     [["eval", "b1", "--verifier", "magic"], /oracle or learned/],
     [["eval", "b1", "b2", "--label", "only-one"], /one --label per batch/],
-    [["submit", "--file", "f", "--request-id", "r", "--sampler", "euler"], /ddim or ddpm/],
+    [["submit", "--file", "f", "--request-id", "r", "--sampler", "euler"], /--sampler must be one of ddim, ddpm, dpmpp_2m, dpmpp_2m_sde/],
+    [["submit", "--file", "f", "--request-id", "r", "--spacing", "karras"], /--spacing must be one of linspace, leading, trailing/],
   ])("refuses %j", (argv, message) => {
     expect(() => parseArgs(argv as string[])).toThrow(UsageError);
     expect(() => parseArgs(argv as string[])).toThrow(message);

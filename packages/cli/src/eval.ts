@@ -7,9 +7,9 @@ import { join, resolve } from "node:path";
 import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { BatchClient } from "@rebeca/client";
 import { BatchState, type Batch } from "@rebeca/contracts/grpc-batches";
-import { Sampler } from "@rebeca/contracts/grpc";
 import { evalReportUri } from "@rebeca/contracts";
-import { buildReport, formatComparison, formatVerdict, renderReportHtml, type EvalReport, type Galleries } from "@rebeca/eval";
+import { fromProtoSampler, fromProtoSpacing } from "@rebeca/contracts/sampler-enums";
+import { buildReport, formatComparison, frontierTable, renderReportHtml, type EvalReport, type Galleries } from "@rebeca/eval";
 import { evaluateServedBatch, loadDemoWorld, loadImageEncoder, parseResultManifest, type ServedBatch } from "@rebeca/eval/served";
 
 export interface EvalOptions {
@@ -40,13 +40,16 @@ async function servedBatch(b: Batch, s3: S3Client, modelsDir: string): Promise<S
   if (b.state !== BatchState.BATCH_STATE_COMPLETED || !b.resultManifestUri) throw new Error(`batch ${b.batchId} is ${BatchState[b.state]}; only a completed batch with a result manifest can be evaluated`);
   const p = b.parameters!;
   const model = JSON.parse(await readFile(join(modelsDir, p.modelVersion, "manifest.json"), "utf8")) as { schedule: { timesteps: number } };
-  const ddpm = p.sampler === Sampler.SAMPLER_DDPM;
+  // A stored batch always names its sampler and spacing (the gateway fills the model's defaults).
+  const sampler = fromProtoSampler(p.sampler) ?? "ddim";
+  const ddpm = sampler === "ddpm";
   return {
     batchId: b.batchId,
     modelVersion: p.modelVersion,
-    sampler: ddpm ? "ddpm" : "ddim",
-    // DDPM visits every timestep; the stored steps only apply to DDIM.
+    sampler,
+    // DDPM visits every timestep; the stored steps apply to the other samplers.
     steps: ddpm ? model.schedule.timesteps : (p.steps ?? 0),
+    spacing: ddpm ? "linspace" : (fromProtoSpacing(p.spacing) ?? "linspace"),
     guidance: p.guidance ?? 0,
     manifest: parseResultManifest(new TextDecoder().decode(await readS3(s3, b.resultManifestUri))),
   };
@@ -88,6 +91,6 @@ export async function runEval(o: EvalOptions, client: BatchClient, s3: S3Client)
     }
   }
   console.log(formatComparison(report.comparison));
-  for (const v of report.samplers) console.log(formatVerdict(v));
+  if (report.samplers) console.log(frontierTable(report.samplers, "samplers on the T–diversity frontier"));
   return report;
 }

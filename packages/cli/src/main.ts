@@ -5,7 +5,8 @@ import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { Redis } from "ioredis";
 import { createBatchClient, type BatchClient } from "@rebeca/client";
 import { BatchState, type Batch } from "@rebeca/contracts/grpc-batches";
-import { Sampler } from "@rebeca/contracts/grpc";
+import type { SamplerName, SpacingName } from "@rebeca/contracts";
+import { toProtoSampler, toProtoSpacing } from "@rebeca/contracts/sampler-enums";
 import { redisKeys, STAGES, stageQueue, WORK_CLASSES } from "@rebeca/contracts";
 import { backlogOf, openQueue } from "@rebeca/platform";
 import { intFlag, labels, parseArgs, USAGE, UsageError, type Command } from "./args.js";
@@ -61,7 +62,8 @@ async function submit(cmd: Command, client: BatchClient) {
     ...(flag("seed") !== undefined ? { seed: intFlag(cmd, "seed", 0) } : {}),
     ...(flag("guidance") !== undefined ? { guidance: Number(flag("guidance")) } : {}),
     ...(flag("steps") !== undefined ? { steps: intFlag(cmd, "steps", 50) } : {}),
-    ...(flag("sampler") !== undefined ? { sampler: flag("sampler") === "ddpm" ? Sampler.SAMPLER_DDPM : Sampler.SAMPLER_DDIM } : {}),
+    ...(flag("sampler") !== undefined ? { sampler: toProtoSampler(flag("sampler") as SamplerName) } : {}),
+    ...(flag("spacing") !== undefined ? { spacing: toProtoSpacing(flag("spacing") as SpacingName) } : {}),
     labels: labels(cmd),
     callbackUrl: flag("callback") ?? "",
   };

@@ -30,7 +30,7 @@ export function createJobClient(address: string, apiKey: string | null) {
   return {
     raw: client,
     createJob: (req: Partial<CreateJobRequest>, opts: { traceparent?: string } = {}) =>
-      call<CreateJobRequest, CreateJobResponse>(client.createJob, opts.traceparent ? md({ traceparent: opts.traceparent }) : md(), { requestId: "", userId: "", numImages: 1, sampler: 0, modelVersion: "", priority: 0, labels: {}, callbackUrl: "", callbackEvents: [], unknownUser: 0, ...req }),
+      call<CreateJobRequest, CreateJobResponse>(client.createJob, opts.traceparent ? md({ traceparent: opts.traceparent }) : md(), { requestId: "", userId: "", numImages: 1, sampler: 0, spacing: 0, modelVersion: "", priority: 0, labels: {}, callbackUrl: "", callbackEvents: [], unknownUser: 0, ...req }),
     getJob: (jobId: string) => call<{ jobId: string }, GetJobResponse>(client.getJob, { jobId }),
     listJobs: (req: Partial<ListJobsRequest>) => call<ListJobsRequest, ListJobsResponse>(client.listJobs, { pageSize: 0, pageToken: "", state: 0, userId: "", labels: {}, ...req }),
     cancelJob: (jobId: string) => call<{ jobId: string }, CancelJobResponse>(client.cancelJob, { jobId }),
@@ -50,7 +50,7 @@ export function createBatchClient(address: string, apiKey: string | null) {
     if (traceparent) m.set("traceparent", traceparent);
     return m;
   };
-  const params = (p: Partial<BatchParameters>): BatchParameters => ({ requestId: "", numImages: 1, sampler: 0, modelVersion: "", priority: 0, labels: {}, callbackUrl: "", callbackEvents: [], unknownUser: 0, ...p });
+  const params = (p: Partial<BatchParameters>): BatchParameters => ({ requestId: "", numImages: 1, sampler: 0, spacing: 0, modelVersion: "", priority: 0, labels: {}, callbackUrl: "", callbackEvents: [], unknownUser: 0, ...p });
   return {
     raw: client,
     /**

@@ -32,8 +32,11 @@ export const eventTypeOf = (state: JobStateName): EventType => `job.${state}`;
 /** Callback event filter used when a request names none: the terminal events. */
 export const DEFAULT_CALLBACK_EVENTS: readonly EventType[] = ["job.succeeded", "job.failed", "job.cancelled"];
 
-export const SAMPLERS = ["ddim", "ddpm"] as const;
+export const SAMPLERS = ["ddim", "ddpm", "dpmpp_2m", "dpmpp_2m_sde"] as const;
 export type SamplerName = (typeof SAMPLERS)[number];
+/** Timestep spacings of the samplers (docs/model-format.md, "Samplers"). */
+export const SPACINGS = ["linspace", "leading", "trailing"] as const;
+export type SpacingName = (typeof SPACINGS)[number];
 
 export const outputSchema = z.object({
   index: z.number().int().nonnegative(),
@@ -55,6 +58,8 @@ export const jobSpecSchema = z.object({
   guidance: z.number(),
   steps: z.number().int().positive(),
   sampler: z.enum(SAMPLERS),
+  /** Records written before the spacing option used the old grid: "linspace". */
+  spacing: z.enum(SPACINGS).default("linspace"),
   seed: z.number().int().nonnegative().max(0xffffffff),
   modelVersion: z.string(),
   priority: z.number().int().nonnegative(),

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { SAMPLERS } from "./jobs.js";
+import { SAMPLERS, SPACINGS } from "./jobs.js";
 
 /** "prior" queue: sample the embeddings of one job. Parameters travel with the task so the
  *  worker needs no extra read; the job record stays the source of truth for state. */
@@ -12,6 +12,8 @@ export const priorTaskSchema = z.object({
   guidance: z.number().finite(),
   steps: z.number().int().positive(),
   sampler: z.enum(SAMPLERS),
+  /** Tasks enqueued before the spacing option used the old grid: "linspace". */
+  spacing: z.enum(SPACINGS).default("linspace"),
   seed: z.number().int().nonnegative().max(0xffffffff),
   unknownUser: z.enum(["reject", "population"]),
   priority: z.number().int().nonnegative(),

@@ -2,7 +2,9 @@
  * The HTML evaluation report: self-contained (inline SVG plots, images as data URIs), so it can be
  * stored in S3, served by the console or opened from disk.
  */
-import { formatVerdict, type EvalReport, type RunReport } from "./report.js";
+import type { FrontierResult } from "./frontier.js";
+import { frontierSvg } from "./frontier-report.js";
+import type { EvalReport, RunReport } from "./report.js";
 
 /** Images to show per user of a run: catalogue items they liked and what was generated. */
 export type Galleries = Record<string, Record<string, { liked: string[]; generated: string[] }>>;
@@ -101,8 +103,19 @@ h2 small, h4 small { color: #666; font-weight: normal; } .verdict.pass { color: 
 <h1>${escapeHtml(title)}</h1>
 <p>Generated ${escapeHtml(report.generatedAt)}. T is the paper's statistic (median over users of their items' mean verifier P(like)); ΔT is against the first run (${escapeHtml(report.comparison.baseline)}).</p>
 ${summaryTable(report)}
-${report.samplers.map((v) => `<p class="verdict ${v.within ? "pass" : "fail"}">${escapeHtml(formatVerdict(v))}</p>`).join("")}
+${report.samplers ? samplersSection(report.samplers) : "<p>No DDPM-1000 run: samplers are not judged (the rule compares them with DDPM-1000's frontier).</p>"}
 ${runs}
 </body></html>
 `;
 }
+
+/** The samplers' T-vs-diversity plot and, per configuration, whether it qualifies by the frontier rule. */
+function samplersSection(r: FrontierResult): string {
+  const rows = r.samplers.map((s) => `<p class="verdict ${s.qualifies ? "pass" : "fail"}">${escapeHtml(s.config)}: ${s.comparable} comparable points, worst lower bound of the frontier gap ${s.worstLower === undefined ? "–" : s.worstLower.toFixed(3)} vs −${r.noise.T.toFixed(3)} (${escapeHtml(r.baseline)} seed noise) → ${s.qualifies ? "qualifies" : "does not qualify"}</p>`);
+  const d = r.defaults;
+  return `<h2>Samplers on the frontier <small>(gap to ${escapeHtml(r.baseline)}'s T-vs-diversity curve, 95 % bootstrap over users)</small></h2>
+<figure>${frontierSvg(r, "T vs diversity over the guidance sweep")}</figure>
+${rows.join("\n")}
+<p>${d ? `Default by the rule: ${escapeHtml(d.sampler)}, ${d.steps} evaluations, ${escapeHtml(d.spacing)} spacing, g = ${d.guidance}.` : "No fast sampler qualifies."}</p>`;
+}
+

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { diversity, f1Score, retrievalAtK } from "./retrieval.js";
-import { buildReport, compareRuns, evaluateRun, formatComparison, type RunInput } from "./report.js";
+import { buildReport, compareRuns, evaluateRun, formatComparison, frontierRuns, type RunInput } from "./report.js";
 import { histogram, renderReportHtml } from "./html.js";
 
 // A 2-d catalogue: items 0..3 point along +x (user A likes them), items 4..7 along +y (user B).
@@ -113,14 +113,18 @@ describe("comparison and HTML report", () => {
     expect(html).toContain("1970-01-01T00:00:00.000Z");
   });
 
-  it("lets a DDIM run of ≤ 50 steps be the default only when its statistic is within 0.02 of DDPM's", () => {
+  it("judges samplers on the frontier only when DDPM-1000 ran, repeated runs being seed sets", () => {
     const ddpm = { ...evaluateRun(run(true, "ddpm-1000"), 10), sampler: "ddpm", steps: 1000 };
-    const close = { ...ddpm, label: "ddim-50", sampler: "ddim", steps: 50, statistic: ddpm.statistic + 0.015 };
-    const far = { ...close, label: "ddim-20", steps: 20, statistic: ddpm.statistic + 0.1 };
-    const long = { ...close, label: "ddim-100", steps: 100 };
-    const v = buildReport([ddpm, close, far, long]).samplers;
-    expect(v.map((x) => [x.fast, x.within])).toEqual([["ddim-50", true], ["ddim-20", false]]);
-    expect(v[1]!.delta).toBeCloseTo(0.1);
+    const fast = { ...ddpm, label: "ddim-3", sampler: "ddim", steps: 3, spacing: "trailing" };
+    expect(buildReport([fast]).samplers).toBeUndefined();
+    const runs = frontierRuns([ddpm, fast, ddpm, fast]);
+    expect(runs.map((r) => [r.sampler, r.seedSet])).toEqual([["ddpm", 0], ["ddim", 0], ["ddpm", 1], ["ddim", 1]]);
+    const judged = buildReport([ddpm, fast, ddpm, fast]).samplers!;
+    expect(judged.baseline).toBe("ddpm-1000");
+    // identical per-user results: gap 0 at the one guidance measured (seed sets pooled), too few points to qualify
+    expect(judged.points.find((p) => p.config === "ddim-3-trailing")!.gap).toBe(0);
+    expect(judged.samplers).toEqual([expect.objectContaining({ config: "ddim-3-trailing", comparable: 1, qualifies: false })]);
+    expect(renderReportHtml(buildReport([ddpm, fast, ddpm, fast], new Date(0)), {})).toContain("Samplers on the frontier");
   });
 
   it("histogram puts every value in a bin", () => {

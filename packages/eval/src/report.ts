@@ -2,6 +2,7 @@
  * The evaluation report model: one run = one served batch (a model version, sampler, steps and
  * guidance) scored by a verifier. Pure: embeddings, scores and pools in; plain values out.
  */
+import { judgeSamplers, type FrontierResult, type FrontierRun } from "./frontier.js";
 import { personalizationTest, median } from "./permutation.js";
 import { diversity, retrievalAtK, f1Score } from "./retrieval.js";
 
@@ -13,6 +14,8 @@ export interface RunInput {
   modelVersion: string;
   sampler: string;
   steps: number;
+  /** Timestep spacing of the served batch. @default "linspace" */
+  spacing?: string;
   guidance: number;
   /** Which verifier produced `score` ("oracle" or "learned"). */
   verifier: string;
@@ -51,6 +54,7 @@ export interface RunReport {
   modelVersion: string;
   sampler: string;
   steps: number;
+  spacing?: string;
   guidance: number;
   verifier: string;
   users: number;
@@ -114,6 +118,7 @@ export function evaluateRun(input: RunInput, permutations = 1000, seed = 1): Run
     modelVersion: input.modelVersion,
     sampler: input.sampler,
     steps: input.steps,
+    ...(input.spacing ? { spacing: input.spacing } : {}),
     guidance: input.guidance,
     verifier: input.verifier,
     users: perUser.length,
@@ -157,34 +162,30 @@ export function compareRuns(runs: RunReport[]): Comparison {
   };
 }
 
-export interface SamplerVerdict {
-  baseline: string;
-  fast: string;
-  delta: number;
-  tolerance: number;
-  /** |ΔT| ≤ tolerance: the fast sampler may become the default. */
-  within: boolean;
+/**
+ * The served runs as frontier points: runs of one sampler configuration at one guidance are its seed
+ * sets, in the order given (frontier.ts judges them against the DDPM-1000 runs).
+ */
+export function frontierRuns(runs: RunReport[]): FrontierRun[] {
+  const seen = new Map<string, number>();
+  return runs.map((r) => {
+    const key = `${r.modelVersion}|${r.sampler}|${r.steps}|${r.spacing ?? "linspace"}|${r.guidance}`;
+    const seedSet = seen.get(key) ?? 0;
+    seen.set(key, seedSet + 1);
+    return { sampler: r.sampler, steps: r.steps, spacing: r.spacing ?? "linspace", guidance: r.guidance, seedSet, own: r.perUser.map((u) => u.own), diversity: r.perUser.map((u) => u.diversity) };
+  });
 }
 
 /**
- * The rule for making a fast sampler the default: its statistic must be within `tolerance` of the
- * paper's 1000-step DDPM on the same users and seeds. Compares every DDIM run of ≤ 50 steps with the
- * first DDPM run of the same model version and guidance.
+ * The sampler rule (replacing "within 0.02 of DDPM at equal guidance"): judged on the frontier when
+ * the runs include DDPM-1000 (undefined otherwise). Runs of several model versions: the first one's.
  */
-export function samplerVerdicts(runs: RunReport[], tolerance = 0.02): SamplerVerdict[] {
-  const out: SamplerVerdict[] = [];
-  for (const fast of runs.filter((r) => r.sampler === "ddim" && r.steps <= 50)) {
-    const base = runs.find((r) => r.sampler === "ddpm" && r.modelVersion === fast.modelVersion && r.guidance === fast.guidance);
-    if (!base) continue;
-    const delta = fast.statistic - base.statistic;
-    out.push({ baseline: base.label, fast: fast.label, delta, tolerance, within: Math.abs(delta) <= tolerance });
-  }
-  return out;
+export function samplerFrontier(runs: RunReport[]): FrontierResult | undefined {
+  const version = runs[0]?.modelVersion;
+  const mine = runs.filter((r) => r.modelVersion === version);
+  if (!mine.some((r) => r.sampler === "ddpm" && r.steps === 1000)) return undefined;
+  return judgeSamplers(frontierRuns(mine));
 }
-
-/** One line per verdict, for the command's output. */
-export const formatVerdict = (v: SamplerVerdict) =>
-  `${v.fast} vs ${v.baseline}: ΔT = ${v.delta >= 0 ? "+" : ""}${v.delta.toFixed(4)} → ${v.within ? `within ${v.tolerance}: the fast sampler may be the default` : `not within ${v.tolerance}: keep the paper's DDPM as the default`}`;
 
 /** Plain-text table of a comparison, for terminals and CI logs. */
 export function formatComparison(c: Comparison): string {
@@ -202,9 +203,11 @@ export interface EvalReport {
   generatedAt: string;
   runs: RunReport[];
   comparison: Comparison;
-  samplers: SamplerVerdict[];
+  /** The frontier judgement of the samplers, when the runs include DDPM-1000. */
+  samplers?: FrontierResult;
 }
 
 export function buildReport(runs: RunReport[], now = new Date()): EvalReport {
-  return { generatedAt: now.toISOString(), runs, comparison: compareRuns(runs), samplers: samplerVerdicts(runs) };
+  const samplers = samplerFrontier(runs);
+  return { generatedAt: now.toISOString(), runs, comparison: compareRuns(runs), ...(samplers ? { samplers } : {}) };
 }

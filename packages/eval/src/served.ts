@@ -176,6 +176,8 @@ export interface ServedBatch {
   modelVersion: string;
   sampler: string;
   steps: number;
+  /** @default "linspace" */
+  spacing?: string;
   guidance: number;
   manifest: UserResult[];
 }
@@ -236,11 +238,12 @@ export async function evaluateServedBatch(o: EvaluateServedOptions): Promise<Ser
   const items = refs.length;
   const run = evaluateRun(
     {
-      label: o.label ?? `${o.batch.sampler}-${o.batch.steps} g=${o.batch.guidance}`,
+      label: o.label ?? `${o.batch.sampler}-${o.batch.steps}${o.batch.spacing && o.batch.sampler !== "ddpm" ? `-${o.batch.spacing}` : ""} g=${o.batch.guidance}`,
       batchId: o.batch.batchId,
       modelVersion: o.batch.modelVersion,
       sampler: o.batch.sampler,
       steps: o.batch.steps,
+      ...(o.batch.spacing ? { spacing: o.batch.spacing } : {}),
       guidance: o.batch.guidance,
       verifier: verifier.name,
       users,

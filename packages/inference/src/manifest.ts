@@ -11,7 +11,8 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
-import { validateAlphasCumprod } from './schedule.js';
+import { SAMPLER_NAMES } from './sampler.js';
+import { TIMESTEP_SPACINGS, validateAlphasCumprod } from './schedule.js';
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'sha256 must be 64 lowercase hex digits');
 const fileRef = z.object({ path: z.string().min(1), sha256: sha256Hex }).loose();
@@ -34,11 +35,15 @@ export const priorManifestSchema = z
     null_like: z.number().int().nonnegative(),
     like: z.number().int().nonnegative(),
     users: z.object({ rows: positiveInt, null_row: z.number().int().nonnegative() }),
+    /** What a request gets when it names no sampler/steps/guidance/spacing; written by the evaluation. */
     defaults: z.object({
       guidance: z.number(),
+      /** Steps of every sampler except DDPM (which visits all timesteps). */
       steps: positiveInt,
-      sampler: z.enum(['ddim', 'ddpm']),
-    }),
+      sampler: z.enum(SAMPLER_NAMES),
+      /** Absent in manifests older than the spacing option: "linspace". */
+      spacing: z.enum(TIMESTEP_SPACINGS).optional(),
+    }).loose(),
     files: z
       .object({
         prior: fileRef,

@@ -10,13 +10,16 @@ import { createImageEncoder, createOnnxPrior, createOnnxSession, createSingleSho
 import { createPriorSampler } from './prior-service.js';
 import { normalVector } from './rng.js';
 import { cosineAlphasCumprod } from './schedule.js';
-import type { PriorModel, SamplerName } from './sampler.js';
+import { SAMPLER_NAMES, type PriorModel, type SamplerName } from './sampler.js';
+import type { TimestepSpacing } from './schedule.js';
 
 interface ParityFile {
   model: { x_t: number[][]; t: number[]; user_rows: number[]; like: number[]; x0: number[][] };
   samplers: {
     sampler: SamplerName;
     steps: number;
+    /** Absent in parity files older than the spacing option (then "linspace"). */
+    spacing?: TimestepSpacing;
     guidance: number;
     user_rows: (number | null)[];
     seeds: number[];
@@ -126,7 +129,7 @@ for (const { version, dir } of versions) describe(`${version} parity with the Py
     }
   });
 
-  it('(c) DDIM and DDPM samplers reproduce torch embeddings within 1e-4', async () => {
+  it('(c) every sampler and spacing reproduces torch embeddings within 1e-5', async () => {
     const { files, parity, model } = await loadPrior();
     const sampler = createPriorSampler({ model, userTable: files.userTable, manifest: files.manifest });
     const seen = new Set<string>();
@@ -137,21 +140,24 @@ for (const { version, dir } of versions) describe(`${version} parity with the Py
         guidance: s.guidance,
         steps: s.steps,
         sampler: s.sampler,
+        spacing: s.spacing ?? 'linspace',
       });
       const diff = maxAbsDiff(out, s.embedding.flat());
-      console.info(`[parity] ${version} ${s.sampler}-${s.steps} max |Δ| = ${diff}`);
-      expect(diff, `${s.sampler} ${s.steps} steps: max |Δ| = ${diff}`).toBeLessThanOrEqual(1e-4);
-      seen.add(`${s.sampler}:${s.steps}`);
+      const name = `${s.sampler}-${s.steps} ${s.spacing ?? 'linspace'}`;
+      console.info(`[parity] ${version} ${name} max |Δ| = ${diff}`);
+      expect(diff, `${name}: max |Δ| = ${diff}`).toBeLessThanOrEqual(TOLERANCE);
+      seen.add(s.sampler);
+      seen.add(s.spacing ?? 'linspace');
     }
-    expect(seen.has('ddim:50') && seen.has('ddpm:1000')).toBe(true);
+    expect([...seen].sort()).toEqual([...SAMPLER_NAMES, 'leading', 'linspace', 'trailing'].sort());
   }, 120_000);
 
   it('the real prior keeps sampling batch invariant: item 0 alone equals item 0 in a batch of 3', async () => {
     const { files, model } = await loadPrior();
     const sampler = createPriorSampler({ model, userTable: files.userTable, manifest: files.manifest });
-    for (const name of ['ddim', 'ddpm'] as const) {
-      const alone = await sampler.sample({ userRow: 0, seeds: [42], sampler: name });
-      const batch = await sampler.sample({ userRow: [0, 1, null], seeds: [42, 7, 9], sampler: name });
+    for (const name of SAMPLER_NAMES) {
+      const alone = await sampler.sample({ userRow: 0, seeds: [42], sampler: name, spacing: 'trailing' });
+      const batch = await sampler.sample({ userRow: [0, 1, null], seeds: [42, 7, 9], sampler: name, spacing: 'trailing' });
       expect(maxAbsDiff(alone, batch.subarray(0, alone.length)), name).toBeLessThanOrEqual(1e-6);
     }
   }, 120_000);

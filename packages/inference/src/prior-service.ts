@@ -3,6 +3,7 @@
  */
 import type { PriorManifest, UserTable } from './manifest.js';
 import { sampleEmbeddings, type PriorModel, type SamplerName, type StepInfo } from './sampler.js';
+import type { TimestepSpacing } from './schedule.js';
 
 export interface PriorSamplerDeps {
   readonly model: PriorModel;
@@ -20,10 +21,12 @@ export interface PriorSampleRequest {
   readonly seeds: readonly number[];
   /** CFG scale. @default manifest.defaults.guidance */
   readonly guidance?: number;
-  /** @default manifest.defaults.steps for DDIM, T for DDPM */
+  /** @default manifest.defaults.steps, T for DDPM */
   readonly steps?: number;
   /** @default manifest.defaults.sampler */
   readonly sampler?: SamplerName;
+  /** @default manifest.defaults.spacing, else "linspace" */
+  readonly spacing?: TimestepSpacing;
   readonly signal?: AbortSignal;
   readonly onStep?: (info: StepInfo) => void | Promise<void>;
 }
@@ -71,6 +74,7 @@ export function createPriorSampler({ model, userTable, manifest }: PriorSamplerD
         guidance: req.guidance ?? manifest.defaults.guidance,
         sampler,
         steps,
+        spacing: req.spacing ?? manifest.defaults.spacing ?? 'linspace',
         ...(req.signal ? { signal: req.signal } : {}),
         ...(req.onStep ? { onStep: req.onStep } : {}),
       });

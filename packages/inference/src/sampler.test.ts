@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { normalVector } from './rng.js';
-import { sampleEmbeddings, type PriorInput, type PriorModel, type SamplerConfig } from './sampler.js';
+import { SAMPLER_NAMES, sampleEmbeddings, type PriorInput, type PriorModel, type SamplerConfig } from './sampler.js';
 import { cosineAlphasCumprod } from './schedule.js';
 
 const D = 6;
@@ -42,7 +42,7 @@ function rowwiseModel(): PriorModel & { calls: PriorInput[] } {
 }
 
 describe('sampleEmbeddings', () => {
-  for (const sampler of ['ddim', 'ddpm'] as const) {
+  for (const sampler of SAMPLER_NAMES) {
     it(`${sampler}: a model predicting a constant x0 lands on it`, async () => {
       const target = Float32Array.of(0.5, -1.25, 2, 0, 3.5, -0.75);
       const model: PriorModel = {
@@ -57,7 +57,7 @@ describe('sampleEmbeddings', () => {
       });
       for (let b = 0; b < 2; b++) {
         for (let d = 0; d < D; d++) {
-          if (sampler === 'ddim') expect(out[b * D + d]).toBe(target[d]);
+          if (sampler !== 'ddpm') expect(out[b * D + d]).toBe(target[d]);
           // DDPM's last step is x_prev = mean with a_p = 1: exactly x0 up to float64 rounding.
           else expect(out[b * D + d]).toBeCloseTo(target[d]!, 12);
         }
@@ -118,10 +118,10 @@ describe('sampleEmbeddings', () => {
     }
   });
 
-  for (const sampler of ['ddim', 'ddpm'] as const) {
+  for (const sampler of SAMPLER_NAMES) {
     it(`${sampler}: batch invariant — item 0 alone equals item 0 in a batch of 3, bit for bit`, async () => {
       const users = usersFor(3);
-      const steps = sampler === 'ddim' ? 25 : 200;
+      const steps = sampler === 'ddpm' ? 200 : 25;
       const cfg = sampler === 'ddpm' ? { ...config, alphasCumprod: cosineAlphasCumprod(200) } : config;
       const alone = await sampleEmbeddings(rowwiseModel(), cfg, {
         users: users.subarray(0, U), nullUser, seeds: [42], guidance: 3, sampler, steps,
@@ -134,6 +134,27 @@ describe('sampleEmbeddings', () => {
       expect(alone.every(Number.isFinite)).toBe(true);
     });
   }
+
+  it('DPM-Solver++(2M) with 2 steps is DDIM (first-order steps); with 4 it differs, and its SDE variant is seeded', async () => {
+    const run = (sampler: (typeof SAMPLER_NAMES)[number], steps: number, seeds = [3, 4]) =>
+      sampleEmbeddings(rowwiseModel(), config, { users: usersFor(2), nullUser, seeds, guidance: 2, sampler, steps, spacing: 'trailing' });
+    expect(Array.from(await run('dpmpp_2m', 2))).toEqual(Array.from(await run('ddim', 2)));
+    const ddim4 = Array.from(await run('ddim', 4));
+    const dpm4 = Array.from(await run('dpmpp_2m', 4));
+    const sde4 = Array.from(await run('dpmpp_2m_sde', 4));
+    expect(dpm4).not.toEqual(ddim4);
+    expect(sde4).not.toEqual(dpm4);
+    expect(Array.from(await run('dpmpp_2m_sde', 4))).toEqual(sde4);
+    expect(Array.from(await run('dpmpp_2m_sde', 4, [5, 4]))).not.toEqual(sde4);
+  });
+
+  it('evaluates the model at the spacing\'s timesteps', async () => {
+    for (const [spacing, ts] of [['trailing', [999, 666, 333]], ['leading', [666, 333, 0]], ['linspace', [999, 499, 0]]] as const) {
+      const model = rowwiseModel();
+      await sampleEmbeddings(model, config, { users: usersFor(1), nullUser, seeds: [1], guidance: 2, sampler: 'dpmpp_2m', steps: 3, spacing });
+      expect(model.calls.map((c) => Number(c.t[0]))).toEqual(ts);
+    }
+  });
 
   it('stops between steps when the signal aborts', async () => {
     const model = rowwiseModel();
@@ -158,5 +179,8 @@ describe('sampleEmbeddings', () => {
     await expect(
       sampleEmbeddings(model, config, { users: usersFor(1), nullUser, seeds: [1], guidance: 3, sampler: 'ddpm', steps: 50 }),
     ).rejects.toThrow(/visits all 1000 timesteps/);
+    await expect(
+      sampleEmbeddings(model, config, { users: usersFor(1), nullUser, seeds: [1], guidance: 3, sampler: 'euler' as never }),
+    ).rejects.toThrow(/unknown sampler euler/);
   });
 });

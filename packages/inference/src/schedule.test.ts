@@ -38,6 +38,20 @@ describe('timesteps', () => {
     const t = timesteps(1000, 1000);
     for (let i = 0; i < 1000; i++) expect(t[i]).toBe(999 - i);
   });
+  it('trailing starts at T−1 and spends no step at t = 0; leading ends at 0 and starts below T−1', () => {
+    expect(Array.from(timesteps(1000, 3, 'trailing'))).toEqual([999, 666, 333]);
+    expect(Array.from(timesteps(1000, 4, 'trailing'))).toEqual([999, 749, 499, 249]);
+    expect(Array.from(timesteps(1000, 1, 'trailing'))).toEqual([999]);
+    expect(Array.from(timesteps(1000, 3, 'leading'))).toEqual([666, 333, 0]);
+    expect(Array.from(timesteps(10, 4, 'leading'))).toEqual([7, 5, 2, 0]);
+    for (const spacing of ['leading', 'trailing', 'linspace'] as const) {
+      const t = timesteps(1000, 1000, spacing);
+      for (let i = 0; i < 1000; i++) expect(t[i], spacing).toBe(999 - i);
+    }
+  });
+  it('rejects an unknown spacing', () => {
+    expect(() => timesteps(1000, 3, 'cosine' as never)).toThrow(/unknown timestep spacing cosine/);
+  });
   it('rejects S outside 1..T', () => {
     expect(() => timesteps(1000, 0)).toThrow(RangeError);
     expect(() => timesteps(1000, 1001)).toThrow(RangeError);

@@ -58,18 +58,36 @@ export function validateAlphasCumprod(values: ArrayLike<number>, timesteps: numb
   return problems;
 }
 
+/** Timestep grids of the S-step samplers (docs/model-format.md, "Samplers"). */
+export const TIMESTEP_SPACINGS = ['linspace', 'leading', 'trailing'] as const;
+export type TimestepSpacing = (typeof TIMESTEP_SPACINGS)[number];
+
 /**
- * Timesteps visited by an S-step sampler over a T-step schedule, highest first:
- * `t_i = floor((T−1)(S−1−i)/(S−1))`, `[T−1]` when S = 1. Integer arithmetic so that Python and
- * TypeScript agree exactly.
+ * Timesteps visited by an S-step sampler over a T-step schedule, highest first, in integer arithmetic
+ * so that Python and TypeScript agree exactly:
+ * - `linspace`: t_i = floor((T−1)(S−1−i)/(S−1)), [T−1] when S = 1 (ends at t = 0);
+ * - `leading`: t_i = floor((S−1−i)·T/S) (ends at t = 0 and starts below T−1);
+ * - `trailing`: t_i = T−1 − floor(i·T/S) (starts at T−1; no evaluation is spent at t = 0, which
+ *   matters at a handful of steps).
  */
-export function timesteps(T: number, S: number): Int32Array {
+export function timesteps(T: number, S: number, spacing: TimestepSpacing = 'linspace'): Int32Array {
   if (!Number.isInteger(T) || T < 1) throw new RangeError(`T must be a positive integer, got ${T}`);
   if (!Number.isInteger(S) || S < 1 || S > T) {
     throw new RangeError(`steps must be an integer in 1..${T}, got ${S}`);
   }
-  if (S === 1) return Int32Array.of(T - 1);
   const out = new Int32Array(S);
-  for (let i = 0; i < S; i++) out[i] = Math.floor(((T - 1) * (S - 1 - i)) / (S - 1));
-  return out;
+  switch (spacing) {
+    case 'linspace':
+      if (S === 1) return Int32Array.of(T - 1);
+      for (let i = 0; i < S; i++) out[i] = Math.floor(((T - 1) * (S - 1 - i)) / (S - 1));
+      return out;
+    case 'leading':
+      for (let i = 0; i < S; i++) out[i] = Math.floor(((S - 1 - i) * T) / S);
+      return out;
+    case 'trailing':
+      for (let i = 0; i < S; i++) out[i] = T - 1 - Math.floor((i * T) / S);
+      return out;
+    default:
+      throw new RangeError(`unknown timestep spacing ${String(spacing)} (expected one of ${TIMESTEP_SPACINGS.join(', ')})`);
+  }
 }

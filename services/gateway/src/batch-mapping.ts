@@ -1,6 +1,7 @@
 import type { BatchRecord, BatchStateName } from "@rebeca/contracts";
-import { Sampler, UnknownUserPolicy } from "@rebeca/contracts/grpc";
+import { UnknownUserPolicy } from "@rebeca/contracts/grpc";
 import { BatchState, type Batch } from "@rebeca/contracts/grpc-batches";
+import { toProtoSampler, toProtoSpacing } from "@rebeca/contracts/sampler-enums";
 
 const STATES: Record<BatchStateName, BatchState> = {
   receiving: BatchState.BATCH_STATE_RECEIVING,
@@ -31,7 +32,8 @@ export function toProtoBatch(b: BatchRecord, now = Date.now()): Batch {
       numImages: b.spec.numImages,
       guidance: b.spec.guidance,
       steps: b.spec.steps,
-      sampler: b.spec.sampler === "ddpm" ? Sampler.SAMPLER_DDPM : Sampler.SAMPLER_DDIM,
+      sampler: toProtoSampler(b.spec.sampler),
+      spacing: toProtoSpacing(b.spec.spacing),
       seed: b.spec.seed,
       modelVersion: b.spec.modelVersion,
       priority: b.spec.priority,

@@ -1,5 +1,7 @@
 import type { JobEvent, JobRecord, JobStateName } from "@rebeca/contracts";
-import { JobState, Sampler, UnknownUserPolicy, type Event, type Job } from "@rebeca/contracts/grpc";
+import { JobState, UnknownUserPolicy, type Event, type Job } from "@rebeca/contracts/grpc";
+import { toProtoSampler, toProtoSpacing } from "@rebeca/contracts/sampler-enums";
+
 
 const STATES: Record<JobStateName, JobState> = {
   queued: JobState.JOB_STATE_QUEUED,
@@ -26,7 +28,8 @@ export function toProtoJob(r: JobRecord): Job {
     numImages: r.numImages,
     guidance: r.guidance,
     steps: r.steps,
-    sampler: r.sampler === "ddpm" ? Sampler.SAMPLER_DDPM : Sampler.SAMPLER_DDIM,
+    sampler: toProtoSampler(r.sampler),
+    spacing: toProtoSpacing(r.spacing),
     seed: r.seed,
     modelVersion: r.modelVersion,
     priority: r.priority,

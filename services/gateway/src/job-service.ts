@@ -42,6 +42,7 @@ function priorTask(r: JobRecord): PriorTask {
     guidance: r.guidance,
     steps: r.steps,
     sampler: r.sampler,
+    spacing: r.spacing,
     seed: r.seed,
     unknownUser: r.unknownUser,
     priority: r.priority,

@@ -1,5 +1,6 @@
-import type { BatchSpec, JobSpec, SamplerName } from "@rebeca/contracts";
-import { Sampler, UnknownUserPolicy, type CreateJobRequest } from "@rebeca/contracts/grpc";
+import type { BatchSpec, JobSpec, SamplerName, SpacingName } from "@rebeca/contracts";
+import { Sampler, TimestepSpacing, UnknownUserPolicy, type CreateJobRequest } from "@rebeca/contracts/grpc";
+import { fromProtoSampler, fromProtoSpacing } from "@rebeca/contracts/sampler-enums";
 import type { BatchParameters } from "@rebeca/contracts/grpc-batches";
 
 /** One problem with one request field, as google.rpc.BadRequest.FieldViolation carries it. */
@@ -19,7 +20,8 @@ export class ValidationError extends Error {
 export interface ModelInfo {
   version: string;
   timesteps: number;
-  defaults: { guidance: number; steps: number; sampler: SamplerName };
+  /** From the manifest; `spacing` is absent in manifests older than the option ("linspace"). */
+  defaults: { guidance: number; steps: number; sampler: SamplerName; spacing?: SpacingName };
 }
 
 export interface RequestLimits {
@@ -61,7 +63,9 @@ export function validateCreateJob(req: CreateJobRequest, model: ModelInfo, limit
     v.push({ field: "guidance", description: `must be a finite number between 0 and ${limits.maxGuidance}` });
   if (req.steps !== undefined && !(Number.isInteger(req.steps) && req.steps >= 1 && req.steps <= model.timesteps))
     v.push({ field: "steps", description: `must be between 1 and ${model.timesteps}` });
-  if (!(req.sampler in Sampler) || req.sampler === Sampler.UNRECOGNIZED) v.push({ field: "sampler", description: "unknown sampler" });
+  if (req.sampler !== Sampler.SAMPLER_UNSPECIFIED && fromProtoSampler(req.sampler) === null) v.push({ field: "sampler", description: "unknown sampler" });
+  if (req.spacing !== undefined && req.spacing !== TimestepSpacing.TIMESTEP_SPACING_UNSPECIFIED && fromProtoSpacing(req.spacing) === null)
+    v.push({ field: "spacing", description: "unknown timestep spacing" });
   if (!Number.isInteger(req.priority) || req.priority < 0 || req.priority > 1000) v.push({ field: "priority", description: "must be between 0 and 1000" });
   if (!(req.unknownUser in UnknownUserPolicy) || req.unknownUser === UnknownUserPolicy.UNRECOGNIZED)
     v.push({ field: "unknown_user", description: "unknown policy" });
@@ -76,15 +80,15 @@ export function validateCreateJob(req: CreateJobRequest, model: ModelInfo, limit
   }
   if (v.length > 0) throw new ValidationError(v);
 
-  const sampler: SamplerName =
-    req.sampler === Sampler.SAMPLER_DDIM ? "ddim" : req.sampler === Sampler.SAMPLER_DDPM ? "ddpm" : model.defaults.sampler;
+  const sampler: SamplerName = fromProtoSampler(req.sampler) ?? model.defaults.sampler;
   return {
     userId: req.userId,
     numImages: req.numImages,
     guidance: req.guidance ?? model.defaults.guidance,
-    // The paper's DDPM visits every timestep; `steps` only shapes DDIM.
+    // The paper's DDPM visits every timestep; `steps` and `spacing` shape the other samplers.
     steps: sampler === "ddpm" ? model.timesteps : (req.steps ?? model.defaults.steps),
     sampler,
+    spacing: sampler === "ddpm" ? "linspace" : ((req.spacing === undefined ? null : fromProtoSpacing(req.spacing)) ?? model.defaults.spacing ?? "linspace"),
     seed: req.seed ?? randomSeed(),
     modelVersion: model.version,
     priority: req.priority,

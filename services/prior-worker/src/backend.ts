@@ -1,4 +1,4 @@
-import type { SamplerName } from "@rebeca/contracts";
+import type { SamplerName, SpacingName } from "@rebeca/contracts";
 import type { PriorSampler, UserTable } from "@rebeca/inference";
 
 /** Items to sample: item i is for user `userIds[i]` with noise seed `seeds[i]`. */
@@ -10,6 +10,8 @@ export interface SampleJob {
   guidance: number;
   steps: number;
   sampler: SamplerName;
+  /** @default "linspace" */
+  spacing?: SpacingName;
 }
 
 export interface SampleOutcome {
@@ -60,6 +62,7 @@ export async function sampleWith(model: LoadedPrior, job: SampleJob, signal?: Ab
           guidance: job.guidance,
           steps: job.steps,
           sampler: job.sampler,
+          spacing: job.spacing ?? "linspace",
           ...(signal ? { signal } : {}),
         });
   return { embeddings, served, population: rows.map((r) => r === null), rejected };

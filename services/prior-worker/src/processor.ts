@@ -56,6 +56,7 @@ export function createPriorProcessor(deps: PriorProcessorDeps) {
       guidance: task.guidance,
       steps: task.steps,
       sampler: task.sampler,
+      spacing: task.spacing,
     });
     if (!outcome) return "skipped";
     if (outcome.rejected.length > 0) {

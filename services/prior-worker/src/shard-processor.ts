@@ -53,6 +53,7 @@ export function createShardProcessor(deps: ShardProcessorDeps) {
         guidance: task.spec.guidance,
         steps: task.spec.steps,
         sampler: task.spec.sampler,
+        spacing: task.spec.spacing,
       });
       if (!outcome) {
         // The batch was cancelled while this shard sampled: count its users as cancelled.
