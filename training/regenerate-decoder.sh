@@ -1,30 +1,45 @@
 #!/usr/bin/env bash
-# The latent-diffusion decoder of the demo (docs/latent-export.md, "A trained decoder"):
-#   classifier ‖ VAE (two processes, one thread each), then the UNet + IP-Adapter projection conditioned on
-#   the prior version's encoder, export-latent, the realism evaluation against the autoencoder decoder,
-#   and pair-version: $OUT/demo-v2 = $OUT/demo-v1's prior (linked) + this decoder.
-# Fixed step counts (seeded); each stage logs its CPU seconds. Full run: ≈ 40 CPU-minutes of training on
-# 2 cores. SMOKE=1: a few steps of each stage on a data subset, into a temporary directory (CI).
+# The demo's latent-diffusion decoder (docs/latent-export.md, "The trained Fashion-MNIST decoder"):
+#   classifier ‖ VAE (two processes, one thread each), then the UNet + IP-Adapter projection conditioned
+#   on demo-v1's encoder, export-latent, the realism evaluation against the autoencoder decoder, and the
+#   pairing: $OUT/demo-v2 = demo-v1's prior (linked) + this decoder; demo-v2-control = demo-v1-control's
+#   prior + the same decoder (linked).
+# Fixed step counts (seeded); each stage logs its CPU seconds.
+#   SMOKE=1      a few steps of each stage on a data subset, into a temporary directory (CI).
+#   PAIR_ONLY=1  no training: re-pair the committed decoder with the current demo-v1 / demo-v1-control
+#                priors (run this after the priors are retrained; seconds).
 set -euo pipefail
 cd "$(dirname "$0")"
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 PYTHONHASHSEED=0
 PY=/usr/bin/python3
 OUT=${OUT:-../models}
 WORK=${WORK:-work}
-PRIOR=${PRIOR:-demo-v1}
-VERSION=${VERSION:-demo-v2}
 SCHEDULER=${SCHEDULER:-ddim} STEPS=${STEPS:-20} GUIDANCE=${GUIDANCE:-3}
-mkdir -p "$WORK"
+start=$(date +%s)
+
+pair() {  # pair DECODER_DIR: demo-v2 (decoder copied, unless already in place) and demo-v2-control (linked)
+  $PY -m rebeca_train pair-version --prior-dir "$OUT/demo-v1" --decoder-dir "$1" --out-dir "$OUT/demo-v2" --version demo-v2
+  $PY -m rebeca_train pair-version --prior-dir "$OUT/demo-v1-control" --decoder-dir "$OUT/demo-v2/decoder" \
+    --out-dir "$OUT/demo-v2-control" --version demo-v2-control --link-decoder
+  $PY -m rebeca_train validate "$OUT/demo-v2" --parity
+  $PY -m rebeca_train validate "$OUT/demo-v2-control" >/dev/null
+}
+
+if [ "${PAIR_ONLY:-0}" = 1 ]; then
+  pair "$OUT/demo-v2/decoder"
+  echo "regenerate-decoder.sh (pair only) done in $(( $(date +%s) - start ))s"
+  exit 0
+fi
+
 if [ "${SMOKE:-0}" = 1 ]; then
   W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
   SUB="--train-images 512"; VAE_STEPS=3; UNET_STEPS=3; BATCH="--batch 16"; CLS_EPOCHS=0
-  OUT=$W/models; mkdir -p "$OUT"; cp -r "../models/$PRIOR" "$OUT/$PRIOR"
+  OUT=$W/models; mkdir -p "$OUT"; cp -r ../models/demo-v1 ../models/demo-v1-control "$OUT/"
 else
   W=$WORK/decoder; mkdir -p "$W"
-  SUB=""; VAE_STEPS=${VAE_STEPS:-800}; UNET_STEPS=${UNET_STEPS:-2400}; BATCH=""; CLS_EPOCHS=3
+  SUB=""; VAE_STEPS=${VAE_STEPS:-400}; UNET_STEPS=${UNET_STEPS:-1500}; BATCH=""; CLS_EPOCHS=3
 fi
-P=$OUT/$PRIOR
-start=$(date +%s)
+P=$OUT/demo-v1
 
 # the realism classifier trains beside the VAE (one core each)
 if [ "$CLS_EPOCHS" -gt 0 ]; then
@@ -43,12 +58,6 @@ if [ "$CLS_EPOCHS" -gt 0 ]; then
     --world "$P/world" --classifier "$W/classifier.pt" --out "$OUT/decoder-evaluation.json" \
     --scheduler "$SCHEDULER" --steps "$STEPS" --guidance "$GUIDANCE" ${SWEEP:+--sweep "$SWEEP"}
 fi
-# publish: the new version is built aside, then renamed in (its prior files are links into $P)
-rm -rf "$OUT/$VERSION.new"
-$PY -m rebeca_train pair-version --prior-dir "$P" --decoder-dir "$W/latent" --out-dir "$OUT/$VERSION.new" --version "$VERSION"
-rm -rf "$OUT/$VERSION.old"
-if [ -e "$OUT/$VERSION" ]; then mv "$OUT/$VERSION" "$OUT/$VERSION.old"; fi
-mv "$OUT/$VERSION.new" "$OUT/$VERSION"
-rm -rf "$OUT/$VERSION.old"
-$PY -m rebeca_train validate "$OUT/$VERSION" --parity
+rm -rf "$OUT/demo-v2/decoder"
+pair "$W/latent"
 echo "regenerate-decoder.sh done in $(( $(date +%s) - start ))s"

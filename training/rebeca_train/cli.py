@@ -134,6 +134,7 @@ def main(argv=None):
     pv.add_argument("--decoder-dir", required=True, help="latent decoder dir (export-latent's output, or OUT/decoder itself)")
     pv.add_argument("--out-dir", required=True, help="the new version dir, e.g. ../models/demo-v2")
     pv.add_argument("--version", required=True)
+    pv.add_argument("--link-decoder", action="store_true", help="link decoder/ to --decoder-dir (a paired version's decoder/) instead of copying")
 
     args = p.parse_args(argv)
     try:
@@ -214,7 +215,7 @@ def run(args):
                           tuple(args.sweep_guidance))
     elif args.cmd == "pair-version":
         from .pair import pair_version
-        pair_version(args.prior_dir, args.decoder_dir, args.out_dir, args.version)
+        pair_version(args.prior_dir, args.decoder_dir, args.out_dir, args.version, args.link_decoder)
     elif args.cmd == "validate":
         from .manifest import validate
         man = validate(args.manifest)

@@ -125,7 +125,7 @@ def evaluate_decoders(weights, ae_dir, prior_dir, world, classifier, out, n=1000
         report["sweep"] = {"n": sweep_n, "rows": sweep(judge, models, E[sw], lab[sw], sweep_guidances)}
     # prior samples: 100 users × 10, the prior's DDIM-50 at its guidance
     man, _, prior, table, _ = load_prior(prior_dir)
-    users = min(100, man["users"]["rows"] - 1)
+    users = min(100, man["users"]["rows"] - 1, n)
     P = generate(prior, table, list(range(users)), n // users, "ddim", 50, man["defaults"]["guidance"], man["clip_x0"])
     Xtr, _ = load_fmnist("train")
     ftr = predict(judge.model, Xtr[rng.permutation(len(Xtr))[:n]])[0]

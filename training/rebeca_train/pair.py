@@ -25,7 +25,9 @@ def _link(target, link):
     os.symlink(os.path.relpath(target, os.path.dirname(os.path.abspath(link))), link)
 
 
-def pair_version(prior_dir, decoder_dir, out_dir, version):
+def pair_version(prior_dir, decoder_dir, out_dir, version, link_decoder=False):
+    """`link_decoder`: decoder/ becomes a link to `decoder_dir` (an already paired version's decoder/,
+    which lists its encoder), e.g. demo-v2-control = demo-v1-control's prior + demo-v2's decoder."""
     pman, pdir = load_manifest(prior_dir)
     with open(os.path.join(decoder_dir, "manifest.json")) as f:
         dman = json.load(f)
@@ -44,17 +46,16 @@ def pair_version(prior_dir, decoder_dir, out_dir, version):
         raise InputError(f"{decoder_dir} was trained for encoder sha256 {trained_for}, but {encoder} is "
                          f"{sha256_file(encoder)}: retrain the decoder (training/regenerate-decoder.sh)")
     out_dec = os.path.join(out_dir, "decoder")
-    os.makedirs(out_dec, exist_ok=True)
-    if os.path.abspath(decoder_dir) != os.path.abspath(out_dec):
-        for ent in dman["files"].values():
-            shutil.copyfile(os.path.join(decoder_dir, ent["path"]), os.path.join(out_dec, ent["path"]))
-    _link(encoder, os.path.join(out_dec, "encoder.onnx"))
-    dman["files"]["encoder"] = {"path": "encoder.onnx"}
-    dman["io"]["encoder"] = ENCODER_IO
-    for key, ent in dman["files"].items():
-        dman["files"][key] = file_entry(out_dec, ent["path"], **{k: v for k, v in ent.items() if k not in ("path", "sha256")})
-    with open(os.path.join(out_dec, "manifest.json"), "w") as f:
-        json.dump(dman, f, indent=1)
+    os.makedirs(out_dir, exist_ok=True)
+    if link_decoder:
+        listed = dman["files"].get("encoder")
+        if not listed or listed["sha256"] != sha256_file(encoder):
+            raise InputError(f"{decoder_dir}: --link-decoder needs a decoder that lists the prior's encoder ({encoder})")
+        if os.path.isdir(out_dec) and not os.path.islink(out_dec):
+            shutil.rmtree(out_dec)
+        _link(decoder_dir, out_dec)
+    else:
+        write_paired_decoder(dman, decoder_dir, out_dec, encoder)
     for key in PRIOR_FILES:
         rel = pman["files"][key]["path"]
         _link(os.path.join(pdir, rel), os.path.join(out_dir, rel))
@@ -66,8 +67,24 @@ def pair_version(prior_dir, decoder_dir, out_dir, version):
     for key in PRIOR_FILES:
         man["files"][key]["sha256"] = sha256_file(os.path.join(out_dir, man["files"][key]["path"]))
     man["paired"] = {"prior_version": pman["version"], "prior_manifest_sha256": sha256_file(os.path.join(pdir, "manifest.json")),
-                     "decoder": dman["family"]}
+                     "decoder": dman["family"], "decoder_unet_sha256": dman["files"]["unet"]["sha256"]}
     with open(os.path.join(out_dir, "manifest.json"), "w") as f:
         json.dump(man, f, indent=1)
     log(f"{out_dir}: version {version} = prior {pman['version']} + {dman['family']} decoder")
     return man
+
+
+def write_paired_decoder(dman, decoder_dir, out_dec, encoder):
+    """The decoder's files copied into `out_dec` (unless already there), the encoder linked and listed."""
+    os.makedirs(out_dec, exist_ok=True)
+    if os.path.abspath(decoder_dir) != os.path.abspath(out_dec):
+        for ent in dman["files"].values():
+            if ent["path"] != "encoder.onnx":
+                shutil.copyfile(os.path.join(decoder_dir, ent["path"]), os.path.join(out_dec, ent["path"]))
+    _link(encoder, os.path.join(out_dec, "encoder.onnx"))
+    dman["files"]["encoder"] = {"path": "encoder.onnx"}
+    dman["io"]["encoder"] = ENCODER_IO
+    for key, ent in dman["files"].items():
+        dman["files"][key] = file_entry(out_dec, ent["path"], **{k: v for k, v in ent.items() if k not in ("path", "sha256")})
+    with open(os.path.join(out_dec, "manifest.json"), "w") as f:
+        json.dump(dman, f, indent=1)
