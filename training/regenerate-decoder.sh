@@ -33,11 +33,12 @@ fi
 
 if [ "${SMOKE:-0}" = 1 ]; then
   W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
-  SUB="--train-images 512"; VAE_STEPS=3; UNET_STEPS=3; BATCH="--batch 16"; CLS_EPOCHS=0
+  SUB="--train-images 512"; VAE_ARGS="--steps 3 --batch 16"; UNET_ARGS="--steps 3 --batch 16"; CLS_EPOCHS=0
   OUT=$W/models; mkdir -p "$OUT"; cp -r ../models/demo-v1 ../models/demo-v1-control "$OUT/"
 else
   W=$WORK/decoder; mkdir -p "$W"
-  SUB=""; VAE_STEPS=${VAE_STEPS:-400}; UNET_STEPS=${UNET_STEPS:-1500}; BATCH=""; CLS_EPOCHS=3
+  # what made the committed decoder (models/README.md has the CPU seconds of each stage)
+  SUB=""; VAE_ARGS="--steps 400 --batch 128"; UNET_ARGS="--steps 1000 --batch 64 --lr 1.5e-3"; CLS_EPOCHS=3
 fi
 P=$OUT/demo-v1
 
@@ -46,9 +47,9 @@ if [ "$CLS_EPOCHS" -gt 0 ]; then
   $PY -m rebeca_train train-classifier --out "$W/classifier.pt" --epochs "$CLS_EPOCHS" > "$W/classifier.log" 2>&1 &
   cls=$!
 fi
-$PY -m rebeca_train train-vae --out "$W/vae.pt" --steps "$VAE_STEPS" $BATCH $SUB
+$PY -m rebeca_train train-vae --out "$W/vae.pt" $VAE_ARGS $SUB
 $PY -m rebeca_train train-latent-unet --vae "$W/vae.pt" --encoder "$P/decoder/encoder.onnx" --out "$W/latent.pt" \
-  --steps "$UNET_STEPS" $BATCH $SUB
+  $UNET_ARGS $SUB
 $PY -m rebeca_train export-latent --weights "$W/latent.pt" --out-dir "$W/latent" \
   --scheduler "$SCHEDULER" --steps "$STEPS" --guidance "$GUIDANCE"
 if [ "$CLS_EPOCHS" -gt 0 ]; then
