@@ -38,7 +38,7 @@ if [ "${SMOKE:-0}" = 1 ]; then
 else
   W=$WORK/decoder; mkdir -p "$W"
   # what made the committed decoder (models/README.md has the CPU seconds of each stage)
-  SUB=""; VAE_ARGS="--steps 400 --batch 128"; UNET_ARGS="--steps 1000 --batch 64 --lr 1.5e-3"; CLS_EPOCHS=3
+  SUB=""; VAE_ARGS="--steps 400 --batch 128"; UNET_ARGS="--steps 1200 --batch 32 --lr 1e-3 --train-images 30000"; CLS_EPOCHS=3
 fi
 P=$OUT/demo-v1
 
@@ -55,9 +55,11 @@ $PY -m rebeca_train export-latent --weights "$W/latent.pt" --out-dir "$W/latent"
 if [ "$CLS_EPOCHS" -gt 0 ]; then
   wait $cls || { cat "$W/classifier.log" >&2; exit 1; }
   tail -n 1 "$W/classifier.log"
+  # decodes run through onnxruntime as the worker runs them when the TypeScript build is there (5× faster)
+  NODE_DECODE=""; [ -f ../packages/eval/dist/decode-cli.js ] && NODE_DECODE="--decoder-manifest $W/latent/manifest.json"
   $PY -m rebeca_train evaluate-decoders --weights "$W/latent.pt" --ae-decoder-dir "$P/decoder" --prior-dir "$P" \
-    --world "$P/world" --classifier "$W/classifier.pt" --out "$OUT/decoder-evaluation.json" \
-    --scheduler "$SCHEDULER" --steps "$STEPS" --guidance "$GUIDANCE" ${SWEEP:+--sweep "$SWEEP"}
+    --world "$P/world" --classifier "$W/classifier.pt" --out "$OUT/decoder-evaluation.json" $NODE_DECODE \
+    --scheduler "$SCHEDULER" --steps "$STEPS" --guidance "$GUIDANCE" --sweep "${SWEEP:-200}"
 fi
 rm -rf "$OUT/demo-v2/decoder"
 pair "$W/latent"
