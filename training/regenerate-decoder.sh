@@ -44,7 +44,10 @@ P=$OUT/demo-v1
 
 # the realism classifier trains beside the VAE (one core each)
 if [ "$CLS_EPOCHS" -gt 0 ]; then
-  $PY -m rebeca_train train-classifier --out "$W/classifier.pt" --epochs "$CLS_EPOCHS" > "$W/classifier.log" 2>&1 &
+  # 3 epochs with flips/shifts, then 1 without at half the rate (≥ 90 % test accuracy or exit 2)
+  { $PY -m rebeca_train train-classifier --out "$W/classifier-aug.pt" --epochs "$CLS_EPOCHS" --min-accuracy 0 &&
+    $PY -m rebeca_train train-classifier --init "$W/classifier-aug.pt" --epochs 1 --lr 5e-4 --no-augment \
+      --out "$W/classifier.pt"; } > "$W/classifier.log" 2>&1 &
   cls=$!
 fi
 $PY -m rebeca_train train-vae --out "$W/vae.pt" $VAE_ARGS $SUB

@@ -111,6 +111,10 @@ def main(argv=None):
     tc = sub.add_parser("train-classifier", help="Fashion-MNIST classifier for Fashion-FID and class accuracy")
     tc.add_argument("--out", required=True, help="classifier checkpoint (.pt)")
     tc.add_argument("--epochs", type=int, default=3)
+    tc.add_argument("--lr", type=float, default=1e-3)
+    tc.add_argument("--init", default=None, help="continue training this classifier checkpoint")
+    tc.add_argument("--no-augment", action="store_true", help="no flips or shifts")
+    tc.add_argument("--min-accuracy", type=float, default=0.9, help="exit 2 below this test accuracy")
     tc.add_argument("--seed", type=int, default=0)
 
     ed = sub.add_parser("evaluate-decoders", help="Fashion-FID, class accuracy and re-encoded cosine of the "
@@ -209,7 +213,8 @@ def run(args):
                           train_pixels=pix, config=cfg)
     elif args.cmd == "train-classifier":
         from .realism import train_classifier
-        train_classifier(args.out, args.epochs, seed=args.seed)
+        train_classifier(args.out, args.epochs, lr=args.lr, seed=args.seed, init=args.init,
+                         augment=not args.no_augment, min_accuracy=args.min_accuracy)
     elif args.cmd == "evaluate-decoders":
         from .decoder_eval import evaluate_decoders
         evaluate_decoders(args.weights, args.ae_decoder_dir, args.prior_dir, args.world, args.classifier, args.out,
