@@ -132,6 +132,7 @@ def main(argv=None):
     ed.add_argument("--guidance", type=float, default=3.0)
     ed.add_argument("--sweep", type=int, default=0, help="also sweep schedulers × steps on this many catalogue items")
     ed.add_argument("--sweep-guidance", type=float, nargs="+", default=[3.0])
+    ed.add_argument("--sweep-only", action="store_true", help="stop after the sweep")
     ed.add_argument("--decoder-manifest", default=None, help="the exported decoder: decode through onnxruntime "
                     "(packages/eval/dist/decode-cli.js, as the worker) instead of PyTorch")
 
@@ -219,7 +220,8 @@ def run(args):
         from .decoder_eval import evaluate_decoders
         evaluate_decoders(args.weights, args.ae_decoder_dir, args.prior_dir, args.world, args.classifier, args.out,
                           args.n, args.seed_sets, args.scheduler, args.steps, args.guidance, args.sweep,
-                          tuple(args.sweep_guidance), decoder_manifest=args.decoder_manifest)
+                          tuple(args.sweep_guidance), decoder_manifest=args.decoder_manifest,
+                          sweep_only=args.sweep_only)
     elif args.cmd == "pair-version":
         from .pair import pair_version
         pair_version(args.prior_dir, args.decoder_dir, args.out_dir, args.version, args.link_decoder)

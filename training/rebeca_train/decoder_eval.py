@@ -130,7 +130,8 @@ def sweep(judge, models, embeds, labels, guidances=(3.0,), seed_base=1):
 
 
 def evaluate_decoders(weights, ae_dir, prior_dir, world, classifier, out, n=1000, seed_sets=2, scheduler="ddim",
-                      steps=20, guidance=3.0, sweep_n=0, sweep_guidances=(3.0,), seed=0, decoder_manifest=None):
+                      steps=20, guidance=3.0, sweep_n=0, sweep_guidances=(3.0,), seed=0, decoder_manifest=None,
+                      sweep_only=False):
     setup(seed)
     t0 = time.time()
     models = decoder_manifest or latent_export.load_weights(weights)
@@ -140,12 +141,17 @@ def evaluate_decoders(weights, ae_dir, prior_dir, world, classifier, out, n=1000
     E = np.load(os.path.join(world, "items.npy")).astype(np.float32)
     pix = np.load(os.path.join(world, "item_pixels.npy"))
     lab = np.load(os.path.join(world, "item_labels.npy")).astype(np.int64)
-    cat = np.sort(rng.permutation(len(E))[:n])
+    perm = rng.permutation(len(E))
+    cat = np.sort(perm[:n])
     report = {"n": n, "decoded_with": "onnxruntime (decode-cli)" if decoder_manifest else "pytorch", "scheduler": scheduler, "steps": steps, "guidance": guidance, "seed_sets": seed_sets,
               "classifier": judge.stats, "reference": "10,000 Fashion-MNIST test images"}
     if sweep_n:
-        sw = cat[:sweep_n]
+        sw = perm[n:n + sweep_n]  # other catalogue items: the setting is not chosen on the evaluation set
         report["sweep"] = {"n": sweep_n, "rows": sweep(judge, models, E[sw], lab[sw], sweep_guidances)}
+        if sweep_only:
+            with open(out, "w") as f:
+                json.dump(report, f, indent=1)
+            return report
     # prior samples: 100 users × 10, the prior's DDIM-50 at its guidance
     man, _, prior, table, _ = load_prior(prior_dir)
     users = min(100, man["users"]["rows"] - 1, n)
