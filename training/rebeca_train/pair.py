@@ -82,6 +82,15 @@ def write_paired_decoder(dman, decoder_dir, out_dec, encoder):
             if ent["path"] != "encoder.onnx":
                 shutil.copyfile(os.path.join(decoder_dir, ent["path"]), os.path.join(out_dec, ent["path"]))
     _link(encoder, os.path.join(out_dec, "encoder.onnx"))
+    # the encoder's parity vectors travel with it (the TypeScript parity suite checks every version's encoder)
+    with open(os.path.join(os.path.dirname(encoder), "parity.json")) as f:
+        enc_parity = json.load(f)["encoder"]
+    par_path = os.path.join(out_dec, dman["files"]["parity"]["path"])
+    with open(par_path) as f:
+        par = json.load(f)
+    par["encoder"] = enc_parity
+    with open(par_path, "w") as f:
+        json.dump(par, f)
     dman["files"]["encoder"] = {"path": "encoder.onnx"}
     dman["io"]["encoder"] = ENCODER_IO
     for key, ent in dman["files"].items():
