@@ -3,7 +3,9 @@
  * size (target: ratio ≥ 0.9), and the gain of batch 8 over batch 1 in the bare loop.
  *
  * Model: the latent-diffusion bench model (bench/models/latent-bench: the IP-Adapter-shaped tiny
- * UNet at a 32×32 latent (128×128 images), PNDM 50 steps = 51 UNet calls, guidance 5, CPU, one onnxruntime thread).
+ * UNet at a 32×32 latent (128×128 images), PNDM 50 steps = 51 UNet calls, guidance 5, CPU, one onnxruntime thread),
+ * or with BENCH_MODEL_VERSION=demo-v2 the committed trained decoder of that version (served from
+ * models/ as the demo serves it, at its manifest's scheduler and steps unless BENCH_STEPS is set).
  *
  * Through the worker: single-image jobs go through the gateway and the prior while no decoder runs;
  * then one decoder worker (DECODE_MAX_BATCH 8) starts and drains them. The clock runs from its first
@@ -26,9 +28,11 @@ import { fmt, report } from "./stats.js";
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 128);
 const BATCH = Number(process.env.BENCH_BATCH ?? 8);
-const STEPS = Number(process.env.BENCH_STEPS ?? 50);
-const MODEL = join(REPO_ROOT, "bench", "models", "latent-bench");
-const VERSION = "latent-v1";
+const TRAINED = process.env.BENCH_MODEL_VERSION;
+const MODEL = TRAINED ? join(REPO_ROOT, "models", TRAINED, "decoder") : join(REPO_ROOT, "bench", "models", "latent-bench");
+const VERSION = TRAINED ?? "latent-v1";
+/** undefined: the manifest's own steps (trained model). */
+const STEPS = process.env.BENCH_STEPS ? Number(process.env.BENCH_STEPS) : TRAINED ? undefined : 50;
 const log = (msg: string) => console.log(`[decoder-batching] ${msg}`);
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
@@ -39,7 +43,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
  * alike. Returns images/s per batch size.
  */
 async function bare(): Promise<{ one: number; batched: number; cpuPerImage: number }> {
-  const { decoder } = await loadLatentDecoder(join(MODEL, "manifest.json"), { providers: ["cpu"], intraOpThreads: 1, interOpThreads: 1 }, { steps: STEPS });
+  const { decoder } = await loadLatentDecoder(join(MODEL, "manifest.json"), { providers: ["cpu"], intraOpThreads: 1, interOpThreads: 1 }, STEPS ? { steps: STEPS } : {});
   const E = decoder.config.embeddingDim;
   const images = 2 * BATCH;
   const run = async (batch: number) => {
@@ -66,8 +70,9 @@ async function bare(): Promise<{ one: number; batched: number; cpuPerImage: numb
 }
 
 async function throughWorker(users: string[]): Promise<{ imagesPerS: number; avgBatch: number; cpuPerImage: Record<string, number> }> {
-  const modelsDir = assembleLatentModelsDir(MODEL, VERSION);
-  const stack = await startStack({ modelsDir, services: ["gateway", "prior-worker"], tenants: ["bench"], env: { "*": { DEFAULT_MODEL_VERSION: VERSION } } });
+  // the trained version is served from models/ itself; the bench model is paired with demo-v1's prior
+  const modelsDir = TRAINED ? undefined : assembleLatentModelsDir(MODEL, VERSION);
+  const stack = await startStack({ ...(modelsDir ? { modelsDir } : {}), services: ["gateway", "prior-worker"], tenants: ["bench"], env: { "*": { DEFAULT_MODEL_VERSION: VERSION } } });
   const client = createJobClient(stack.grpcAddress, stack.tenants.bench!.apiKey);
   const redis = new Redis(stack.redis.url);
   try {
@@ -88,7 +93,7 @@ async function throughWorker(users: string[]): Promise<{ imagesPerS: number; avg
     const worker = await stack.start("decoder-worker", {
       ORT_INTRA_OP_THREADS: "1",
       ORT_INTER_OP_THREADS: "1",
-      LATENT_STEPS: String(STEPS),
+      ...(STEPS ? { LATENT_STEPS: String(STEPS) } : {}),
       DECODE_MAX_BATCH: String(BATCH),
       DECODE_MAX_WAIT_MS: "5",
       CONCURRENCY: String(2 * BATCH),
@@ -118,7 +123,7 @@ async function throughWorker(users: string[]): Promise<{ imagesPerS: number; avg
     client.close();
     redis.disconnect();
     await stack.stop();
-    rmSync(modelsDir, { recursive: true, force: true });
+    if (modelsDir) rmSync(modelsDir, { recursive: true, force: true });
   }
 }
 
@@ -142,6 +147,6 @@ report(
     { path: `bare in-process loop, batch ${BATCH} (baseline)`, "images/s": fmt(base, 1), "avg batch": String(BATCH) },
     { path: `decoder worker, single jobs micro-batched (max ${BATCH})`, "images/s": fmt(worker.imagesPerS, 1), "avg batch": fmt(worker.avgBatch, 2) },
   ],
-  { jobs: JOBS, batch: BATCH, steps: STEPS, cpuMsPerImageBare: 1000 * before.cpuPerImage, cpuMsPerImageWorker: 1000 * workerCpu, baseline: base, batch1: base1, measured: worker.imagesPerS, avgBatch: worker.avgBatch, ratio, gainBatchOverOne: gain, target: 0.9, pass: ratio >= 0.9 },
+  { model: VERSION, jobs: JOBS, batch: BATCH, steps: STEPS ?? "manifest", cpuMsPerImageBare: 1000 * before.cpuPerImage, cpuMsPerImageWorker: 1000 * workerCpu, baseline: base, batch1: base1, measured: worker.imagesPerS, avgBatch: worker.avgBatch, ratio, gainBatchOverOne: gain, target: 0.9, pass: ratio >= 0.9 },
 );
 console.log(`ratio ${fmt(ratio, 3)} (target ≥ 0.9); batch ${BATCH} over batch 1: ${fmt(gain, 2)}×`);

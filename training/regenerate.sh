@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Regenerate every committed demo artifact under models/ (fresh machine, 2 cores, < 10 minutes).
+# Regenerate every committed demo artifact under models/ (fresh machine, 2 cores: < 10 minutes for the
+# priors, then regenerate-decoder.sh's latent-diffusion decoder).
 set -euo pipefail
 cd "$(dirname "$0")"
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 PYTHONHASHSEED=0
@@ -75,4 +76,5 @@ node ../packages/eval/dist/frontier-cli.js --model "$OUT/demo-v1" --control "$OU
   --svg ../docs/figures/frontier-demo-v1.svg --write-defaults > "$WORK/frontier.md"
 $PY -m rebeca_train validate "$OUT/demo-v1" >/dev/null
 $PY -m rebeca_train validate "$OUT/demo-v1-control" >/dev/null
+OUT="$OUT" WORK="$WORK" bash regenerate-decoder.sh  # the latent-diffusion decoder for the new encoder; demo-v2(-control)
 echo "regenerate.sh done in $(( $(date +%s) - start ))s"

@@ -50,4 +50,6 @@ $PY -c 'import json, sys; a, b = (json.load(open(p))["schedulers"] for p in sys.
 $PY -c 'import torch, sys; torch.save({"format": "x"}, sys.argv[1])' "$T/bad.pt"
 set +e; $PY -m rebeca_train export-latent --weights "$T/bad.pt" --out-dir "$T/bad" 2>"$T/err"; rc=$?; set -e
 [ "$rc" = 2 ] && grep -q "not a rebeca.latent-weights/v1 checkpoint" "$T/err" || { echo "export-latent accepted bad weights" >&2; exit 1; }
+# the trained latent-diffusion decoder's whole path, a few steps each: VAE, UNet, export, pairing, parity
+SMOKE=1 bash regenerate-decoder.sh
 echo "smoke.sh OK in $(( $(date +%s) - start ))s"

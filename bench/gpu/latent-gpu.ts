@@ -2,7 +2,7 @@
  * Latent decoder images/s on each usable execution provider and across batch sizes, with ratios
  * (GPU over CPU at each batch; batch N over batch 1 on each provider). Run by bench/gpu/run.sh.
  *
- * Env: BENCH_GPU_MODEL (a latent decoder manifest; default the bench model), BENCH_GPU_STEPS (50),
+ * Env: BENCH_GPU_MODEL (a latent decoder manifest; default the bench model), BENCH_GPU_STEPS (50; 0 = the manifest's),
  * BENCH_GPU_BATCHES ("1,2,4,8,16"), BENCH_GPU_SECONDS (time budget per measurement, 6),
  * BENCH_GPU_PROVIDERS ("cuda,webgpu,cpu").
  */
@@ -23,7 +23,7 @@ console.log(`onnxruntime-node reports backends: ${supportedExecutionProviders().
 /** Opens the model on exactly one provider; undefined (with the reason printed) when it cannot. */
 async function open(provider: ExecutionProvider): Promise<LatentImageDecoder | undefined> {
   try {
-    const l = await loadLatentDecoder(MODEL, provider === "cpu" ? { providers: ["cpu"] } : { providers: [provider], requireGpu: true }, { steps: STEPS });
+    const l = await loadLatentDecoder(MODEL, provider === "cpu" ? { providers: ["cpu"] } : { providers: [provider], requireGpu: true }, STEPS > 0 ? { steps: STEPS } : {});
     console.log(`${provider}: usable (session providers ${l.providers.join(" + ")})`);
     return l.decoder;
   } catch (err) {
@@ -79,7 +79,7 @@ for (const [provider, byBatch] of results) {
 const gpus = [...results.keys()].filter((p) => p !== "cpu");
 report("latent decoder on GPU vs CPU", rows.length ? rows : [{ provider: "none usable" }], {
   model: MODEL,
-  steps: STEPS,
+  steps: STEPS > 0 ? STEPS : "manifest",
   cpuCores: cpus().length,
   gpuProvidersUsable: gpus,
   imagesPerSecond: Object.fromEntries([...results].map(([p, m]) => [p, Object.fromEntries(m)])),

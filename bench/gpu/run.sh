@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Latent decoder images/s on GPU vs CPU and across batch sizes (< 5 minutes). See bench/gpu/README.md.
+# Latent decoder images/s on GPU vs CPU and across batch sizes (< 10 minutes: the bench model, then the trained demo-v2 decoder). See bench/gpu/README.md.
 # Usage: bash bench/gpu/run.sh        (from any directory; run it from a built checkout)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -35,3 +35,6 @@ command -v ldconfig >/dev/null && { ldconfig -p | grep -q libvulkan.so.1 && echo
 
 echo "==> benchmark"
 (cd bench && timeout 240 pnpm exec tsx --conditions=source gpu/latent-gpu.ts)
+echo "==> benchmark: the trained Fashion-MNIST decoder (models/demo-v2, its manifest's scheduler and steps)"
+(cd bench && BENCH_GPU_MODEL="$PWD/../models/demo-v2/decoder/manifest.json" BENCH_GPU_STEPS=0 \
+  timeout 240 pnpm exec tsx --conditions=source gpu/latent-gpu.ts)

@@ -98,6 +98,60 @@ def main(argv=None):
     le.add_argument("--steps", type=int, default=50)
     le.add_argument("--guidance", type=float, default=5.0)
 
+    tv = sub.add_parser("train-vae", help="small KL-VAE on Fashion-MNIST (28×28 padded to 32, 4×8×8 latent)")
+    tv.add_argument("--out", required=True, help="VAE checkpoint (.pt)")
+    tv.add_argument("--steps", type=int, default=500)
+    tv.add_argument("--batch", type=int, default=128)
+    tv.add_argument("--train-images", type=int, default=None, help="use only the first N training images")
+    tv.add_argument("--seed", type=int, default=0)
+
+    tu = sub.add_parser("train-latent-unet", help="UNet + IP-Adapter projection in the VAE's latent space, "
+                        "conditioned on the committed encoder's embedding; writes rebeca.latent-weights/v1")
+    tu.add_argument("--vae", required=True, help="checkpoint from train-vae")
+    tu.add_argument("--encoder", required=True, help="the embedding encoder (decoder/encoder.onnx of the prior's version)")
+    tu.add_argument("--out", required=True, help="weights checkpoint (.pt) for export-latent")
+    tu.add_argument("--steps", type=int, default=2000)
+    tu.add_argument("--batch", type=int, default=128)
+    tu.add_argument("--lr", type=float, default=1e-3)
+    tu.add_argument("--unet-channels", type=int, default=32)
+    tu.add_argument("--train-images", type=int, default=None, help="use only the first N training images")
+    tu.add_argument("--seed", type=int, default=0)
+
+    tc = sub.add_parser("train-classifier", help="Fashion-MNIST classifier for Fashion-FID and class accuracy")
+    tc.add_argument("--out", required=True, help="classifier checkpoint (.pt)")
+    tc.add_argument("--epochs", type=int, default=3)
+    tc.add_argument("--lr", type=float, default=1e-3)
+    tc.add_argument("--init", default=None, help="continue training this classifier checkpoint")
+    tc.add_argument("--no-augment", action="store_true", help="no flips or shifts")
+    tc.add_argument("--min-accuracy", type=float, default=0.9, help="exit 2 below this test accuracy")
+    tc.add_argument("--seed", type=int, default=0)
+
+    ed = sub.add_parser("evaluate-decoders", help="Fashion-FID, class accuracy and re-encoded cosine of the "
+                        "latent-diffusion decoder vs the autoencoder decoder on the same embeddings")
+    ed.add_argument("--weights", required=True, help="rebeca.latent-weights/v1 checkpoint of the diffusion decoder")
+    ed.add_argument("--ae-decoder-dir", required=True, help="single-shot decoder dir (decoder.onnx, encoder.onnx)")
+    ed.add_argument("--prior-dir", required=True, help="prior version whose samples are decoded")
+    ed.add_argument("--world", required=True)
+    ed.add_argument("--classifier", required=True, help="checkpoint from train-classifier")
+    ed.add_argument("--out", required=True, help="JSON report")
+    ed.add_argument("--n", type=int, default=1000)
+    ed.add_argument("--seed-sets", type=int, default=2)
+    ed.add_argument("--scheduler", choices=["ddim", "euler", "pndm"], default="ddim")
+    ed.add_argument("--steps", type=int, default=20)
+    ed.add_argument("--guidance", type=float, default=3.0)
+    ed.add_argument("--sweep", type=int, default=0, help="also sweep schedulers × steps on this many catalogue items")
+    ed.add_argument("--sweep-guidance", type=float, nargs="+", default=[3.0])
+    ed.add_argument("--sweep-only", action="store_true", help="stop after the sweep")
+    ed.add_argument("--decoder-manifest", default=None, help="the exported decoder: decode through onnxruntime "
+                    "(packages/eval/dist/decode-cli.js, as the worker) instead of PyTorch")
+
+    pv = sub.add_parser("pair-version", help="new version = a prior version's files (linked) + a latent-diffusion decoder")
+    pv.add_argument("--prior-dir", required=True, help="prior version dir, e.g. ../models/demo-v1")
+    pv.add_argument("--decoder-dir", required=True, help="latent decoder dir (export-latent's output, or OUT/decoder itself)")
+    pv.add_argument("--out-dir", required=True, help="the new version dir, e.g. ../models/demo-v2")
+    pv.add_argument("--version", required=True)
+    pv.add_argument("--link-decoder", action="store_true", help="link decoder/ to --decoder-dir (a paired version's decoder/) instead of copying")
+
     args = p.parse_args(argv)
     try:
         run(args)
@@ -164,6 +218,29 @@ def run(args):
             latent_export.export_weights(args.weights, args.out_dir, args.scheduler, args.steps, args.guidance)
         else:
             raise InputError("export-latent needs --weights or --sd15-dir")
+    elif args.cmd in ("train-vae", "train-latent-unet"):
+        from . import decoder_train as dt
+        from .world import load_fmnist
+        pix = None if args.train_images is None else load_fmnist("train")[0][:args.train_images]
+        if args.cmd == "train-vae":
+            dt.train_vae(args.out, args.steps, args.batch, seed=args.seed, train_images=pix)
+        else:
+            cfg = dict(dt.SMALL_CONFIG, unet_channels=args.unet_channels)
+            dt.train_unet(args.vae, args.encoder, args.out, args.steps, args.batch, args.lr, seed=args.seed,
+                          train_pixels=pix, config=cfg)
+    elif args.cmd == "train-classifier":
+        from .realism import train_classifier
+        train_classifier(args.out, args.epochs, lr=args.lr, seed=args.seed, init=args.init,
+                         augment=not args.no_augment, min_accuracy=args.min_accuracy)
+    elif args.cmd == "evaluate-decoders":
+        from .decoder_eval import evaluate_decoders
+        evaluate_decoders(args.weights, args.ae_decoder_dir, args.prior_dir, args.world, args.classifier, args.out,
+                          args.n, args.seed_sets, args.scheduler, args.steps, args.guidance, args.sweep,
+                          tuple(args.sweep_guidance), decoder_manifest=args.decoder_manifest,
+                          sweep_only=args.sweep_only)
+    elif args.cmd == "pair-version":
+        from .pair import pair_version
+        pair_version(args.prior_dir, args.decoder_dir, args.out_dir, args.version, args.link_decoder)
     elif args.cmd == "validate":
         from .manifest import validate
         man = validate(args.manifest)

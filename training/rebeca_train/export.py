@@ -130,6 +130,13 @@ def recompute_parity(path, atol=1e-6):
     bad = {k: v for k, v in worst.items() if not v <= atol}
     if bad:
         raise InputError(f"{path}: parity.json not reproduced from prior.onnx weights: max abs diff {bad}")
-    dec = check_decoder_parity(os.path.dirname(os.path.join(d, man["files"]["decoder"]["path"])), man["embedding_dim"], atol)
+    dec_dir = os.path.dirname(os.path.join(d, man["files"]["decoder"]["path"]))
+    with open(os.path.join(dec_dir, "manifest.json")) as f:
+        kind = json.load(f).get("kind")
+    if kind == "latent-diffusion":
+        from .latent_export import check_latent_parity
+        dec = check_latent_parity(dec_dir)
+    else:
+        dec = check_decoder_parity(dec_dir, man["embedding_dim"], atol)
     worst.update({f"decoder_{k}": v for k, v in dec.items()})
     return worst

@@ -90,6 +90,21 @@ def reference_decode(proj, unet, vae, embeds, seeds, scheduler, steps, guidance,
     return np.clip(img.astype(np.float64) / 2 + 0.5, 0, 1).astype(np.float32), calls
 
 
+def model_reference(proj, unet, E, latent_shape, rng, rows=3):
+    """One projection call and one UNet call (CFG-sized: conditional rows, then the projected zero
+    embedding) on seeded inputs: the per-graph parity the TypeScript tests check before whole decodes."""
+    emb = rng.normal(size=(rows, E)).astype(np.float32)
+    with torch.no_grad():
+        cond = proj(torch.from_numpy(emb))
+        ctx = torch.cat([cond, proj(torch.zeros(1, E)).expand(rows, -1, -1)])
+        sample = rng.normal(size=(2 * rows, *latent_shape)).astype(np.float32)
+        timestep = np.array([999, 500, 1, 999, 500, 1][:2 * rows], np.float32)
+        eps = unet(torch.from_numpy(sample), torch.from_numpy(timestep), ctx).numpy()
+    return {"image_embeds": f32list(emb), "image_prompt_embeds": f32list(cond.numpy().reshape(rows, -1)),
+            "sample": f32list(sample.reshape(2 * rows, -1)), "timestep": timestep.astype(np.float64).tolist(),
+            "out_sample": f32list(eps.reshape(2 * rows, -1))}
+
+
 def scheduler_reference(alphas):
     """Toy-model trajectories for every scheduler (the TypeScript scheduler tests compare against these)."""
     x_init = normal(7, 0, 16)
@@ -131,9 +146,11 @@ def write_decoder(out_dir, cfg, proj, unet, vae, scheduler="pndm", steps=50, gui
         export(proj, (e1,), os.path.join(out_dir, "image_proj.onnx"), *PROJ_IO)
         export(unet, (z, torch.zeros(1, device=device), proj(e1)), os.path.join(out_dir, "unet.onnx"), *UNET_IO)
         export(vae, (z,), os.path.join(out_dir, "vae_decoder.onnx"), *VAE_IO)
-        H = vae(z).shape[-1]
+        _, Cimg, H, W = vae(z).shape
     rng = np.random.default_rng(0)
     par = {"schedulers": scheduler_reference(alphas), "decode": []}
+    if decode_parity:
+        par["models"] = model_reference(proj, unet, E, (C, L, L), np.random.default_rng(1))
     for k, (name, n) in enumerate((("ddim", 4), ("euler", 4), ("pndm", 4)) if decode_parity else ()):
         emb = rng.normal(size=(1, E)).astype(np.float32)
         img, calls = reference_decode(proj, unet, vae, emb, [11 + k], name, n, guidance, alphas, (C, L, L),
@@ -143,7 +160,7 @@ def write_decoder(out_dir, cfg, proj, unet, vae, scheduler="pndm", steps=50, gui
     with open(os.path.join(out_dir, "parity.json"), "w") as f:
         json.dump(par, f)
     man = {"format": "rebeca.decoder/v1", "kind": "latent-diffusion", "family": family,
-           "embedding_dim": E, "channels": 3, "height": int(H), "width": int(H), "range": [0, 1],
+           "embedding_dim": E, "channels": int(Cimg), "height": int(H), "width": int(W), "range": [0, 1],
            "latent": {"channels": C, "height": L, "width": L, "scale": cfg["latent_scale"]},
            "condition": {"tokens": N, "dim": X},
            "scheduler": {"prediction": "epsilon", "beta_schedule": "scaled_linear",
@@ -168,11 +185,46 @@ def write_decoder(out_dir, cfg, proj, unet, vae, scheduler="pndm", steps=50, gui
     return man
 
 
-def export_weights(weights, out_dir, scheduler="pndm", steps=50, guidance=5.0, decode_parity=True):
+def export_weights(weights, out_dir, scheduler="pndm", steps=50, guidance=5.0, decode_parity=True, family=None):
     cfg, proj, unet, vae = load_weights(weights)
-    return write_decoder(out_dir, cfg, proj, unet, vae, scheduler, steps, guidance,
-                         extra={"weights": os.path.basename(weights), "format": WEIGHTS_FORMAT},
+    training = torch.load(weights).get("training")
+    extra = {"weights": os.path.basename(weights), "format": WEIGHTS_FORMAT, "config": cfg,
+             **({"training": training} if training else {})}
+    fam = family or ("rebeca-small-ip-adapter" if cfg.get("arch") == "small" else "sd15-ip-adapter")
+    return write_decoder(out_dir, cfg, proj, unet, vae, scheduler, steps, guidance, family=fam, extra=extra,
                          decode_parity=decode_parity)
+
+
+def check_latent_parity(decoder_dir, atol=1e-5):
+    """Recompute parity.json's reference decodes from the weights inside the exported graphs (module
+    structure from the manifest's `source.config`); returns the max abs image difference per decode."""
+    with open(os.path.join(decoder_dir, "manifest.json")) as f:
+        man = json.load(f)
+    cfg = man.get("source", {}).get("config")
+    if not cfg:
+        raise InputError(f"{decoder_dir}/manifest.json: source.config missing (not exported from rebeca weights); "
+                         "cannot rebuild the modules to recompute parity")
+    proj, unet, vae = latent_modules.build(cfg)
+    text = torch.zeros(cfg["text_tokens"], cfg["cross_dim"])
+    f = man["files"]
+    proj = onnx_io.load_weights(proj, os.path.join(decoder_dir, f["image_proj"]["path"]))
+    unet = onnx_io.load_weights(latent_modules.UNetWithText(unet, text), os.path.join(decoder_dir, f["unet"]["path"]))
+    vae = onnx_io.load_weights(vae, os.path.join(decoder_dir, f["vae_decoder"]["path"]))
+    with open(os.path.join(decoder_dir, f["parity"]["path"])) as fh:
+        par = json.load(fh)
+    alphas = np.array(man["scheduler"]["alphas_cumprod"], np.float64)
+    L = man["latent"]
+    worst = {}
+    for k, p in enumerate(par["decode"]):
+        img, calls = reference_decode(proj, unet, vae, np.array(p["embeddings"], np.float32), p["seeds"], p["scheduler"],
+                                      p["steps"], p["guidance"], alphas, (L["channels"], L["height"], L["width"]), L["scale"])
+        worst[f"latent_{p['scheduler']}_{p['steps']}"] = float(np.abs(img.reshape(len(img), -1) - np.array(p["images"])).max())
+        if calls != p["unet_calls"]:
+            raise InputError(f"{decoder_dir}: parity decode {k} made {calls} UNet calls, parity.json says {p['unet_calls']}")
+    bad = {k: v for k, v in worst.items() if not v <= atol}
+    if bad:
+        raise InputError(f"{decoder_dir}: parity.json not reproduced from the graphs' weights: max abs diff {bad}")
+    return worst
 
 
 def export_sd15_ip_adapter(sd_dir, ip_adapter, out_dir, scheduler="pndm", steps=50, guidance=5.0):

@@ -109,26 +109,14 @@ def validate(path):
     dec_path = os.path.join(d, files["decoder"]["path"])
     with open(dec_path) as f:
         dm = json.load(f)
-    dd = os.path.dirname(dec_path)
     if dm.get("format") != "rebeca.decoder/v1":
         raise InputError(f"{dec_path}: format {dm.get('format')!r} is not 'rebeca.decoder/v1'")
     if dm.get("embedding_dim") != D:
         raise InputError(f"{dec_path}: embedding_dim {dm.get('embedding_dim')} != prior's {D}")
-    for k in ("decoder", "encoder", "parity"):
-        if k not in dm.get("files", {}):
-            raise InputError(f"{dec_path}: files lacks '{k}'")
-        p = _check_hash(dd, k, dm["files"][k], dec_path)
-        if k == "parity":
-            continue
-        io = dm["io"][k]
-        if io_names(p) != ([io["input"]], [io["output"]]):
-            raise InputError(f"{dec_path}: {k} I/O {io_names(p)} does not match io {io}")
-    with open(os.path.join(dd, dm["files"]["parity"]["path"])) as f:
-        dpar = json.load(f)
-    for k, inp, out in (("decoder", "embedding", "image"), ("encoder", "image", "embedding")):
-        blk = dpar.get(k, {})
-        if inp not in blk or out not in blk or len(blk[inp]) != len(blk[out]) or not blk[inp]:
-            raise InputError(f"{dec_path}: decoder parity.json lacks '{k}.{inp}'/'{k}.{out}' rows")
+    if dm.get("kind") == "latent-diffusion":
+        validate_latent_decoder(dec_path, dm)
+    else:
+        validate_single_shot_decoder(dec_path, dm)
     with open(os.path.join(d, files["parity"]["path"])) as f:
         par = json.load(f)
     if "model" not in par or len(par.get("samplers", [])) < 1:
@@ -136,3 +124,39 @@ def validate(path):
     if np.asarray(par["model"]["x0"]).shape[1:] != (D,):
         raise InputError(f"{where}: parity.json model.x0 is not [B,{D}]")
     return man
+
+
+def _check_graphs(dec_path, dm, required, optional=()):
+    dd = os.path.dirname(dec_path)
+    for k in required + tuple(o for o in optional if o in dm.get("files", {})):
+        if k not in dm.get("files", {}):
+            raise InputError(f"{dec_path}: files lacks '{k}'")
+        p = _check_hash(dd, k, dm["files"][k], dec_path)
+        if k == "parity" or k == "unet":
+            continue
+        io = dm["io"][k]
+        if io_names(p) != ([io["input"]], [io["output"]]):
+            raise InputError(f"{dec_path}: {k} I/O {io_names(p)} does not match io {io}")
+    return dd
+
+
+def validate_single_shot_decoder(dec_path, dm):
+    dd = _check_graphs(dec_path, dm, ("decoder", "encoder", "parity"))
+    with open(os.path.join(dd, dm["files"]["parity"]["path"])) as f:
+        dpar = json.load(f)
+    for k, inp, out in (("decoder", "embedding", "image"), ("encoder", "image", "embedding")):
+        blk = dpar.get(k, {})
+        if inp not in blk or out not in blk or len(blk[inp]) != len(blk[out]) or not blk[inp]:
+            raise InputError(f"{dec_path}: decoder parity.json lacks '{k}.{inp}'/'{k}.{out}' rows")
+
+
+def validate_latent_decoder(dec_path, dm):
+    """A latent-diffusion decoder (docs/model-format.md): every listed file's sha256, the graphs' I/O names."""
+    dd = _check_graphs(dec_path, dm, ("unet", "vae_decoder", "parity"), ("image_proj", "encoder"))
+    u = dm["io"]["unet"]
+    ins, outs = io_names(os.path.join(dd, dm["files"]["unet"]["path"]))
+    if ins != [u["sample"], u["timestep"], u["condition"]] or outs != [u["output"]]:
+        raise InputError(f"{dec_path}: unet I/O {ins}->{outs} does not match io {u}")
+    with open(os.path.join(dd, dm["files"]["parity"]["path"])) as f:
+        if "schedulers" not in json.load(f):
+            raise InputError(f"{dec_path}: parity.json lacks 'schedulers'")

@@ -2,7 +2,9 @@
 /*
  * The main job on the embedded demo model: starts Redis, S3 and the services locally, generates
  * personalized images for demo users through the gRPC API (with signed callbacks), and writes an
- * HTML gallery of each user's liked items next to the images generated for them.
+ * HTML gallery of each user's liked items next to the images generated for them and, beside those,
+ * the same generated embeddings rendered by the comparison version's decoder (by default demo-v2's
+ * latent-diffusion decoder against demo-v1's autoencoder decoder).
  */
 import { createHmac } from "node:crypto";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
@@ -10,6 +12,7 @@ import { join } from "node:path";
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { encodePng } from "@rebeca/inference";
 import { createJobClient } from "@rebeca/client";
+import { loadComparisonDecoder } from "./compare-decoder.js";
 import { renderGallery, type GalleryRow } from "./gallery.js";
 import { parseNpy } from "@rebeca/eval";
 import { oracleLikeProbability, type DemoUser } from "@rebeca/eval";
@@ -19,8 +22,10 @@ import { startWebhookReceiver } from "./webhook-receiver.js";
 
 const USERS = Number(process.env.DEMO_USERS ?? 12);
 const IMAGES = Number(process.env.DEMO_IMAGES ?? 8);
-const VERSION = process.env.DEMO_MODEL_VERSION ?? "demo-v1";
-const OUT = join(REPO_ROOT, "out", "demo");
+const VERSION = process.env.DEMO_MODEL_VERSION ?? "demo-v2";
+/** Whose decoder renders the comparison column ("" for none). */
+const COMPARE = process.env.DEMO_COMPARE_VERSION ?? (VERSION === "demo-v1" ? "" : "demo-v1");
+const OUT = process.env.DEMO_OUT ?? join(REPO_ROOT, "out", "demo");
 
 async function main() {
   const world = join(REPO_ROOT, "models", VERSION, "world");
@@ -62,6 +67,7 @@ async function main() {
       embeddings.set(job.userId, new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4));
     }
     const dim = 64;
+    const compare = COMPARE ? await loadComparisonDecoder(join(REPO_ROOT, "models"), COMPARE) : undefined;
     const rows: GalleryRow[] = [];
     for (const [u, user] of users.entries()) {
       const job = finished[u]!;
@@ -71,6 +77,16 @@ async function main() {
         const file = join("images", `${user.id}-${out.index}.png`);
         await writeFile(join(OUT, file), png);
         generated.push(file);
+      }
+      const emb = embeddings.get(user.id)!;
+      const compared: string[] = [];
+      if (compare) {
+        const pngs = await compare.render(emb, emb.length / dim, Array.from({ length: emb.length / dim }, (_, i) => 1000 * (u + 1) + i));
+        for (const [i, png] of pngs.entries()) {
+          const file = join("images", `${user.id}-${COMPARE}-${i}.png`);
+          await writeFile(join(OUT, file), png);
+          compared.push(file);
+        }
       }
       const likedImages = (liked.get(user.id) ?? []).slice(0, IMAGES).map((item) => {
         const file = join("images", `${user.id}-liked-${itemIds[item]}.png`);
@@ -84,7 +100,7 @@ async function main() {
         return total / (emb.length / dim);
       };
       const others = users.filter((o) => o.id !== user.id).map((o) => score(embeddings.get(o.id)!));
-      rows.push({ userId: user.id, taste: user.class ?? "", liked: likedImages, generated, jobId: job.jobId, ownScore: score(embeddings.get(user.id)!), othersScore: others.reduce((a, b) => a + b, 0) / others.length });
+      rows.push({ userId: user.id, taste: user.class ?? "", liked: likedImages, generated, ...(compare ? { compared } : {}), jobId: job.jobId, ownScore: score(embeddings.get(user.id)!), othersScore: others.reduce((a, b) => a + b, 0) / others.length });
     }
     const own = rows.reduce((a, r) => a + r.ownScore, 0) / rows.length;
     const other = rows.reduce((a, r) => a + r.othersScore, 0) / rows.length;
@@ -93,7 +109,8 @@ async function main() {
       `${receiver.received.length} signed callbacks received, ${verified} signatures verified`,
       `oracle P(like) of generated images: ${own.toFixed(3)} for their own user vs ${other.toFixed(3)} for other users`,
     ];
-    await writeFile(join(OUT, "index.html"), renderGallery(`Rebeca demo — ${VERSION}`, summary, rows));
+    const labels = { generated: `generated for them (${VERSION}, served)`, ...(compare ? { compared: `same embeddings, ${COMPARE}'s decoder` } : {}) };
+    await writeFile(join(OUT, "index.html"), renderGallery(`Rebeca demo — ${VERSION}`, summary, rows, labels));
     console.log(summary.map((s) => `    ${s}`).join("\n"));
     console.log(`==> gallery: ${join(OUT, "index.html")}`);
     console.log(`    images:  ${join(OUT, "images")}/ (and in S3 under s3://${stack.s3.bucket}/tenants/demo/jobs/)`);

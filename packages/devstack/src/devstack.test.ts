@@ -43,4 +43,12 @@ describe("renderGallery", () => {
     expect(html).toContain("&#60;script&#62;");
     expect(html).toContain("a&#34;.png");
   });
+
+  it("adds the comparison column only when rows carry it and it is labelled", () => {
+    const row = { userId: "u1", taste: "x", liked: ["l.png"], generated: ["g.png"], compared: ["c.png"], ownScore: 1, othersScore: 0, jobId: "j" };
+    const both = renderGallery("t", [], [row], { generated: "diffusion", compared: "autoencoder" });
+    expect(both).toMatch(/<div class="generated"><h3>diffusion<\/h3><img class="generated" src="g.png"/);
+    expect(both).toMatch(/<div class="compared"><h3>autoencoder<\/h3><img class="compared" src="c.png"/);
+    expect(renderGallery("t", [], [row])).not.toContain('class="compared"');
+  });
 });

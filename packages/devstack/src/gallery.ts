@@ -1,9 +1,13 @@
-/** One row of the gallery: a user's liked catalogue items beside the images generated for them. */
+/**
+ * One row of the gallery: a user's liked catalogue items beside the images generated for them, and
+ * the same generated embeddings rendered by another decoder (the comparison column), when there is one.
+ */
 export interface GalleryRow {
   userId: string;
   taste: string;
   liked: string[];
   generated: string[];
+  compared?: string[];
   ownScore: number;
   othersScore: number;
   jobId: string;
@@ -11,14 +15,21 @@ export interface GalleryRow {
 
 const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
+/** Column headings: what rendered the generated images, and what rendered the comparison column. */
+export interface GalleryLabels {
+  generated: string;
+  compared?: string;
+}
+
 /** A self-contained HTML page (images as data URIs or relative paths). */
-export function renderGallery(title: string, summary: string[], rows: GalleryRow[]): string {
-  const img = (src: string) => `<img src="${escape(src)}" width="84" height="84" alt="">`;
+export function renderGallery(title: string, summary: string[], rows: GalleryRow[], labels: GalleryLabels = { generated: "generated for them" }): string {
+  const img = (kind: string) => (src: string) => `<img class="${kind}" src="${escape(src)}" width="84" height="84" alt="">`;
+  const column = (kind: string, heading: string, srcs: string[]) => `<div class="${kind}"><h3>${escape(heading)}</h3>${srcs.map(img(kind)).join("")}</div>`;
   const body = rows
     .map(
-      (r) => `<section>
+      (r) => `<section data-user="${escape(r.userId)}">
   <h2>${escape(r.userId)} <small>taste: ${escape(r.taste)} · job ${escape(r.jobId)} · oracle P(like): own ${r.ownScore.toFixed(2)} vs others' images ${r.othersScore.toFixed(2)}</small></h2>
-  <div class="pair"><div><h3>liked</h3>${r.liked.map(img).join("")}</div><div><h3>generated for them</h3>${r.generated.map(img).join("")}</div></div>
+  <div class="pair">${column("liked", "liked", r.liked)}${column("generated", labels.generated, r.generated)}${r.compared && labels.compared ? column("compared", labels.compared, r.compared) : ""}</div>
 </section>`,
     )
     .join("\n");

@@ -27,3 +27,20 @@ export function parseNpy(bytes: Uint8Array): NpyArray {
   }
   throw new Error(`.npy dtype ${descr} is not supported (float32 <f4 or uint8 |u1)`);
 }
+
+/** Serialises a float32 array as .npy (version 1.0, little-endian, C order). */
+export function encodeNpy(shape: readonly number[], data: Float32Array): Uint8Array {
+  const count = shape.reduce((a, b) => a * b, 1);
+  if (count !== data.length) throw new RangeError(`shape ${shape.join("×")} holds ${count} values, data has ${data.length}`);
+  const dims = shape.length === 1 ? `${shape[0]},` : shape.join(", ");
+  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${dims}), }`;
+  // magic (6) + version (2) + length (2) + header + "\n" is padded to a multiple of 64
+  header += " ".repeat(63 - ((10 + header.length) % 64)) + "\n";
+  const out = new Uint8Array(10 + header.length + 4 * count);
+  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
+  new DataView(out.buffer).setUint16(8, header.length, true);
+  out.set(new TextEncoder().encode(header), 10);
+  const view = new DataView(out.buffer, 10 + header.length);
+  for (let i = 0; i < count; i++) view.setFloat32(4 * i, data[i]!, true);
+  return out;
+}

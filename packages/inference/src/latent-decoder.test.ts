@@ -156,3 +156,65 @@ describe('latent decoder without an image projection (Kandinsky style)', () => {
     expect(Array.from(conds[0]!)).toEqual([1, 2, 3, 4, 0, 0, 0, 0]);
   });
 });
+
+// The trained Fashion-MNIST decoder (models/demo-v2/decoder, training/regenerate-decoder.sh): per-graph
+// parity with PyTorch, whole decodes, and batch invariance at the manifest's own scheduler and steps.
+describe('the committed trained latent decoder (demo-v2)', () => {
+  const TRAINED = fileURLToPath(new URL('../../../models/demo-v2/decoder/manifest.json', import.meta.url));
+  const trained = JSON.parse(readFileSync(TRAINED.replace('manifest.json', 'parity.json'), 'utf8')) as typeof parity & {
+    models: { image_embeds: number[][]; image_prompt_embeds: number[][]; sample: number[][]; timestep: number[]; out_sample: number[][] };
+  };
+
+  async function openTrained(overrides: LatentDecoderOverrides = {}) {
+    const files = await loadLatentDecoderModelFiles(TRAINED);
+    const m = files.manifest;
+    const s = async (key: string) => (await createOnnxSession(files.files[key]!.bytes, CPU)).session;
+    const models = createOnnxLatentModels(
+      { unet: await s('unet'), imageProj: await s('image_proj'), vaeDecoder: await s('vae_decoder') },
+      { unet: m.io.unet, imageProj: m.io.image_proj!, vaeDecoder: m.io.vae_decoder },
+      { embeddingDim: m.embedding_dim, latent: m.latent, condition: m.condition! },
+    );
+    return { models, manifest: m, decoder: createLatentDiffusionDecoder(models, latentConfigOf(files, overrides)) };
+  }
+
+  it('image projection within 1e-5 and one CFG-sized UNet call within 1e-4 of PyTorch', async () => {
+    const { models } = await openTrained();
+    const p = trained.models;
+    const rows = p.image_embeds.length;
+    const tokens = await models.imageProjection!.project(Float32Array.from(p.image_embeds.flat()), rows);
+    expect(maxAbs(tokens, p.image_prompt_embeds.flat())).toBeLessThan(1e-5);
+    const eps = await models.unet.predictNoise(Float32Array.from(p.sample.flat()), Float32Array.from(p.timestep), await projectedWithNegative(models, p.image_embeds), 2 * rows);
+    expect(maxAbs(eps, p.out_sample.flat())).toBeLessThan(1e-4);
+  });
+
+  for (const p of trained.decode) {
+    it(`${p.scheduler}, ${p.steps} steps, guidance ${p.guidance}: images within 1e-3 of PyTorch`, async () => {
+      const { decoder } = await openTrained({ scheduler: p.scheduler, steps: p.steps, guidance: p.guidance });
+      const out = await decoder.decode(Float32Array.from(p.embeddings.flat()), p.seeds.length, p.seeds);
+      expect(maxAbs(out.pixels, p.images.flat())).toBeLessThan(1e-3);
+    });
+  }
+
+  it("an image decoded in a batch of 8 equals its decode alone within 1e-5 (the manifest's scheduler and steps)", async () => {
+    const { decoder, manifest } = await openTrained();
+    expect([manifest.channels, manifest.height, manifest.width]).toEqual([1, 28, 28]);
+    const seeds = [21, 22, 23, 24, 25, 26, 27, 28];
+    const batch = await decoder.decode(Float32Array.from(seeds.flatMap((_, i) => [...embedding(i)])), 8, seeds);
+    const per = 28 * 28;
+    for (const i of [0, 3, 7]) {
+      const single = await decoder.decode(embedding(i), 1, [seeds[i]!]);
+      expect(maxAbs(batch.pixels.subarray(i * per, (i + 1) * per), single.pixels)).toBeLessThan(1e-5);
+    }
+  });
+});
+
+/** The UNet's condition for a CFG call: the projected embeddings, then the projected zero embedding per row. */
+async function projectedWithNegative(models: { imageProjection?: { project(e: Float32Array, rows: number): Promise<Float32Array> } }, embeds: number[][]): Promise<Float32Array> {
+  const rows = embeds.length;
+  const cond = await models.imageProjection!.project(Float32Array.from(embeds.flat()), rows);
+  const neg = await models.imageProjection!.project(new Float32Array(embeds[0]!.length), 1);
+  const ctx = new Float32Array(2 * cond.length);
+  ctx.set(cond);
+  for (let r = 0; r < rows; r++) ctx.set(neg, cond.length + r * neg.length);
+  return ctx;
+}

@@ -102,6 +102,8 @@ const latentIo = z.object({
   unet: z.object({ sample: z.string().min(1), timestep: z.string().min(1), condition: z.string().min(1), output: z.string().min(1) }),
   image_proj: ioNames.optional(),
   vae_decoder: ioNames,
+  /** The embedding space's image encoder, when the version ships it (evaluation re-encodes served images). */
+  encoder: ioNames.optional(),
 });
 
 /** A latent-diffusion decoder (docs/model-format.md, "Latent-diffusion decoder manifest"). */
@@ -111,7 +113,7 @@ export const latentDecoderManifestSchema = z
     kind: z.literal('latent-diffusion'),
     family: z.string().min(1),
     embedding_dim: positiveInt,
-    channels: z.literal(3),
+    channels: z.union([z.literal(1), z.literal(3)]),
     height: positiveInt,
     width: positiveInt,
     range: z.tuple([z.literal(0), z.literal(1)]),

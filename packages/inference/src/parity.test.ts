@@ -5,8 +5,11 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { modelVersionDirs } from '../test-support/demo-model.js';
-import { loadDecoderModelFiles, loadPriorModelFiles, type PriorModelFiles } from './manifest.js';
-import { createImageEncoder, createOnnxPrior, createOnnxSession, createSingleShotDecoder } from './onnx.js';
+import { latentConfigOf } from './latent-load.js';
+import { createLatentDiffusionDecoder, type LatentImageDecoder } from './latent-decoder.js';
+import type { LatentSchedulerName } from './latent-schedulers.js';
+import { decoderManifestKind, loadDecoderModelFiles, loadLatentDecoderModelFiles, loadPriorModelFiles, type PriorModelFiles } from './manifest.js';
+import { createImageEncoder, createOnnxLatentModels, createOnnxPrior, createOnnxSession, createSingleShotDecoder, type ImageEncoder } from './onnx.js';
 import { createPriorSampler } from './prior-service.js';
 import { normalVector } from './rng.js';
 import { cosineAlphasCumprod } from './schedule.js';
@@ -33,6 +36,15 @@ interface DecoderParityFile {
   encoder: { image: number[][]; embedding: number[][] };
 }
 
+/** A latent-diffusion decoder's parity file: reference decodes (and the paired encoder's vectors). */
+interface LatentParityFile {
+  decode: { scheduler: LatentSchedulerName; steps: number; guidance: number; seeds: number[]; embeddings: number[][]; images: number[][] }[];
+  encoder: { image: number[][]; embedding: number[][] };
+}
+
+/** Latent decodes run many float32 UNet calls: images agree with PyTorch within 1e-3 (docs/latent-export.md). */
+const LATENT_TOLERANCE = 1e-3;
+
 const TOLERANCE = 1e-5;
 
 function parseJson<T>(bytes: Uint8Array): T {
@@ -51,11 +63,35 @@ function loaders(dir: string) {
       const model = createOnnxPrior(session, { embeddingDim: files.manifest.embedding_dim, userDim: files.manifest.user_dim });
       return { files, parity, model };
     })());
-  const loadDecoder = async () => {
+  const loadDecoderFor = async () => {
     const { files } = await loadPrior();
     const ref = files.files['decoder'];
     if (!ref) throw new Error(`${files.manifestPath} lists no decoder manifest; the contract requires one`);
-    const dec = await loadDecoderModelFiles(ref.path);
+    return ref.path;
+  };
+  const encoderOf = async (bytes: Uint8Array, m: { embedding_dim: number; channels: number; height: number; width: number }, io: { input: string; output: string }): Promise<ImageEncoder> =>
+    createImageEncoder((await createOnnxSession(bytes, { providers: ['cpu'], intraOpThreads: 1 })).session, { embeddingDim: m.embedding_dim, channels: m.channels, height: m.height, width: m.width, io });
+  /** Kind of this version's decoder, and for a latent one its verified files, models, parity and encoder. */
+  const loadLatent = async () => {
+    const path = await loadDecoderFor();
+    if ((await decoderManifestKind(path)) !== 'latent-diffusion') return undefined;
+    const dec = await loadLatentDecoderModelFiles(path);
+    const m = dec.manifest;
+    for (const key of ['unet', 'image_proj', 'vae_decoder', 'parity', 'encoder'] as const) {
+      if (!dec.files[key]) throw new Error(`${dec.manifestPath} lists no ${key} file; a served latent version needs one (pair-version adds the encoder)`);
+    }
+    if (!m.io.encoder || !m.io.image_proj || !m.condition) throw new Error(`${dec.manifestPath} lacks io.encoder, io.image_proj or condition`);
+    const s = async (key: string) => (await createOnnxSession(dec.files[key]!.bytes, { providers: ['cpu'], intraOpThreads: 1 })).session;
+    const models = createOnnxLatentModels(
+      { unet: await s('unet'), imageProj: await s('image_proj'), vaeDecoder: await s('vae_decoder') },
+      { unet: m.io.unet, imageProj: m.io.image_proj, vaeDecoder: m.io.vae_decoder },
+      { embeddingDim: m.embedding_dim, latent: m.latent, condition: m.condition },
+    );
+    const decoderWith = (o: { scheduler: LatentSchedulerName; steps: number; guidance: number }): LatentImageDecoder => createLatentDiffusionDecoder(models, latentConfigOf(dec, o));
+    return { manifest: m, parity: parseJson<LatentParityFile>(dec.files['parity']!.bytes), decoderWith, encoder: await encoderOf(dec.files['encoder']!.bytes, m, m.io.encoder) };
+  };
+  const loadDecoder = async () => {
+    const dec = await loadDecoderModelFiles(await loadDecoderFor());
     const m = dec.manifest;
     for (const key of ['decoder', 'encoder', 'parity'] as const) {
       if (!dec.files[key]) throw new Error(`${dec.manifestPath} lists no ${key} file; the contract requires one`);
@@ -67,13 +103,10 @@ function loaders(dir: string) {
       ...shape,
       io: m.io.decoder,
     });
-    const encoder = createImageEncoder((await createOnnxSession(dec.files['encoder']!.bytes, opts)).session, {
-      ...shape,
-      io: m.io.encoder,
-    });
+    const encoder = await encoderOf(dec.files['encoder']!.bytes, m, m.io.encoder);
     return { manifest: m, parity: parseJson<DecoderParityFile>(dec.files['parity']!.bytes), decoder, encoder };
   };
-  return { loadPrior, loadDecoder };
+  return { loadPrior, loadDecoder, loadLatent };
 }
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -90,7 +123,7 @@ it('models/ holds the committed demo versions', () => {
 });
 
 for (const { version, dir } of versions) describe(`${version} parity with the PyTorch reference`, () => {
-  const { loadPrior, loadDecoder } = loaders(dir);
+  const { loadPrior, loadDecoder, loadLatent } = loaders(dir);
 
   it('manifest names this version and its schedule is the cosine schedule', async () => {
     const { files } = await loadPrior();
@@ -162,7 +195,18 @@ for (const { version, dir } of versions) describe(`${version} parity with the Py
     }
   }, 120_000);
 
-  it('(d) decoder.onnx reproduces torch images within 1e-5', async () => {
+  it('(d) the decoder reproduces torch images (single-shot within 1e-5; latent-diffusion decodes within 1e-3)', async () => {
+    const latent = await loadLatent();
+    if (latent) {
+      expect(latent.parity.decode.length).toBeGreaterThan(0);
+      for (const p of latent.parity.decode) {
+        const out = await latent.decoderWith(p).decode(Float32Array.from(p.embeddings.flat()), p.seeds.length, p.seeds);
+        const diff = maxAbsDiff(out.pixels, p.images.flat());
+        console.info(`[parity] ${version} latent ${p.scheduler}-${p.steps} image max |Δ| = ${diff}`);
+        expect(diff, `${p.scheduler} ${p.steps}: max |Δ| = ${diff}`).toBeLessThanOrEqual(LATENT_TOLERANCE);
+      }
+      return;
+    }
     const { manifest: m, parity, decoder } = await loadDecoder();
     const { embedding, image } = parity.decoder;
     expect(embedding.length).toBeGreaterThan(0);
@@ -173,10 +217,10 @@ for (const { version, dir } of versions) describe(`${version} parity with the Py
     const diff = maxAbsDiff(out.pixels, image.flat());
     console.info(`[parity] ${version} decoder image max |Δ| = ${diff}`);
     expect(diff, `decoder: max |Δ| = ${diff}`).toBeLessThanOrEqual(TOLERANCE);
-  });
+  }, 60_000);
 
   it('(e) encoder.onnx reproduces torch embeddings within 1e-5', async () => {
-    const { manifest: m, parity, encoder } = await loadDecoder();
+    const { manifest: m, parity, encoder } = (await loadLatent()) ?? (await loadDecoder());
     const { image, embedding } = parity.encoder;
     expect(image.length).toBeGreaterThan(0);
     expect(embedding.length).toBe(image.length);

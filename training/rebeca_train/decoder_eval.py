@@ -1,0 +1,203 @@
+"""Realism of the two decoders on the same inputs (docs/evaluation.md, "Decoder realism"):
+
+- the same 1,000 catalogue embeddings and the same 1,000 prior samples go through the autoencoder's
+  single-shot decoder and the latent-diffusion decoder;
+- Fashion-FID of each set against the 10,000 real test images (penultimate features of the project's
+  classifier, realism.py), with the floor beside it: 1,000 real *train* images against the same reference;
+- the classifier's accuracy on decoded catalogue embeddings (does the image keep its item's class?),
+  floor = its accuracy on the real catalogue images;
+- cosine between the committed encoder's re-encoding of each image and the target embedding.
+
+Intervals: 95% bootstrap over the 1,000 rows (paired between decoders for the FID ratio), and the
+diffusion decoder's seed-to-seed spread over independent noise seeds.
+"""
+import json
+import os
+import subprocess
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+from . import latent_export, latent_schedulers
+from .common import InputError, log, setup
+from .decoder_train import load_embedding_encoder
+from .evaluate import generate
+from .export import load_prior
+from .realism import frechet, gaussian, load_classifier, predict
+from .world import load_decoder, load_fmnist
+
+SWEEP = [("ddim", 10), ("ddim", 20), ("euler", 20), ("pndm", 10), ("pndm", 20)]
+
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+DECODE_CLI = os.path.join(REPO, "packages", "eval", "dist", "decode-cli.js")
+
+
+def diffusion_decode(models, embeds, seeds, scheduler, steps, guidance, chunk=250):
+    """Images [N, 28, 28] in [0, 1]. With `models` a decoder manifest path: through onnxruntime as the
+    decoder worker runs it (packages/eval's decode-cli, ~5× faster than this torch build); with
+    `models` the loaded weights: the PyTorch reference decode (which the TypeScript side reproduces
+    within 1e-3)."""
+    if isinstance(models, str):
+        return node_decode(models, embeds, seeds, scheduler, steps, guidance)
+    cfg, proj, unet, vae = models
+    out = []
+    for s in range(0, len(embeds), chunk):
+        img, _ = latent_export.reference_decode(
+            proj, unet, vae, embeds[s:s + chunk], seeds[s:s + chunk], scheduler, steps, guidance,
+            latent_schedulers.scaled_linear_alphas_cumprod(), (cfg["latent_channels"], cfg["latent_size"], cfg["latent_size"]),
+            cfg["latent_scale"])
+        out.append(img[:, 0])
+    return np.concatenate(out)
+
+
+def node_decode(manifest, embeds, seeds, scheduler, steps, guidance):
+    if not os.path.exists(DECODE_CLI):
+        raise InputError(f"{DECODE_CLI} missing: build the TypeScript packages (pnpm run build) or drop --decoder-manifest")
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = [os.path.join(tmp, n) for n in ("e.npy", "s.npy", "o.npy")]
+        np.save(paths[0], np.asarray(embeds, np.float32))
+        np.save(paths[1], np.asarray(seeds, np.float32))
+        subprocess.run(["node", DECODE_CLI, manifest, *paths, scheduler, str(steps), str(guidance)], check=True)
+        return np.load(paths[2])[:, 0]
+
+
+def ae_decode(decoder, embeds):
+    with torch.no_grad():
+        return decoder(torch.from_numpy(np.asarray(embeds, np.float32))).numpy()[:, 0]
+
+
+def cosines(encoder, images, targets):
+    with torch.no_grad():
+        e = encoder(torch.from_numpy(np.asarray(images, np.float32)).reshape(-1, 1, 28, 28)).numpy().astype(np.float64)
+    t = np.asarray(targets, np.float64)
+    return np.sum(e * t, 1) / (np.linalg.norm(e, axis=1) * np.linalg.norm(t, axis=1))
+
+
+def interval(values, stat, rng, n=200):
+    """(point, lo, hi): 95% basic bootstrap over rows of `values` (an array or a tuple of row-aligned
+    arrays). Basic (2θ − q) rather than percentile: resampling with replacement duplicates rows, which
+    biases a Fréchet distance upward; the basic interval subtracts that bias instead of reporting it."""
+    vs = values if isinstance(values, tuple) else (values,)
+    point = stat(*vs)
+    boots = []
+    for _ in range(n):
+        ix = rng.integers(0, len(vs[0]), len(vs[0]))
+        boots.append(stat(*(v[ix] for v in vs)))
+    q_lo, q_hi = np.percentile(boots, [2.5, 97.5])
+    return [round(float(point), 4), round(float(2 * point - q_hi), 4), round(float(2 * point - q_lo), 4)]
+
+
+class Judge:
+    """Classifier features of the reference set, and the measures on a set of images."""
+
+    def __init__(self, classifier_path, encoder_path, seed=0):
+        self.model, self.stats = load_classifier(classifier_path)
+        self.encoder = load_embedding_encoder(encoder_path)
+        Xte, _ = load_fmnist("test")
+        self.ref = gaussian(predict(self.model, Xte)[0])
+        self.rng = np.random.default_rng(seed)
+
+    def fid(self, feats):
+        return frechet(feats, self.ref)
+
+    def measure(self, images, targets, labels=None):
+        feats, cls = predict(self.model, images)
+        r = {"fid": interval(feats, self.fid, self.rng), "cosine": interval(cosines(self.encoder, images, targets), np.mean, self.rng)}
+        if labels is not None:
+            r["class_accuracy"] = interval((cls == labels).astype(np.float64), np.mean, self.rng)
+        return r, feats
+
+
+def sweep(judge, models, embeds, labels, guidances=(3.0,), seed_base=1):
+    """Fashion-FID / class accuracy / cosine of each scheduler × steps × guidance on the same embeddings and seeds."""
+    seeds = [seed_base + k for k in range(len(embeds))]
+    rows = []
+    for g in guidances:
+        for name, steps in SWEEP:
+            t = time.time()
+            img = diffusion_decode(models, embeds, seeds, name, steps, g)
+            feats, cls = predict(judge.model, img)
+            calls = len(latent_schedulers.make(name, latent_schedulers.scaled_linear_alphas_cumprod(), steps).timesteps)
+            rows.append({"scheduler": name, "steps": steps, "unet_calls": calls, "guidance": g,
+                         "fid": round(judge.fid(feats), 3), "class_accuracy": round(float(np.mean(cls == labels)), 4),
+                         "cosine": round(float(np.mean(cosines(judge.encoder, img, embeds))), 4),
+                         "seconds": round(time.time() - t, 1)})
+            log(f"sweep {rows[-1]}")
+    return rows
+
+
+def evaluate_decoders(weights, ae_dir, prior_dir, world, classifier, out, n=1000, seed_sets=2, scheduler="ddim",
+                      steps=20, guidance=3.0, sweep_n=0, sweep_guidances=(3.0,), seed=0, decoder_manifest=None,
+                      sweep_only=False):
+    setup(seed)
+    t0 = time.time()
+    models = decoder_manifest or latent_export.load_weights(weights)
+    judge = Judge(classifier, os.path.join(ae_dir, "encoder.onnx"), seed)
+    ae = load_decoder(ae_dir)
+    rng = np.random.default_rng(seed)
+    E = np.load(os.path.join(world, "items.npy")).astype(np.float32)
+    pix = np.load(os.path.join(world, "item_pixels.npy"))
+    lab = np.load(os.path.join(world, "item_labels.npy")).astype(np.int64)
+    perm = rng.permutation(len(E))
+    cat = np.sort(perm[:n])
+    report = {"n": n, "decoded_with": "onnxruntime (decode-cli)" if decoder_manifest else "pytorch", "scheduler": scheduler, "steps": steps, "guidance": guidance, "seed_sets": seed_sets,
+              "classifier": judge.stats, "reference": "10,000 Fashion-MNIST test images"}
+    if sweep_n:
+        sw = perm[n:n + sweep_n]  # other catalogue items: the setting is not chosen on the evaluation set
+        report["sweep"] = {"n": sweep_n, "rows": sweep(judge, models, E[sw], lab[sw], sweep_guidances)}
+        if sweep_only:
+            with open(out, "w") as f:
+                json.dump(report, f, indent=1)
+            return report
+    # prior samples: 100 users × 10, the prior's DDIM-50 at its guidance
+    man, _, prior, table, _ = load_prior(prior_dir)
+    users = min(100, man["users"]["rows"] - 1, n)
+    P = generate(prior, table, list(range(users)), n // users, "ddim", 50, man["defaults"]["guidance"], man["clip_x0"])
+    Xtr, _ = load_fmnist("train")
+    ftr = predict(judge.model, Xtr[rng.permutation(len(Xtr))[:n]])[0]
+    report["floor"] = {"fid_train_vs_test": interval(ftr, judge.fid, judge.rng),
+                       "catalogue_class_accuracy": interval((predict(judge.model, pix[cat])[1] == lab[cat]).astype(np.float64), np.mean, judge.rng),
+                       "catalogue_real_cosine": interval(cosines(judge.encoder, pix[cat].astype(np.float32) / 255, E[cat]), np.mean, judge.rng)}
+    # seed-to-seed noise on the catalogue (seed_sets noise seeds); the prior samples carry their own
+    # seed noise already (each is one draw of the prior), so one decoder seed set there
+    for name, targets, labels, sets in (("catalogue", E[cat], lab[cat], seed_sets), ("prior_samples", P, None, 1)):
+        a_img = ae_decode(ae, targets)
+        a, a_feats = judge.measure(a_img, targets, labels)
+        runs, d_feats = [], []
+        for k in range(sets):
+            seeds = [1 + k * 100000 + i for i in range(len(targets))]
+            t = time.time()
+            d_img = diffusion_decode(models, targets, seeds, scheduler, steps, guidance)
+            r, f = judge.measure(d_img, targets, labels)
+            r["seconds"] = round(time.time() - t, 1)
+            runs.append(r)
+            d_feats.append(f)
+            log(f"{name} diffusion seed set {k}: {r}")
+        ratio = interval((d_feats[0], a_feats), lambda d, a: judge.fid(d) / judge.fid(a), judge.rng)
+        spread = {key: [min(r[key][0] for r in runs), max(r[key][0] for r in runs)] for key in runs[0] if key != "seconds"}
+        report[name] = {"autoencoder": a, "diffusion": runs, "diffusion_seed_spread": spread,
+                        "fid_ratio_diffusion_over_autoencoder": ratio}
+        log(f"{name} autoencoder: {a}; ratio {ratio}")
+    report["seconds"] = round(time.time() - t0, 1)
+    with open(out, "w") as f:
+        json.dump(report, f, indent=1)
+    print_table(report)
+    return report
+
+
+def print_table(r):
+    def f(v):
+        return f"{v[0]} [{v[1]}, {v[2]}]"
+    print(f"| set | decoder | Fashion-FID (95% CI) | class accuracy | re-encoded cosine |")
+    print("|---|---|---|---|---|")
+    fl = r["floor"]
+    for name in ("catalogue", "prior_samples"):
+        s = r[name]
+        print(f"| {name} | autoencoder | {f(s['autoencoder']['fid'])} | {f(s['autoencoder']['class_accuracy']) if 'class_accuracy' in s['autoencoder'] else '—'} | {f(s['autoencoder']['cosine'])} |")
+        for k, d in enumerate(s["diffusion"]):
+            print(f"| {name} | diffusion (seeds {k}) | {f(d['fid'])} | {f(d['class_accuracy']) if 'class_accuracy' in d else '—'} | {f(d['cosine'])} |")
+        print(f"| {name} | FID ratio diffusion/AE | {f(s['fid_ratio_diffusion_over_autoencoder'])} | | |")
+    print(f"| floor | real train vs test | {f(fl['fid_train_vs_test'])} | {f(fl['catalogue_class_accuracy'])} | {f(fl['catalogue_real_cosine'])} |")
