@@ -32,18 +32,29 @@ const NIGHT = { users: 10_000_000, hours: 8 };
 /** A node as the projection counts it: 16 cores kept 70 % busy. */
 const NODE = { cores: 16, utilization: 0.7 };
 
-const modelUsers = readFileSync(join(REPO_ROOT, "models", VERSION, "user_ids.txt"), "utf8").split("\n").filter(Boolean);
+const modelUsers = readFileSync(join(REPO_ROOT, "models", VERSION, "user_ids.txt"), "utf8")
+  .split("\n")
+  .filter(Boolean);
 const users = Array.from({ length: USERS }, (_, i) => modelUsers[i % modelUsers.length]!);
-
 
 async function bare(): Promise<number> {
   const prior = await loadPriorModelFiles(join(REPO_ROOT, "models", VERSION, "manifest.json"));
   const priorSession = await createOnnxSession(prior.prior.bytes, { providers: ["cpu"], intraOpThreads: 1, interOpThreads: 1 });
-  const sampler = createPriorSampler({ model: createOnnxPrior(priorSession.session, { embeddingDim: prior.manifest.embedding_dim, userDim: prior.manifest.user_dim }), userTable: prior.userTable, manifest: prior.manifest });
+  const sampler = createPriorSampler({
+    model: createOnnxPrior(priorSession.session, { embeddingDim: prior.manifest.embedding_dim, userDim: prior.manifest.user_dim }),
+    userTable: prior.userTable,
+    manifest: prior.manifest,
+  });
   const dec = await loadDecoderModelFiles(join(REPO_ROOT, "models", VERSION, "decoder", "manifest.json"));
   const m = dec.manifest;
   const decoderSession = await createOnnxSession(dec.files["decoder"]!.bytes, { providers: ["cpu"], intraOpThreads: 1, interOpThreads: 1 });
-  const decoder = createSingleShotDecoder(decoderSession.session, { embeddingDim: m.embedding_dim, channels: m.channels, height: m.height, width: m.width, io: m.io.decoder });
+  const decoder = createSingleShotDecoder(decoderSession.session, {
+    embeddingDim: m.embedding_dim,
+    channels: m.channels,
+    height: m.height,
+    width: m.width,
+    io: m.io.decoder,
+  });
   const d = prior.manifest.defaults;
   const run = async (ids: string[]) => {
     for (let start = 0; start < ids.length; start += CHUNK) {
@@ -76,7 +87,10 @@ async function throughPipeline(): Promise<{ usersPerSecond: number; cpuPerUser: 
     for (const [name, svc] of Object.entries(stack.services)) pids[name] = svc!.process.child.pid!;
     const before = Object.fromEntries(Object.entries(pids).map(([n, pid]) => [n, cpuSeconds(pid)]));
     const t0 = performance.now();
-    const batch = await client.createBatch({ requestId: "e2e", numImages: 1, callbackUrl: receiver.url, callbackEvents: ["batch.completed"] }, chunksOf(users, 10_000));
+    const batch = await client.createBatch(
+      { requestId: "e2e", numImages: 1, callbackUrl: receiver.url, callbackEvents: ["batch.completed"] },
+      chunksOf(users, 10_000),
+    );
     await receiver.until((all) => all.some((r) => JSON.parse(r.body).data?.batch_id === batch.batchId), 1_800_000);
     const seconds = (performance.now() - t0) / 1000;
     const after = Object.fromEntries(Object.entries(pids).map(([n, pid]) => [n, cpuSeconds(pid)]));

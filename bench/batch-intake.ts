@@ -25,7 +25,20 @@ try {
 
   // Baseline: bare addBulk of the same shard jobs.
   const raw = new Queue("raw-intake", { connection: redis, prefix: stack.prefix });
-  const spec = { numImages: 1, guidance: 3, steps: 50, sampler: "ddim", seed: 1, modelVersion: "demo-v1", priority: 0, labels: {}, callbackUrl: "", callbackEvents: [], unknownUser: "reject", shardSize: SHARD };
+  const spec = {
+    numImages: 1,
+    guidance: 3,
+    steps: 50,
+    sampler: "ddim",
+    seed: 1,
+    modelVersion: "demo-v1",
+    priority: 0,
+    labels: {},
+    callbackUrl: "",
+    callbackEvents: [],
+    unknownUser: "reject",
+    shardSize: SHARD,
+  };
   const m0 = await usedMemory(redis);
   let t0 = performance.now();
   const shards = Math.ceil(USERS / SHARD);
@@ -33,7 +46,11 @@ try {
     await raw.addBulk(
       Array.from({ length: Math.min(1000, shards - s) }, (_, j) => {
         const k = s + j;
-        return { name: "shard", data: { tenant: "bench", batchId: "raw", shard: k, firstPosition: k * SHARD, userIds: ids.slice(k * SHARD, (k + 1) * SHARD), spec }, opts: { jobId: `raw-s${k}`, priority: 1 } };
+        return {
+          name: "shard",
+          data: { tenant: "bench", batchId: "raw", shard: k, firstPosition: k * SHARD, userIds: ids.slice(k * SHARD, (k + 1) * SHARD), spec },
+          opts: { jobId: `raw-s${k}`, priority: 1 },
+        };
       }),
     );
   }
@@ -49,17 +66,33 @@ try {
   const memory = (await usedMemory(redis)) - m1;
   const queued = await new Queue(stageQueue("prior", "bench", "batch"), { connection: redis, prefix: stack.prefix }).getJobCounts("wait", "prioritized");
   const jobs = Object.values(queued).reduce((a, b) => a + b, 0);
-  if (Number(batch.counts!.total) !== USERS || jobs !== shards) throw new Error(`batch holds ${batch.counts!.total} users in ${jobs} queued shards; expected ${USERS} in ${shards}`);
+  if (Number(batch.counts!.total) !== USERS || jobs !== shards)
+    throw new Error(`batch holds ${batch.counts!.total} users in ${jobs} queued shards; expected ${USERS} in ${shards}`);
   const mb = (b: number) => fmt(b / 1024 / 1024, 1);
   report(
     "batch intake",
     [
-      { path: `bare BullMQ addBulk of ${shards} shard jobs (baseline)`, seconds: fmt(baseSeconds), users_per_s: fmt(USERS / baseSeconds, 0), redis_mb: mb(baseMemory) },
+      {
+        path: `bare BullMQ addBulk of ${shards} shard jobs (baseline)`,
+        seconds: fmt(baseSeconds),
+        users_per_s: fmt(USERS / baseSeconds, 0),
+        redis_mb: mb(baseMemory),
+      },
       { path: `CreateBatch stream of ${USERS} ids (chunks of ${CHUNK})`, seconds: fmt(seconds), users_per_s: fmt(USERS / seconds, 0), redis_mb: mb(memory) },
     ],
-    { users: USERS, shards, seconds, baseline_seconds: baseSeconds, ratio_time: seconds / baseSeconds, redis_growth_mb: memory / 1024 / 1024, pass: seconds <= 60 && memory <= 256 * 1024 * 1024 },
+    {
+      users: USERS,
+      shards,
+      seconds,
+      baseline_seconds: baseSeconds,
+      ratio_time: seconds / baseSeconds,
+      redis_growth_mb: memory / 1024 / 1024,
+      pass: seconds <= 60 && memory <= 256 * 1024 * 1024,
+    },
   );
-  console.log(`${USERS} ids enqueued in ${fmt(seconds)} s (target ≤ 60 s; ${fmt(seconds / baseSeconds)}× bare addBulk), Redis +${mb(memory)} MB (target ≤ 256 MB)`);
+  console.log(
+    `${USERS} ids enqueued in ${fmt(seconds)} s (target ≤ 60 s; ${fmt(seconds / baseSeconds)}× bare addBulk), Redis +${mb(memory)} MB (target ≤ 256 MB)`,
+  );
 } finally {
   client.close();
   redis.disconnect();

@@ -43,14 +43,22 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
  * alike. Returns images/s per batch size.
  */
 async function bare(): Promise<{ one: number; batched: number; cpuPerImage: number }> {
-  const { decoder } = await loadLatentDecoder(join(MODEL, "manifest.json"), { providers: ["cpu"], intraOpThreads: 1, interOpThreads: 1 }, STEPS ? { steps: STEPS } : {});
+  const { decoder } = await loadLatentDecoder(
+    join(MODEL, "manifest.json"),
+    { providers: ["cpu"], intraOpThreads: 1, interOpThreads: 1 },
+    STEPS ? { steps: STEPS } : {},
+  );
   const E = decoder.config.embeddingDim;
   const images = 2 * BATCH;
   const run = async (batch: number) => {
     const t0 = performance.now();
     for (let j = 0; j < images; j += batch) {
       const e = Float32Array.from({ length: batch * E }, (_, k) => Math.sin(j * E + k));
-      await decoder.decode(e, batch, Array.from({ length: batch }, (_, i) => imageSeed(j, i)));
+      await decoder.decode(
+        e,
+        batch,
+        Array.from({ length: batch }, (_, i) => imageSeed(j, i)),
+      );
     }
     return performance.now() - t0;
   };
@@ -72,7 +80,12 @@ async function bare(): Promise<{ one: number; batched: number; cpuPerImage: numb
 async function throughWorker(users: string[]): Promise<{ imagesPerS: number; avgBatch: number; cpuPerImage: Record<string, number> }> {
   // the trained version is served from models/ itself; the bench model is paired with demo-v1's prior
   const modelsDir = TRAINED ? undefined : assembleLatentModelsDir(MODEL, VERSION);
-  const stack = await startStack({ ...(modelsDir ? { modelsDir } : {}), services: ["gateway", "prior-worker"], tenants: ["bench"], env: { "*": { DEFAULT_MODEL_VERSION: VERSION } } });
+  const stack = await startStack({
+    ...(modelsDir ? { modelsDir } : {}),
+    services: ["gateway", "prior-worker"],
+    tenants: ["bench"],
+    env: { "*": { DEFAULT_MODEL_VERSION: VERSION } },
+  });
   const client = createJobClient(stack.grpcAddress, stack.tenants.bench!.apiKey);
   const redis = new Redis(stack.redis.url);
   try {
@@ -108,7 +121,11 @@ async function throughWorker(users: string[]): Promise<{ imagesPerS: number; avg
     const cpuPerImage = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, (cpuSeconds(pid) - cpu0[k]!) / JOBS]));
     await decodeQueue.close();
     const metrics = await (await fetch(`http://127.0.0.1:${worker.httpPort}/metrics`)).text();
-    const sum = (name: string) => metrics.split("\n").filter((l) => l.startsWith(`${name}{`)).reduce((n, l) => n + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
+    const sum = (name: string) =>
+      metrics
+        .split("\n")
+        .filter((l) => l.startsWith(`${name}{`))
+        .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
     const jobs = await listAllJobs(client);
     const bad = jobs.filter((j) => j.state !== JobState.JOB_STATE_SUCCEEDED);
     if (jobs.length !== JOBS || bad.length > 0) throw new Error(`${bad.length} of ${jobs.length} jobs did not succeed: ${bad[0]?.error?.message}`);
@@ -118,7 +135,11 @@ async function throughWorker(users: string[]): Promise<{ imagesPerS: number; avg
     const first = done[BATCH - 1]!;
     const t1 = done[done.length - 1]!;
     log(`decoder worker: first ${BATCH} images ${first - t0} ms after start, the rest in ${t1 - first} ms`);
-    return { imagesPerS: (JOBS - BATCH) / ((t1 - first) / 1000), avgBatch: sum("rebeca_decoder_batch_inferences_total") / sum("rebeca_decoder_batch_executions_total"), cpuPerImage };
+    return {
+      imagesPerS: (JOBS - BATCH) / ((t1 - first) / 1000),
+      avgBatch: sum("rebeca_decoder_batch_inferences_total") / sum("rebeca_decoder_batch_executions_total"),
+      cpuPerImage,
+    };
   } finally {
     client.close();
     redis.disconnect();
@@ -127,7 +148,9 @@ async function throughWorker(users: string[]): Promise<{ imagesPerS: number; avg
   }
 }
 
-const users = readFileSync(join(REPO_ROOT, "models", "demo-v1", "user_ids.txt"), "utf8").split("\n").filter(Boolean);
+const users = readFileSync(join(REPO_ROOT, "models", "demo-v1", "user_ids.txt"), "utf8")
+  .split("\n")
+  .filter(Boolean);
 // The bare loop runs before and after the worker; the faster batch-BATCH figure is the baseline
 // (a conservative ratio on a shared machine whose load drifts during the run).
 const before = await bare();
@@ -137,9 +160,17 @@ const base = Math.max(before.batched, after.batched);
 const base1 = Math.max(before.one, after.one);
 const ratio = worker.imagesPerS / base;
 const gain = (before.batched + after.batched) / (before.one + after.one);
-log(`bare loop images/s, batch 1 / batch ${BATCH}: ${fmt(before.one, 1)} / ${fmt(before.batched, 1)} before, ${fmt(after.one, 1)} / ${fmt(after.batched, 1)} after; load average ${loadavg().map((l) => l.toFixed(2)).join(" ")} on ${cpus().length} cores`);
+log(
+  `bare loop images/s, batch 1 / batch ${BATCH}: ${fmt(before.one, 1)} / ${fmt(before.batched, 1)} before, ${fmt(after.one, 1)} / ${fmt(after.batched, 1)} after; load average ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ")} on ${cpus().length} cores`,
+);
 const workerCpu = Object.values(worker.cpuPerImage).reduce((a, b) => a + b, 0);
-log(`CPU ms per image: bare loop ${fmt(1000 * before.cpuPerImage, 1)}; worker path ${fmt(1000 * workerCpu, 1)} (${Object.entries(worker.cpuPerImage).map(([k, v]) => `${k} ${fmt(1000 * v, 1)}`).join(", ")}; from the worker's ready line until its queue drained)`);
+log(
+  `CPU ms per image: bare loop ${fmt(1000 * before.cpuPerImage, 1)}; worker path ${fmt(1000 * workerCpu, 1)} (${Object.entries(worker.cpuPerImage)
+    .map(([k, v]) => `${k} ${fmt(1000 * v, 1)}`)
+    .join(", ")}; from the worker's ready line until its queue drained)`,
+);
 report(
   "decoder batching",
   [
@@ -147,6 +178,21 @@ report(
     { path: `bare in-process loop, batch ${BATCH} (baseline)`, "images/s": fmt(base, 1), "avg batch": String(BATCH) },
     { path: `decoder worker, single jobs micro-batched (max ${BATCH})`, "images/s": fmt(worker.imagesPerS, 1), "avg batch": fmt(worker.avgBatch, 2) },
   ],
-  { model: VERSION, jobs: JOBS, batch: BATCH, steps: STEPS ?? "manifest", cpuMsPerImageBare: 1000 * before.cpuPerImage, cpuMsPerImageWorker: 1000 * workerCpu, baseline: base, batch1: base1, measured: worker.imagesPerS, avgBatch: worker.avgBatch, ratio, gainBatchOverOne: gain, target: 0.9, pass: ratio >= 0.9 },
+  {
+    model: VERSION,
+    jobs: JOBS,
+    batch: BATCH,
+    steps: STEPS ?? "manifest",
+    cpuMsPerImageBare: 1000 * before.cpuPerImage,
+    cpuMsPerImageWorker: 1000 * workerCpu,
+    baseline: base,
+    batch1: base1,
+    measured: worker.imagesPerS,
+    avgBatch: worker.avgBatch,
+    ratio,
+    gainBatchOverOne: gain,
+    target: 0.9,
+    pass: ratio >= 0.9,
+  },
 );
 console.log(`ratio ${fmt(ratio, 3)} (target ≥ 0.9); batch ${BATCH} over batch 1: ${fmt(gain, 2)}×`);

@@ -14,10 +14,11 @@ import { readFileSync } from "node:fs";
 import { cpuSeconds } from "./proc.js";
 import { fmt, quantile, report } from "./stats.js";
 
-
 const USERS = Number(process.env.BENCH_USERS ?? 1_000_000);
 const PROBES = Number(process.env.BENCH_PROBES ?? 20);
-const userIds = readFileSync(new URL("../models/demo-v1/user_ids.txt", import.meta.url), "utf8").split("\n").filter(Boolean);
+const userIds = readFileSync(new URL("../models/demo-v1/user_ids.txt", import.meta.url), "utf8")
+  .split("\n")
+  .filter(Boolean);
 
 const TOPOLOGIES: { name: string; start: () => Promise<Stack> }[] = [
   { name: "one pool", start: () => startStack({ tenants: ["tenant-a", "tenant-b"], env: { gateway: { MAX_PRIOR_BACKLOG: "100000000" } } }) },
@@ -25,7 +26,10 @@ const TOPOLOGIES: { name: string; start: () => Promise<Stack> }[] = [
     name: "split pools",
     async start() {
       const interactive = { WORK_CLASSES: "interactive" };
-      const stack = await startStack({ tenants: ["tenant-a", "tenant-b"], env: { gateway: { MAX_PRIOR_BACKLOG: "100000000" }, "prior-worker": interactive, "decoder-worker": interactive } });
+      const stack = await startStack({
+        tenants: ["tenant-a", "tenant-b"],
+        env: { gateway: { MAX_PRIOR_BACKLOG: "100000000" }, "prior-worker": interactive, "decoder-worker": interactive },
+      });
       for (const name of ["prior-worker", "decoder-worker"] as const) await stack.start(name, { WORK_CLASSES: "batch", PROCESS_NICE: "10" });
       return stack;
     },
@@ -86,8 +90,22 @@ for (const topology of TOPOLOGIES) {
     const { idle, loaded, aDone, aCores } = await measure(stack);
     ratios[topology.name] = quantile(loaded, 0.5) / quantile(idle, 0.5);
     rows.push(
-      { deployment: topology.name, case: "tenant B's job, idle system (baseline)", p50_ms: fmt(quantile(idle, 0.5), 0), p90_ms: fmt(quantile(idle, 0.9), 0), max_ms: fmt(Math.max(...idle), 0), ratio_p50: "" },
-      { deployment: topology.name, case: `tenant B's job while A's ${USERS}-user batch runs (A's workers busy ${fmt(aCores, 2)} cores meanwhile; ${aDone} users done)`, p50_ms: fmt(quantile(loaded, 0.5), 0), p90_ms: fmt(quantile(loaded, 0.9), 0), max_ms: fmt(Math.max(...loaded), 0), ratio_p50: fmt(ratios[topology.name]!) },
+      {
+        deployment: topology.name,
+        case: "tenant B's job, idle system (baseline)",
+        p50_ms: fmt(quantile(idle, 0.5), 0),
+        p90_ms: fmt(quantile(idle, 0.9), 0),
+        max_ms: fmt(Math.max(...idle), 0),
+        ratio_p50: "",
+      },
+      {
+        deployment: topology.name,
+        case: `tenant B's job while A's ${USERS}-user batch runs (A's workers busy ${fmt(aCores, 2)} cores meanwhile; ${aDone} users done)`,
+        p50_ms: fmt(quantile(loaded, 0.5), 0),
+        p90_ms: fmt(quantile(loaded, 0.9), 0),
+        max_ms: fmt(Math.max(...loaded), 0),
+        ratio_p50: fmt(ratios[topology.name]!),
+      },
     );
   } finally {
     await stack.stop();

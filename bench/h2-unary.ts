@@ -14,7 +14,10 @@ export interface UnaryCaller {
 }
 
 export class GrpcStatusError extends Error {
-  constructor(readonly code: number, details: string) {
+  constructor(
+    readonly code: number,
+    details: string,
+  ) {
     super(`gRPC status ${code}: ${details}`);
   }
 }
@@ -35,7 +38,7 @@ export function createUnaryCaller(address: string, metadata: Record<string, stri
         let headerStatus: string | undefined;
         stream.on("response", (h) => (headerStatus = h["grpc-status"] as string | undefined));
         stream.on("data", (c: Buffer) => chunks.push(c));
-        stream.on("trailers", (t) => (headerStatus = t["grpc-status"] as string | undefined ?? headerStatus));
+        stream.on("trailers", (t) => (headerStatus = (t["grpc-status"] as string | undefined) ?? headerStatus));
         stream.on("error", reject);
         stream.on("close", () => {
           const code = Number(headerStatus ?? NaN);

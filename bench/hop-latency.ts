@@ -27,7 +27,11 @@ try {
   const rawQueue = new Queue("raw-hop", { connection: redis, prefix: stack.prefix });
   const workerConnection = redis.duplicate();
   workerConnection.on("error", () => {});
-  const rawWorker = new Worker("raw-hop", async (job) => void hops.push(Date.now() - job.timestamp), { connection: workerConnection, prefix: stack.prefix, concurrency: 1 });
+  const rawWorker = new Worker("raw-hop", async (job) => void hops.push(Date.now() - job.timestamp), {
+    connection: workerConnection,
+    prefix: stack.prefix,
+    concurrency: 1,
+  });
   await openLoop(RATE, SECONDS, (i) => rawQueue.add("x", { i }, { removeOnComplete: true, priority: 1 }));
   while (hops.length < RATE * SECONDS) await new Promise((r) => setTimeout(r, 20));
   await rawWorker.close();
@@ -37,7 +41,9 @@ try {
   workerConnection.disconnect();
 
   const scrape = async () => {
-    const text = await Promise.all(["prior-worker", "decoder-worker"].map(async (n) => (await fetch(`http://127.0.0.1:${stack.services[n as "prior-worker"]!.httpPort}/metrics`)).text()));
+    const text = await Promise.all(
+      ["prior-worker", "decoder-worker"].map(async (n) => (await fetch(`http://127.0.0.1:${stack.services[n as "prior-worker"]!.httpPort}/metrics`)).text()),
+    );
     return { prior: histogramBuckets(text[0]!, METRIC, 'queue="prior"'), decode: histogramBuckets(text[1]!, METRIC, 'queue="decode"') };
   };
   // Warm up, then measure only the run's observations.
@@ -45,7 +51,9 @@ try {
   await new Promise((r) => setTimeout(r, 1000));
   const before = await scrape();
   const ids: string[] = [];
-  const load = await openLoop(RATE, SECONDS, async (i) => ids.push((await client.createJob({ requestId: `hop-${i}`, userId: "u0001", steps: 10, sampler: Sampler.SAMPLER_DDIM })).job!.jobId));
+  const load = await openLoop(RATE, SECONDS, async (i) =>
+    ids.push((await client.createJob({ requestId: `hop-${i}`, userId: "u0001", steps: 10, sampler: Sampler.SAMPLER_DDIM })).job!.jobId),
+  );
   // Wait for the last job to finish.
   for (;;) {
     const last = (await client.getJob(ids[ids.length - 1]!)).job!;
@@ -59,7 +67,12 @@ try {
   const rows = [
     { hop: "bare BullMQ add → worker (baseline)", jobs: hops.length, p50_ms: fmt(quantile(hops, 0.5)), p99_ms: fmt(quantile(hops, 0.99)) },
     { hop: "gateway → prior worker", jobs: prior[prior.length - 1]!.count, p50_ms: ms(bucketQuantile(prior, 0.5)), p99_ms: ms(bucketQuantile(prior, 0.99)) },
-    { hop: "prior worker → decoder worker", jobs: decode[decode.length - 1]!.count, p50_ms: ms(bucketQuantile(decode, 0.5)), p99_ms: ms(bucketQuantile(decode, 0.99)) },
+    {
+      hop: "prior worker → decoder worker",
+      jobs: decode[decode.length - 1]!.count,
+      p50_ms: ms(bucketQuantile(decode, 0.5)),
+      p99_ms: ms(bucketQuantile(decode, 0.99)),
+    },
   ];
   report("queue hop latency", rows, {
     rate: RATE,

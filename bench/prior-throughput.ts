@@ -26,7 +26,11 @@ const VERSION = "demo-v1";
 async function bare(users: string[]): Promise<number> {
   const files = await loadPriorModelFiles(join(REPO_ROOT, "models", VERSION, "manifest.json"));
   const { session } = await createOnnxSession(files.prior.bytes, { providers: ["cpu"], intraOpThreads: 1, interOpThreads: 1 });
-  const sampler = createPriorSampler({ model: createOnnxPrior(session, { embeddingDim: files.manifest.embedding_dim, userDim: files.manifest.user_dim }), userTable: files.userTable, manifest: files.manifest });
+  const sampler = createPriorSampler({
+    model: createOnnxPrior(session, { embeddingDim: files.manifest.embedding_dim, userDim: files.manifest.user_dim }),
+    userTable: files.userTable,
+    manifest: files.manifest,
+  });
   const run = async (n: number) => {
     for (let j = 0; j < n; j++) {
       const seeds = Array.from({ length: BATCH }, (_, i) => imageSeed(j, i));
@@ -60,7 +64,8 @@ async function throughQueue(users: string[]): Promise<number> {
     redis.disconnect();
     const jobs = await listAllJobs(client);
     const failed = jobs.filter((j) => j.state !== JobState.JOB_STATE_DECODING);
-    if (jobs.length !== JOBS || failed.length > 0) throw new Error(`${failed.length} of ${jobs.length} jobs did not reach DECODING: ${failed[0]?.error?.message}`);
+    if (jobs.length !== JOBS || failed.length > 0)
+      throw new Error(`${failed.length} of ${jobs.length} jobs did not reach DECODING: ${failed[0]?.error?.message}`);
     // startTime = the SAMPLING transition; updateTime = the DECODING transition (no decoder runs).
     const t0 = Math.min(...jobs.map((j) => Date.parse(j.startTime)));
     const t1 = Math.max(...jobs.map((j) => Date.parse(j.updateTime)));
@@ -71,11 +76,16 @@ async function throughQueue(users: string[]): Promise<number> {
   }
 }
 
-const users = (await import("node:fs")).readFileSync(join(REPO_ROOT, "models", VERSION, "user_ids.txt"), "utf8").split("\n").filter(Boolean);
+const users = (await import("node:fs"))
+  .readFileSync(join(REPO_ROOT, "models", VERSION, "user_ids.txt"), "utf8")
+  .split("\n")
+  .filter(Boolean);
 const base = await bare(users);
 const queued = await throughQueue(users);
 const ratio = queued / base;
-const { defaults } = JSON.parse((await import("node:fs")).readFileSync(join(REPO_ROOT, "models", VERSION, "manifest.json"), "utf8")) as { defaults: { sampler: string; steps: number; spacing?: string; guidance: number } };
+const { defaults } = JSON.parse((await import("node:fs")).readFileSync(join(REPO_ROOT, "models", VERSION, "manifest.json"), "utf8")) as {
+  defaults: { sampler: string; steps: number; spacing?: string; guidance: number };
+};
 // Wall time a job spends beyond its sampling: what the queue adds per job at this batch size.
 const overheadMs = (BATCH / queued - BATCH / base) * 1000;
 report(
@@ -84,6 +94,19 @@ report(
     { path: "bare in-process loop (baseline)", "embeddings/s": fmt(base, 0) },
     { path: "through BullMQ (gateway → prior worker → S3 + decode queue)", "embeddings/s": fmt(queued, 0) },
   ],
-  { jobs: JOBS, batch: BATCH, defaults, baseline: base, measured: queued, ratio, perJobOverheadMs: overheadMs, perJobSampleMs: (BATCH / base) * 1000, target: 0.85, pass: ratio >= 0.85 },
+  {
+    jobs: JOBS,
+    batch: BATCH,
+    defaults,
+    baseline: base,
+    measured: queued,
+    ratio,
+    perJobOverheadMs: overheadMs,
+    perJobSampleMs: (BATCH / base) * 1000,
+    target: 0.85,
+    pass: ratio >= 0.85,
+  },
 );
-console.log(`${defaults.sampler}-${defaults.steps} ${defaults.spacing ?? "linspace"} g=${defaults.guidance}: ratio ${fmt(ratio, 3)} (target ≥ 0.85); per job: sampling ${fmt((BATCH / base) * 1000, 2)} ms, queue overhead ${fmt(overheadMs, 2)} ms`);
+console.log(
+  `${defaults.sampler}-${defaults.steps} ${defaults.spacing ?? "linspace"} g=${defaults.guidance}: ratio ${fmt(ratio, 3)} (target ≥ 0.85); per job: sampling ${fmt((BATCH / base) * 1000, 2)} ms, queue overhead ${fmt(overheadMs, 2)} ms`,
+);

@@ -23,7 +23,11 @@ console.log(`onnxruntime-node reports backends: ${supportedExecutionProviders().
 /** Opens the model on exactly one provider; undefined (with the reason printed) when it cannot. */
 async function open(provider: ExecutionProvider): Promise<LatentImageDecoder | undefined> {
   try {
-    const l = await loadLatentDecoder(MODEL, provider === "cpu" ? { providers: ["cpu"] } : { providers: [provider], requireGpu: true }, STEPS > 0 ? { steps: STEPS } : {});
+    const l = await loadLatentDecoder(
+      MODEL,
+      provider === "cpu" ? { providers: ["cpu"] } : { providers: [provider], requireGpu: true },
+      STEPS > 0 ? { steps: STEPS } : {},
+    );
     console.log(`${provider}: usable (session providers ${l.providers.join(" + ")})`);
     return l.decoder;
   } catch (err) {
@@ -37,7 +41,11 @@ async function measure(decoder: LatentImageDecoder, batch: number): Promise<numb
   const E = decoder.config.embeddingDim;
   const once = async (j: number) => {
     const e = Float32Array.from({ length: batch * E }, (_, k) => Math.sin(j * 7919 + k));
-    await decoder.decode(e, batch, Array.from({ length: batch }, (_, i) => (j * batch + i) >>> 0));
+    await decoder.decode(
+      e,
+      batch,
+      Array.from({ length: batch }, (_, i) => (j * batch + i) >>> 0),
+    );
   };
   await once(0);
   await once(1);

@@ -57,7 +57,10 @@ describe("admission", () => {
     const deadline = Date.now() + 5000;
     let refusal: ServiceError | undefined;
     for (let i = 0; !refusal && Date.now() < deadline; i++) {
-      refusal = await jobs.createJob({ requestId: `after-${i}`, userId: "u0001" }).then(() => undefined, (err: ServiceError) => err);
+      refusal = await jobs.createJob({ requestId: `after-${i}`, userId: "u0001" }).then(
+        () => undefined,
+        (err: ServiceError) => err,
+      );
       if (!refusal) await new Promise((r) => setTimeout(r, 100));
     }
     expect(refusal?.code).toBe(status.RESOURCE_EXHAUSTED);

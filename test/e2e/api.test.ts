@@ -80,7 +80,11 @@ describe("gateway API", () => {
 
   it("reports every bad field of one request at once", async () => {
     const err = await grpcError(() => acme.createJob({ requestId: "", userId: "", numImages: 0, priority: -5 }));
-    expect(fieldViolations(err).map((v) => v.field).sort()).toEqual(["num_images", "priority", "request_id", "user_id"]);
+    expect(
+      fieldViolations(err)
+        .map((v) => v.field)
+        .sort(),
+    ).toEqual(["num_images", "priority", "request_id", "user_id"]);
   });
 
   it("answers FAILED_PRECONDITION for an unknown model version and writes nothing", async () => {
@@ -175,7 +179,9 @@ describe("gateway API", () => {
     const pkg = loadPackageDefinition(loadSync([HEALTH_PROTO, REFLECTION_PROTO], { keepCase: true, enums: String })) as any;
     const health = new pkg.grpc.health.v1.Health(stack.grpcAddress, credentials.createInsecure());
     const check = (service: string) =>
-      new Promise<{ status: string }>((resolve, reject) => health.Check({ service }, new Metadata(), (e: Error | null, r: { status: string }) => (e ? reject(e) : resolve(r))));
+      new Promise<{ status: string }>((resolve, reject) =>
+        health.Check({ service }, new Metadata(), (e: Error | null, r: { status: string }) => (e ? reject(e) : resolve(r))),
+      );
     expect((await check("")).status).toBe("SERVING");
     expect((await check("rebeca.v1.JobService")).status).toBe("SERVING");
     health.close();

@@ -4,7 +4,17 @@ import { status } from "@grpc/grpc-js";
 import { PNG } from "pngjs";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chunksOf, createBatchClient, createJobClient, startStack, startWebhookReceiver, type BatchClient, type JobClient, type Stack, type WebhookReceiver } from "@rebeca/devstack";
+import {
+  chunksOf,
+  createBatchClient,
+  createJobClient,
+  startStack,
+  startWebhookReceiver,
+  type BatchClient,
+  type JobClient,
+  type Stack,
+  type WebhookReceiver,
+} from "@rebeca/devstack";
 import { BatchState } from "@rebeca/contracts/grpc-batches";
 import type { UserResult } from "@rebeca/contracts";
 import { collect } from "../support/events.js";
@@ -28,7 +38,14 @@ describe("batches: streaming intake, shards, result manifest, progress, cancel",
     acme = createBatchClient(stack.grpcAddress, stack.tenants.acme!.apiKey);
     acmeJobs = createJobClient(stack.grpcAddress, stack.tenants.acme!.apiKey);
     globex = createBatchClient(stack.grpcAddress, stack.tenants.globex!.apiKey);
-    s3 = new S3Client({ endpoint: stack.s3.endpoint, region: "us-east-1", forcePathStyle: true, credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" }, requestChecksumCalculation: "WHEN_REQUIRED", responseChecksumValidation: "WHEN_REQUIRED" });
+    s3 = new S3Client({
+      endpoint: stack.s3.endpoint,
+      region: "us-east-1",
+      forcePathStyle: true,
+      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+      requestChecksumCalculation: "WHEN_REQUIRED",
+      responseChecksumValidation: "WHEN_REQUIRED",
+    });
   });
   afterAll(async () => {
     acme?.close();
@@ -60,7 +77,11 @@ describe("batches: streaming intake, shards, result manifest, progress, cancel",
   }
 
   async function manifest(uri: string): Promise<UserResult[]> {
-    return (await object(uri)).toString("utf8").trim().split("\n").map((l) => JSON.parse(l) as UserResult);
+    return (await object(uri))
+      .toString("utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as UserResult);
   }
 
   it("runs a streamed batch in shards and lists every user in the result manifest, unknown users as errors", async () => {
@@ -78,7 +99,10 @@ describe("batches: streaming intake, shards, result manifest, progress, cancel",
     const lines = await manifest(batch.resultManifestUri);
     expect(lines.map((l) => l.position)).toEqual(ids.map((_, i) => i));
     expect(lines.map((l) => l.user_id)).toEqual(ids);
-    expect(lines.filter((l) => l.error).map((l) => [l.user_id, l.error!.code])).toEqual([["nobody-1", "UNKNOWN_USER"], ["nobody-2", "UNKNOWN_USER"]]);
+    expect(lines.filter((l) => l.error).map((l) => [l.user_id, l.error!.code])).toEqual([
+      ["nobody-1", "UNKNOWN_USER"],
+      ["nobody-2", "UNKNOWN_USER"],
+    ]);
     const first = lines[0]!.images!;
     expect(first).toHaveLength(2);
     const png = await object(first[0]!.uri);
@@ -103,18 +127,31 @@ describe("batches: streaming intake, shards, result manifest, progress, cancel",
   it("sends one callback per user only when the batch asks for them, each in the caller's trace", async () => {
     const ids = [...users.slice(0, 4), "nobody-3"];
     const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
-    const created = await acme.createBatch({ requestId: "b-users", callbackUrl: receiver.url, callbackEvents: ["user.succeeded", "user.failed", "batch.completed"] }, chunksOf(ids, 5), { traceparent });
+    const created = await acme.createBatch(
+      { requestId: "b-users", callbackUrl: receiver.url, callbackEvents: ["user.succeeded", "user.failed", "batch.completed"] },
+      chunksOf(ids, 5),
+      { traceparent },
+    );
     await receiver.until((all) => all.filter((r) => r.body.includes(created.batchId)).length >= 6);
     const hooks = receiver.received.filter((r) => r.body.includes(created.batchId));
     const wh = new Webhook(stack.tenants.acme!.webhookSecret);
     const bodies = hooks.map(
       (h) =>
-        wh.verify(h.body, { "webhook-id": String(h.headers["webhook-id"]), "webhook-timestamp": String(h.headers["webhook-timestamp"]), "webhook-signature": String(h.headers["webhook-signature"]) }) as {
+        wh.verify(h.body, {
+          "webhook-id": String(h.headers["webhook-id"]),
+          "webhook-timestamp": String(h.headers["webhook-timestamp"]),
+          "webhook-signature": String(h.headers["webhook-signature"]),
+        }) as {
           type: string;
           data: { user_id?: string; images?: unknown[]; error?: { code: string } };
         },
     );
-    expect(bodies.filter((b) => b.type === "user.succeeded").map((b) => b.data.user_id).sort()).toEqual(users.slice(0, 4).sort());
+    expect(
+      bodies
+        .filter((b) => b.type === "user.succeeded")
+        .map((b) => b.data.user_id)
+        .sort(),
+    ).toEqual(users.slice(0, 4).sort());
     expect(bodies.filter((b) => b.type === "user.failed").map((b) => [b.data.user_id, b.data.error?.code])).toEqual([["nobody-3", "UNKNOWN_USER"]]);
     expect(bodies.filter((b) => b.type === "batch.completed")).toHaveLength(1);
     expect(new Set(hooks.map((h) => h.headers["webhook-id"])).size).toBe(hooks.length);
@@ -142,7 +179,9 @@ describe("batches: streaming intake, shards, result manifest, progress, cancel",
     const stored = async () => {
       while ((await receivedUsers()) < 24) await new Promise((r) => setTimeout(r, 20));
     };
-    await expect(acme.createBatch({ requestId: "b-resume", seed: 9 }, chunksOf(ids, 9), { abortAfter: 3, beforeAbort: stored })).rejects.toMatchObject({ code: status.CANCELLED });
+    await expect(acme.createBatch({ requestId: "b-resume", seed: 9 }, chunksOf(ids, 9), { abortAfter: 3, beforeAbort: stored })).rejects.toMatchObject({
+      code: status.CANCELLED,
+    });
     expect(await receivedUsers()).toBe(24);
     // Resend from an earlier offset than stored: the overlap is skipped.
     const resumed = await acme.createBatch({ requestId: "b-resume", seed: 9 }, chunksOf(ids, 9, 18));

@@ -43,7 +43,10 @@ describe("rebeca CLI", () => {
     expect(submitted.stderr).toContain("40/40 100.0%");
 
     await cli("results", batchId, "--out", join(dir, "results.jsonl"));
-    const lines = (await readFile(join(dir, "results.jsonl"), "utf8")).trim().split("\n").map((l) => JSON.parse(l) as { user_id: string; images: unknown[] });
+    const lines = (await readFile(join(dir, "results.jsonl"), "utf8"))
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { user_id: string; images: unknown[] });
     expect(lines.map((l) => l.user_id)).toEqual(ids);
     expect(lines.every((l) => l.images.length === 2)).toBe(true);
 

@@ -46,8 +46,30 @@ describe("web console (gateway admin port)", () => {
     batchId = (await batches.createBatch({ requestId: "console-1", numImages: 3, seed: 5, modelVersion: "demo-v1" }, chunksOf(ids, 12))).batchId;
     await untilBatchCompleted(batches, batchId);
     // An evaluation report beside the manifest, as `rebeca eval --upload` leaves it.
-    const env = { ...process.env, REBECA_ADDRESS: stack.grpcAddress, REBECA_API_KEY: stack.tenants.acme!.apiKey, S3_ENDPOINT: stack.s3.endpoint, AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER", AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", MODELS_DIR: `${REPO_ROOT}models` };
-    await run(process.execPath, [`${REPO_ROOT}packages/cli/dist/main.js`, "eval", batchId, "--permutations", "200", "--upload", "--out", await mkdtemp(join(tmpdir(), "rebeca-console-"))], { env, timeout: 120_000 });
+    const env = {
+      ...process.env,
+      REBECA_ADDRESS: stack.grpcAddress,
+      REBECA_API_KEY: stack.tenants.acme!.apiKey,
+      S3_ENDPOINT: stack.s3.endpoint,
+      AWS_ACCESS_KEY_ID: "S3RVER",
+      AWS_SECRET_ACCESS_KEY: "S3RVER",
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+      MODELS_DIR: `${REPO_ROOT}models`,
+    };
+    await run(
+      process.execPath,
+      [
+        `${REPO_ROOT}packages/cli/dist/main.js`,
+        "eval",
+        batchId,
+        "--permutations",
+        "200",
+        "--upload",
+        "--out",
+        await mkdtemp(join(tmpdir(), "rebeca-console-")),
+      ],
+      { env, timeout: 120_000 },
+    );
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
   });
   afterAll(async () => {
@@ -59,7 +81,14 @@ describe("web console (gateway admin port)", () => {
   it("refuses unauthenticated and wrong-key access", async () => {
     const url = stack.consoleUrl;
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    for (const path of ["/batches", `/batches/acme/${batchId}`, `/batches/acme/${batchId}/report`, `/objects/acme/${batchId}/0/0.png`, "/queues/", "/queues/api/queues"]) {
+    for (const path of [
+      "/batches",
+      `/batches/acme/${batchId}`,
+      `/batches/acme/${batchId}/report`,
+      `/objects/acme/${batchId}/0/0.png`,
+      "/queues/",
+      "/queues/api/queues",
+    ]) {
       const api = await fetch(`${url}${path}`, { redirect: "manual", headers: { accept: "application/json" } });
       expect(api.status, path).toBe(401);
       const page = await fetch(`${url}${path}`, { redirect: "manual", headers: { accept: "text/html" } });

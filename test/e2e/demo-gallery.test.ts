@@ -104,7 +104,8 @@ describe("demo gallery (demo-v2 served, demo-v1's decoder beside it)", () => {
     // The same embeddings, two decoders: every pair of images differs, and neither decoder draws blanks.
     // (Edge energy is printed, not asserted: the trained diffusion decoder is not measurably sharper yet —
     // docs/evaluation.md, "Decoder realism".)
-    const files = (kind: string) => [...readFileSync(join(out, "index.html"), "utf8").matchAll(new RegExp(`class="${kind}" src="([^"]+)"`, "g"))].map((m) => join(out, m[1]!));
+    const files = (kind: string) =>
+      [...readFileSync(join(out, "index.html"), "utf8").matchAll(new RegExp(`class="${kind}" src="([^"]+)"`, "g"))].map((m) => join(out, m[1]!));
     const diffusion = files("generated");
     const autoencoder = files("compared");
     expect(diffusion).toHaveLength(USERS * IMAGES);
@@ -115,6 +116,8 @@ describe("demo gallery (demo-v2 served, demo-v1's decoder beside it)", () => {
       expect(meanAbsDiff(a, b), `${path} vs ${autoencoder[i]}`).toBeGreaterThan(5);
     }
     const mean = (xs: number[]) => xs.reduce((x, y) => x + y, 0) / xs.length;
-    console.info(`edge energy (mean |Laplacian|, 0..255): diffusion ${mean(diffusion.map(edgeEnergy)).toFixed(1)}, autoencoder ${mean(autoencoder.map(edgeEnergy)).toFixed(1)}`);
+    console.info(
+      `edge energy (mean |Laplacian|, 0..255): diffusion ${mean(diffusion.map(edgeEnergy)).toFixed(1)}, autoencoder ${mean(autoencoder.map(edgeEnergy)).toFixed(1)}`,
+    );
   });
 });

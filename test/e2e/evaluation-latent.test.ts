@@ -34,17 +34,35 @@ describe("rebeca eval on batches served with the trained latent-diffusion decode
     const dir = await mkdtemp(join(tmpdir(), "rebeca-eval-latent-"));
     // The prior's DDIM 50 (the decoder is what this suite is about; DDPM vs DDIM is evaluation.test.ts's).
     const serve = async (requestId: string, modelVersion: string) =>
-      (await batches.createBatch({ requestId, numImages: IMAGES, seed: 7, guidance: 3, modelVersion, sampler: Sampler.SAMPLER_DDIM, steps: 50 }, chunksOf(ids, 50))).batchId;
+      (
+        await batches.createBatch(
+          { requestId, numImages: IMAGES, seed: 7, guidance: 3, modelVersion, sampler: Sampler.SAMPLER_DDIM, steps: 50 },
+          chunksOf(ids, 50),
+        )
+      ).batchId;
     const started = Date.now();
     const runs = [await serve("eval-v2", "demo-v2"), await serve("eval-v2-control", "demo-v2-control")];
     for (const id of runs) await untilBatchCompleted(batches, id, 400_000);
     const served = (Date.now() - started) / 1000;
-    const env = { ...process.env, REBECA_ADDRESS: stack.grpcAddress, REBECA_API_KEY: stack.tenants.acme!.apiKey, S3_ENDPOINT: stack.s3.endpoint, AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER", AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", MODELS_DIR: `${REPO_ROOT}models` };
+    const env = {
+      ...process.env,
+      REBECA_ADDRESS: stack.grpcAddress,
+      REBECA_API_KEY: stack.tenants.acme!.apiKey,
+      S3_ENDPOINT: stack.s3.endpoint,
+      AWS_ACCESS_KEY_ID: "S3RVER",
+      AWS_SECRET_ACCESS_KEY: "S3RVER",
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+      MODELS_DIR: `${REPO_ROOT}models`,
+    };
     const cli = `${REPO_ROOT}packages/cli/dist/main.js`;
     const o = await run(process.execPath, [cli, "eval", ...runs, "--label", "demo-v2", "--label", "demo-v2-control", "--out", dir], { env, timeout: 170_000 });
     console.log(`served 2 × ${USERS} users × ${IMAGES} images through the diffusion decoder in ${served.toFixed(1)} s\n${o.stdout}`);
     oracle = JSON.parse(await readFile(join(dir, "report.json"), "utf8")) as EvalReport;
-    const l = await run(process.execPath, [cli, "eval", ...runs, "--verifier", "learned", "--label", "demo-v2 (learned)", "--label", "demo-v2-control (learned)", "--out", join(dir, "learned")], { env, timeout: 170_000 });
+    const l = await run(
+      process.execPath,
+      [cli, "eval", ...runs, "--verifier", "learned", "--label", "demo-v2 (learned)", "--label", "demo-v2-control (learned)", "--out", join(dir, "learned")],
+      { env, timeout: 170_000 },
+    );
     console.log(l.stdout);
     learned = JSON.parse(await readFile(join(dir, "learned", "report.json"), "utf8")) as EvalReport;
   }, 900_000);

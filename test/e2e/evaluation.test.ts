@@ -37,7 +37,10 @@ describe("rebeca eval on served batches (50 demo users)", () => {
     dir = await mkdtemp(join(tmpdir(), "rebeca-eval-"));
     defaults = (JSON.parse(await readFile(`${REPO_ROOT}models/demo-v1/manifest.json`, "utf8")) as { defaults: typeof defaults }).defaults;
     const serve = async (requestId: string, modelVersion: string, sampler: Sampler, steps?: number, guidance = 3) => {
-      const b = await batches.createBatch({ requestId, numImages: IMAGES, seed: 7, guidance, modelVersion, sampler, ...(steps ? { steps } : {}) }, chunksOf(ids, 50));
+      const b = await batches.createBatch(
+        { requestId, numImages: IMAGES, seed: 7, guidance, modelVersion, sampler, ...(steps ? { steps } : {}) },
+        chunksOf(ids, 50),
+      );
       return b.batchId;
     };
     const started = Date.now();
@@ -50,19 +53,72 @@ describe("rebeca eval on served batches (50 demo users)", () => {
       await serve("eval-control-ddpm", "demo-v1-control", Sampler.SAMPLER_DDPM),
     ];
     // A guidance sweep of the default sampler, compared side by side.
-    const sweep = [await serve("eval-g1", "demo-v1", Sampler.SAMPLER_UNSPECIFIED, undefined, 1), await serve("eval-g7", "demo-v1", Sampler.SAMPLER_UNSPECIFIED, undefined, 7)];
+    const sweep = [
+      await serve("eval-g1", "demo-v1", Sampler.SAMPLER_UNSPECIFIED, undefined, 1),
+      await serve("eval-g7", "demo-v1", Sampler.SAMPLER_UNSPECIFIED, undefined, 7),
+    ];
     for (const id of [...runs, ...sweep]) await untilBatchCompleted(batches, id, 170_000);
     const served = (Date.now() - started) / 1000;
-    const env = { ...process.env, REBECA_ADDRESS: stack.grpcAddress, REBECA_API_KEY: stack.tenants.acme!.apiKey, S3_ENDPOINT: stack.s3.endpoint, AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER", AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", MODELS_DIR: `${REPO_ROOT}models` };
+    const env = {
+      ...process.env,
+      REBECA_ADDRESS: stack.grpcAddress,
+      REBECA_API_KEY: stack.tenants.acme!.apiKey,
+      S3_ENDPOINT: stack.s3.endpoint,
+      AWS_ACCESS_KEY_ID: "S3RVER",
+      AWS_SECRET_ACCESS_KEY: "S3RVER",
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+      MODELS_DIR: `${REPO_ROOT}models`,
+    };
     const t = Date.now();
-    const out = await run(process.execPath, [`${REPO_ROOT}packages/cli/dist/main.js`, "eval", ...runs, "--label", "default", "--label", "ddpm-1000", "--label", "control default", "--label", "control ddpm-1000", "--out", dir, "--upload"], { env, timeout: 170_000 });
+    const out = await run(
+      process.execPath,
+      [
+        `${REPO_ROOT}packages/cli/dist/main.js`,
+        "eval",
+        ...runs,
+        "--label",
+        "default",
+        "--label",
+        "ddpm-1000",
+        "--label",
+        "control default",
+        "--label",
+        "control ddpm-1000",
+        "--out",
+        dir,
+        "--upload",
+      ],
+      { env, timeout: 170_000 },
+    );
     printed = out.stdout;
-    console.log(`served 6 × ${USERS} users × ${IMAGES} images in ${served.toFixed(1)} s; rebeca eval took ${((Date.now() - t) / 1000).toFixed(1)} s\n${out.stderr}${out.stdout}`);
+    console.log(
+      `served 6 × ${USERS} users × ${IMAGES} images in ${served.toFixed(1)} s; rebeca eval took ${((Date.now() - t) / 1000).toFixed(1)} s\n${out.stderr}${out.stdout}`,
+    );
     report = JSON.parse(await readFile(join(dir, "report.json"), "utf8")) as EvalReport;
     // The learned verifier (exported to ONNX by the training tools), as for users the oracle does not know.
-    const l = await run(process.execPath, [`${REPO_ROOT}packages/cli/dist/main.js`, "eval", runs[0]!, runs[2]!, "--verifier", "learned", "--label", "default (learned)", "--label", "control default (learned)", "--out", join(dir, "learned")], { env, timeout: 170_000 });
+    const l = await run(
+      process.execPath,
+      [
+        `${REPO_ROOT}packages/cli/dist/main.js`,
+        "eval",
+        runs[0]!,
+        runs[2]!,
+        "--verifier",
+        "learned",
+        "--label",
+        "default (learned)",
+        "--label",
+        "control default (learned)",
+        "--out",
+        join(dir, "learned"),
+      ],
+      { env, timeout: 170_000 },
+    );
     console.log(l.stdout);
-    const g = await run(process.execPath, [`${REPO_ROOT}packages/cli/dist/main.js`, "eval", sweep[0]!, runs[0]!, sweep[1]!, "--out", join(dir, "sweep")], { env, timeout: 170_000 });
+    const g = await run(process.execPath, [`${REPO_ROOT}packages/cli/dist/main.js`, "eval", sweep[0]!, runs[0]!, sweep[1]!, "--out", join(dir, "sweep")], {
+      env,
+      timeout: 170_000,
+    });
     console.log(g.stdout);
     guidance = JSON.parse(await readFile(join(dir, "sweep", "report.json"), "utf8")) as EvalReport;
     learned = JSON.parse(await readFile(join(dir, "learned", "report.json"), "utf8")) as EvalReport;

@@ -31,10 +31,20 @@ describe("latent-diffusion decoder through the worker", () => {
     stack = await startStack({
       modelsDir,
       services: ["gateway", "prior-worker", "decoder-worker"],
-      env: { "*": { DEFAULT_MODEL_VERSION: "latent-v1" }, "decoder-worker": { LATENT_STEPS: "4", DECODE_MAX_BATCH: "8", DECODE_MAX_WAIT_MS: "20", CONCURRENCY: "8" } },
+      env: {
+        "*": { DEFAULT_MODEL_VERSION: "latent-v1" },
+        "decoder-worker": { LATENT_STEPS: "4", DECODE_MAX_BATCH: "8", DECODE_MAX_WAIT_MS: "20", CONCURRENCY: "8" },
+      },
     });
     acme = createJobClient(stack.grpcAddress, stack.tenants.acme!.apiKey);
-    s3 = new S3Client({ endpoint: stack.s3.endpoint, region: "us-east-1", forcePathStyle: true, credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" }, requestChecksumCalculation: "WHEN_REQUIRED", responseChecksumValidation: "WHEN_REQUIRED" });
+    s3 = new S3Client({
+      endpoint: stack.s3.endpoint,
+      region: "us-east-1",
+      forcePathStyle: true,
+      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+      requestChecksumCalculation: "WHEN_REQUIRED",
+      responseChecksumValidation: "WHEN_REQUIRED",
+    });
   });
   afterAll(async () => {
     acme?.close();

@@ -32,9 +32,19 @@ describe("CreateBatchFromManifest streams the manifest from S3", () => {
 
   beforeAll(async () => {
     // Gateway only: intake (storing shards) is what is measured, not sampling.
-    stack = await startStack({ services: ["gateway"], env: { gateway: { MAX_MANIFEST_BYTES: String(MAX_MANIFEST_BYTES), NODE_ARGS: `--max-old-space-size=${GATEWAY_HEAP_MB}` } } });
+    stack = await startStack({
+      services: ["gateway"],
+      env: { gateway: { MAX_MANIFEST_BYTES: String(MAX_MANIFEST_BYTES), NODE_ARGS: `--max-old-space-size=${GATEWAY_HEAP_MB}` } },
+    });
     acme = createBatchClient(stack.grpcAddress, stack.tenants.acme!.apiKey);
-    s3 = new S3Client({ endpoint: stack.s3.endpoint, region: "us-east-1", forcePathStyle: true, credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" }, requestChecksumCalculation: "WHEN_REQUIRED", responseChecksumValidation: "WHEN_REQUIRED" });
+    s3 = new S3Client({
+      endpoint: stack.s3.endpoint,
+      region: "us-east-1",
+      forcePathStyle: true,
+      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+      requestChecksumCalculation: "WHEN_REQUIRED",
+      responseChecksumValidation: "WHEN_REQUIRED",
+    });
   });
   afterAll(async () => {
     acme?.close();
@@ -62,7 +72,9 @@ describe("CreateBatchFromManifest streams the manifest from S3", () => {
 
     const grownMb = (peakRssKb(pid) - before) / 1024;
     const objectMb = body.byteLength / 1024 / 1024;
-    console.log(JSON.stringify({ manifestMb: +objectMb.toFixed(1), users: MANIFEST_USERS, intakeSeconds: seconds, gatewayPeakRssGrowthMb: +grownMb.toFixed(1) }));
+    console.log(
+      JSON.stringify({ manifestMb: +objectMb.toFixed(1), users: MANIFEST_USERS, intakeSeconds: seconds, gatewayPeakRssGrowthMb: +grownMb.toFixed(1) }),
+    );
     // Reading it whole holds the bytes and their decoded text: at least twice its size.
     expect(grownMb).toBeLessThan(objectMb / 2);
   }, 240_000);

@@ -30,7 +30,10 @@ describe("personalization monitor", () => {
     stack = await startStack({
       tenants: ["acme"],
       services: ["gateway", "prior-worker", "decoder-worker", "monitor"],
-      env: { gateway: { SHARD_SIZE: "8" }, monitor: { MONITOR_SAMPLE_RATE: "1", MONITOR_TENANT_REFRESH_MS: "200", MONITOR_BLOCK_MS: "200", MONITOR_MAX_IN_FLIGHT: "64" } },
+      env: {
+        gateway: { SHARD_SIZE: "8" },
+        monitor: { MONITOR_SAMPLE_RATE: "1", MONITOR_TENANT_REFRESH_MS: "200", MONITOR_BLOCK_MS: "200", MONITOR_MAX_IN_FLIGHT: "64" },
+      },
     });
     batches = createBatchClient(stack.grpcAddress, stack.tenants.acme!.apiKey);
     jobs = createJobClient(stack.grpcAddress, stack.tenants.acme!.apiKey);
@@ -69,7 +72,11 @@ describe("personalization monitor", () => {
     await untilBatchCompleted(batches, control.batchId);
     await untilJobDone(jobs, job!.jobId);
 
-    const text = await until((t) => metric(t, "rebeca_monitor_users_scored_total", { model_version: "demo-v1" }) >= 31 && metric(t, "rebeca_monitor_users_scored_total", { model_version: "demo-v1-control" }) >= 30);
+    const text = await until(
+      (t) =>
+        metric(t, "rebeca_monitor_users_scored_total", { model_version: "demo-v1" }) >= 31 &&
+        metric(t, "rebeca_monitor_users_scored_total", { model_version: "demo-v1-control" }) >= 30,
+    );
     expect(metric(text, "rebeca_monitor_users_scored_total", { model_version: "demo-v1" })).toBe(31);
     expect(metric(text, "rebeca_monitor_users_scored_total", { model_version: "demo-v1-control" })).toBe(30);
     expect(metric(text, "rebeca_monitor_verifier_score_count", { model_version: "demo-v1", subject: "own", verifier: "oracle" })).toBe(30 * 4 + 2);
@@ -82,7 +89,13 @@ describe("personalization monitor", () => {
   });
 
   it("does not score outputs of the population prior (they are not personalized)", async () => {
-    const { job } = await jobs.createJob({ requestId: "mon-pop", userId: "stranger-1", numImages: 1, modelVersion: "demo-v1", unknownUser: 2 /* population prior */ });
+    const { job } = await jobs.createJob({
+      requestId: "mon-pop",
+      userId: "stranger-1",
+      numImages: 1,
+      modelVersion: "demo-v1",
+      unknownUser: 2 /* population prior */,
+    });
     await untilJobDone(jobs, job!.jobId);
     // Population-prior outputs are not personalized: they are not sampled at all.
     const before = metric(await scrape(), "rebeca_monitor_users_scored_total", {});

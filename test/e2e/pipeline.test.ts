@@ -25,7 +25,14 @@ describe("pipeline end to end: gRPC → prior → decoder → S3 → events and 
     receiver = await startWebhookReceiver();
     stack = await startStack();
     acme = createJobClient(stack.grpcAddress, stack.tenants.acme!.apiKey);
-    s3 = new S3Client({ endpoint: stack.s3.endpoint, region: "us-east-1", forcePathStyle: true, credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" }, requestChecksumCalculation: "WHEN_REQUIRED", responseChecksumValidation: "WHEN_REQUIRED" });
+    s3 = new S3Client({
+      endpoint: stack.s3.endpoint,
+      region: "us-east-1",
+      forcePathStyle: true,
+      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+      requestChecksumCalculation: "WHEN_REQUIRED",
+      responseChecksumValidation: "WHEN_REQUIRED",
+    });
   });
   afterAll(async () => {
     acme?.close();
@@ -89,10 +96,22 @@ describe("pipeline end to end: gRPC → prior → decoder → S3 → events and 
   });
 
   it("serves the manifest's default sampler when none is named, and the DPM-Solver++ SDE sampler with a chosen spacing when asked", async () => {
-    const { defaults } = JSON.parse(readFileSync(join(REPO_ROOT, "models", "demo-v1", "manifest.json"), "utf8")) as { defaults: { sampler: SamplerName; steps: number; spacing: SpacingName } };
+    const { defaults } = JSON.parse(readFileSync(join(REPO_ROOT, "models", "demo-v1", "manifest.json"), "utf8")) as {
+      defaults: { sampler: SamplerName; steps: number; spacing: SpacingName };
+    };
     const plain = (await acme.createJob({ requestId: "default-1", userId: users[5]!, numImages: 1, seed: 3 })).job!;
     expect(plain).toMatchObject({ sampler: toProtoSampler(defaults.sampler), steps: defaults.steps, spacing: toProtoSpacing(defaults.spacing) });
-    const sde = (await acme.createJob({ requestId: "sde-1", userId: users[5]!, numImages: 2, seed: 3, sampler: Sampler.SAMPLER_DPMPP_2M_SDE, steps: 5, spacing: TimestepSpacing.TIMESTEP_SPACING_LEADING })).job!;
+    const sde = (
+      await acme.createJob({
+        requestId: "sde-1",
+        userId: users[5]!,
+        numImages: 2,
+        seed: 3,
+        sampler: Sampler.SAMPLER_DPMPP_2M_SDE,
+        steps: 5,
+        spacing: TimestepSpacing.TIMESTEP_SPACING_LEADING,
+      })
+    ).job!;
     expect(sde).toMatchObject({ sampler: Sampler.SAMPLER_DPMPP_2M_SDE, steps: 5, spacing: TimestepSpacing.TIMESTEP_SPACING_LEADING });
     const [a, b] = await Promise.all([finished(acme, plain.jobId), finished(acme, sde.jobId)]);
     expect([a!.job.state, b!.job.state]).toEqual([JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_SUCCEEDED]);
@@ -105,7 +124,10 @@ describe("pipeline end to end: gRPC → prior → decoder → S3 → events and 
     expect(rejected.job.state).toBe(JobState.JOB_STATE_FAILED);
     expect(rejected.job.error?.code).toBe("UNKNOWN_USER");
     expect(rejected.job.outputs).toHaveLength(0);
-    const served = await finished(acme, (await acme.createJob({ requestId: "unknown-2", userId: "no-such-user", unknownUser: UnknownUserPolicy.UNKNOWN_USER_POLICY_POPULATION })).job!.jobId);
+    const served = await finished(
+      acme,
+      (await acme.createJob({ requestId: "unknown-2", userId: "no-such-user", unknownUser: UnknownUserPolicy.UNKNOWN_USER_POLICY_POPULATION })).job!.jobId,
+    );
     expect(served.job.state).toBe(JobState.JOB_STATE_SUCCEEDED);
     expect(served.job.populationPrior).toBe(true);
     expect(served.job.outputs).toHaveLength(1);
@@ -113,7 +135,10 @@ describe("pipeline end to end: gRPC → prior → decoder → S3 → events and 
 
   it("sends signed Standard Webhooks callbacks that verify with the standardwebhooks library", async () => {
     const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-    const { job } = await acme.createJob({ requestId: "cb-1", userId: users[4]!, numImages: 1, callbackUrl: receiver.url, labels: { campaign: "spring" } }, { traceparent });
+    const { job } = await acme.createJob(
+      { requestId: "cb-1", userId: users[4]!, numImages: 1, callbackUrl: receiver.url, labels: { campaign: "spring" } },
+      { traceparent },
+    );
     await receiver.until((all) => all.some((r) => r.body.includes(job!.jobId)));
     const hook = receiver.received.find((r) => r.body.includes(job!.jobId))!;
     const verified = new Webhook(stack.tenants.acme!.webhookSecret).verify(hook.body, {
@@ -141,7 +166,12 @@ describe("pipeline end to end: gRPC → prior → decoder → S3 → events and 
   });
 
   it("delivers only the event types a job's callback filter names", async () => {
-    const { job } = await acme.createJob({ requestId: "cb-filter", userId: users[5]!, callbackUrl: receiver.url, callbackEvents: ["job.sampling", "job.succeeded"] });
+    const { job } = await acme.createJob({
+      requestId: "cb-filter",
+      userId: users[5]!,
+      callbackUrl: receiver.url,
+      callbackEvents: ["job.sampling", "job.succeeded"],
+    });
     await receiver.until((all) => all.filter((r) => r.body.includes(job!.jobId)).length >= 2);
     await finished(acme, job!.jobId);
     const types = receiver.received.filter((r) => r.body.includes(job!.jobId)).map((r) => (JSON.parse(r.body) as { type: string }).type);

@@ -52,14 +52,39 @@ describe("job catalog: add and dispatch", () => {
   };
 
   it("hands each kind to its own handler with the parsed payload (schema defaults filled), from the queue the catalog names", async () => {
-    await queues.add("sample", { tenant: "acme", jobId: "job_1", userId: "u", modelVersion: "m", numImages: 1, guidance: 3, steps: 10, sampler: "ddim", seed: 1, unknownUser: "reject", priority: 0 });
+    await queues.add("sample", {
+      tenant: "acme",
+      jobId: "job_1",
+      userId: "u",
+      modelVersion: "m",
+      numImages: 1,
+      guidance: 3,
+      steps: 10,
+      sampler: "ddim",
+      seed: 1,
+      unknownUser: "reject",
+      priority: 0,
+    });
     const shard: ShardTask = {
       tenant: "acme",
       batchId: "batch_1",
       shard: 0,
       firstPosition: 0,
       userIds: ["u1", "u2"],
-      spec: { numImages: 1, guidance: 3, steps: 10, sampler: "ddim", seed: 1, modelVersion: "m", priority: 0, labels: {}, callbackUrl: "", callbackEvents: [], unknownUser: "reject", shardSize: 2 },
+      spec: {
+        numImages: 1,
+        guidance: 3,
+        steps: 10,
+        sampler: "ddim",
+        seed: 1,
+        modelVersion: "m",
+        priority: 0,
+        labels: {},
+        callbackUrl: "",
+        callbackEvents: [],
+        unknownUser: "reject",
+        shardSize: 2,
+      },
       traceparent: "",
     };
     await queues.addBulk("sampleShard", [shard, { ...shard, shard: 1 }]);
@@ -67,7 +92,12 @@ describe("job catalog: add and dispatch", () => {
     expect(seen.map((s) => s.kind).sort()).toEqual(["sample", "sampleShard", "sampleShard"]);
     expect(seen.find((s) => s.kind === "sample")).toMatchObject({ tenant: "acme", data: { jobId: "job_1", traceparent: "" } });
     // The catalog put shards in the tenant's batch queue and the job in its interactive queue.
-    expect(queues.list().map((q) => q.queue.name).sort()).toEqual([stageQueue("prior", "acme", "interactive"), stageQueue("prior", "acme", "batch")].sort());
+    expect(
+      queues
+        .list()
+        .map((q) => q.queue.name)
+        .sort(),
+    ).toEqual([stageQueue("prior", "acme", "interactive"), stageQueue("prior", "acme", "batch")].sort());
   });
 
   it("refuses a bad payload before anything is enqueued", async () => {

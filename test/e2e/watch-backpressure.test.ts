@@ -57,7 +57,9 @@ describe("WatchEvents backpressure: slow watchers are cut off and resume without
 
   async function cutsSoFar(): Promise<number> {
     const text = await (await fetch(`http://127.0.0.1:${stack.services.gateway!.httpPort}/metrics`)).text();
-    const line = text.split("\n").find((l) => l.startsWith("rebeca_gateway_requests_total{") && l.includes('method="WatchEvents"') && l.includes('code="RESOURCE_EXHAUSTED"'));
+    const line = text
+      .split("\n")
+      .find((l) => l.startsWith("rebeca_gateway_requests_total{") && l.includes('method="WatchEvents"') && l.includes('code="RESOURCE_EXHAUSTED"'));
     return line ? Number(line.split(" ").pop()) : 0;
   }
 

@@ -86,10 +86,13 @@ describe("faults: callback receivers down, failing, throttling and gone", () => 
       }
     }
     // /gone: the first message meets the 410; the next two come after it disabled the endpoint.
-    const goneJob = async (i: number) => jobIds.gone!.push((await jobs.createJob({ requestId: `cb-gone-${i}`, userId: users[i]!, callbackUrl: endpoints.gone, callbackEvents: ["job.succeeded"] })).job!.jobId);
+    const goneJob = async (i: number) =>
+      jobIds.gone!.push(
+        (await jobs.createJob({ requestId: `cb-gone-${i}`, userId: users[i]!, callbackUrl: endpoints.gone, callbackEvents: ["job.succeeded"] })).job!.jobId,
+      );
     await goneJob(0);
     await flaky.until((r) => r.some((x) => x.url === "/gone"), 60_000);
-    for (let wait = Date.now() + 30_000; Number((await admin("/admin/dead-letters")).total) < 1 && Date.now() < wait; ) await sleep(50);
+    for (let wait = Date.now() + 30_000; Number((await admin("/admin/dead-letters")).total) < 1 && Date.now() < wait;) await sleep(50);
     for (let i = 1; i < PER_ENDPOINT; i++) await goneJob(i);
     const all = Object.values(jobIds).flat();
 
@@ -176,7 +179,11 @@ describe("faults: callback receivers down, failing, throttling and gone", () => 
       const jobId = jobOf(r);
       idsPerJob.set(jobId, (idsPerJob.get(jobId) ?? new Set()).add(idOf(r)));
       const { webhookSecret } = stack.tenants.acme!;
-      const headers = { "webhook-id": idOf(r), "webhook-timestamp": String(r.headers["webhook-timestamp"]), "webhook-signature": String(r.headers["webhook-signature"]) };
+      const headers = {
+        "webhook-id": idOf(r),
+        "webhook-timestamp": String(r.headers["webhook-timestamp"]),
+        "webhook-signature": String(r.headers["webhook-signature"]),
+      };
       expect(() => new Webhook(webhookSecret).verify(r.body, headers)).not.toThrow();
     }
     for (const ids of idsPerJob.values()) expect(ids.size).toBe(1);

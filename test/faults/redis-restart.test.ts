@@ -26,7 +26,9 @@ describe("faults: Redis restarted mid-batch", () => {
     const jobs = createJobClient(stack.grpcAddress, stack.tenants.globex!.apiKey);
     const ids = Array.from({ length: 160 }, (_, i) => users[i % users.length]!);
     const batch = await batches.createBatch({ requestId: "redis-1", sampler: 2 }, chunksOf(ids, 40));
-    const jobIds = await Promise.all(Array.from({ length: 5 }, async (_, i) => (await jobs.createJob({ requestId: `redis-job-${i}`, userId: users[i]!, sampler: 2 })).job!.jobId));
+    const jobIds = await Promise.all(
+      Array.from({ length: 5 }, async (_, i) => (await jobs.createJob({ requestId: `redis-job-${i}`, userId: users[i]!, sampler: 2 })).job!.jobId),
+    );
     await new Promise((r) => setTimeout(r, 400));
     const before = await batches.getBatch(batch.batchId);
     expect(before.shardsDone).toBeLessThan(20);

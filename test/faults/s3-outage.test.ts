@@ -26,7 +26,9 @@ describe("faults: S3 unavailable mid-batch", () => {
     const jobs = createJobClient(stack.grpcAddress, stack.tenants.globex!.apiKey);
     const ids = Array.from({ length: 120 }, (_, i) => users[i % users.length]!);
     const batch = await batches.createBatch({ requestId: "s3-1", sampler: 2 }, chunksOf(ids, 40));
-    const jobIds = await Promise.all(Array.from({ length: 4 }, async (_, i) => (await jobs.createJob({ requestId: `s3-job-${i}`, userId: users[i]!, numImages: 2 })).job!.jobId));
+    const jobIds = await Promise.all(
+      Array.from({ length: 4 }, async (_, i) => (await jobs.createJob({ requestId: `s3-job-${i}`, userId: users[i]!, numImages: 2 })).job!.jobId),
+    );
 
     await new Promise((r) => setTimeout(r, 300));
     await stack.s3.stop();

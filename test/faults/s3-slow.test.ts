@@ -33,7 +33,9 @@ describe("faults: S3 slowed down", () => {
     const ids = Array.from({ length: 160 }, (_, i) => users[i % users.length]!);
     const started = Date.now();
     const batch = await batches.createBatch({ requestId: "s3-slow-1", numImages: 2 }, chunksOf(ids, 40));
-    const jobIds = await Promise.all(Array.from({ length: 6 }, async (_, i) => (await jobs.createJob({ requestId: `s3-slow-job-${i}`, userId: users[i]!, numImages: 2 })).job!.jobId));
+    const jobIds = await Promise.all(
+      Array.from({ length: 6 }, async (_, i) => (await jobs.createJob({ requestId: `s3-slow-job-${i}`, userId: users[i]!, numImages: 2 })).job!.jobId),
+    );
 
     const figures = await checkBatch(stack, batches, batch.batchId, ids, 2);
     const single = await checkJobs(stack, jobs, "globex", jobIds, 2);
@@ -41,7 +43,9 @@ describe("faults: S3 slowed down", () => {
     expect(proxy.chunks).toBeGreaterThan(100); // the services really went through the slow path
     for (const svc of Object.values(stack.services)) expect(svc!.process.child.exitCode, `${svc!.name} exited`).toBeNull();
     // Slow is not broken: no stage job gave up (final) and none timed out into a retry.
-    const failures = (["prior-worker", "decoder-worker"] as const).flatMap((n) => stack.services[n]!.process.lines.map(jsonLine).filter((l) => l?.msg === "stage job failed"));
+    const failures = (["prior-worker", "decoder-worker"] as const).flatMap((n) =>
+      stack.services[n]!.process.lines.map(jsonLine).filter((l) => l?.msg === "stage job failed"),
+    );
     expect(failures.filter((l) => l!.final)).toHaveLength(0);
     expect(failures).toHaveLength(0);
     report("s3-slow", { delayMs: DELAY_MS, bytesPerSecond: BYTES_PER_SECOND, batch: figures, jobs: single, elapsedMs, proxiedChunks: proxy.chunks });

@@ -2,7 +2,18 @@ import { rmSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
-import { assembleLatentModelsDir, chunksOf, createBatchClient, createJobClient, jsonLine, REPO_ROOT, startService, startStack, type RunningService, type Stack } from "@rebeca/devstack";
+import {
+  assembleLatentModelsDir,
+  chunksOf,
+  createBatchClient,
+  createJobClient,
+  jsonLine,
+  REPO_ROOT,
+  startService,
+  startStack,
+  type RunningService,
+  type Stack,
+} from "@rebeca/devstack";
 import { stageQueue } from "@rebeca/contracts";
 import { modelUserIds } from "../support/world.js";
 import { checkBatch, checkJobs, report } from "../support/invariants.js";
@@ -51,7 +62,9 @@ describe("faults: SIGTERM while decodes run on decoder threads", () => {
     const jobs = createJobClient(stack.grpcAddress, stack.tenants.globex!.apiKey);
     const ids = Array.from({ length: 32 }, (_, i) => users[i % users.length]!);
     const batch = await batches.createBatch({ requestId: "threads-1", numImages: 2 }, chunksOf(ids, 16));
-    const jobIds = await Promise.all([0, 1].map(async (i) => (await jobs.createJob({ requestId: `threads-job-${i}`, userId: users[i]!, numImages: 2 })).job!.jobId));
+    const jobIds = await Promise.all(
+      [0, 1].map(async (i) => (await jobs.createJob({ requestId: `threads-job-${i}`, userId: users[i]!, numImages: 2 })).job!.jobId),
+    );
 
     // Both shards are with the victim (its only competitor starts later), decoding on its threads.
     const decodeQueue = new Queue(stageQueue("decode", "acme", "batch"), { connection: redis, prefix: stack.prefix });

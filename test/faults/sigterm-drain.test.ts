@@ -27,7 +27,10 @@ describe("faults: SIGTERM drains workers within the deadline", () => {
 
   beforeAll(async () => {
     // The surviving decoder starts later: first the slow one must hold decodes.
-    stack = await startStack({ services: ["gateway", "prior-worker", "notifier"], env: { gateway: { SHARD_SIZE: "64" }, "prior-worker": slowLocks, "decoder-worker": slowLocks } });
+    stack = await startStack({
+      services: ["gateway", "prior-worker", "notifier"],
+      env: { gateway: { SHARD_SIZE: "64" }, "prior-worker": slowLocks, "decoder-worker": slowLocks },
+    });
     redis = new Redis(stack.redis.url);
     proxy = await startSlowProxy(Number(new URL(stack.s3.endpoint).port), { delayMs: 300, bytesPerSecond: 64 * 1024 });
   });
@@ -52,7 +55,12 @@ describe("faults: SIGTERM drains workers within the deadline", () => {
     const ids = Array.from({ length: 512 }, (_, i) => users[i % users.length]!);
     // DDPM (1000 steps): a shard of 64 users samples longer than the drain allows.
     const batch = await batches.createBatch({ requestId: "drain-1", numImages: 4, sampler: 2 }, chunksOf(ids, 80));
-    const jobIds = await Promise.all(Array.from({ length: 6 }, async (_, i) => (await jobs.createJob({ requestId: `drain-job-${i}`, userId: users[i]!, numImages: 2, sampler: 2 })).job!.jobId));
+    const jobIds = await Promise.all(
+      Array.from(
+        { length: 6 },
+        async (_, i) => (await jobs.createJob({ requestId: `drain-job-${i}`, userId: users[i]!, numImages: 2, sampler: 2 })).job!.jobId,
+      ),
+    );
 
     // Wait until the victim holds at least two shards: each worker runs up to 4 jobs of a tenant's
     // queue (CONCURRENCY), so 6 active means the victim holds 2 or more. They share one sampler
@@ -60,7 +68,11 @@ describe("faults: SIGTERM drains workers within the deadline", () => {
     // point; with a single shard the victim could finish it and have nothing to hand back.
     const priorQueue = new Queue(stageQueue("prior", "acme", "batch"), { connection: redis, prefix: stack.prefix });
     const decodeQueue = new Queue(stageQueue("decode", "acme", "batch"), { connection: redis, prefix: stack.prefix });
-    const queues = [priorQueue, decodeQueue, ...["prior", "decode"].map((s) => new Queue(stageQueue(s as Stage, "globex"), { connection: redis, prefix: stack.prefix }))];
+    const queues = [
+      priorQueue,
+      decodeQueue,
+      ...["prior", "decode"].map((s) => new Queue(stageQueue(s as Stage, "globex"), { connection: redis, prefix: stack.prefix })),
+    ];
     const deadline = Date.now() + 120_000;
     const priorActive = async () => (await priorQueue.getJobCounts("active")).active ?? 0;
     // ...and the slow decoder, the only one so far, holds decodes; then the other one starts.
@@ -90,7 +102,9 @@ describe("faults: SIGTERM drains workers within the deadline", () => {
     // No "drain deadline passed" exit: the hand-back made it in time.
     for (const v of victims) expect(logged(v, "drain deadline passed; exiting")).toHaveLength(0);
 
-    const handedBack = [...logged(prior, "drain deadline near: job handed back"), ...logged(decoder, "drain deadline near: job handed back")].map((l) => String(l.jobId));
+    const handedBack = [...logged(prior, "drain deadline near: job handed back"), ...logged(decoder, "drain deadline near: job handed back")].map((l) =>
+      String(l.jobId),
+    );
     // The prior victim held DDPM shards that could not finish in time: the path was exercised.
     expect(logged(prior, "drain deadline near: job handed back").length).toBeGreaterThan(0);
     expect(logged(decoder, "drain deadline near: job handed back").length).toBeGreaterThan(0);
@@ -118,7 +132,10 @@ describe("faults: SIGTERM drains workers within the deadline", () => {
       batch: figures,
       jobs: single,
       exitMs: times,
-      handedBack: { prior: logged(prior, "drain deadline near: job handed back").length, decoder: logged(decoder, "drain deadline near: job handed back").length },
+      handedBack: {
+        prior: logged(prior, "drain deadline near: job handed back").length,
+        decoder: logged(decoder, "drain deadline near: job handed back").length,
+      },
       maxPickupMs: Math.max(0, ...pickedUpMs),
       batchDoneAfterSignalMs: completedMs,
       stalledIntervalMs: Number(slowLocks.STALLED_INTERVAL_MS),

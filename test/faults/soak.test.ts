@@ -62,14 +62,21 @@ describe("soak: steady load with flat memory", () => {
     let submitted = 0;
     const submit = async () => {
       const i = submitted++;
-      await jobs.createJob({ requestId: `soak-${i}`, userId: users[i % users.length]!, callbackUrl: receiver.url, callbackEvents: ["job.succeeded", "job.failed"] });
+      await jobs.createJob({
+        requestId: `soak-${i}`,
+        userId: users[i % users.length]!,
+        callbackUrl: receiver.url,
+        callbackEvents: ["job.succeeded", "job.failed"],
+      });
     };
 
     // Warm-up burst, 16 in flight, then wait until it is through.
     const t0 = Date.now();
-    await Promise.all(Array.from({ length: 16 }, async () => {
-      while (submitted < WARMUP_JOBS) await submit();
-    }));
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (submitted < WARMUP_JOBS) await submit();
+      }),
+    );
     await receiver.until((r) => r.length >= WARMUP_JOBS, 600_000);
     const warmupMs = Date.now() - t0;
 
@@ -98,7 +105,11 @@ describe("soak: steady load with flat memory", () => {
       }
       if (now >= nextSample) {
         const used = Number(/used_memory:(\d+)/.exec(await redis.info("memory"))![1]) / 2 ** 20;
-        samples.push({ t: (now - steadyStart) / 60_000 - SETTLE_SECONDS / 60, rss: Object.fromEntries(Object.entries(pids).map(([n, pid]) => [n, rssMb(pid)])), redisUsed: used });
+        samples.push({
+          t: (now - steadyStart) / 60_000 - SETTLE_SECONDS / 60,
+          rss: Object.fromEntries(Object.entries(pids).map(([n, pid]) => [n, rssMb(pid)])),
+          redisUsed: used,
+        });
         nextSample += SAMPLE_EVERY_MS;
       }
       await new Promise((r) => setTimeout(r, Math.max(1, Math.min(nextJob, nextSample, nextBatch) - Date.now())));
@@ -112,7 +123,10 @@ describe("soak: steady load with flat memory", () => {
       for (; parsed < r.length; parsed++) delivered.add((JSON.parse(r[parsed]!.body) as { data: { job_id: string } }).data.job_id);
       return delivered.size >= submitted;
     }, 300_000);
-    const bodies = receiver.received.map((r) => ({ id: String(r.headers["webhook-id"]), body: JSON.parse(r.body) as { type: string; data: { job_id: string } } }));
+    const bodies = receiver.received.map((r) => ({
+      id: String(r.headers["webhook-id"]),
+      body: JSON.parse(r.body) as { type: string; data: { job_id: string } },
+    }));
     expect(bodies.filter((b) => b.body.type !== "job.succeeded")).toHaveLength(0);
     const idsPerJob = new Map<string, Set<string>>();
     for (const b of bodies) idsPerJob.set(b.body.data.job_id, (idsPerJob.get(b.body.data.job_id) ?? new Set()).add(b.id));
@@ -124,7 +138,8 @@ describe("soak: steady load with flat memory", () => {
     const images = (await keysUnder(s3, stack.s3.bucket, "tenants/acme/jobs/")).filter((k) => k.endsWith(".png"));
     expect(images).toHaveLength(submitted);
     // Batch records are gone by now (30 s retention); their objects say each user got its image once.
-    for (const id of batchIds) expect((await keysUnder(s3, stack.s3.bucket, `tenants/globex/batches/${id}/users/`)).filter((k) => k.endsWith(".png"))).toHaveLength(40);
+    for (const id of batchIds)
+      expect((await keysUnder(s3, stack.s3.bucket, `tenants/globex/batches/${id}/users/`)).filter((k) => k.endsWith(".png"))).toHaveLength(40);
     s3.destroy();
 
     // Flat memory in steady state: RSS by the slope of its GC sawtooth's floor, Redis used_memory
@@ -132,8 +147,15 @@ describe("soak: steady load with flat memory", () => {
     const settled = samples;
     const xs = settled.map((s) => s.t);
     const slopes: Record<string, number> = {};
-    for (const name of Object.keys(pids)) slopes[`${name} rss`] = floorSlope(xs, settled.map((s) => s.rss[name]!));
-    slopes["redis used_memory"] = slope(xs, settled.map((s) => s.redisUsed));
+    for (const name of Object.keys(pids))
+      slopes[`${name} rss`] = floorSlope(
+        xs,
+        settled.map((s) => s.rss[name]!),
+      );
+    slopes["redis used_memory"] = slope(
+      xs,
+      settled.map((s) => s.redisUsed),
+    );
     const round = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Math.round(v * 100) / 100]));
     const last = samples.at(-1)!;
     report("soak", {
@@ -142,13 +164,19 @@ describe("soak: steady load with flat memory", () => {
       ratePerSecond: RATE_PER_SECOND,
       warmupJobs: WARMUP_JOBS,
       warmupMs,
-      jobs: { accepted: submitted, completed: idsPerJob.size, lost: submitted - idsPerJob.size, duplicates: duplicateCallbacks + images.length - new Set(images).size },
+      jobs: {
+        accepted: submitted,
+        completed: idsPerJob.size,
+        lost: submitted - idsPerJob.size,
+        duplicates: duplicateCallbacks + images.length - new Set(images).size,
+      },
       batches: batchIds.length,
       samples: settled.length,
       slopesMbPerMin: round(slopes),
       lastMb: round({ ...last.rss, "redis used_memory": last.redisUsed }),
     });
-    for (const [name, s] of Object.entries(slopes)) expect(s, `${name} slope (MB/min)`).toBeLessThan(name === "redis used_memory" ? MAX_REDIS_SLOPE : MAX_RSS_SLOPE);
+    for (const [name, s] of Object.entries(slopes))
+      expect(s, `${name} slope (MB/min)`).toBeLessThan(name === "redis used_memory" ? MAX_REDIS_SLOPE : MAX_RSS_SLOPE);
     jobs.close();
     batches.close();
   }, 1_800_000);

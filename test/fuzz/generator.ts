@@ -132,8 +132,33 @@ interface ParamFields {
   callbackEvents: number;
   unknownUser: number;
 }
-const JOB_FIELDS: ParamFields & { userId: number } = { requestId: 1, userId: 2, numImages: 3, guidance: 4, steps: 5, sampler: 6, modelVersion: 8, priority: 9, labels: 10, callbackUrl: 11, callbackEvents: 12, unknownUser: 13 };
-const BATCH_FIELDS: ParamFields = { requestId: 1, numImages: 2, guidance: 3, steps: 4, sampler: 5, modelVersion: 7, priority: 8, labels: 9, callbackUrl: 10, callbackEvents: 11, unknownUser: 12 };
+const JOB_FIELDS: ParamFields & { userId: number } = {
+  requestId: 1,
+  userId: 2,
+  numImages: 3,
+  guidance: 4,
+  steps: 5,
+  sampler: 6,
+  modelVersion: 8,
+  priority: 9,
+  labels: 10,
+  callbackUrl: 11,
+  callbackEvents: 12,
+  unknownUser: 13,
+};
+const BATCH_FIELDS: ParamFields = {
+  requestId: 1,
+  numImages: 2,
+  guidance: 3,
+  steps: 4,
+  sampler: 5,
+  modelVersion: 7,
+  priority: 8,
+  labels: 9,
+  callbackUrl: 10,
+  callbackEvents: 11,
+  unknownUser: 12,
+};
 
 /** A message as field number → its encoded occurrence(s), written in field order. */
 type Msg = Map<number, Bytes>;
@@ -156,7 +181,8 @@ function paramMutations(f: ParamFields & { userId?: number }): [string, (m: Msg,
       "labels bad",
       (m, r) => {
         const pick = r.int(0, 2);
-        if (pick === 0) m.set(f.labels, mapEntry(f.labels, r.pick<string | Bytes>(["Bad Key", "", "-x", "x-", "../etc", "a".repeat(64), "é", oddText(r)]), "v"));
+        if (pick === 0)
+          m.set(f.labels, mapEntry(f.labels, r.pick<string | Bytes>(["Bad Key", "", "-x", "x-", "../etc", "a".repeat(64), "é", oddText(r)]), "v"));
         else if (pick === 1) m.set(f.labels, mapEntry(f.labels, "k", "v".repeat(r.int(257, 5000))));
         else m.set(f.labels, concat(...Array.from({ length: r.int(17, 200) }, (_, i) => mapEntry(f.labels, `k${i}`, "v"))));
       },
@@ -173,11 +199,18 @@ function paramMutations(f: ParamFields & { userId?: number }): [string, (m: Msg,
             : concat(...Array.from({ length: r.int(8, 40) }, () => len(f.callbackEvents, "job.queued"))),
         ),
     ],
-    ["model_version unknown", (m, r) => m.set(f.modelVersion, len(f.modelVersion, r.pick<string | Bytes>(["v-missing", "../demo-v1", "demo-v1\u0000", "x".repeat(5000), oddText(r)])))],
+    [
+      "model_version unknown",
+      (m, r) => m.set(f.modelVersion, len(f.modelVersion, r.pick<string | Bytes>(["v-missing", "../demo-v1", "demo-v1\u0000", "x".repeat(5000), oddText(r)]))),
+    ],
   ];
   if (f.userId !== undefined) {
     const u = f.userId;
-    list.push(["user_id bad", (m, r) => m.set(u, len(u, badId(r, 128)))], ["user_id missing", (m) => m.delete(u)], ["user_id wrong type", (m) => m.set(u, f32(u, 1.5))]);
+    list.push(
+      ["user_id bad", (m, r) => m.set(u, len(u, badId(r, 128)))],
+      ["user_id missing", (m) => m.delete(u)],
+      ["user_id wrong type", (m) => m.set(u, f32(u, 1.5))],
+    );
   }
   return list;
 }
@@ -258,7 +291,10 @@ function badResourceId(r: Rng, prefix: string): { value: string | Bytes; label: 
   ])();
 }
 
-type Make = (r: Rng, ctx: GeneratorContext) => Omit<FuzzCase, "authorization" | "tenant" | "allowed" | "abort"> & { abort?: boolean; allowed?: status[]; tenant?: FuzzCase["tenant"] };
+type Make = (
+  r: Rng,
+  ctx: GeneratorContext,
+) => Omit<FuzzCase, "authorization" | "tenant" | "allowed" | "abort"> & { abort?: boolean; allowed?: status[]; tenant?: FuzzCase["tenant"] };
 
 const REFUSED = [status.INVALID_ARGUMENT, status.FAILED_PRECONDITION, status.NOT_FOUND];
 
@@ -320,38 +356,83 @@ const makers: [weight: number, make: Make][] = [
       if (v === 1) parts.push(mapEntry(4, r.pick<string | Bytes>(["UPPER", "", "a b", oddText(r)]), "v"));
       if (v === 2) parts.push(concat(...Array.from({ length: r.int(17, 60) }, (_, i) => mapEntry(4, `k${i}`, "v"))));
       if (r.chance(0.3)) parts.push(len(2, badId(r, 40)), len(5, oddText(r)));
-      return { path: `${JOB}WatchEvents`, kind: "serverStream", messages: [concat(...parts)], label: `WatchEvents ${["after_event_id", "label key", "too many labels"][v]}` };
+      return {
+        path: `${JOB}WatchEvents`,
+        kind: "serverStream",
+        messages: [concat(...parts)],
+        label: `WatchEvents ${["after_event_id", "label key", "too many labels"][v]}`,
+      };
     },
   ],
   [
     22,
     (r, ctx) => {
-      const chunk = (offset: number | bigint, ids: (string | Bytes)[], last: boolean) => len(2, concat(int(1, offset), ...ids.map((id) => len(2, id)), last ? int(3, 1) : new Uint8Array()));
+      const chunk = (offset: number | bigint, ids: (string | Bytes)[], last: boolean) =>
+        len(2, concat(int(1, offset), ...ids.map((id) => len(2, id)), last ? int(3, 1) : new Uint8Array()));
       const goodParams = () => len(1, encode(validParams(BATCH_FIELDS, r, ctx.user)));
       const goodChunk = () => chunk(0, [ctx.user, ctx.user], true);
       const v = r.int(0, 8);
       switch (v) {
         case 0: {
           const { msg, label } = invalidParams(BATCH_FIELDS, BATCH_MUTATIONS, r, ctx.user);
-          return { path: `${BATCH}CreateBatch`, kind: "clientStream", messages: [len(1, encode(msg)), ...(r.chance(0.7) ? [goodChunk()] : [])], label: `CreateBatch params ${label}` };
+          return {
+            path: `${BATCH}CreateBatch`,
+            kind: "clientStream",
+            messages: [len(1, encode(msg)), ...(r.chance(0.7) ? [goodChunk()] : [])],
+            label: `CreateBatch params ${label}`,
+          };
         }
         case 1: {
           const { msg, label } = invalidParams(BATCH_FIELDS, BATCH_MUTATIONS, r, ctx.user);
-          return { path: `${BATCH}CreateBatch`, kind: "clientStream", messages: [len(1, encode(msg)), goodChunk()], abort: true, allowed: [status.INVALID_ARGUMENT, status.FAILED_PRECONDITION, status.CANCELLED], label: `CreateBatch aborted, params ${label}` };
+          return {
+            path: `${BATCH}CreateBatch`,
+            kind: "clientStream",
+            messages: [len(1, encode(msg)), goodChunk()],
+            abort: true,
+            allowed: [status.INVALID_ARGUMENT, status.FAILED_PRECONDITION, status.CANCELLED],
+            label: `CreateBatch aborted, params ${label}`,
+          };
         }
         case 2: {
           const ids = Array.from({ length: r.int(1, 30) }, () => ctx.user as string | Bytes);
           ids[r.int(0, ids.length - 1)] = badId(r, 128);
-          return { path: `${BATCH}CreateBatch`, kind: "clientStream", messages: [goodParams(), chunk(0, ids, r.chance(0.5))], label: "CreateBatch bad user id" };
+          return {
+            path: `${BATCH}CreateBatch`,
+            kind: "clientStream",
+            messages: [goodParams(), chunk(0, ids, r.chance(0.5))],
+            label: "CreateBatch bad user id",
+          };
         }
         case 3:
-          return { path: `${BATCH}CreateBatch`, kind: "clientStream", messages: [goodParams(), chunk(r.pick<number | bigint>([-1, -(2 ** 40), 2n ** 63n - 1n, 2 ** 60]), [ctx.user], true)], label: "CreateBatch offset negative or past 2^53" };
+          return {
+            path: `${BATCH}CreateBatch`,
+            kind: "clientStream",
+            messages: [goodParams(), chunk(r.pick<number | bigint>([-1, -(2 ** 40), 2n ** 63n - 1n, 2 ** 60]), [ctx.user], true)],
+            label: "CreateBatch offset negative or past 2^53",
+          };
         case 4:
-          return { path: `${BATCH}CreateBatch`, kind: "clientStream", messages: [r.chance(0.5) ? goodChunk() : new Uint8Array(), goodChunk()], label: "CreateBatch first message without parameters" };
+          return {
+            path: `${BATCH}CreateBatch`,
+            kind: "clientStream",
+            messages: [r.chance(0.5) ? goodChunk() : new Uint8Array(), goodChunk()],
+            label: "CreateBatch first message without parameters",
+          };
         case 5:
-          return { path: `${BATCH}CreateBatch`, kind: "clientStream", messages: [goodParams(), r.chance(0.5) ? goodParams() : damage(len(1, "bad id"), r).bytes], label: "CreateBatch second message not users" };
+          return {
+            path: `${BATCH}CreateBatch`,
+            kind: "clientStream",
+            messages: [goodParams(), r.chance(0.5) ? goodParams() : damage(len(1, "bad id"), r).bytes],
+            label: "CreateBatch second message not users",
+          };
         case 6:
-          return { path: `${BATCH}CreateBatch`, kind: "clientStream", messages: [goodParams()], abort: true, allowed: [status.CANCELLED], label: "CreateBatch truncated after parameters" };
+          return {
+            path: `${BATCH}CreateBatch`,
+            kind: "clientStream",
+            messages: [goodParams()],
+            abort: true,
+            allowed: [status.CANCELLED],
+            label: "CreateBatch truncated after parameters",
+          };
         case 7:
           return {
             path: `${BATCH}CreateBatch`,
@@ -371,7 +452,12 @@ const makers: [weight: number, make: Make][] = [
       const v = r.int(0, 2);
       if (v === 0) {
         const { msg, label } = invalidParams(BATCH_FIELDS, BATCH_MUTATIONS, r, ctx.user);
-        return { path: `${BATCH}CreateBatchFromManifest`, kind: "unary", messages: [concat(len(1, encode(msg)), len(2, `s3://${ctx.bucket}/tenants/acme/in.txt`))], label: `Manifest params ${label}` };
+        return {
+          path: `${BATCH}CreateBatchFromManifest`,
+          kind: "unary",
+          messages: [concat(len(1, encode(msg)), len(2, `s3://${ctx.bucket}/tenants/acme/in.txt`))],
+          label: `Manifest params ${label}`,
+        };
       }
       if (v === 1) {
         const uri = r.pick<string | Bytes>([
@@ -392,7 +478,13 @@ const makers: [weight: number, make: Make][] = [
         // As acme: the URIs name acme's prefix, globex's manifest and traversals out of acme's.
         return { path: `${BATCH}CreateBatchFromManifest`, kind: "unary", messages: [concat(good(), len(2, uri))], label: "Manifest bad uri", tenant: "acme" };
       }
-      return { path: `${BATCH}CreateBatchFromManifest`, kind: "unary", messages: [concat(good(), len(2, `s3://${ctx.bucket}/${r.pick(ctx.badManifestKeys)}`))], label: "Manifest bad user ids", tenant: "acme" };
+      return {
+        path: `${BATCH}CreateBatchFromManifest`,
+        kind: "unary",
+        messages: [concat(good(), len(2, `s3://${ctx.bucket}/${r.pick(ctx.badManifestKeys)}`))],
+        label: "Manifest bad user ids",
+        tenant: "acme",
+      };
     },
   ],
   [
@@ -450,7 +542,16 @@ export function generateCases(n: number, seed: number, ctx: GeneratorContext): F
       allowed = [...allowed, status.RESOURCE_EXHAUSTED];
       label = `oversized / ${label}`;
     }
-    out.push({ path: c.path, kind: c.kind, messages, abort: c.abort ?? false, authorization, tenant: c.tenant ?? (r.chance(0.8) ? "acme" : "globex"), allowed, label });
+    out.push({
+      path: c.path,
+      kind: c.kind,
+      messages,
+      abort: c.abort ?? false,
+      authorization,
+      tenant: c.tenant ?? (r.chance(0.8) ? "acme" : "globex"),
+      allowed,
+      label,
+    });
   }
   return out;
 }

@@ -97,7 +97,14 @@ describe("gRPC fuzzing: malformed requests get clean errors and leave nothing be
   it(`answers ${REQUESTS} malformed requests (seed ${SEED}) with clean statuses, writes nothing, keeps memory bounded`, { timeout: 600_000 }, async () => {
     const users = modelUserIds();
     const bucket = stack.s3.bucket;
-    const s3 = new S3Client({ endpoint: stack.s3.endpoint, region: "us-east-1", forcePathStyle: true, credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" }, requestChecksumCalculation: "WHEN_REQUIRED", responseChecksumValidation: "WHEN_REQUIRED" });
+    const s3 = new S3Client({
+      endpoint: stack.s3.endpoint,
+      region: "us-east-1",
+      forcePathStyle: true,
+      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+      requestChecksumCalculation: "WHEN_REQUIRED",
+      responseChecksumValidation: "WHEN_REQUIRED",
+    });
     const manifests: Record<string, string> = {
       "tenants/acme/fuzz/space.txt": `${users[0]}\nhas space\n`,
       "tenants/acme/fuzz/long.txt": `${"u".repeat(129)}\n`,
@@ -141,7 +148,8 @@ describe("gRPC fuzzing: malformed requests get clean errors and leave nothing be
           histogram.set(name, (histogram.get(name) ?? 0) + 1);
           const method = c.path.split("/").pop()!;
           byMethod.set(method, (byMethod.get(method) ?? 0) + 1);
-          if (!c.allowed.includes(res.code) && failures.length < 30) failures.push(`#${i} ${c.label}: ${name} ${res.details.slice(0, 160)} (allowed ${c.allowed.map((s) => status[s]).join("/")})`);
+          if (!c.allowed.includes(res.code) && failures.length < 30)
+            failures.push(`#${i} ${c.label}: ${name} ${res.details.slice(0, 160)} (allowed ${c.allowed.map((s) => status[s]).join("/")})`);
           if (i === warmAt) rssWarm = rssMb(pid);
           if (i % 250 === 0) rssPeak = Math.max(rssPeak, rssMb(pid));
           if (i > 0 && i % Math.max(1000, Math.floor(REQUESTS / 10)) === 0) rssSeries.push(Math.round(rssMb(pid)));
@@ -153,7 +161,10 @@ describe("gRPC fuzzing: malformed requests get clean errors and leave nothing be
     rssPeak = Math.max(rssPeak, rssEnd);
     const after = await footprint();
 
-    const hist = [...histogram.entries()].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}=${v}`).join(" ");
+    const hist = [...histogram.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, v]) => `${k}=${v}`)
+      .join(" ");
     console.log(
       `fuzz: ${REQUESTS} requests (seed ${SEED}) in ${seconds.toFixed(1)} s = ${(REQUESTS / seconds).toFixed(0)} req/s; codes: ${hist}\n` +
         `fuzz: by method: ${[...byMethod.entries()].map(([k, v]) => `${k}=${v}`).join(" ")}\n` +

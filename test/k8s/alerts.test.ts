@@ -27,7 +27,16 @@ describe("alert rules", () => {
 
   it("pass promtool test rules, with a unit test for every alert", () => {
     const alerts = source.spec.groups.flatMap((g: { rules: { alert?: string }[] }) => g.rules.map((r) => r.alert).filter(Boolean));
-    expect(alerts).toEqual(expect.arrayContaining(["RebecaBacklogGrowing", "RebecaDrainETABeyondNight", "RebecaJobFailureRate", "RebecaCallbackDeadLetters", "RebecaRedisMemoryHigh", "RebecaPersonalizationDropped"]));
+    expect(alerts).toEqual(
+      expect.arrayContaining([
+        "RebecaBacklogGrowing",
+        "RebecaDrainETABeyondNight",
+        "RebecaJobFailureRate",
+        "RebecaCallbackDeadLetters",
+        "RebecaRedisMemoryHigh",
+        "RebecaPersonalizationDropped",
+      ]),
+    );
     const tests = parse(readFileSync(RULE_TESTS, "utf8"));
     const firing = new Set<string>();
     for (const t of tests.tests) for (const a of t.alert_rule_test ?? []) if (a.exp_alerts.length > 0) firing.add(a.alertname);
@@ -48,7 +57,16 @@ describe("Grafana dashboard", () => {
     const dash = JSON.parse(text);
     expect(dash.uid).toBe("rebeca-pipeline");
     const exprs = JSON.stringify(dash.panels.flatMap((p: { targets?: { expr: string }[] }) => (p.targets ?? []).map((t) => t.expr)));
-    for (const m of ["rebeca_queue_backlog_total_jobs", "rebeca:stage_drain_eta_seconds", "rebeca_jobs_finished_total", "rebeca_callback_dead_letters", "redis_memory_used_bytes", "rebeca_stage_queue_wait_seconds_bucket", "rebeca_gateway_requests_total", "rebeca:personalization_effect:mean30m"]) {
+    for (const m of [
+      "rebeca_queue_backlog_total_jobs",
+      "rebeca:stage_drain_eta_seconds",
+      "rebeca_jobs_finished_total",
+      "rebeca_callback_dead_letters",
+      "redis_memory_used_bytes",
+      "rebeca_stage_queue_wait_seconds_bucket",
+      "rebeca_gateway_requests_total",
+      "rebeca:personalization_effect:mean30m",
+    ]) {
       expect(exprs, m).toContain(m);
     }
     for (const overlay of OVERLAYS) {

@@ -11,7 +11,11 @@ import { registerBacklogMetrics, Registry } from "@rebeca/platform";
 import { stageQueue } from "@rebeca/contracts";
 import { OVERLAYS, byKind, renderOverlay, tool, type Obj } from "./support.js";
 
-interface Sample { name: string; labels: Record<string, string>; value: number }
+interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
 
 /** Prometheus text exposition -> samples (enough for gauges). */
 function parseExposition(text: string): Sample[] {
@@ -27,7 +31,9 @@ function parseExposition(text: string): Sample[] {
 }
 
 const seriesString = (s: Sample, extra: Record<string, string>) =>
-  `${s.name}{${Object.entries({ ...s.labels, ...extra }).map(([k, v]) => `${k}="${v}"`).join(",")}}`;
+  `${s.name}{${Object.entries({ ...s.labels, ...extra })
+    .map(([k, v]) => `${k}="${v}"`)
+    .join(",")}}`;
 
 /**
  * Evaluates `query` with promtool against `samples` as Prometheus would store them when scraped
@@ -41,11 +47,16 @@ function evaluateWithPromtool(query: string, samples: Sample[], expected: number
   );
   // The same queue in another namespace must not count.
   inputSeries.push(...samples.map((s) => ({ series: seriesString(s, { namespace: "staging", pod: "gateway-0" }), values: "1000x5" })));
-  writeFileSync(join(dir, "keda.test.yaml"), stringify({
-    rule_files: ["empty.rules.yaml"],
-    evaluation_interval: "1m",
-    tests: [{ interval: "1m", input_series: inputSeries, promql_expr_test: [{ expr: query, eval_time: "2m", exp_samples: [{ labels: "{}", value: expected }] }] }],
-  }));
+  writeFileSync(
+    join(dir, "keda.test.yaml"),
+    stringify({
+      rule_files: ["empty.rules.yaml"],
+      evaluation_interval: "1m",
+      tests: [
+        { interval: "1m", input_series: inputSeries, promql_expr_test: [{ expr: query, eval_time: "2m", exp_samples: [{ labels: "{}", value: expected }] }] },
+      ],
+    }),
+  );
   const r = tool("promtool", ["test", "rules", join(dir, "keda.test.yaml")]);
   return { status: r.status, output: r.stdout + r.stderr };
 }
@@ -171,5 +182,11 @@ describe("backlog metric (the autoscaling signal)", () => {
 /** Samples back to exposition text with TYPE lines (gauges), for promtool check metrics. */
 function samplesText(samples: Sample[]): string {
   const names = [...new Set(samples.map((s) => s.name))];
-  return names.map((n) => [`# HELP ${n} backlog`, `# TYPE ${n} gauge`, ...samples.filter((s) => s.name === n).map((s) => `${seriesString(s, {})} ${s.value}`)].join("\n")).join("\n") + "\n";
+  return (
+    names
+      .map((n) =>
+        [`# HELP ${n} backlog`, `# TYPE ${n} gauge`, ...samples.filter((s) => s.name === n).map((s) => `${seriesString(s, {})} ${s.value}`)].join("\n"),
+      )
+      .join("\n") + "\n"
+  );
 }

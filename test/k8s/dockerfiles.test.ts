@@ -2,11 +2,18 @@ import { existsSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { REPO, SERVICES } from "./support.js";
 
-interface Instruction { op: string; args: string }
+interface Instruction {
+  op: string;
+  args: string;
+}
 
 /** Dockerfile -> instructions (continuation lines joined, comments dropped), split by stage. */
 function parseDockerfile(text: string): { args: Record<string, string>; stages: { from: string; name?: string; body: Instruction[] }[] } {
-  const lines = text.replace(/\\\n/g, " ").split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
+  const lines = text
+    .replace(/\\\n/g, " ")
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith("#"));
   const args: Record<string, string> = {};
   const stages: { from: string; name?: string; body: Instruction[] }[] = [];
   for (const line of lines) {
@@ -32,7 +39,10 @@ describe.each(SERVICES)("deploy/docker/%s.Dockerfile", (svc) => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
     const build = stages[0];
     expect(build.from).toMatch(/^node:22[.\w-]*$/);
-    const runs = build.body.filter((i) => i.op === "RUN").map((i) => i.args).join("\n");
+    const runs = build.body
+      .filter((i) => i.op === "RUN")
+      .map((i) => i.args)
+      .join("\n");
     expect(runs).toMatch(/pnpm install --frozen-lockfile/);
     expect(runs).toMatch(/pnpm run build/);
     expect(runs).toContain(`pnpm --filter @rebeca/${svc} deploy --prod /out`);
@@ -63,7 +73,10 @@ describe.each(SERVICES)("deploy/docker/%s.Dockerfile", (svc) => {
 
   it(svc === "decoder-worker" ? "installs onnxruntime-node's CUDA provider at build time" : "skips onnxruntime-node's CUDA download", () => {
     const { stages } = df();
-    const text = stages.flatMap((s) => s.body).map((i) => `${i.op} ${i.args}`).join("\n");
+    const text = stages
+      .flatMap((s) => s.body)
+      .map((i) => `${i.op} ${i.args}`)
+      .join("\n");
     expect(text).toContain("ONNXRUNTIME_NODE_INSTALL=skip");
     if (svc === "decoder-worker") {
       expect(text).toMatch(/ONNXRUNTIME_NODE_INSTALL=cuda12 node script\/install/);

@@ -12,7 +12,17 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
     expect(all.length).toBeGreaterThan(20);
     for (const obj of all) await validateObject(obj);
     const kinds = new Set(all.map((o) => o.kind));
-    for (const k of ["Deployment", "Service", "ConfigMap", "PodDisruptionBudget", "NetworkPolicy", "ScaledObject", "HorizontalPodAutoscaler", "PodMonitor", "PrometheusRule"]) {
+    for (const k of [
+      "Deployment",
+      "Service",
+      "ConfigMap",
+      "PodDisruptionBudget",
+      "NetworkPolicy",
+      "ScaledObject",
+      "HorizontalPodAutoscaler",
+      "PodMonitor",
+      "PrometheusRule",
+    ]) {
       expect(kinds, k).toContain(k);
     }
     // Everything lands in one namespace (the KEDA queries and alerts filter on it).
@@ -130,7 +140,8 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
     for (const d of workers) {
       const name = d.metadata.name;
       expect(pdbs.filter((p) => matches(p.spec.selector.matchLabels, d.spec.template.metadata.labels)).length, name).toBe(1);
-      for (const other of workers.filter((o) => o !== d)) expect(matches(d.spec.selector.matchLabels, other.spec.template.metadata.labels), `${name} selects ${other.metadata.name}'s pods`).toBe(false);
+      for (const other of workers.filter((o) => o !== d))
+        expect(matches(d.spec.selector.matchLabels, other.spec.template.metadata.labels), `${name} selects ${other.metadata.name}'s pods`).toBe(false);
       const env = effectiveEnv(all, d.spec.template.spec.containers[0]);
       const batchPool = name.endsWith("-batch");
       expect(env.WORK_CLASSES ?? "interactive,batch", name).toBe(batchPool ? "batch" : overlay === "prod" ? "interactive" : "interactive,batch");
@@ -147,7 +158,11 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
     const all = objs();
     const sos = byKind(all, "ScaledObject");
     const target = (svc: string) => sos.find((s) => s.spec.scaleTargetRef.name === `rebeca-${svc}`);
-    for (const [svc, queue] of [["prior-worker", "prior"], ["decoder-worker", "decode"], ["notifier", "callbacks"]] as const) {
+    for (const [svc, queue] of [
+      ["prior-worker", "prior"],
+      ["decoder-worker", "decode"],
+      ["notifier", "callbacks"],
+    ] as const) {
       const so = target(svc);
       expect(so, svc).toBeDefined();
       deploymentOf(all, svc);

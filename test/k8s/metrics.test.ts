@@ -6,7 +6,8 @@ import { REPO, SERVICES, deploymentOf, effectiveEnv, renderOverlay, tool } from 
 // Variables that point at the cluster (addresses, mounted files, the GPU) stay as the local stack
 // sets them; every other value comes from the rendered prod manifests, so the services prove they
 // accept their production configuration.
-const LOCAL = /^(REDIS_URL|QUEUE_PREFIX|S3_.*|MODELS_DIR|PROTO_DIR|HTTP_PORT|HTTP_HOST|GRPC_PORT|GRPC_HOST|API_KEYS_FILE|WEBHOOK_SECRETS_FILE|CALLBACK_ALLOW_HOSTS|ORT_PROVIDERS|REQUIRE_GPU|ADMIN_TOKEN|CONSOLE_PORT|CONSOLE_HOST|CONSOLE_ADMIN_KEYS)$/;
+const LOCAL =
+  /^(REDIS_URL|QUEUE_PREFIX|S3_.*|MODELS_DIR|PROTO_DIR|HTTP_PORT|HTTP_HOST|GRPC_PORT|GRPC_HOST|API_KEYS_FILE|WEBHOOK_SECRETS_FILE|CALLBACK_ALLOW_HOSTS|ORT_PROVIDERS|REQUIRE_GPU|ADMIN_TOKEN|CONSOLE_PORT|CONSOLE_HOST|CONSOLE_ADMIN_KEYS)$/;
 
 function productionEnv(): Record<string, Record<string, string>> {
   const objs = renderOverlay("prod");
@@ -46,7 +47,10 @@ describe("each service's /metrics", () => {
     const text = await res.text();
     const r = tool("promtool", ["check", "metrics"], text);
     const report = `promtool check metrics on ${svc}:\n${r.stdout}${r.stderr}`;
-    const problems = `${r.stdout}${r.stderr}`.split("\n").map((l) => l.trim()).filter(Boolean);
+    const problems = `${r.stdout}${r.stderr}`
+      .split("\n")
+      .map((l) => l.trim())
+      .filter(Boolean);
     expect(problems, report).toEqual([]);
     expect(r.status === 0 || (r.status === LINT_EXIT && problems.length > 0), report).toBe(true);
     // The series the manifests, alerts and dashboard rely on.

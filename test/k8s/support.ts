@@ -28,10 +28,12 @@ export function render(dir: string): Obj[] {
   if (!objs) {
     const r = tool("kubectl", ["kustomize", dir]);
     if (r.status !== 0) throw new Error(`kubectl kustomize ${dir} failed:\n${r.stderr}`);
-    objs = parseAllDocuments(r.stdout).map((d) => {
-      if (d.errors.length > 0) throw new Error(`bad YAML from kustomize: ${d.errors[0].message}`);
-      return d.toJSON() as Obj;
-    }).filter(Boolean);
+    objs = parseAllDocuments(r.stdout)
+      .map((d) => {
+        if (d.errors.length > 0) throw new Error(`bad YAML from kustomize: ${d.errors[0].message}`);
+        return d.toJSON() as Obj;
+      })
+      .filter(Boolean);
     rendered.set(dir, objs);
   }
   return objs;

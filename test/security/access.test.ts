@@ -37,7 +37,13 @@ describe("access: authentication, tenant isolation, limits, admin routes", () =>
   beforeAll(async () => {
     stack = await startStack({
       env: {
-        gateway: { MAX_MESSAGE_BYTES: String(MAX_MESSAGE_BYTES), MAX_USERS_PER_BATCH: String(MAX_USERS_PER_BATCH), MAX_IMAGES_PER_JOB: String(MAX_IMAGES_PER_JOB), MAX_WATCHERS_PER_TENANT: String(MAX_WATCHERS), SHARD_SIZE: "8" },
+        gateway: {
+          MAX_MESSAGE_BYTES: String(MAX_MESSAGE_BYTES),
+          MAX_USERS_PER_BATCH: String(MAX_USERS_PER_BATCH),
+          MAX_IMAGES_PER_JOB: String(MAX_IMAGES_PER_JOB),
+          MAX_WATCHERS_PER_TENANT: String(MAX_WATCHERS),
+          SHARD_SIZE: "8",
+        },
         notifier: { ADMIN_TOKEN },
       },
     });
@@ -46,7 +52,14 @@ describe("access: authentication, tenant isolation, limits, admin routes", () =>
     acmeBatches = createBatchClient(stack.grpcAddress, stack.tenants.acme!.apiKey);
     globexBatches = createBatchClient(stack.grpcAddress, stack.tenants.globex!.apiKey);
     redis = new Redis(stack.redis.url);
-    s3 = new S3Client({ endpoint: stack.s3.endpoint, region: "us-east-1", forcePathStyle: true, credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" }, requestChecksumCalculation: "WHEN_REQUIRED", responseChecksumValidation: "WHEN_REQUIRED" });
+    s3 = new S3Client({
+      endpoint: stack.s3.endpoint,
+      region: "us-east-1",
+      forcePathStyle: true,
+      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+      requestChecksumCalculation: "WHEN_REQUIRED",
+      responseChecksumValidation: "WHEN_REQUIRED",
+    });
   });
   afterAll(async () => {
     for (const c of [acme, globex, acmeBatches, globexBatches]) c?.close();
@@ -116,7 +129,8 @@ describe("access: authentication, tenant isolation, limits, admin routes", () =>
     const uris = done.outputs.flatMap((o) => [o.uri, o.embeddingUri]);
     expect(uris.length).toBe(4);
     for (const uri of uris) expect(uri.startsWith(`s3://${stack.s3.bucket}/tenants/acme/jobs/${job!.jobId}/`)).toBe(true);
-    const keysUnder = async (prefix: string) => ((await s3.send(new ListObjectsV2Command({ Bucket: stack.s3.bucket, Prefix: prefix }))).Contents ?? []).map((o) => o.Key!);
+    const keysUnder = async (prefix: string) =>
+      ((await s3.send(new ListObjectsV2Command({ Bucket: stack.s3.bucket, Prefix: prefix }))).Contents ?? []).map((o) => o.Key!);
     expect((await keysUnder("tenants/acme/")).filter((k) => k.includes(job!.jobId))).toHaveLength(3);
     expect((await keysUnder("tenants/globex/")).filter((k) => k.includes(job!.jobId) || k.includes(batch.batchId))).toEqual([]);
     await s3.send(new PutObjectCommand({ Bucket: stack.s3.bucket, Key: "tenants/acme/inputs/ids.txt", Body: users.slice(0, 2).join("\n") }));
@@ -136,7 +150,11 @@ describe("access: authentication, tenant isolation, limits, admin routes", () =>
       const found = [];
       for (const workClass of WORK_CLASSES) {
         const q = new Queue(stageQueue("prior", tenant, workClass), { connection: redis, prefix: stack.prefix });
-        found.push(...(await q.getJobs(["wait", "prioritized", "active", "delayed", "completed"])).filter((j) => j?.name === "shard" && j.data.batchId === batch.batchId));
+        found.push(
+          ...(await q.getJobs(["wait", "prioritized", "active", "delayed", "completed"])).filter(
+            (j) => j?.name === "shard" && j.data.batchId === batch.batchId,
+          ),
+        );
         await q.close();
       }
       return found;
@@ -170,7 +188,12 @@ describe("access: authentication, tenant isolation, limits, admin routes", () =>
       const watch = collect(client.watchEvents({ types: ["job.queued"] }));
       for (;;) {
         const { job } = await client.createJob({ requestId: `w-${n++}`, userId: users[0]! });
-        const seen = await watch.until((es) => es.some((e) => e.jobId === job!.jobId), 2000).then(() => true, (err: { code?: number }) => (err.code === undefined ? false : err));
+        const seen = await watch
+          .until((es) => es.some((e) => e.jobId === job!.jobId), 2000)
+          .then(
+            () => true,
+            (err: { code?: number }) => (err.code === undefined ? false : err),
+          );
         if (seen === true) return { watch, error: null };
         if (seen !== false) return { watch, error: seen as { code?: number } };
       }
@@ -217,7 +240,17 @@ describe("access: authentication, tenant isolation, limits, admin routes", () =>
       ["DELETE", "/admin/dead-letters"],
       ["PUT", "/admin/anything"],
     ];
-    const wrong = [undefined, "", "Bearer", "Bearer ", `Bearer ${ADMIN_TOKEN.slice(0, -1)}`, `Bearer ${ADMIN_TOKEN}x`, `bearer ${ADMIN_TOKEN}`, `Basic ${ADMIN_TOKEN}`, `Bearer ${"a".repeat(5000)}`];
+    const wrong = [
+      undefined,
+      "",
+      "Bearer",
+      "Bearer ",
+      `Bearer ${ADMIN_TOKEN.slice(0, -1)}`,
+      `Bearer ${ADMIN_TOKEN}x`,
+      `bearer ${ADMIN_TOKEN}`,
+      `Basic ${ADMIN_TOKEN}`,
+      `Bearer ${"a".repeat(5000)}`,
+    ];
     for (const [method, path] of routes) {
       for (const authorization of wrong) {
         const res = await fetch(`${base}${path}`, { method, headers: authorization === undefined ? {} : { authorization } });

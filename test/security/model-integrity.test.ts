@@ -30,7 +30,12 @@ describe("model integrity: a sha256 mismatch refuses to start, naming the file",
   }
 
   async function runUntilExit(service: "prior-worker" | "decoder-worker", modelsDir: string) {
-    const p = startProcess(service, process.execPath, [`${REPO_ROOT}services/${service}/dist/main.js`], { ...stack.envFor(service), MODELS_DIR: modelsDir, HTTP_PORT: "0", HTTP_HOST: "127.0.0.1" });
+    const p = startProcess(service, process.execPath, [`${REPO_ROOT}services/${service}/dist/main.js`], {
+      ...stack.envFor(service),
+      MODELS_DIR: modelsDir,
+      HTTP_PORT: "0",
+      HTTP_HOST: "127.0.0.1",
+    });
     const timer = setTimeout(() => p.kill(), 60_000);
     const code = await p.exited;
     clearTimeout(timer);
@@ -57,7 +62,9 @@ describe("model integrity: a sha256 mismatch refuses to start, naming the file",
     const manifest = JSON.parse(readFileSync(path, "utf8")) as { files: { decoder: { sha256: string } } };
     // Re-pin the decoder to a swapped file: the decoder manifest is self-consistent but not the one shipped.
     writeFileSync(join(dir, "demo-v1/decoder/decoder.onnx"), readFileSync(join(dir, "demo-v1/decoder/encoder.onnx")));
-    manifest.files.decoder.sha256 = createHash("sha256").update(readFileSync(join(dir, "demo-v1/decoder/decoder.onnx"))).digest("hex");
+    manifest.files.decoder.sha256 = createHash("sha256")
+      .update(readFileSync(join(dir, "demo-v1/decoder/decoder.onnx")))
+      .digest("hex");
     writeFileSync(path, JSON.stringify(manifest, null, 2));
     const { code, output } = await runUntilExit("decoder-worker", dir);
     expect(code).not.toBe(0);

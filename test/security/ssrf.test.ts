@@ -2,7 +2,16 @@ import { randomBytes } from "node:crypto";
 import { status } from "@grpc/grpc-js";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createBatchClient, createJobClient, startStack, startWebhookReceiver, type BatchClient, type JobClient, type Stack, type WebhookReceiver } from "@rebeca/devstack";
+import {
+  createBatchClient,
+  createJobClient,
+  startStack,
+  startWebhookReceiver,
+  type BatchClient,
+  type JobClient,
+  type Stack,
+  type WebhookReceiver,
+} from "@rebeca/devstack";
 import { fieldViolations, grpcError } from "../support/grpc-errors.js";
 import { modelUserIds } from "../support/world.js";
 
@@ -70,7 +79,9 @@ describe("SSRF: callback URLs refused at submission and again at delivery", () =
     const job = await grpcError(() => jobs.createJob({ requestId: `ssrf-${randomBytes(4).toString("hex")}`, userId: users[0]!, callbackUrl: url }));
     expect(job.code).toBe(status.INVALID_ARGUMENT);
     expect(fieldViolations(job).map((v) => v.field)).toEqual(["callback_url"]);
-    const batch = await grpcError(() => batches.createBatch({ requestId: `ssrf-b-${randomBytes(4).toString("hex")}`, callbackUrl: url }, [{ offset: 0, userIds: [users[0]!], last: true }]));
+    const batch = await grpcError(() =>
+      batches.createBatch({ requestId: `ssrf-b-${randomBytes(4).toString("hex")}`, callbackUrl: url }, [{ offset: 0, userIds: [users[0]!], last: true }]),
+    );
     expect(batch.code).toBe(status.INVALID_ARGUMENT);
     expect(fieldViolations(batch).map((v) => v.field)).toEqual(["parameters.callback_url"]);
     expect(await recordCount()).toBe(before);

@@ -2,7 +2,18 @@ import { randomBytes } from "node:crypto";
 import { status } from "@grpc/grpc-js";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createJobClient, jsonLine, REPO_ROOT, startProcess, startStack, startWebhookReceiver, type JobClient, type RunningService, type Stack, type WebhookReceiver } from "@rebeca/devstack";
+import {
+  createJobClient,
+  jsonLine,
+  REPO_ROOT,
+  startProcess,
+  startStack,
+  startWebhookReceiver,
+  type JobClient,
+  type RunningService,
+  type Stack,
+  type WebhookReceiver,
+} from "@rebeca/devstack";
 import { grpcError } from "../support/grpc-errors.js";
 import { modelUserIds } from "../support/world.js";
 

@@ -28,7 +28,13 @@ export function collect(stream: ClientReadableStream<WatchEventsResponse>) {
           clearTimeout(timer);
           fn();
         };
-        const timer = setTimeout(() => finish(() => reject(new Error(`events: condition not met after ${timeoutMs} ms (${events.length} events: ${events.map((e) => e.type).join(",")})`))), timeoutMs);
+        const timer = setTimeout(
+          () =>
+            finish(() =>
+              reject(new Error(`events: condition not met after ${timeoutMs} ms (${events.length} events: ${events.map((e) => e.type).join(",")})`)),
+            ),
+          timeoutMs,
+        );
         waiters.add(check);
         check();
       });

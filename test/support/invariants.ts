@@ -56,7 +56,15 @@ export async function checkBatch(stack: Stack, batches: BatchClient, batchId: st
   }
 }
 
-async function checkBatchWith(s3: S3Client, stack: Stack, batches: BatchClient, batchId: string, ids: string[], numImages: number, timeoutMs: number): Promise<Figures> {
+async function checkBatchWith(
+  s3: S3Client,
+  stack: Stack,
+  batches: BatchClient,
+  batchId: string,
+  ids: string[],
+  numImages: number,
+  timeoutMs: number,
+): Promise<Figures> {
   const final = await untilBatchCompleted(batches, batchId, timeoutMs);
   expect(final.state, `batch ${batchId} state`).toBe(BatchState.BATCH_STATE_COMPLETED);
   expect(final.counts).toMatchObject({ total: ids.length, succeeded: ids.length, failed: 0, cancelled: 0 });

@@ -34,7 +34,8 @@ export function rawWatch(address: string, apiKey: string, req: Partial<WatchEven
     }
   };
   const onStatus = (headers: Record<string, unknown>) => {
-    if (headers["grpc-status"] !== undefined) out.status = { code: Number(headers["grpc-status"]), message: decodeURIComponent(String(headers["grpc-message"] ?? "")) };
+    if (headers["grpc-status"] !== undefined)
+      out.status = { code: Number(headers["grpc-status"]), message: decodeURIComponent(String(headers["grpc-message"] ?? "")) };
   };
   stream.on("trailers", onStatus);
   // A status with no messages comes as the response headers (trailers-only).

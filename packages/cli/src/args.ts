@@ -8,7 +8,11 @@ export interface Command {
 
 /** `positional: -1` = one or more. */
 const COMMANDS: Record<string, { positional: number; flags: string[]; booleans?: string[] }> = {
-  submit: { positional: 0, flags: ["file", "manifest", "request-id", "images", "model", "seed", "label", "callback", "guidance", "steps", "sampler", "spacing"], booleans: ["no-watch"] },
+  submit: {
+    positional: 0,
+    flags: ["file", "manifest", "request-id", "images", "model", "seed", "label", "callback", "guidance", "steps", "sampler", "spacing"],
+    booleans: ["no-watch"],
+  },
   eval: { positional: -1, flags: ["out", "models", "verifier", "permutations", "label"], booleans: ["upload"] },
   watch: { positional: 1, flags: [] },
   results: { positional: 1, flags: ["out"] },
@@ -71,9 +75,11 @@ export function parseArgs(argv: string[]): Command {
     if (flags.has("file") === flags.has("manifest")) throw new UsageError("submit: give exactly one of --file or --manifest");
     if (!flags.has("request-id")) throw new UsageError("submit: --request-id is required (it makes a retry safe)");
     const sampler = flags.get("sampler")?.at(-1);
-    if (sampler !== undefined && !(SAMPLERS as readonly string[]).includes(sampler)) throw new UsageError(`submit: --sampler must be one of ${SAMPLERS.join(", ")}, got "${sampler}"`);
+    if (sampler !== undefined && !(SAMPLERS as readonly string[]).includes(sampler))
+      throw new UsageError(`submit: --sampler must be one of ${SAMPLERS.join(", ")}, got "${sampler}"`);
     const spacing = flags.get("spacing")?.at(-1);
-    if (spacing !== undefined && !(SPACINGS as readonly string[]).includes(spacing)) throw new UsageError(`submit: --spacing must be one of ${SPACINGS.join(", ")}, got "${spacing}"`);
+    if (spacing !== undefined && !(SPACINGS as readonly string[]).includes(spacing))
+      throw new UsageError(`submit: --spacing must be one of ${SPACINGS.join(", ")}, got "${spacing}"`);
   }
   if (name === "eval") {
     const v = flags.get("verifier")?.at(-1);

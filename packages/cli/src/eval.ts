@@ -35,9 +35,9 @@ export async function readS3(s3: S3Client, uri: string): Promise<Uint8Array> {
   return out.Body!.transformToByteArray();
 }
 
-
 async function servedBatch(b: Batch, s3: S3Client, modelsDir: string): Promise<ServedBatch> {
-  if (b.state !== BatchState.BATCH_STATE_COMPLETED || !b.resultManifestUri) throw new Error(`batch ${b.batchId} is ${BatchState[b.state]}; only a completed batch with a result manifest can be evaluated`);
+  if (b.state !== BatchState.BATCH_STATE_COMPLETED || !b.resultManifestUri)
+    throw new Error(`batch ${b.batchId} is ${BatchState[b.state]}; only a completed batch with a result manifest can be evaluated`);
   const p = b.parameters!;
   const model = JSON.parse(await readFile(join(modelsDir, p.modelVersion, "manifest.json"), "utf8")) as { schedule: { timesteps: number } };
   // A stored batch always names its sampler and spacing (the gateway fills the model's defaults).
@@ -66,8 +66,18 @@ export async function runEval(o: EvalOptions, client: BatchClient, s3: S3Client)
     const modelDir = join(o.modelsDir, served.modelVersion);
     const [world, encoder] = await Promise.all([loadDemoWorld(join(modelDir, "world")), loadImageEncoder(modelDir)]);
     const started = Date.now();
-    const r = await evaluateServedBatch({ batch: served, world, encoder, read: (uri) => readS3(s3, uri), permutations: o.permutations, ...(o.verifier ? { verifier: o.verifier } : {}), ...(o.labels?.[j] ? { label: o.labels[j] } : {}) });
-    o.log(`${id}: ${r.run.users} users, ${r.run.items} images, ${r.run.verifier} verifier: T = ${r.run.statistic.toFixed(4)}, p = ${r.run.p.toFixed(4)}, effect = ${r.run.effect.toFixed(4)} (${((Date.now() - started) / 1000).toFixed(1)} s: read ${r.seconds.read.toFixed(1)}, encode ${r.seconds.encode.toFixed(1)}, score ${r.seconds.score.toFixed(1)})`);
+    const r = await evaluateServedBatch({
+      batch: served,
+      world,
+      encoder,
+      read: (uri) => readS3(s3, uri),
+      permutations: o.permutations,
+      ...(o.verifier ? { verifier: o.verifier } : {}),
+      ...(o.labels?.[j] ? { label: o.labels[j] } : {}),
+    });
+    o.log(
+      `${id}: ${r.run.users} users, ${r.run.items} images, ${r.run.verifier} verifier: T = ${r.run.statistic.toFixed(4)}, p = ${r.run.p.toFixed(4)}, effect = ${r.run.effect.toFixed(4)} (${((Date.now() - started) / 1000).toFixed(1)} s: read ${r.seconds.read.toFixed(1)}, encode ${r.seconds.encode.toFixed(1)}, score ${r.seconds.score.toFixed(1)})`,
+    );
     runs.push(r.run);
     galleries[id] = r.gallery;
     manifests.push(batch.resultManifestUri);
@@ -82,7 +92,10 @@ export async function runEval(o: EvalOptions, client: BatchClient, s3: S3Client)
   o.log(`wrote ${join(out, "report.json")} and ${join(out, "report.html")}`);
   if (o.upload) {
     for (const m of manifests) {
-      for (const [file, body, type] of [["report.json", json, "application/json"], ["report.html", html, "text/html; charset=utf-8"]] as const) {
+      for (const [file, body, type] of [
+        ["report.json", json, "application/json"],
+        ["report.html", html, "text/html; charset=utf-8"],
+      ] as const) {
         const { bucket, key } = parseS3Uri(evalReportUri(m, file));
         const bytes = Buffer.from(body);
         await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: bytes, ContentType: type, ContentLength: bytes.byteLength }));

@@ -47,7 +47,15 @@ async function watch(client: BatchClient, batchId: string): Promise<Batch> {
     const c = b.counts!;
     const done = Number(c.succeeded) + Number(c.failed) + Number(c.cancelled);
     const finished = FINISHED.has(b.state) && b.endTime !== "";
-    status(renderProgress("users", done, Number(c.total), `ok ${c.succeeded} failed ${c.failed}${c.cancelled ? ` cancelled ${c.cancelled}` : ""} ${formatEta(b.etaSeconds) && `eta ${formatEta(b.etaSeconds)}`}`), finished);
+    status(
+      renderProgress(
+        "users",
+        done,
+        Number(c.total),
+        `ok ${c.succeeded} failed ${c.failed}${c.cancelled ? ` cancelled ${c.cancelled}` : ""} ${formatEta(b.etaSeconds) && `eta ${formatEta(b.etaSeconds)}`}`,
+      ),
+      finished,
+    );
     if (finished) return b;
     await new Promise((r) => setTimeout(r, 1000));
   }
@@ -73,7 +81,10 @@ async function submit(cmd: Command, client: BatchClient) {
     // A retry under the same request id resends the file; the gateway skips what it stored.
     for (let attempt = 1; ; attempt++) {
       try {
-        batch = await client.createBatch(params, fileChunks(flag("file")!, (n) => status(`sent ${n} user ids`)));
+        batch = await client.createBatch(
+          params,
+          fileChunks(flag("file")!, (n) => status(`sent ${n} user ids`)),
+        );
         break;
       } catch (err) {
         const code = (err as { code?: number }).code;
@@ -125,7 +136,9 @@ async function backlog() {
         for (const tenant of tenants) {
           const queue = openQueue(stageQueue(stage, tenant, workClass), redis, prefix);
           const b = await backlogOf(queue);
-          console.log([stage, workClass, tenant, b.total, b.byState.wait ?? 0, b.byState.prioritized ?? 0, b.byState.active ?? 0, b.byState.delayed ?? 0].join("\t"));
+          console.log(
+            [stage, workClass, tenant, b.total, b.byState.wait ?? 0, b.byState.prioritized ?? 0, b.byState.active ?? 0, b.byState.delayed ?? 0].join("\t"),
+          );
           await queue.close();
         }
       }
@@ -161,8 +174,7 @@ async function main(argv: string[]) {
         client,
         s3FromEnv(),
       );
-    }
-    else if (cmd.name === "batches") {
+    } else if (cmd.name === "batches") {
       for (const b of (await client.listBatches(intFlag(cmd, "limit", 20))).batches) {
         console.log([b.batchId, BatchState[b.state], `${b.counts!.succeeded}/${b.counts!.total}`, b.createTime].join("\t"));
       }

@@ -22,7 +22,11 @@ export function createJobClient(address: string, apiKey: string | null) {
     return m;
   };
   function call<Req, Res>(fn: (req: Req, md: Metadata, cb: (err: ServiceError | null, res: Res) => void) => unknown, req: Req): Promise<Res>;
-  function call<Req, Res>(fn: (req: Req, md: Metadata, cb: (err: ServiceError | null, res: Res) => void) => unknown, metadata: Metadata, req: Req): Promise<Res>;
+  function call<Req, Res>(
+    fn: (req: Req, md: Metadata, cb: (err: ServiceError | null, res: Res) => void) => unknown,
+    metadata: Metadata,
+    req: Req,
+  ): Promise<Res>;
   function call<Req, Res>(fn: (req: Req, md: Metadata, cb: (err: ServiceError | null, res: Res) => void) => unknown, a: Metadata | Req, b?: Req): Promise<Res> {
     const [metadata, req] = a instanceof Metadata ? [a, b as Req] : [md(), a];
     return new Promise<Res>((resolve, reject) => fn.call(client, req, metadata, (err, res) => (err ? reject(err) : resolve(res))));
@@ -30,9 +34,23 @@ export function createJobClient(address: string, apiKey: string | null) {
   return {
     raw: client,
     createJob: (req: Partial<CreateJobRequest>, opts: { traceparent?: string } = {}) =>
-      call<CreateJobRequest, CreateJobResponse>(client.createJob, opts.traceparent ? md({ traceparent: opts.traceparent }) : md(), { requestId: "", userId: "", numImages: 1, sampler: 0, spacing: 0, modelVersion: "", priority: 0, labels: {}, callbackUrl: "", callbackEvents: [], unknownUser: 0, ...req }),
+      call<CreateJobRequest, CreateJobResponse>(client.createJob, opts.traceparent ? md({ traceparent: opts.traceparent }) : md(), {
+        requestId: "",
+        userId: "",
+        numImages: 1,
+        sampler: 0,
+        spacing: 0,
+        modelVersion: "",
+        priority: 0,
+        labels: {},
+        callbackUrl: "",
+        callbackEvents: [],
+        unknownUser: 0,
+        ...req,
+      }),
     getJob: (jobId: string) => call<{ jobId: string }, GetJobResponse>(client.getJob, { jobId }),
-    listJobs: (req: Partial<ListJobsRequest>) => call<ListJobsRequest, ListJobsResponse>(client.listJobs, { pageSize: 0, pageToken: "", state: 0, userId: "", labels: {}, ...req }),
+    listJobs: (req: Partial<ListJobsRequest>) =>
+      call<ListJobsRequest, ListJobsResponse>(client.listJobs, { pageSize: 0, pageToken: "", state: 0, userId: "", labels: {}, ...req }),
     cancelJob: (jobId: string) => call<{ jobId: string }, CancelJobResponse>(client.cancelJob, { jobId }),
     watchEvents: (req: Partial<WatchEventsRequest>): ClientReadableStream<WatchEventsResponse> =>
       client.watchEvents({ afterEventId: "", jobId: "", batchId: "", labels: {}, types: [], ...req }, md()),
@@ -50,16 +68,34 @@ export function createBatchClient(address: string, apiKey: string | null) {
     if (traceparent) m.set("traceparent", traceparent);
     return m;
   };
-  const params = (p: Partial<BatchParameters>): BatchParameters => ({ requestId: "", numImages: 1, sampler: 0, spacing: 0, modelVersion: "", priority: 0, labels: {}, callbackUrl: "", callbackEvents: [], unknownUser: 0, ...p });
+  const params = (p: Partial<BatchParameters>): BatchParameters => ({
+    requestId: "",
+    numImages: 1,
+    sampler: 0,
+    spacing: 0,
+    modelVersion: "",
+    priority: 0,
+    labels: {},
+    callbackUrl: "",
+    callbackEvents: [],
+    unknownUser: 0,
+    ...p,
+  });
   return {
     raw: client,
     /**
      * Streams the parameters then `chunks` (an iterable, so a caller can stop early to simulate a
      * broken connection by passing `abortAfter`).
      */
-    createBatch(p: Partial<BatchParameters>, chunks: Iterable<UserChunk> | AsyncIterable<UserChunk>, opts: { abortAfter?: number; beforeAbort?: () => Promise<void>; traceparent?: string } = {}): Promise<Batch> {
+    createBatch(
+      p: Partial<BatchParameters>,
+      chunks: Iterable<UserChunk> | AsyncIterable<UserChunk>,
+      opts: { abortAfter?: number; beforeAbort?: () => Promise<void>; traceparent?: string } = {},
+    ): Promise<Batch> {
       return new Promise<Batch>((resolve, reject) => {
-        const call = client.createBatch(md(opts.traceparent), (err: ServiceError | null, res?: CreateBatchResponse) => (err ? reject(err) : resolve(res!.batch!)));
+        const call = client.createBatch(md(opts.traceparent), (err: ServiceError | null, res?: CreateBatchResponse) =>
+          err ? reject(err) : resolve(res!.batch!),
+        );
         void (async () => {
           call.write({ parameters: params(p) });
           let sent = 0;
@@ -78,11 +114,25 @@ export function createBatchClient(address: string, apiKey: string | null) {
       });
     },
     createBatchFromManifest: (p: Partial<BatchParameters>, manifestUri: string) =>
-      new Promise<Batch>((resolve, reject) => client.createBatchFromManifest({ parameters: params(p), manifestUri }, md(), (err: ServiceError | null, res?: { batch?: Batch }) => (err ? reject(err) : resolve(res!.batch!)))),
-    getBatch: (batchId: string) => new Promise<Batch>((resolve, reject) => client.getBatch({ batchId }, md(), (err: ServiceError | null, res?: { batch?: Batch }) => (err ? reject(err) : resolve(res!.batch!)))),
+      new Promise<Batch>((resolve, reject) =>
+        client.createBatchFromManifest({ parameters: params(p), manifestUri }, md(), (err: ServiceError | null, res?: { batch?: Batch }) =>
+          err ? reject(err) : resolve(res!.batch!),
+        ),
+      ),
+    getBatch: (batchId: string) =>
+      new Promise<Batch>((resolve, reject) =>
+        client.getBatch({ batchId }, md(), (err: ServiceError | null, res?: { batch?: Batch }) => (err ? reject(err) : resolve(res!.batch!))),
+      ),
     listBatches: (pageSize = 20, pageToken = "") =>
-      new Promise<{ batches: Batch[]; nextPageToken: string }>((resolve, reject) => client.listBatches({ pageSize, pageToken }, md(), (err: ServiceError | null, res?: { batches: Batch[]; nextPageToken: string }) => (err ? reject(err) : resolve(res!)))),
-    cancelBatch: (batchId: string) => new Promise<Batch>((resolve, reject) => client.cancelBatch({ batchId }, md(), (err: ServiceError | null, res?: { batch?: Batch }) => (err ? reject(err) : resolve(res!.batch!)))),
+      new Promise<{ batches: Batch[]; nextPageToken: string }>((resolve, reject) =>
+        client.listBatches({ pageSize, pageToken }, md(), (err: ServiceError | null, res?: { batches: Batch[]; nextPageToken: string }) =>
+          err ? reject(err) : resolve(res!),
+        ),
+      ),
+    cancelBatch: (batchId: string) =>
+      new Promise<Batch>((resolve, reject) =>
+        client.cancelBatch({ batchId }, md(), (err: ServiceError | null, res?: { batch?: Batch }) => (err ? reject(err) : resolve(res!.batch!))),
+      ),
     close: () => client.close(),
   };
 }

@@ -3,7 +3,20 @@ import { ZodError } from "zod";
 import { CALLBACK_JOB_ATTEMPTS, CALLBACK_RETRY_SCHEDULE_MS, JOB_CATALOG, jobKindOf, prepareJob, queueOfJob, type JobKind } from "./catalog.js";
 import { finalizeJobId, shardJobId, type BatchSpec } from "./batches.js";
 
-const spec: BatchSpec = { numImages: 2, guidance: 3, steps: 10, sampler: "ddim", seed: 7, modelVersion: "m1", priority: 5, labels: {}, callbackUrl: "", callbackEvents: [], unknownUser: "reject", shardSize: 2 };
+const spec: BatchSpec = {
+  numImages: 2,
+  guidance: 3,
+  steps: 10,
+  sampler: "ddim",
+  seed: 7,
+  modelVersion: "m1",
+  priority: 5,
+  labels: {},
+  callbackUrl: "",
+  callbackEvents: [],
+  unknownUser: "reject",
+  shardSize: 2,
+};
 const shard = { tenant: "acme", batchId: "batch_1", shard: 3, firstPosition: 6, userIds: ["u1", "u2"], spec };
 
 describe("job catalog", () => {
@@ -43,7 +56,10 @@ describe("job catalog", () => {
     expect(job.opts.attempts).toBe(CALLBACK_JOB_ATTEMPTS);
     expect(CALLBACK_JOB_ATTEMPTS).toBe(CALLBACK_RETRY_SCHEDULE_MS.length + 2);
     expect(job.opts.backoff).toEqual({ type: "callback-schedule" });
-    expect(prepareJob("deliverCallback", { tenant: "acme", messageId: "m", url: "https://example.com/hook", eventId: "1-0", body: "{}" }, { jobId: "m.replay.1" }).opts.jobId).toBe("m.replay.1");
+    expect(
+      prepareJob("deliverCallback", { tenant: "acme", messageId: "m", url: "https://example.com/hook", eventId: "1-0", body: "{}" }, { jobId: "m.replay.1" })
+        .opts.jobId,
+    ).toBe("m.replay.1");
   });
 
   it("refuses a payload that does not match its schema, before anything is enqueued", () => {
@@ -53,7 +69,19 @@ describe("job catalog", () => {
 
   it("gives every job removal and bounded retries (finished jobs must not fill Redis)", () => {
     const samples: Record<JobKind, unknown> = {
-      sample: { tenant: "t", jobId: "j", userId: "u", modelVersion: "m", numImages: 1, guidance: 3, steps: 10, sampler: "ddim", seed: 1, unknownUser: "reject", priority: 0 },
+      sample: {
+        tenant: "t",
+        jobId: "j",
+        userId: "u",
+        modelVersion: "m",
+        numImages: 1,
+        guidance: 3,
+        steps: 10,
+        sampler: "ddim",
+        seed: 1,
+        unknownUser: "reject",
+        priority: 0,
+      },
       sampleShard: shard,
       decode: { tenant: "t", jobId: "j", modelVersion: "m", embeddingsKey: "k", embeddingDim: 4, seeds: [1], priority: 0 },
       decodeShard: { ...shard, embeddingsKey: "k", embeddingDim: 4, failed: [] },

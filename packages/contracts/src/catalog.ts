@@ -30,13 +30,25 @@ export interface JobDefinition<S extends z.ZodType = z.ZodType> {
 }
 
 /** An entry, its family and name kept as literal types (consumers' handler maps are keyed by them). */
-const define = <S extends z.ZodType, F extends QueueFamily, N extends string>(entry: JobDefinition<S> & { family: F; name: N }): JobDefinition<S> & { family: F; name: N } => entry;
+const define = <S extends z.ZodType, F extends QueueFamily, N extends string>(
+  entry: JobDefinition<S> & { family: F; name: N },
+): JobDefinition<S> & { family: F; name: N } => entry;
 
 /**
  * Delay before callback retry n (index 0 = after the first attempt), the Standard Webhooks
  * schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h.
  */
-export const CALLBACK_RETRY_SCHEDULE_MS: readonly number[] = [5_000, 5 * 60_000, 30 * 60_000, 2 * 3_600_000, 5 * 3_600_000, 10 * 3_600_000, 14 * 3_600_000, 20 * 3_600_000, 24 * 3_600_000];
+export const CALLBACK_RETRY_SCHEDULE_MS: readonly number[] = [
+  5_000,
+  5 * 60_000,
+  30 * 60_000,
+  2 * 3_600_000,
+  5 * 3_600_000,
+  10 * 3_600_000,
+  14 * 3_600_000,
+  20 * 3_600_000,
+  24 * 3_600_000,
+];
 
 /**
  * Attempts of a callback job: the notifier's own delivery attempts (the first plus one per entry of
@@ -152,7 +164,8 @@ export function queueOfJob(kind: JobKind, tenant: string): { queue: string; fami
 
 /** The kind of a job found in `family` under BullMQ name `name`; undefined for a name no entry has. */
 export function jobKindOf<F extends QueueFamily>(family: F, name: string): JobKindOf<F> | undefined {
-  for (const [kind, entry] of Object.entries(JOB_CATALOG) as [JobKind, JobDefinition][]) if (entry.family === family && entry.name === name) return kind as JobKindOf<F>;
+  for (const [kind, entry] of Object.entries(JOB_CATALOG) as [JobKind, JobDefinition][])
+    if (entry.family === family && entry.name === name) return kind as JobKindOf<F>;
   return undefined;
 }
 

@@ -43,7 +43,9 @@ describe("outbox entries", () => {
     const fields = outboxFields("user", { ...base, body: "{}", traceparent: "" });
     expect(fields.filter((_, i) => i % 2 === 0)).toEqual([...OUTBOX_FIELDS.user]);
     expect(parseOutboxEntry(fieldsToObject(fields))).toEqual({ kind: "user", ...base, body: "{}", traceparent: "" });
-    const job = parseOutboxEntry(fieldsToObject(outboxFields("job", { ...base, type: "job.succeeded", job: JSON.stringify({ jobId: "job_1", state: "succeeded" }) })));
+    const job = parseOutboxEntry(
+      fieldsToObject(outboxFields("job", { ...base, type: "job.succeeded", job: JSON.stringify({ jobId: "job_1", state: "succeeded" }) })),
+    );
     expect(job).toMatchObject({ kind: "job", job: { jobId: "job_1", state: "succeeded" } });
   });
 
@@ -55,7 +57,9 @@ describe("outbox entries", () => {
   it("reads a batch's fields inline", () => {
     const doc = { batchId: "b1", tenant: "acme", requestId: "r", spec: { labels: {} }, createTime: "t0" };
     const batchValues = Object.fromEntries(BATCH_FIELDS.map((f) => [f, ""])) as Record<(typeof BATCH_FIELDS)[number], string>;
-    const entry = parseOutboxEntry(fieldsToObject(outboxFields("batch", { ...base, ...batchValues, doc: JSON.stringify(doc), state: "completed", total: "5", succeeded: "4", failed: "1" })));
+    const entry = parseOutboxEntry(
+      fieldsToObject(outboxFields("batch", { ...base, ...batchValues, doc: JSON.stringify(doc), state: "completed", total: "5", succeeded: "4", failed: "1" })),
+    );
     expect(entry).toMatchObject({ kind: "batch", batch: { batchId: "b1", state: "completed", counts: { total: 5, succeeded: 4, failed: 1, cancelled: 0 } } });
   });
 

@@ -10,7 +10,21 @@ import type { BatchCounts, BatchRecord, BatchSpec, BatchStateName } from "./batc
 import type { JobRecord } from "./jobs.js";
 
 /** Fields of a batch's hash, in this order; its events and outbox entries carry them by the same names. */
-export const BATCH_FIELDS = ["doc", "state", "received", "total", "succeeded", "failed", "cancelled", "shards_total", "shards_done", "running_time", "end_time", "manifest", "error"] as const;
+export const BATCH_FIELDS = [
+  "doc",
+  "state",
+  "received",
+  "total",
+  "succeeded",
+  "failed",
+  "cancelled",
+  "shards_total",
+  "shards_done",
+  "running_time",
+  "end_time",
+  "manifest",
+  "error",
+] as const;
 export type BatchField = (typeof BATCH_FIELDS)[number];
 
 /** The static part of a batch (`doc` field, JSON), fixed at creation. */
@@ -28,7 +42,15 @@ export interface BatchDoc {
 export function batchFromFields(f: Record<string, string>): BatchRecord {
   const doc = JSON.parse(f.doc ?? "{}") as BatchDoc;
   const n = (k: BatchField) => Number(f[k] ?? 0);
-  const counts: BatchCounts = { total: n("total"), received: n("received"), succeeded: n("succeeded"), failed: n("failed"), cancelled: n("cancelled"), shardsTotal: n("shards_total"), shardsDone: n("shards_done") };
+  const counts: BatchCounts = {
+    total: n("total"),
+    received: n("received"),
+    succeeded: n("succeeded"),
+    failed: n("failed"),
+    cancelled: n("cancelled"),
+    shardsTotal: n("shards_total"),
+    shardsDone: n("shards_done"),
+  };
   // Fields named one by one, not `...doc` first: a doc written by another version may carry more.
   return {
     batchId: doc.batchId,
@@ -121,7 +143,8 @@ export function parseOutboxEntry(fields: Record<string, string>): OutboxEntry {
   const missing = OUTBOX_FIELDS[kind].filter((name) => !optional.has(name) && !fields[name]);
   if (missing.length > 0) throw new OutboxEntryError(`${kind} outbox entry ${fields.eventId ?? "?"} lacks ${missing.join(", ")}`);
   const base = { tenant: fields.tenant!, eventId: fields.eventId!, url: fields.url!, type: fields.type!, time: fields.time! };
-  const malformed = (what: string, err: unknown) => new OutboxEntryError(`${kind} outbox entry ${base.eventId} has an invalid ${what}: ${(err as Error).message.slice(0, 300)}`);
+  const malformed = (what: string, err: unknown) =>
+    new OutboxEntryError(`${kind} outbox entry ${base.eventId} has an invalid ${what}: ${(err as Error).message.slice(0, 300)}`);
   if (kind === "user") return { kind, ...base, body: fields.body!, traceparent: fields.traceparent ?? "" };
   if (kind === "batch") {
     try {
@@ -136,6 +159,7 @@ export function parseOutboxEntry(fields: Record<string, string>): OutboxEntry {
   } catch (err) {
     throw malformed("job record", err);
   }
-  if (typeof job !== "object" || job === null || typeof (job as { jobId?: unknown }).jobId !== "string") throw new OutboxEntryError(`job outbox entry ${base.eventId} has a job record without jobId`);
+  if (typeof job !== "object" || job === null || typeof (job as { jobId?: unknown }).jobId !== "string")
+    throw new OutboxEntryError(`job outbox entry ${base.eventId} has a job record without jobId`);
   return { kind, ...base, job: job as JobOutboxEntry["job"] };
 }

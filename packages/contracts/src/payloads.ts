@@ -33,7 +33,10 @@ export const decodeTaskSchema = z.object({
   modelVersion: z.string().min(1),
   embeddingsKey: z.string().min(1),
   /** Base64 float32 little-endian embeddings, when small enough to travel inline. */
-  embeddings: z.string().max(64 * 1024).optional(),
+  embeddings: z
+    .string()
+    .max(64 * 1024)
+    .optional(),
   embeddingDim: z.number().int().positive(),
   seeds: z.array(z.number().int().nonnegative()).min(1),
   priority: z.number().int().nonnegative(),

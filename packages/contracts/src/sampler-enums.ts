@@ -16,8 +16,7 @@ const SPACING_ENUM: Record<SpacingName, TimestepSpacing> = {
   leading: TimestepSpacing.TIMESTEP_SPACING_LEADING,
   trailing: TimestepSpacing.TIMESTEP_SPACING_TRAILING,
 };
-const nameOf = <N extends string, E>(table: Record<N, E>, value: E): N | null =>
-  (Object.entries(table) as [N, E][]).find(([, v]) => v === value)?.[0] ?? null;
+const nameOf = <N extends string, E>(table: Record<N, E>, value: E): N | null => (Object.entries(table) as [N, E][]).find(([, v]) => v === value)?.[0] ?? null;
 
 export const toProtoSampler = (s: SamplerName): Sampler => SAMPLER_ENUM[s];
 /** The sampler a request names; null for UNSPECIFIED (the model's default) and unknown values. */

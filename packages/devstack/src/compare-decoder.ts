@@ -1,6 +1,15 @@
 import { readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { createOnnxSession, createSingleShotDecoder, decoderManifestKind, encodePng, imageAt, loadDecoderModelFiles, loadLatentDecoder, type ImageDecoder } from "@rebeca/inference";
+import {
+  createOnnxSession,
+  createSingleShotDecoder,
+  decoderManifestKind,
+  encodePng,
+  imageAt,
+  loadDecoderModelFiles,
+  loadLatentDecoder,
+  type ImageDecoder,
+} from "@rebeca/inference";
 
 /** Renders embeddings to PNGs with one model version's decoder, in this process (one CPU thread). */
 export interface ComparisonDecoder {

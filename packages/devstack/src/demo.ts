@@ -48,12 +48,32 @@ async function main() {
   const stack = await startStack({ tenants: ["demo"], s3Dir: join(OUT, "s3") });
   const tenant = stack.tenants.demo!;
   const client = createJobClient(stack.grpcAddress, tenant.apiKey);
-  const s3 = new S3Client({ endpoint: stack.s3.endpoint, region: "us-east-1", forcePathStyle: true, credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" }, requestChecksumCalculation: "WHEN_REQUIRED", responseChecksumValidation: "WHEN_REQUIRED" });
+  const s3 = new S3Client({
+    endpoint: stack.s3.endpoint,
+    region: "us-east-1",
+    forcePathStyle: true,
+    credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+    requestChecksumCalculation: "WHEN_REQUIRED",
+    responseChecksumValidation: "WHEN_REQUIRED",
+  });
   try {
     const started = Date.now();
     console.log(`==> CreateJob for ${users.length} users × ${IMAGES} images (model ${VERSION}) over gRPC at ${stack.grpcAddress}`);
     const jobs = await Promise.all(
-      users.map(async (u, i) => (await client.createJob({ requestId: `demo-${u.id}`, userId: u.id, numImages: IMAGES, seed: 1000 + i, modelVersion: VERSION, labels: { run: "demo" }, callbackUrl: receiver.url })).job!),
+      users.map(
+        async (u, i) =>
+          (
+            await client.createJob({
+              requestId: `demo-${u.id}`,
+              userId: u.id,
+              numImages: IMAGES,
+              seed: 1000 + i,
+              modelVersion: VERSION,
+              labels: { run: "demo" },
+              callbackUrl: receiver.url,
+            })
+          ).job!,
+      ),
     );
     await receiver.until((all) => new Set(all.map((r) => String(r.headers["webhook-id"]))).size >= jobs.length, 300_000);
     const seconds = (Date.now() - started) / 1000;
@@ -81,7 +101,11 @@ async function main() {
       const emb = embeddings.get(user.id)!;
       const compared: string[] = [];
       if (compare) {
-        const pngs = await compare.render(emb, emb.length / dim, Array.from({ length: emb.length / dim }, (_, i) => 1000 * (u + 1) + i));
+        const pngs = await compare.render(
+          emb,
+          emb.length / dim,
+          Array.from({ length: emb.length / dim }, (_, i) => 1000 * (u + 1) + i),
+        );
         for (const [i, png] of pngs.entries()) {
           const file = join("images", `${user.id}-${COMPARE}-${i}.png`);
           await writeFile(join(OUT, file), png);
@@ -100,7 +124,16 @@ async function main() {
         return total / (emb.length / dim);
       };
       const others = users.filter((o) => o.id !== user.id).map((o) => score(embeddings.get(o.id)!));
-      rows.push({ userId: user.id, taste: user.class ?? "", liked: likedImages, generated, ...(compare ? { compared } : {}), jobId: job.jobId, ownScore: score(embeddings.get(user.id)!), othersScore: others.reduce((a, b) => a + b, 0) / others.length });
+      rows.push({
+        userId: user.id,
+        taste: user.class ?? "",
+        liked: likedImages,
+        generated,
+        ...(compare ? { compared } : {}),
+        jobId: job.jobId,
+        ownScore: score(embeddings.get(user.id)!),
+        othersScore: others.reduce((a, b) => a + b, 0) / others.length,
+      });
     }
     const own = rows.reduce((a, r) => a + r.ownScore, 0) / rows.length;
     const other = rows.reduce((a, r) => a + r.othersScore, 0) / rows.length;

@@ -16,7 +16,12 @@ export function assembleLatentModelsDir(decoderDir: string, version = "latent-v1
   cpSync(decoderDir, join(v, "decoder"), { recursive: true });
   const manifest = JSON.parse(readFileSync(join(v, "manifest.json"), "utf8")) as { version: string; files: Record<string, { path: string; sha256: string }> };
   manifest.version = version;
-  manifest.files["decoder"] = { path: "decoder/manifest.json", sha256: createHash("sha256").update(readFileSync(join(v, "decoder", "manifest.json"))).digest("hex") };
+  manifest.files["decoder"] = {
+    path: "decoder/manifest.json",
+    sha256: createHash("sha256")
+      .update(readFileSync(join(v, "decoder", "manifest.json")))
+      .digest("hex"),
+  };
   writeFileSync(join(v, "manifest.json"), JSON.stringify(manifest, null, 1));
   return dir;
 }

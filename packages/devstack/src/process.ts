@@ -67,7 +67,10 @@ export function startProcess(name: string, command: string, args: string[], env:
           const value = match(line);
           if (value !== undefined) return resolve(value);
         }
-        const timer = setTimeout(() => finish(() => reject(new Error(`${name}: timed out after ${timeoutMs} ms; last output:\n${lines.slice(-20).join("\n")}`))), timeoutMs);
+        const timer = setTimeout(
+          () => finish(() => reject(new Error(`${name}: timed out after ${timeoutMs} ms; last output:\n${lines.slice(-20).join("\n")}`))),
+          timeoutMs,
+        );
         listeners.add(onLine);
         void exited.then((code) => finish(() => reject(new Error(`${name} exited with ${code}; last output:\n${lines.slice(-20).join("\n")}`))));
       });

@@ -23,9 +23,20 @@ export async function startRedis(opts: { aof?: boolean; binary?: string } = {}):
   const port = await freePort();
   const dir = await mkdtemp(join(tmpdir(), "rebeca-redis-"));
   const args = [
-    "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "",
-    "--maxmemory-policy", "noeviction",
-    "--appendonly", opts.aof ? "yes" : "no", "--appendfsync", "everysec",
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--dir",
+    dir,
+    "--save",
+    "",
+    "--maxmemory-policy",
+    "noeviction",
+    "--appendonly",
+    opts.aof ? "yes" : "no",
+    "--appendfsync",
+    "everysec",
   ];
   const binary = opts.binary ?? "redis-server";
   const launch = async () => {

@@ -21,7 +21,10 @@ export interface Reply {
  * (default 204), so tests can make it fail, throttle or disable itself. `port` 0 picks a free one;
  * a fixed port brings an endpoint "back up" where callbacks were refused before.
  */
-export async function startWebhookReceiver(respond: (req: { url: string; headers: IncomingHttpHeaders; body: string; count: number }) => Reply = () => ({ status: 204 }), port = 0) {
+export async function startWebhookReceiver(
+  respond: (req: { url: string; headers: IncomingHttpHeaders; body: string; count: number }) => Reply = () => ({ status: 204 }),
+  port = 0,
+) {
   const received: ReceivedWebhook[] = [];
   const waiters = new Set<() => void>();
   const server = createServer((req, res) => {

@@ -21,7 +21,11 @@ const ITEMS_PER_USER = 10;
 async function evaluate(version: string, users: DemoUser[]) {
   const files = await loadPriorModelFiles(`${MODELS}${version}/manifest.json`);
   const { session } = await createOnnxSession(files.prior.bytes, { providers: ["cpu"], intraOpThreads: 1 });
-  const sampler = createPriorSampler({ model: createOnnxPrior(session, { embeddingDim: files.manifest.embedding_dim, userDim: files.manifest.user_dim }), userTable: files.userTable, manifest: files.manifest });
+  const sampler = createPriorSampler({
+    model: createOnnxPrior(session, { embeddingDim: files.manifest.embedding_dim, userDim: files.manifest.user_dim }),
+    userTable: files.userTable,
+    manifest: files.manifest,
+  });
   const rows = users.map((u) => {
     const row = files.userTable.rowOf(u.id);
     if (row === undefined) throw new Error(`${u.id} is not in ${version}`);
@@ -64,8 +68,14 @@ describe("committed demo models (oracle verifier, the manifest's default sampler
     // committed prior (first 20 users of two points, same seeds: they must agree exactly); the default's
     // 14 runs are sampled again in full; then the rule is applied to the fresh runs.
     type Stored = { sampler: SamplerName; steps: number; spacing: TimestepSpacing; guidance: number; seedSet: number; own: number[]; diversity: number[] };
-    const frontier = JSON.parse(readFileSync(`${MODELS}frontier.json`, "utf8")) as { users: number; itemsPerUser: number; perUser: { version: string; seedBase: number; runs: Stored[] } };
-    const manifest = JSON.parse(readFileSync(`${MODELS}demo-v1/manifest.json`, "utf8")) as { defaults: { sampler: SamplerName; steps: number; spacing: TimestepSpacing; guidance: number } };
+    const frontier = JSON.parse(readFileSync(`${MODELS}frontier.json`, "utf8")) as {
+      users: number;
+      itemsPerUser: number;
+      perUser: { version: string; seedBase: number; runs: Stored[] };
+    };
+    const manifest = JSON.parse(readFileSync(`${MODELS}demo-v1/manifest.json`, "utf8")) as {
+      defaults: { sampler: SamplerName; steps: number; spacing: TimestepSpacing; guidance: number };
+    };
     const d = manifest.defaults;
     expect(d.sampler).not.toBe("ddpm");
     expect(d.steps).toBeLessThanOrEqual(5);
@@ -77,7 +87,12 @@ describe("committed demo models (oracle verifier, the manifest's default sampler
     const ddpm = stored.filter((r) => r.sampler === "ddpm");
     expect(ddpm.length).toBe(14);
     for (const g of [1, 5]) {
-      const [fresh] = await sweep(model, [{ sampler: "ddpm", steps: 1000, spacing: "linspace" }], { ...opts, users: users.slice(0, 20), guidances: [g], seedSets: 1 });
+      const [fresh] = await sweep(model, [{ sampler: "ddpm", steps: 1000, spacing: "linspace" }], {
+        ...opts,
+        users: users.slice(0, 20),
+        guidances: [g],
+        seedSets: 1,
+      });
       const kept = ddpm.find((r) => r.guidance === g && r.seedSet === 0)!;
       expect(Array.from(fresh!.own)).toEqual(kept.own.slice(0, 20));
       expect(Array.from(fresh!.diversity)).toEqual(kept.diversity.slice(0, 20));
@@ -86,7 +101,9 @@ describe("committed demo models (oracle verifier, the manifest's default sampler
     const mine = await sweep(model, [{ sampler: d.sampler, steps: d.steps, spacing: d.spacing }], { ...opts, users, guidances });
     const judged = judgeSamplers([...ddpm, ...mine]);
     const verdict = judged.samplers.find((s) => s.config === configKey(d))!;
-    console.info(`[frontier] ${verdict.config}: ${verdict.comparable} comparable points, worst lower bound ${verdict.worstLower?.toFixed(4)} vs −${judged.noise.T.toFixed(4)}`);
+    console.info(
+      `[frontier] ${verdict.config}: ${verdict.comparable} comparable points, worst lower bound ${verdict.worstLower?.toFixed(4)} vs −${judged.noise.T.toFixed(4)}`,
+    );
     expect(verdict.qualifies).toBe(true);
     expect(judged.defaults).toEqual({ sampler: d.sampler, steps: d.steps, spacing: d.spacing, guidance: d.guidance });
   }, 300_000);

@@ -27,7 +27,8 @@ async function main(): Promise<void> {
   const seeds = parseNpy(new Uint8Array(await readFile(seedPath)));
   const E = decoder.config.embeddingDim;
   const n = emb.shape[0]!;
-  if (emb.shape.length !== 2 || emb.shape[1] !== E || !(emb.data instanceof Float32Array)) throw new Error(`${embPath}: expected float32 [N, ${E}], got ${emb.shape.join("×")}`);
+  if (emb.shape.length !== 2 || emb.shape[1] !== E || !(emb.data instanceof Float32Array))
+    throw new Error(`${embPath}: expected float32 [N, ${E}], got ${emb.shape.join("×")}`);
   if (seeds.shape.length !== 1 || seeds.shape[0] !== n) throw new Error(`${seedPath}: expected [${n}] seeds, got ${seeds.shape.join("×")}`);
   const { channels: C, height: H, width: W } = decoder.config.image;
   const images = new Float32Array(n * C * H * W);

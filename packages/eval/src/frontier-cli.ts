@@ -68,7 +68,11 @@ async function measure(dir: string, gs = guidances) {
   const runs = saved
     ? await loadRuns(saved)
     : await sweep(model, configs, {
-        users, itemsPerUser, guidances: gs, seedSets: 2, seedBase: SEED_BASE,
+        users,
+        itemsPerUser,
+        guidances: gs,
+        seedSets: 2,
+        seedBase: SEED_BASE,
         onRun: (r, s) => console.error(`[frontier] ${model.version} ${r.sampler}-${r.steps}-${r.spacing} g=${r.guidance} set ${r.seedSet}: ${s.toFixed(1)} s`),
       });
   if (values["runs-out"]) await saveRuns(join(values["runs-out"], model.version), runs);
@@ -78,7 +82,12 @@ async function measure(dir: string, gs = guidances) {
 /** Runs as runs.json (everything but the samples) + samples.f32 (all samples, in run order). */
 async function saveRuns(dir: string, runs: FrontierRun[]) {
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, "runs.json"), JSON.stringify(runs.map(({ samples, own, diversity, ...r }) => ({ ...r, own: Array.from(own), diversity: Array.from(diversity), sampleCount: samples?.length ?? 0 }))));
+  await writeFile(
+    join(dir, "runs.json"),
+    JSON.stringify(
+      runs.map(({ samples, own, diversity, ...r }) => ({ ...r, own: Array.from(own), diversity: Array.from(diversity), sampleCount: samples?.length ?? 0 })),
+    ),
+  );
   const all = new Float32Array(runs.reduce((n, r) => n + (r.samples?.length ?? 0), 0));
   let off = 0;
   for (const r of runs) {
@@ -106,7 +115,10 @@ function permutationOf(run: FrontierRun) {
   const per = run.itemsPerUser!;
   const dim = run.dim!;
   const labels = Array.from({ length: users.length * per }, (_, i) => Math.floor(i / per));
-  return personalizationTest({ users: users.length, labels, score: (u, i) => oracleLikeProbability(users[u]!, run.samples!.subarray(i * dim, (i + 1) * dim)) }, 1000);
+  return personalizationTest(
+    { users: users.length, labels, score: (u, i) => oracleLikeProbability(users[u]!, run.samples!.subarray(i * dim, (i + 1) * dim)) },
+    1000,
+  );
 }
 
 const report: Record<string, unknown> = { users: users.length, itemsPerUser, guidances, seedSets: 2 };
@@ -116,15 +128,35 @@ const d = trained.result.defaults;
 // Per-user values of DDPM-1000 and of the default's runs: what CI needs to re-apply the rule to the
 // default (committed-models.test.ts re-samples the default's runs and spot-checks DDPM's against these).
 const kept = trained.runs.filter((r) => configKey(r) === trained.result.baseline || (d && configKey(r) === configKey(d)));
-report.perUser = { version: trained.model.version, seedBase: SEED_BASE, runs: kept.map((r) => ({ sampler: r.sampler, steps: r.steps, spacing: r.spacing, guidance: r.guidance, seedSet: r.seedSet, own: Array.from(r.own), diversity: Array.from(r.diversity) })) };
+report.perUser = {
+  version: trained.model.version,
+  seedBase: SEED_BASE,
+  runs: kept.map((r) => ({
+    sampler: r.sampler,
+    steps: r.steps,
+    spacing: r.spacing,
+    guidance: r.guidance,
+    seedSet: r.seedSet,
+    own: Array.from(r.own),
+    diversity: Array.from(r.diversity),
+  })),
+};
 console.log(frontierTable(trained.result, trained.model.version));
 let control: Awaited<ReturnType<typeof measure>> | undefined;
 if (values.control) {
   control = await measure(values.control, values["control-guidance"] ? values["control-guidance"].split(",").map(Number) : guidances);
-  const perms = control.runs.filter((r) => r.seedSet === 0).map((r) => ({ config: `${r.sampler}-${r.steps}-${r.spacing}`, guidance: r.guidance, ...(({ statistic, p, effect }) => ({ statistic, p, effect }))(permutationOf(r)) }));
+  const perms = control.runs
+    .filter((r) => r.seedSet === 0)
+    .map((r) => ({
+      config: `${r.sampler}-${r.steps}-${r.spacing}`,
+      guidance: r.guidance,
+      ...(({ statistic, p, effect }) => ({ statistic, p, effect }))(permutationOf(r)),
+    }));
   report[control.model.version] = { ...control.result, permutation: perms };
   console.log(frontierTable(control.result, control.model.version));
-  console.log(`control permutation p (seed set 0): min ${Math.min(...perms.map((p) => p.p)).toFixed(4)}, max |effect| ${Math.max(...perms.map((p) => Math.abs(p.effect))).toFixed(4)}`);
+  console.log(
+    `control permutation p (seed set 0): min ${Math.min(...perms.map((p) => p.p)).toFixed(4)}, max |effect| ${Math.max(...perms.map((p) => Math.abs(p.effect))).toFixed(4)}`,
+  );
 }
 if (values.out) await writeFile(values.out, JSON.stringify(report, null, 1) + "\n");
 if (values.svg) await writeFile(values.svg, frontierSvg(trained.result, `${trained.model.version}: T vs diversity over guidance`));

@@ -16,7 +16,10 @@ function run(sampler: string, steps: number, guidance: number, seedSet: number, 
 const ddpm = [1, 2, 3, 4, 5].flatMap((g, k) => [0, 1].map((s) => run("ddpm", 1000, g, s, 0.7 + 0.025 * k, 0.5 - 0.05 * k, 100 + 10 * k + s)));
 
 describe("curveAt", () => {
-  const curve = [{ T: 0.8, diversity: 0.3 }, { T: 0.7, diversity: 0.5 }];
+  const curve = [
+    { T: 0.8, diversity: 0.3 },
+    { T: 0.7, diversity: 0.5 },
+  ];
   it("interpolates linearly, holds flat above the most diverse point, is undefined below the least", () => {
     expect(curveAt(curve, 0.4)).toBeCloseTo(0.75, 12);
     expect(curveAt(curve, 0.9)).toBe(0.7);

@@ -125,7 +125,11 @@ export function frontierGap(run: FrontierRun, baseline: FrontierRun[], bootstrap
   const base = baseline.filter((b) => b.seedSet === run.seedSet);
   const gapFor = (idx?: ArrayLike<number>) => {
     const p = point(run, idx);
-    const at = curveAt(base.map((b) => point(b, idx)), p.diversity, idx !== undefined);
+    const at = curveAt(
+      base.map((b) => point(b, idx)),
+      p.diversity,
+      idx !== undefined,
+    );
     return at === undefined ? undefined : p.T - at;
   };
   const gap = gapFor();
@@ -265,8 +269,15 @@ export function judgeSamplers(runs: FrontierRun[], options: FrontierOptions = {}
     const [b0, b1] = baseline.filter((b) => b.guidance === r.guidance);
     const energyFloor = b0 && b1 ? meanUserEnergyDistance(b0, b1) : undefined;
     points.push({
-      config: configKey(r), sampler: r.sampler, steps: r.steps, spacing: r.spacing, guidance: r.guidance,
-      T: p.T, diversity: p.diversity, bySeedSet: sets.map((x) => point(x)), ...g,
+      config: configKey(r),
+      sampler: r.sampler,
+      steps: r.steps,
+      spacing: r.spacing,
+      guidance: r.guidance,
+      T: p.T,
+      diversity: p.diversity,
+      bySeedSet: sets.map((x) => point(x)),
+      ...g,
       ...(cross.length ? { energy: cross.reduce((a, b) => a + b, 0) / cross.length } : {}),
       ...(energyFloor !== undefined ? { energyFloor } : {}),
       ...(g.lo !== undefined ? { passes: g.lo >= -noise.T } : {}),
@@ -278,7 +289,10 @@ export function judgeSamplers(runs: FrontierRun[], options: FrontierOptions = {}
     const comparable = ps.filter((p) => p.passes !== undefined);
     const lows = comparable.map((p) => p.lo!);
     samplers.push({
-      config: key, sampler: ps[0]!.sampler, steps: ps[0]!.steps, spacing: ps[0]!.spacing,
+      config: key,
+      sampler: ps[0]!.sampler,
+      steps: ps[0]!.steps,
+      spacing: ps[0]!.spacing,
       comparable: comparable.length,
       qualifies: comparable.length >= (options.minComparable ?? 3) && comparable.every((p) => p.passes),
       ...(lows.length ? { worstLower: Math.min(...lows) } : {}),
@@ -296,9 +310,7 @@ export function judgeSamplers(runs: FrontierRun[], options: FrontierOptions = {}
  * guidance the paper's sampler was served at); if none, the guidance with the largest mean gap.
  */
 export function chooseDefault(result: Omit<FrontierResult, "defaults">, referenceGuidance = 3): FrontierResult["defaults"] {
-  const best = result.samplers
-    .filter((s) => s.qualifies)
-    .sort((a, b) => a.steps - b.steps || (b.worstLower ?? 0) - (a.worstLower ?? 0))[0];
+  const best = result.samplers.filter((s) => s.qualifies).sort((a, b) => a.steps - b.steps || (b.worstLower ?? 0) - (a.worstLower ?? 0))[0];
   if (!best) return undefined;
   const avg = (ps: FrontierPoint[], f: (p: FrontierPoint) => number) => ps.reduce((s, p) => s + f(p), 0) / ps.length;
   const ref = result.points.filter((p) => p.config === result.baseline && p.guidance === referenceGuidance);

@@ -32,7 +32,12 @@ export function nullPlotSvg(run: RunReport): string {
   const top = Math.max(...counts, 1);
   const x = (v: number) => PAD + ((v - lo) / (hi - lo || 1)) * (W - 2 * PAD);
   const bw = (W - 2 * PAD) / bins;
-  const bars = counts.map((c, i) => `<rect x="${(PAD + i * bw).toFixed(1)}" y="${(H - PAD - (c / top) * (H - 2 * PAD)).toFixed(1)}" width="${(bw - 1).toFixed(1)}" height="${((c / top) * (H - 2 * PAD)).toFixed(1)}" fill="#8aa"/>`).join("");
+  const bars = counts
+    .map(
+      (c, i) =>
+        `<rect x="${(PAD + i * bw).toFixed(1)}" y="${(H - PAD - (c / top) * (H - 2 * PAD)).toFixed(1)}" width="${(bw - 1).toFixed(1)}" height="${((c / top) * (H - 2 * PAD)).toFixed(1)}" fill="#8aa"/>`,
+    )
+    .join("");
   const xo = x(run.statistic).toFixed(1);
   return `<svg class="plot" role="img" aria-label="null distribution" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">
 <line x1="${PAD}" y1="${H - PAD}" x2="${W - PAD}" y2="${H - PAD}" stroke="#444"/>${bars}
@@ -62,11 +67,51 @@ export function perUserPlotSvg(run: RunReport, maxUsers = 60): string {
 }
 
 function summaryTable(report: EvalReport): string {
-  const head = ["run", "batch", "model", "sampler", "steps", "g", "verifier", "users", "items", "T", "ΔT", "p", "own", "others", "effect", "F1@1", "P@5", "R@5", "diversity"];
+  const head = [
+    "run",
+    "batch",
+    "model",
+    "sampler",
+    "steps",
+    "g",
+    "verifier",
+    "users",
+    "items",
+    "T",
+    "ΔT",
+    "p",
+    "own",
+    "others",
+    "effect",
+    "F1@1",
+    "P@5",
+    "R@5",
+    "diversity",
+  ];
   const rows = report.runs.map((r, j) => {
     const at = (k: number) => r.retrieval.find((x) => x.k === k);
     const c = report.comparison.rows[j]!;
-    return [r.label, r.batchId, r.modelVersion, r.sampler, r.steps, r.guidance, r.verifier, r.users, r.items, r.statistic.toFixed(4), c.delta.toFixed(4), r.p.toFixed(4), r.own.toFixed(3), r.others.toFixed(3), r.effect.toFixed(3), at(1)?.f1.toFixed(3) ?? "", at(5)?.precision.toFixed(3) ?? "", at(5)?.recall.toFixed(3) ?? "", r.diversity.toFixed(3)];
+    return [
+      r.label,
+      r.batchId,
+      r.modelVersion,
+      r.sampler,
+      r.steps,
+      r.guidance,
+      r.verifier,
+      r.users,
+      r.items,
+      r.statistic.toFixed(4),
+      c.delta.toFixed(4),
+      r.p.toFixed(4),
+      r.own.toFixed(3),
+      r.others.toFixed(3),
+      r.effect.toFixed(3),
+      at(1)?.f1.toFixed(3) ?? "",
+      at(5)?.precision.toFixed(3) ?? "",
+      at(5)?.recall.toFixed(3) ?? "",
+      r.diversity.toFixed(3),
+    ];
   });
   return `<div class="scroll"><table class="summary"><tr>${head.map((h) => `<th>${h}</th>`).join("")}</tr>${rows.map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(String(c))}</td>`).join("")}</tr>`).join("")}</table></div>`;
 }
@@ -77,9 +122,15 @@ export function renderReportHtml(report: EvalReport, galleries: Galleries = {}, 
   const runs = report.runs
     .map((r) => {
       const g = galleries[r.batchId] ?? {};
-      const shown = [...r.perUser].sort((a, b) => b.own - a.own).filter((u) => g[u.userId]).slice(0, galleryUsers);
+      const shown = [...r.perUser]
+        .sort((a, b) => b.own - a.own)
+        .filter((u) => g[u.userId])
+        .slice(0, galleryUsers);
       const grids = shown
-        .map((u) => `<div class="user"><h4>${escapeHtml(u.userId)} <small>own ${u.own.toFixed(2)} · others ${u.others.toFixed(2)}</small></h4><div class="row"><span>liked</span>${g[u.userId]!.liked.map(img).join("")}</div><div class="row"><span>generated</span>${g[u.userId]!.generated.map(img).join("")}</div></div>`)
+        .map(
+          (u) =>
+            `<div class="user"><h4>${escapeHtml(u.userId)} <small>own ${u.own.toFixed(2)} · others ${u.others.toFixed(2)}</small></h4><div class="row"><span>liked</span>${g[u.userId]!.liked.map(img).join("")}</div><div class="row"><span>generated</span>${g[u.userId]!.generated.map(img).join("")}</div></div>`,
+        )
         .join("");
       return `<section class="run" id="run-${escapeHtml(r.batchId)}">
 <h2>${escapeHtml(r.label)} <small>batch ${escapeHtml(r.batchId)} · ${escapeHtml(r.modelVersion)} · ${escapeHtml(r.verifier)} verifier</small></h2>
@@ -111,11 +162,13 @@ ${runs}
 
 /** The samplers' T-vs-diversity plot and, per configuration, whether it qualifies by the frontier rule. */
 function samplersSection(r: FrontierResult): string {
-  const rows = r.samplers.map((s) => `<p class="verdict ${s.qualifies ? "pass" : "fail"}">${escapeHtml(s.config)}: ${s.comparable} comparable points, worst lower bound of the frontier gap ${s.worstLower === undefined ? "–" : s.worstLower.toFixed(3)} vs −${r.noise.T.toFixed(3)} (${escapeHtml(r.baseline)} seed noise) → ${s.qualifies ? "qualifies" : "does not qualify"}</p>`);
+  const rows = r.samplers.map(
+    (s) =>
+      `<p class="verdict ${s.qualifies ? "pass" : "fail"}">${escapeHtml(s.config)}: ${s.comparable} comparable points, worst lower bound of the frontier gap ${s.worstLower === undefined ? "–" : s.worstLower.toFixed(3)} vs −${r.noise.T.toFixed(3)} (${escapeHtml(r.baseline)} seed noise) → ${s.qualifies ? "qualifies" : "does not qualify"}</p>`,
+  );
   const d = r.defaults;
   return `<h2>Samplers on the frontier <small>(gap to ${escapeHtml(r.baseline)}'s T-vs-diversity curve, 95 % bootstrap over users)</small></h2>
 <figure>${frontierSvg(r, "T vs diversity over the guidance sweep")}</figure>
 ${rows.join("\n")}
 <p>${d ? `Default by the rule: ${escapeHtml(d.sampler)}, ${d.steps} evaluations, ${escapeHtml(d.spacing)} spacing, g = ${d.guidance}.` : "No fast sampler qualifies."}</p>`;
 }
-

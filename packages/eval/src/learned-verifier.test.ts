@@ -11,14 +11,22 @@ import { describe, expect, it } from "vitest";
 import { chooseVerifier, learnedVerifier, loadDemoWorld } from "./served.js";
 
 const WORLD = fileURLToPath(new URL("../../../models/demo-v1/world/", import.meta.url));
-const meta = JSON.parse(readFileSync(`${WORLD}verifier.json`, "utf8")) as { parity: { users: string[]; items: string[]; p_like: number[][] }; held_out_auc: number };
+const meta = JSON.parse(readFileSync(`${WORLD}verifier.json`, "utf8")) as {
+  parity: { users: string[]; items: string[]; p_like: number[][] };
+  held_out_auc: number;
+};
 
 describe("learned verifier (world/verifier.onnx)", async () => {
   const world = await loadDemoWorld(WORLD);
   const verifier = await learnedVerifier(world);
   const pixelsOf = (items: number[]) => {
     const out = new Float32Array(items.length * 784);
-    items.forEach((item, k) => out.set(Float32Array.from(world.pixels.subarray(item * 784, (item + 1) * 784), (v) => v / 255), k * 784));
+    items.forEach((item, k) =>
+      out.set(
+        Float32Array.from(world.pixels.subarray(item * 784, (item + 1) * 784), (v) => v / 255),
+        k * 784,
+      ),
+    );
     return out;
   };
 
@@ -39,10 +47,11 @@ describe("learned verifier (world/verifier.onnx)", async () => {
       const items = [...pool.liked.slice(0, 10), ...pool.disliked.slice(0, 10)];
       const m = await verifier.scoreMatrix([id], new Float32Array(0), pixelsOf(items), items.length);
       const liked = Math.min(10, pool.liked.length);
-      for (let a = 0; a < liked; a++) for (let b = liked; b < items.length; b++) {
-        pairs++;
-        wins += m[a]! > m[b]! ? 1 : m[a] === m[b] ? 0.5 : 0;
-      }
+      for (let a = 0; a < liked; a++)
+        for (let b = liked; b < items.length; b++) {
+          pairs++;
+          wins += m[a]! > m[b]! ? 1 : m[a] === m[b] ? 0.5 : 0;
+        }
     }
     expect(wins / pairs).toBeGreaterThan(0.8);
     expect(meta.held_out_auc).toBeGreaterThan(0.85);

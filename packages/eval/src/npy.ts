@@ -15,7 +15,11 @@ export function parseNpy(bytes: Uint8Array): NpyArray {
   const header = new TextDecoder().decode(bytes.subarray(start, start + headerLen));
   const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
   const fortran = /'fortran_order':\s*True/.test(header);
-  const shape = (/'shape':\s*\(([^)]*)\)/.exec(header)?.[1] ?? "").split(",").map((s) => s.trim()).filter(Boolean).map(Number);
+  const shape = (/'shape':\s*\(([^)]*)\)/.exec(header)?.[1] ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
   if (fortran) throw new Error(".npy in Fortran order is not supported");
   const offset = start + headerLen;
   const count = shape.reduce((a, b) => a * b, 1);

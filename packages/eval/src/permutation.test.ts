@@ -29,7 +29,7 @@ describe("personalizationTest", () => {
 
   it("is reproducible for a seed", () => {
     const labels = [0, 1, 0, 1, 0, 1];
-    const score = (u: number, i: number) => ((u + 1) * (i + 3)) % 7 / 7;
+    const score = (u: number, i: number) => (((u + 1) * (i + 3)) % 7) / 7;
     expect(personalizationTest({ users: 2, labels, score }, 200, 9)).toEqual(personalizationTest({ users: 2, labels, score }, 200, 9));
   });
 });

@@ -104,7 +104,9 @@ describe("comparison and HTML report", () => {
 
   it("renders plots (null histogram with the observed line, per-user scores) and image grids, escaping text", () => {
     const r = evaluateRun(run(true, "<b>x</b>"), 100);
-    const html = renderReportHtml(buildReport([r], new Date(0)), { [r.batchId]: { u0: { liked: ["data:image/png;base64,AA"], generated: ["data:image/png;base64,BB"] } } });
+    const html = renderReportHtml(buildReport([r], new Date(0)), {
+      [r.batchId]: { u0: { liked: ["data:image/png;base64,AA"], generated: ["data:image/png;base64,BB"] } },
+    });
     expect(html).toContain('aria-label="null distribution"');
     expect(html).toContain("observed T = 0.900");
     expect(html).toContain('aria-label="per-user scores"');
@@ -118,7 +120,12 @@ describe("comparison and HTML report", () => {
     const fast = { ...ddpm, label: "ddim-3", sampler: "ddim", steps: 3, spacing: "trailing" };
     expect(buildReport([fast]).samplers).toBeUndefined();
     const runs = frontierRuns([ddpm, fast, ddpm, fast]);
-    expect(runs.map((r) => [r.sampler, r.seedSet])).toEqual([["ddpm", 0], ["ddim", 0], ["ddpm", 1], ["ddim", 1]]);
+    expect(runs.map((r) => [r.sampler, r.seedSet])).toEqual([
+      ["ddpm", 0],
+      ["ddim", 0],
+      ["ddpm", 1],
+      ["ddim", 1],
+    ]);
     const judged = buildReport([ddpm, fast, ddpm, fast]).samplers!;
     expect(judged.baseline).toBe("ddpm-1000");
     // identical per-user results: gap 0 at the one guidance measured (seed sets pooled), too few points to qualify

@@ -139,7 +139,18 @@ export function evaluateRun(input: RunInput, permutations = 1000, seed = 1): Run
 export interface Comparison {
   /** The run the others are compared with (the first; e.g. the paper's 1000-step DDPM). */
   baseline: string;
-  rows: { label: string; sampler: string; steps: number; guidance: number; statistic: number; delta: number; p: number; effect: number; f1At1: number; diversity: number }[];
+  rows: {
+    label: string;
+    sampler: string;
+    steps: number;
+    guidance: number;
+    statistic: number;
+    delta: number;
+    p: number;
+    effect: number;
+    f1At1: number;
+    diversity: number;
+  }[];
 }
 
 /** Side-by-side table of runs; `delta` is each statistic minus the baseline's (the first run). */
@@ -172,7 +183,15 @@ export function frontierRuns(runs: RunReport[]): FrontierRun[] {
     const key = `${r.modelVersion}|${r.sampler}|${r.steps}|${r.spacing ?? "linspace"}|${r.guidance}`;
     const seedSet = seen.get(key) ?? 0;
     seen.set(key, seedSet + 1);
-    return { sampler: r.sampler, steps: r.steps, spacing: r.spacing ?? "linspace", guidance: r.guidance, seedSet, own: r.perUser.map((u) => u.own), diversity: r.perUser.map((u) => u.diversity) };
+    return {
+      sampler: r.sampler,
+      steps: r.steps,
+      spacing: r.spacing ?? "linspace",
+      guidance: r.guidance,
+      seedSet,
+      own: r.perUser.map((u) => u.own),
+      diversity: r.perUser.map((u) => u.diversity),
+    };
   });
 }
 
@@ -190,7 +209,18 @@ export function samplerFrontier(runs: RunReport[]): FrontierResult | undefined {
 /** Plain-text table of a comparison, for terminals and CI logs. */
 export function formatComparison(c: Comparison): string {
   const head = ["run", "sampler", "steps", "g", "T=median m_u", "ΔT vs " + c.baseline, "p", "effect", "F1@1", "diversity"];
-  const rows = c.rows.map((r) => [r.label, r.sampler, String(r.steps), r.guidance.toFixed(1), r.statistic.toFixed(4), (r.delta >= 0 ? "+" : "") + r.delta.toFixed(4), r.p.toFixed(4), r.effect.toFixed(4), r.f1At1.toFixed(3), r.diversity.toFixed(3)]);
+  const rows = c.rows.map((r) => [
+    r.label,
+    r.sampler,
+    String(r.steps),
+    r.guidance.toFixed(1),
+    r.statistic.toFixed(4),
+    (r.delta >= 0 ? "+" : "") + r.delta.toFixed(4),
+    r.p.toFixed(4),
+    r.effect.toFixed(4),
+    r.f1At1.toFixed(3),
+    r.diversity.toFixed(3),
+  ]);
   const widths = head.map((h, j) => Math.max(h.length, ...rows.map((r) => r[j]!.length)));
   return [head, ...rows].map((r) => r.map((c, j) => c.padEnd(widths[j]!)).join("  ")).join("\n");
 }

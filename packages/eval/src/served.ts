@@ -29,7 +29,11 @@ export interface DemoWorld {
   dir: string;
 }
 
-const exists = (p: string) => access(p).then(() => true, () => false);
+const exists = (p: string) =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
 
 /**
  * Loads models/<version>/world: oracle users (users.json), catalogue and rated pools, and the
@@ -43,7 +47,9 @@ export async function loadDemoWorld(dir: string): Promise<DemoWorld> {
   const itemIds = hasCatalogue ? (await readFile(join(dir, "item_ids.txt"), "utf8")).split("\n").filter(Boolean) : [];
   const index = new Map(itemIds.map((id, i) => [id, i]));
   const items = hasCatalogue ? parseNpy(new Uint8Array(await readFile(join(dir, "items.npy")))) : { shape: [0, 0], data: new Float32Array(0) };
-  const pixels = (await exists(join(dir, "item_pixels.npy"))) ? parseNpy(new Uint8Array(await readFile(join(dir, "item_pixels.npy")))) : { shape: [0], data: new Uint8Array(0) };
+  const pixels = (await exists(join(dir, "item_pixels.npy")))
+    ? parseNpy(new Uint8Array(await readFile(join(dir, "item_pixels.npy"))))
+    : { shape: [0], data: new Uint8Array(0) };
   const pools = new Map<string, { liked: number[]; disliked: number[] }>();
   // The verifier's ratings are held out from the pools: they train the learned verifier.
   for (const file of ["ratings.csv", "ratings_new_users.csv"]) {
@@ -57,7 +63,9 @@ export async function loadDemoWorld(dir: string): Promise<DemoWorld> {
       pools.set(user, pool);
     }
   }
-  const verifierUsers = (await exists(join(dir, "verifier_users.txt"))) ? (await readFile(join(dir, "verifier_users.txt"), "utf8")).split("\n").filter(Boolean) : undefined;
+  const verifierUsers = (await exists(join(dir, "verifier_users.txt")))
+    ? (await readFile(join(dir, "verifier_users.txt"), "utf8")).split("\n").filter(Boolean)
+    : undefined;
   return {
     users: new Map(users.map((u) => [u.id, u])),
     itemIds,
@@ -168,7 +176,10 @@ export async function chooseVerifier(world: DemoWorld, userIds: string[], prefer
 
 /** Parses a result manifest (JSON Lines). */
 export function parseResultManifest(text: string): UserResult[] {
-  return text.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l) as UserResult);
+  return text
+    .split("\n")
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as UserResult);
 }
 
 export interface ServedBatch {
@@ -238,7 +249,8 @@ export async function evaluateServedBatch(o: EvaluateServedOptions): Promise<Ser
   const items = refs.length;
   const run = evaluateRun(
     {
-      label: o.label ?? `${o.batch.sampler}-${o.batch.steps}${o.batch.spacing && o.batch.sampler !== "ddpm" ? `-${o.batch.spacing}` : ""} g=${o.batch.guidance}`,
+      label:
+        o.label ?? `${o.batch.sampler}-${o.batch.steps}${o.batch.spacing && o.batch.sampler !== "ddpm" ? `-${o.batch.spacing}` : ""} g=${o.batch.guidance}`,
       batchId: o.batch.batchId,
       modelVersion: o.batch.modelVersion,
       sampler: o.batch.sampler,

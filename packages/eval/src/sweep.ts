@@ -8,8 +8,15 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
-  createOnnxPrior, createOnnxSession, createPriorSampler, createSingleShotDecoder, loadPriorModelFiles, toByte,
-  type PriorSampler, type SamplerName, type TimestepSpacing,
+  createOnnxPrior,
+  createOnnxSession,
+  createPriorSampler,
+  createSingleShotDecoder,
+  loadPriorModelFiles,
+  toByte,
+  type PriorSampler,
+  type SamplerName,
+  type TimestepSpacing,
 } from "@rebeca/inference";
 import type { FrontierRun } from "./frontier.js";
 import { oracleLikeProbability, type DemoUser } from "./oracle.js";
@@ -37,14 +44,24 @@ export async function loadSweepModel(dir: string): Promise<SweepModel> {
   const one = { providers: ["cpu" as const], intraOpThreads: 1 };
   const { session } = await createOnnxSession(files.prior.bytes, one);
   const m = files.manifest;
-  const sampler = createPriorSampler({ model: createOnnxPrior(session, { embeddingDim: m.embedding_dim, userDim: m.user_dim }), userTable: files.userTable, manifest: m });
+  const sampler = createPriorSampler({
+    model: createOnnxPrior(session, { embeddingDim: m.embedding_dim, userDim: m.user_dim }),
+    userTable: files.userTable,
+    manifest: m,
+  });
   const decManifest = JSON.parse(await readFile(join(dir, "decoder", "manifest.json"), "utf8")) as {
     files: { decoder: { path: string } };
     io: { decoder: { input: string; output: string } };
   };
   const encoder: LoadedEncoder = await loadImageEncoder(dir);
   const { session: decSession } = await createOnnxSession(join(dir, "decoder", decManifest.files.decoder.path), one);
-  const decoder = createSingleShotDecoder(decSession, { embeddingDim: m.embedding_dim, channels: encoder.channels, height: encoder.height, width: encoder.width, io: decManifest.io.decoder });
+  const decoder = createSingleShotDecoder(decSession, {
+    embeddingDim: m.embedding_dim,
+    channels: encoder.channels,
+    height: encoder.height,
+    width: encoder.width,
+    io: decManifest.io.decoder,
+  });
   return {
     version: m.version,
     sampler,
@@ -89,7 +106,14 @@ export async function sweep(model: SweepModel, configs: SweepConfig[], o: SweepO
         const parts: Float32Array[] = [];
         for (let a = 0; a < n; a += chunk) {
           const b = Math.min(n, a + chunk);
-          const e = await model.sampler.sample({ userRow: userRow.slice(a, b), seeds: seeds.slice(a, b), guidance, sampler: c.sampler, steps: c.steps, spacing: c.spacing });
+          const e = await model.sampler.sample({
+            userRow: userRow.slice(a, b),
+            seeds: seeds.slice(a, b),
+            guidance,
+            sampler: c.sampler,
+            steps: c.steps,
+            spacing: c.spacing,
+          });
           parts.push(await model.reencode(e, b - a));
         }
         const dim = parts[0]!.length / Math.min(n, chunk);
@@ -108,7 +132,18 @@ export async function sweep(model: SweepModel, configs: SweepConfig[], o: SweepO
           own[k] = sum / per;
           div[k] = diversity(mine, dim);
         }
-        const run: FrontierRun = { sampler: c.sampler, steps: c.steps, spacing: c.spacing, guidance, seedSet: s, own, diversity: div, samples, itemsPerUser: per, dim };
+        const run: FrontierRun = {
+          sampler: c.sampler,
+          steps: c.steps,
+          spacing: c.spacing,
+          guidance,
+          seedSet: s,
+          own,
+          diversity: div,
+          samples,
+          itemsPerUser: per,
+          dim,
+        };
         out.push(run);
         o.onRun?.(run, (Date.now() - t0) / 1000);
       }

@@ -1,30 +1,31 @@
 // Integration test on the committed demo decoder (models/demo-v1/decoder). Never skips: a missing
 // artifact fails with a message saying what to produce.
-import { describe, expect, it } from 'vitest';
-import { demoFile, readNpyF32 } from '../test-support/demo-model.js';
-import { loadDecoderModelFiles } from './manifest.js';
-import { createImageEncoder, createOnnxSession, createSingleShotDecoder } from './onnx.js';
-import { encodePng } from './png.js';
+import { describe, expect, it } from "vitest";
+import { demoFile, readNpyF32 } from "../test-support/demo-model.js";
+import { loadDecoderModelFiles } from "./manifest.js";
+import { createImageEncoder, createOnnxSession, createSingleShotDecoder } from "./onnx.js";
+import { encodePng } from "./png.js";
 
 async function openDecoder() {
-  const files = await loadDecoderModelFiles(demoFile('decoder/manifest.json'));
+  const files = await loadDecoderModelFiles(demoFile("decoder/manifest.json"));
   const m = files.manifest;
   const shape = { embeddingDim: m.embedding_dim, channels: m.channels, height: m.height, width: m.width };
-  const dec = await createOnnxSession(files.files['decoder']!.bytes, { providers: ['cpu'], intraOpThreads: 1 });
+  const dec = await createOnnxSession(files.files["decoder"]!.bytes, { providers: ["cpu"], intraOpThreads: 1 });
   const decoder = createSingleShotDecoder(dec.session, { ...shape, io: m.io.decoder });
-  const encoder = m.io.encoder && files.files['encoder']
-    ? createImageEncoder((await createOnnxSession(files.files['encoder'].bytes, { intraOpThreads: 1 })).session, {
-        ...shape,
-        io: m.io.encoder,
-      })
-    : undefined;
+  const encoder =
+    m.io.encoder && files.files["encoder"]
+      ? createImageEncoder((await createOnnxSession(files.files["encoder"].bytes, { intraOpThreads: 1 })).session, {
+          ...shape,
+          io: m.io.encoder,
+        })
+      : undefined;
   return { manifest: m, decoder, encoder };
 }
 
-describe('single-shot demo decoder', () => {
-  it('decodes catalogue embeddings to [1, 28, 28] in [0, 1], batch invariant, and encodes back', async () => {
+describe("single-shot demo decoder", () => {
+  it("decodes catalogue embeddings to [1, 28, 28] in [0, 1], batch invariant, and encodes back", async () => {
     const { manifest, decoder, encoder } = await openDecoder();
-    const items = readNpyF32(demoFile('world/items.npy'));
+    const items = readNpyF32(demoFile("world/items.npy"));
     const D = manifest.embedding_dim;
     expect(items.shape[1]).toBe(D);
     const three = items.data.slice(0, 3 * D);

@@ -1,28 +1,36 @@
 // The latent-diffusion decoder on the committed tiny fixture (real ONNX graphs with SD 1.5 +
 // IP-Adapter I/O signatures, random weights): parity with the PyTorch reference decode, CFG as one
 // batched UNet call per step, seeding and batch invariance, and the GPU refusal.
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
-import { createLatentDiffusionDecoder, type LatentDecoderModels, type LatentImageDecoder } from './latent-decoder.js';
-import { latentConfigOf, loadLatentDecoder, type LatentDecoderOverrides } from './latent-load.js';
-import type { LatentSchedulerName } from './latent-schedulers.js';
-import { loadLatentDecoderModelFiles, ManifestError } from './manifest.js';
-import { createOnnxLatentModels, createOnnxSession, GpuUnavailableError } from './onnx.js';
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { createLatentDiffusionDecoder, type LatentDecoderModels, type LatentImageDecoder } from "./latent-decoder.js";
+import { latentConfigOf, loadLatentDecoder, type LatentDecoderOverrides } from "./latent-load.js";
+import type { LatentSchedulerName } from "./latent-schedulers.js";
+import { loadLatentDecoderModelFiles, ManifestError } from "./manifest.js";
+import { createOnnxLatentModels, createOnnxSession, GpuUnavailableError } from "./onnx.js";
 
-const MANIFEST = fileURLToPath(new URL('../test-fixtures/latent-tiny/manifest.json', import.meta.url));
-const CPU = { providers: ['cpu'] as const, intraOpThreads: 1, interOpThreads: 1 };
-const parity = JSON.parse(readFileSync(MANIFEST.replace('manifest.json', 'parity.json'), 'utf8')) as {
-  decode: { scheduler: LatentSchedulerName; steps: number; guidance: number; seeds: number[]; embeddings: number[][]; unet_calls: number; images: number[][] }[];
+const MANIFEST = fileURLToPath(new URL("../test-fixtures/latent-tiny/manifest.json", import.meta.url));
+const CPU = { providers: ["cpu"] as const, intraOpThreads: 1, interOpThreads: 1 };
+const parity = JSON.parse(readFileSync(MANIFEST.replace("manifest.json", "parity.json"), "utf8")) as {
+  decode: {
+    scheduler: LatentSchedulerName;
+    steps: number;
+    guidance: number;
+    seeds: number[];
+    embeddings: number[][];
+    unet_calls: number;
+    images: number[][];
+  }[];
 };
 
 /** The fixture's ONNX models, with the UNet wrapped to record every call's row count. */
 async function open(overrides: LatentDecoderOverrides = {}): Promise<{ decoder: LatentImageDecoder; unetRows: number[] }> {
   const files = await loadLatentDecoderModelFiles(MANIFEST);
   const m = files.manifest;
-  const s = async (key: string) => (await createOnnxSession(files.files[key]!.bytes, { ...CPU, providers: ['cpu'] })).session;
+  const s = async (key: string) => (await createOnnxSession(files.files[key]!.bytes, { ...CPU, providers: ["cpu"] })).session;
   const onnx = createOnnxLatentModels(
-    { unet: await s('unet'), imageProj: await s('image_proj'), vaeDecoder: await s('vae_decoder') },
+    { unet: await s("unet"), imageProj: await s("image_proj"), vaeDecoder: await s("vae_decoder") },
     { unet: m.io.unet, imageProj: m.io.image_proj!, vaeDecoder: m.io.vae_decoder },
     { embeddingDim: m.embedding_dim, latent: m.latent, condition: m.condition! },
   );
@@ -42,7 +50,7 @@ const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
   return m;
 };
 
-describe('latent decoder vs the PyTorch reference decode', () => {
+describe("latent decoder vs the PyTorch reference decode", () => {
   for (const p of parity.decode) {
     it(`${p.scheduler}, ${p.steps} steps, guidance ${p.guidance}: images within 1e-4`, async () => {
       const { decoder, unetRows } = await open({ scheduler: p.scheduler, steps: p.steps, guidance: p.guidance });
@@ -53,8 +61,8 @@ describe('latent decoder vs the PyTorch reference decode', () => {
   }
 });
 
-describe('latent decoder', () => {
-  it('images have the manifest shape, finite values in [0, 1], not saturated', async () => {
+describe("latent decoder", () => {
+  it("images have the manifest shape, finite values in [0, 1], not saturated", async () => {
     const { decoder } = await open({ steps: 10 });
     const out = await decoder.decode(embedding(0), 1, [5]);
     expect([out.count, out.channels, out.height, out.width]).toEqual([1, 3, 32, 32]);
@@ -64,7 +72,11 @@ describe('latent decoder', () => {
     expect(inside / out.pixels.length).toBeGreaterThan(0.2);
   });
 
-  for (const [scheduler, steps, calls] of [['ddim', 8, 8], ['euler', 8, 8], ['pndm', 8, 9]] as const) {
+  for (const [scheduler, steps, calls] of [
+    ["ddim", 8, 8],
+    ["euler", 8, 8],
+    ["pndm", 8, 9],
+  ] as const) {
     it(`${scheduler}: ${steps} steps are ${calls} UNet calls of 2B rows (CFG batched into one call)`, async () => {
       const { decoder, unetRows } = await open({ scheduler, steps });
       await decoder.decode(Float32Array.of(...embedding(1), ...embedding(2), ...embedding(3)), 3, [1, 2, 3]);
@@ -73,7 +85,7 @@ describe('latent decoder', () => {
     });
   }
 
-  it('the same seed gives identical bytes; another seed or embedding changes the image', async () => {
+  it("the same seed gives identical bytes; another seed or embedding changes the image", async () => {
     const { decoder } = await open({ steps: 6 });
     const a = await decoder.decode(embedding(0), 1, [42]);
     const again = await (await open({ steps: 6 })).decoder.decode(embedding(0), 1, [42]);
@@ -84,7 +96,7 @@ describe('latent decoder', () => {
     expect(maxAbs(otherEmbedding.pixels, a.pixels)).toBeGreaterThan(0.05);
   });
 
-  for (const scheduler of ['ddim', 'euler', 'pndm'] as const) {
+  for (const scheduler of ["ddim", "euler", "pndm"] as const) {
     it(`${scheduler}: item i of a batched decode equals its single decode within 1e-5`, async () => {
       const { decoder } = await open({ scheduler, steps: 6 });
       const batch = await decoder.decode(Float32Array.of(...embedding(4), ...embedding(5), ...embedding(6), ...embedding(7)), 4, [10, 11, 12, 13]);
@@ -96,41 +108,41 @@ describe('latent decoder', () => {
     });
   }
 
-  it('needs one seed per image', async () => {
+  it("needs one seed per image", async () => {
     const { decoder } = await open({ steps: 2 });
     await expect(decoder.decode(embedding(0), 1)).rejects.toThrow(/one seed per image/);
     await expect(decoder.decode(embedding(0), 1, [1, 2])).rejects.toThrow(/one seed per image/);
   });
 });
 
-describe('loadLatentDecoder', () => {
-  it('loads from the manifest on the CPU and reports the provider', async () => {
-    const loaded = await loadLatentDecoder(MANIFEST, { providers: ['cuda', 'webgpu', 'cpu'], intraOpThreads: 1 }, { steps: 2 });
-    expect(loaded.providers).toEqual(['cpu']);
-    expect(loaded.rejected.map((r) => r.provider)).toEqual(['cuda', 'webgpu']);
+describe("loadLatentDecoder", () => {
+  it("loads from the manifest on the CPU and reports the provider", async () => {
+    const loaded = await loadLatentDecoder(MANIFEST, { providers: ["cuda", "webgpu", "cpu"], intraOpThreads: 1 }, { steps: 2 });
+    expect(loaded.providers).toEqual(["cpu"]);
+    expect(loaded.rejected.map((r) => r.provider)).toEqual(["cuda", "webgpu"]);
     expect(loaded.decoder.config.steps).toBe(2);
     expect((await loaded.decoder.decode(embedding(0), 1, [1])).pixels.length).toBe(3 * 32 * 32);
   });
 
-  it('REQUIRE_GPU on a CPU-only machine fails fast with a clear message', async () => {
+  it("REQUIRE_GPU on a CPU-only machine fails fast with a clear message", async () => {
     const started = Date.now();
-    const err = await loadLatentDecoder(MANIFEST, { providers: ['cuda', 'webgpu', 'cpu'], requireGpu: true }).catch((e: unknown) => e);
+    const err = await loadLatentDecoder(MANIFEST, { providers: ["cuda", "webgpu", "cpu"], requireGpu: true }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(GpuUnavailableError);
     expect((err as Error).message).toMatch(/refusing CPU fallback \(cuda: .*; webgpu: .*\)/);
     expect(Date.now() - started).toBeLessThan(5000);
   });
 
-  it('refuses a manifest whose negative policy does not match its files', async () => {
+  it("refuses a manifest whose negative policy does not match its files", async () => {
     const files = await loadLatentDecoderModelFiles(MANIFEST);
-    const { latentDecoderManifestSchema } = await import('./manifest.js');
-    const bad = { ...files.manifest, negative: 'zero-embedding' };
+    const { latentDecoderManifestSchema } = await import("./manifest.js");
+    const bad = { ...files.manifest, negative: "zero-embedding" };
     expect(latentDecoderManifestSchema.safeParse(bad).success).toBe(false);
     expect(ManifestError).toBeDefined();
   });
 });
 
-describe('latent decoder without an image projection (Kandinsky style)', () => {
-  it('feeds the embedding itself as the condition and the all-zero embedding as the negative', async () => {
+describe("latent decoder without an image projection (Kandinsky style)", () => {
+  it("feeds the embedding itself as the condition and the all-zero embedding as the negative", async () => {
     const conds: Float32Array[] = [];
     const latentSize = 2 * 2 * 2;
     const decoder = createLatentDiffusionDecoder(
@@ -145,9 +157,17 @@ describe('latent decoder without an image projection (Kandinsky style)', () => {
         vae: { decode: async (_latents, rows) => new Float32Array(rows * 3).fill(0) },
       },
       {
-        embeddingDim: 2, latent: { channels: 2, height: 2, width: 2 }, latentScale: 1, image: { channels: 3, height: 1, width: 1 },
-        vaeRange: [-1, 1], alphasCumprod: Float64Array.from({ length: 10 }, (_, i) => 1 - 0.05 * (i + 1)), stepsOffset: 0,
-        scheduler: 'ddim', steps: 2, guidance: 3, noiseStream: 5,
+        embeddingDim: 2,
+        latent: { channels: 2, height: 2, width: 2 },
+        latentScale: 1,
+        image: { channels: 3, height: 1, width: 1 },
+        vaeRange: [-1, 1],
+        alphasCumprod: Float64Array.from({ length: 10 }, (_, i) => 1 - 0.05 * (i + 1)),
+        stepsOffset: 0,
+        scheduler: "ddim",
+        steps: 2,
+        guidance: 3,
+        noiseStream: 5,
       },
     );
     const out = await decoder.decode(Float32Array.of(1, 2, 3, 4), 2, [1, 2]);
@@ -159,9 +179,9 @@ describe('latent decoder without an image projection (Kandinsky style)', () => {
 
 // The trained Fashion-MNIST decoder (models/demo-v2/decoder, training/regenerate-decoder.sh): per-graph
 // parity with PyTorch, whole decodes, and batch invariance at the manifest's own scheduler and steps.
-describe('the committed trained latent decoder (demo-v2)', () => {
-  const TRAINED = fileURLToPath(new URL('../../../models/demo-v2/decoder/manifest.json', import.meta.url));
-  const trained = JSON.parse(readFileSync(TRAINED.replace('manifest.json', 'parity.json'), 'utf8')) as typeof parity & {
+describe("the committed trained latent decoder (demo-v2)", () => {
+  const TRAINED = fileURLToPath(new URL("../../../models/demo-v2/decoder/manifest.json", import.meta.url));
+  const trained = JSON.parse(readFileSync(TRAINED.replace("manifest.json", "parity.json"), "utf8")) as typeof parity & {
     models: { image_embeds: number[][]; image_prompt_embeds: number[][]; sample: number[][]; timestep: number[]; out_sample: number[][] };
   };
 
@@ -170,20 +190,25 @@ describe('the committed trained latent decoder (demo-v2)', () => {
     const m = files.manifest;
     const s = async (key: string) => (await createOnnxSession(files.files[key]!.bytes, CPU)).session;
     const models = createOnnxLatentModels(
-      { unet: await s('unet'), imageProj: await s('image_proj'), vaeDecoder: await s('vae_decoder') },
+      { unet: await s("unet"), imageProj: await s("image_proj"), vaeDecoder: await s("vae_decoder") },
       { unet: m.io.unet, imageProj: m.io.image_proj!, vaeDecoder: m.io.vae_decoder },
       { embeddingDim: m.embedding_dim, latent: m.latent, condition: m.condition! },
     );
     return { models, manifest: m, decoder: createLatentDiffusionDecoder(models, latentConfigOf(files, overrides)) };
   }
 
-  it('image projection within 1e-5 and one CFG-sized UNet call within 1e-4 of PyTorch', async () => {
+  it("image projection within 1e-5 and one CFG-sized UNet call within 1e-4 of PyTorch", async () => {
     const { models } = await openTrained();
     const p = trained.models;
     const rows = p.image_embeds.length;
     const tokens = await models.imageProjection!.project(Float32Array.from(p.image_embeds.flat()), rows);
     expect(maxAbs(tokens, p.image_prompt_embeds.flat())).toBeLessThan(1e-5);
-    const eps = await models.unet.predictNoise(Float32Array.from(p.sample.flat()), Float32Array.from(p.timestep), await projectedWithNegative(models, p.image_embeds), 2 * rows);
+    const eps = await models.unet.predictNoise(
+      Float32Array.from(p.sample.flat()),
+      Float32Array.from(p.timestep),
+      await projectedWithNegative(models, p.image_embeds),
+      2 * rows,
+    );
     expect(maxAbs(eps, p.out_sample.flat())).toBeLessThan(1e-4);
   });
 
@@ -209,7 +234,10 @@ describe('the committed trained latent decoder (demo-v2)', () => {
 });
 
 /** The UNet's condition for a CFG call: the projected embeddings, then the projected zero embedding per row. */
-async function projectedWithNegative(models: { imageProjection?: { project(e: Float32Array, rows: number): Promise<Float32Array> } }, embeds: number[][]): Promise<Float32Array> {
+async function projectedWithNegative(
+  models: { imageProjection?: { project(e: Float32Array, rows: number): Promise<Float32Array> } },
+  embeds: number[][],
+): Promise<Float32Array> {
   const rows = embeds.length;
   const cond = await models.imageProjection!.project(Float32Array.from(embeds.flat()), rows);
   const neg = await models.imageProjection!.project(new Float32Array(embeds[0]!.length), 1);

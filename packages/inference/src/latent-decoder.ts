@@ -8,9 +8,9 @@
  * noise stream), the scheduler is elementwise, and the negative branch is a fixed tensor, so item i
  * of a batch decodes as it would alone (up to the backend's float32 kernels).
  */
-import { createLatentScheduler, type LatentSchedulerName } from './latent-schedulers.js';
-import { normalVector } from './rng.js';
-import type { DecodedImages, ImageDecoder } from './image-roles.js';
+import { createLatentScheduler, type LatentSchedulerName } from "./latent-schedulers.js";
+import { normalVector } from "./rng.js";
+import type { DecodedImages, ImageDecoder } from "./image-roles.js";
 
 /** `image_proj(e[B,E]) → tokens[B,N,X]` (IP-Adapter's image projection). */
 export interface ImageProjectionModel {
@@ -86,7 +86,7 @@ export function createLatentDiffusionDecoder(models: LatentDecoderModels, config
     unetCallsPerDecode: callsPerDecode,
     async decode(embeddings, count, seeds, signal): Promise<DecodedImages> {
       if (embeddings.length !== count * E) throw new RangeError(`embeddings has ${embeddings.length} values, expected ${count}×${E}`);
-      if (!seeds || seeds.length !== count) throw new RangeError(`the latent decoder needs one seed per image (${count}), got ${seeds?.length ?? 'none'}`);
+      if (!seeds || seeds.length !== count) throw new RangeError(`the latent decoder needs one seed per image (${count}), got ${seeds?.length ?? "none"}`);
       const B = count;
       const [cond, neg] = await Promise.all([condition(embeddings, B), negativeCondition()]);
       const perCond = neg.length;

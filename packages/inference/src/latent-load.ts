@@ -2,10 +2,10 @@
  * Loads a latent-diffusion decoder directory (manifest + three graphs, sha256-verified) into a
  * ready {@link LatentImageDecoder}. The I/O half of latent-decoder.ts.
  */
-import { createLatentDiffusionDecoder, type LatentDecoderConfig, type LatentImageDecoder } from './latent-decoder.js';
-import type { LatentSchedulerName } from './latent-schedulers.js';
-import { loadLatentDecoderModelFiles, type LatentDecoderModelFiles } from './manifest.js';
-import { createOnnxLatentModels, createOnnxSession, type ExecutionProvider, type SessionOptions } from './onnx.js';
+import { createLatentDiffusionDecoder, type LatentDecoderConfig, type LatentImageDecoder } from "./latent-decoder.js";
+import type { LatentSchedulerName } from "./latent-schedulers.js";
+import { loadLatentDecoderModelFiles, type LatentDecoderModelFiles } from "./manifest.js";
+import { createOnnxLatentModels, createOnnxSession, type ExecutionProvider, type SessionOptions } from "./onnx.js";
 
 /** Run-time choices that may differ from the manifest's defaults (e.g. fewer steps for a preview pool). */
 export interface LatentDecoderOverrides {
@@ -41,18 +41,14 @@ export function latentConfigOf(files: LatentDecoderModelFiles, overrides: Latent
 }
 
 /** Verifies and loads a latent decoder; `REQUIRE_GPU` semantics come from `session.requireGpu`. */
-export async function loadLatentDecoder(
-  manifestPath: string,
-  session: SessionOptions,
-  overrides: LatentDecoderOverrides = {},
-): Promise<LoadedLatentDecoder> {
+export async function loadLatentDecoder(manifestPath: string, session: SessionOptions, overrides: LatentDecoderOverrides = {}): Promise<LoadedLatentDecoder> {
   const files = await loadLatentDecoderModelFiles(manifestPath);
   const m = files.manifest;
   // The UNet first: with requireGpu it is the one that must not land on the CPU, and failing here
   // costs nothing else.
-  const unet = await createOnnxSession(files.files['unet']!.bytes, session);
-  const vae = await createOnnxSession(files.files['vae_decoder']!.bytes, session);
-  const proj = files.files['image_proj'] ? await createOnnxSession(files.files['image_proj'].bytes, session) : undefined;
+  const unet = await createOnnxSession(files.files["unet"]!.bytes, session);
+  const vae = await createOnnxSession(files.files["vae_decoder"]!.bytes, session);
+  const proj = files.files["image_proj"] ? await createOnnxSession(files.files["image_proj"].bytes, session) : undefined;
   const models = createOnnxLatentModels(
     { unet: unet.session, vaeDecoder: vae.session, ...(proj ? { imageProj: proj.session } : {}) },
     {

@@ -1,13 +1,13 @@
 // The runtime schedulers against the trajectories training/rebeca_train/latent_schedulers.py computed
 // (committed in the tiny latent fixture's parity.json).
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
-import { createLatentScheduler, type LatentSchedulerName } from './latent-schedulers.js';
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { createLatentScheduler, type LatentSchedulerName } from "./latent-schedulers.js";
 
-const FIXTURE = fileURLToPath(new URL('../test-fixtures/latent-tiny/', import.meta.url));
-const manifest = JSON.parse(readFileSync(FIXTURE + 'manifest.json', 'utf8')) as { scheduler: { alphas_cumprod: number[] } };
-const parity = JSON.parse(readFileSync(FIXTURE + 'parity.json', 'utf8')) as {
+const FIXTURE = fileURLToPath(new URL("../test-fixtures/latent-tiny/", import.meta.url));
+const manifest = JSON.parse(readFileSync(FIXTURE + "manifest.json", "utf8")) as { scheduler: { alphas_cumprod: number[] } };
+const parity = JSON.parse(readFileSync(FIXTURE + "parity.json", "utf8")) as {
   schedulers: {
     x_init: number[];
     cases: { scheduler: LatentSchedulerName; steps: number; timesteps: number[]; init_sigma: number; final: number[]; sigmas?: number[] }[];
@@ -23,7 +23,11 @@ function run(name: LatentSchedulerName, steps: number, xInit: number[]): Float64
   const x = Float64Array.from(xInit, (v) => v * s.initSigma);
   s.timesteps.forEach((t, i) => {
     const scale = s.inputScale(i);
-    s.step(Float64Array.from(x, (v) => toyEps(v * scale, t)), i, x);
+    s.step(
+      Float64Array.from(x, (v) => toyEps(v * scale, t)),
+      i,
+      x,
+    );
   });
   return x;
 }
@@ -34,9 +38,9 @@ const maxRelDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
   return m;
 };
 
-describe('latent schedulers vs the Python reference', () => {
-  it('covers every scheduler', () => {
-    expect(new Set(parity.schedulers.cases.map((c) => c.scheduler))).toEqual(new Set(['ddim', 'euler', 'pndm']));
+describe("latent schedulers vs the Python reference", () => {
+  it("covers every scheduler", () => {
+    expect(new Set(parity.schedulers.cases.map((c) => c.scheduler))).toEqual(new Set(["ddim", "euler", "pndm"]));
   });
 
   for (const c of parity.schedulers.cases) {
@@ -51,29 +55,29 @@ describe('latent schedulers vs the Python reference', () => {
   }
 });
 
-describe('latent scheduler structure', () => {
-  it('SD 1.5 timesteps: DDIM leading + offset, PNDM repeats the second, Euler linspace', () => {
-    expect(createLatentScheduler('ddim', alphas, 50).timesteps.slice(0, 3)).toEqual([981, 961, 941]);
-    const p = createLatentScheduler('pndm', alphas, 50).timesteps;
+describe("latent scheduler structure", () => {
+  it("SD 1.5 timesteps: DDIM leading + offset, PNDM repeats the second, Euler linspace", () => {
+    expect(createLatentScheduler("ddim", alphas, 50).timesteps.slice(0, 3)).toEqual([981, 961, 941]);
+    const p = createLatentScheduler("pndm", alphas, 50).timesteps;
     expect(p.length).toBe(51);
     expect(p.slice(0, 4)).toEqual([981, 961, 961, 941]);
     expect(p[p.length - 1]).toBe(1);
-    expect(createLatentScheduler('euler', alphas, 10).timesteps[0]).toBe(999);
+    expect(createLatentScheduler("euler", alphas, 10).timesteps[0]).toBe(999);
   });
 
-  it('a model that knows the noise makes DDIM land on x0 (up to the final ᾱ[0])', () => {
+  it("a model that knows the noise makes DDIM land on x0 (up to the final ᾱ[0])", () => {
     const x0 = [-1, -0.25, 0.5, 1];
     const noise = [0.3, -1.2, 0.7, 0.05];
-    const s = createLatentScheduler('ddim', alphas, 10);
+    const s = createLatentScheduler("ddim", alphas, 10);
     const a0 = alphas[s.timesteps[0]!]!;
     const x = Float64Array.from(x0, (v, k) => Math.sqrt(a0) * v + Math.sqrt(1 - a0) * noise[k]!);
     s.timesteps.forEach((_, i) => s.step(Float64Array.from(noise), i, x));
     x0.forEach((v, k) => expect(x[k]).toBeCloseTo(Math.sqrt(alphas[0]!) * v + Math.sqrt(1 - alphas[0]!) * noise[k]!, 12));
   });
 
-  it('refuses bad arguments with a message', () => {
-    expect(() => createLatentScheduler('ddim', alphas, 0)).toThrow(/steps must be/);
-    expect(() => createLatentScheduler('pndm', alphas, 1)).toThrow(/at least 2/);
-    expect(() => createLatentScheduler('heun' as LatentSchedulerName, alphas, 10)).toThrow(/unknown scheduler "heun"/);
+  it("refuses bad arguments with a message", () => {
+    expect(() => createLatentScheduler("ddim", alphas, 0)).toThrow(/steps must be/);
+    expect(() => createLatentScheduler("pndm", alphas, 1)).toThrow(/at least 2/);
+    expect(() => createLatentScheduler("heun" as LatentSchedulerName, alphas, 10)).toThrow(/unknown scheduler "heun"/);
   });
 });

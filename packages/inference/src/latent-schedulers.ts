@@ -8,8 +8,8 @@
  * updates are elementwise, so a sample's trajectory never depends on the batch it shares.
  */
 
-export type LatentSchedulerName = 'ddim' | 'euler' | 'pndm';
-export const LATENT_SCHEDULERS: readonly LatentSchedulerName[] = ['ddim', 'euler', 'pndm'];
+export type LatentSchedulerName = "ddim" | "euler" | "pndm";
+export const LATENT_SCHEDULERS: readonly LatentSchedulerName[] = ["ddim", "euler", "pndm"];
 
 export interface LatentScheduler {
   readonly name: LatentSchedulerName;
@@ -41,15 +41,15 @@ export function createLatentScheduler(
   if (!Number.isInteger(steps) || steps < 1 || steps > T) throw new RangeError(`steps must be an integer in 1..${T}, got ${steps}`);
   const offset = options.stepsOffset ?? 1;
   switch (name) {
-    case 'ddim':
+    case "ddim":
       return ddim(alphasCumprod, steps, offset);
-    case 'euler':
+    case "euler":
       return euler(alphasCumprod, steps);
-    case 'pndm':
-      if (steps < 2) throw new RangeError('pndm needs at least 2 steps');
+    case "pndm":
+      if (steps < 2) throw new RangeError("pndm needs at least 2 steps");
       return pndm(alphasCumprod, steps, offset);
     default:
-      throw new RangeError(`unknown scheduler ${JSON.stringify(name)} (expected one of ${LATENT_SCHEDULERS.join(', ')})`);
+      throw new RangeError(`unknown scheduler ${JSON.stringify(name)} (expected one of ${LATENT_SCHEDULERS.join(", ")})`);
   }
 }
 
@@ -68,7 +68,7 @@ function ddim(a: Float64Array, steps: number, offset: number): LatentScheduler {
   const ratio = Math.floor(a.length / steps);
   const timesteps = leading(a.length, steps, offset);
   return {
-    name: 'ddim',
+    name: "ddim",
     timesteps,
     initSigma: 1,
     inputScale: () => 1,
@@ -100,7 +100,7 @@ function euler(a: Float64Array, steps: number): LatentScheduler {
   };
   const sigmas = [...timesteps.map(sigmaAt), 0];
   return {
-    name: 'euler',
+    name: "euler",
     timesteps,
     sigmas,
     initSigma: sigmas[0]!,
@@ -112,7 +112,6 @@ function euler(a: Float64Array, steps: number): LatentScheduler {
     },
   };
 }
-
 
 function pndm(a: Float64Array, steps: number, offset: number): LatentScheduler {
   const ratio = Math.floor(a.length / steps);
@@ -133,7 +132,7 @@ function pndm(a: Float64Array, steps: number, offset: number): LatentScheduler {
   };
 
   return {
-    name: 'pndm',
+    name: "pndm",
     timesteps,
     initSigma: 1,
     inputScale: () => 1,

@@ -7,27 +7,27 @@
  * gateway and the evaluation tools read manifests without the native runtime. Keep this module's
  * imports free of `./onnx.js` (manifest-entry.test.ts checks).
  */
-import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
-import { z } from 'zod';
-import { SAMPLER_NAMES } from './sampler.js';
-import { TIMESTEP_SPACINGS, validateAlphasCumprod } from './schedule.js';
+import { createHash } from "node:crypto";
+import { readdir, readFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import { z } from "zod";
+import { SAMPLER_NAMES } from "./sampler.js";
+import { TIMESTEP_SPACINGS, validateAlphasCumprod } from "./schedule.js";
 
-const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'sha256 must be 64 lowercase hex digits');
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, "sha256 must be 64 lowercase hex digits");
 const fileRef = z.object({ path: z.string().min(1), sha256: sha256Hex }).loose();
 const positiveInt = z.number().int().positive();
 
 export const priorManifestSchema = z
   .object({
-    format: z.literal('rebeca.prior/v1'),
+    format: z.literal("rebeca.prior/v1"),
     version: z.string().min(1),
-    architecture: z.enum(['mlp', 'rebeca']),
+    architecture: z.enum(["mlp", "rebeca"]),
     embedding_dim: positiveInt,
     user_dim: positiveInt,
-    prediction: z.literal('x0'),
+    prediction: z.literal("x0"),
     schedule: z.object({
-      name: z.literal('squaredcos_cap_v2'),
+      name: z.literal("squaredcos_cap_v2"),
       timesteps: positiveInt,
       alphas_cumprod: z.array(z.number()),
     }),
@@ -36,19 +36,21 @@ export const priorManifestSchema = z
     like: z.number().int().nonnegative(),
     users: z.object({ rows: positiveInt, null_row: z.number().int().nonnegative() }),
     /** What a request gets when it names no sampler/steps/guidance/spacing; written by the evaluation. */
-    defaults: z.object({
-      guidance: z.number(),
-      /** Steps of every sampler except DDPM (which visits all timesteps). */
-      steps: positiveInt,
-      sampler: z.enum(SAMPLER_NAMES),
-      /** Absent in manifests older than the spacing option: "linspace". */
-      spacing: z.enum(TIMESTEP_SPACINGS).optional(),
-    }).loose(),
+    defaults: z
+      .object({
+        guidance: z.number(),
+        /** Steps of every sampler except DDPM (which visits all timesteps). */
+        steps: positiveInt,
+        sampler: z.enum(SAMPLER_NAMES),
+        /** Absent in manifests older than the spacing option: "linspace". */
+        spacing: z.enum(TIMESTEP_SPACINGS).optional(),
+      })
+      .loose(),
     files: z
       .object({
         prior: fileRef,
         user_table: fileRef.extend({
-          dtype: z.literal('float32'),
+          dtype: z.literal("float32"),
           shape: z.tuple([positiveInt, positiveInt]),
         }),
         user_ids: fileRef,
@@ -61,20 +63,20 @@ export const priorManifestSchema = z
   .loose()
   .superRefine((m, ctx) => {
     for (const p of validateAlphasCumprod(m.schedule.alphas_cumprod, m.schedule.timesteps)) {
-      ctx.addIssue({ code: 'custom', path: ['schedule', 'alphas_cumprod'], message: p });
+      ctx.addIssue({ code: "custom", path: ["schedule", "alphas_cumprod"], message: p });
     }
     const [rows, dim] = m.files.user_table.shape;
     if (rows !== m.users.rows) {
-      ctx.addIssue({ code: 'custom', path: ['files', 'user_table', 'shape'], message: `rows ${rows} ≠ users.rows ${m.users.rows}` });
+      ctx.addIssue({ code: "custom", path: ["files", "user_table", "shape"], message: `rows ${rows} ≠ users.rows ${m.users.rows}` });
     }
     if (dim !== m.user_dim) {
-      ctx.addIssue({ code: 'custom', path: ['files', 'user_table', 'shape'], message: `dim ${dim} ≠ user_dim ${m.user_dim}` });
+      ctx.addIssue({ code: "custom", path: ["files", "user_table", "shape"], message: `dim ${dim} ≠ user_dim ${m.user_dim}` });
     }
     if (m.users.null_row >= m.users.rows) {
-      ctx.addIssue({ code: 'custom', path: ['users', 'null_row'], message: 'null_row out of range' });
+      ctx.addIssue({ code: "custom", path: ["users", "null_row"], message: "null_row out of range" });
     }
     if (m.defaults.steps > m.schedule.timesteps) {
-      ctx.addIssue({ code: 'custom', path: ['defaults', 'steps'], message: 'steps exceed schedule timesteps' });
+      ctx.addIssue({ code: "custom", path: ["defaults", "steps"], message: "steps exceed schedule timesteps" });
     }
   });
 export type PriorManifest = z.infer<typeof priorManifestSchema>;
@@ -83,16 +85,14 @@ const ioNames = z.object({ input: z.string().min(1), output: z.string().min(1) }
 
 export const decoderManifestSchema = z
   .object({
-    format: z.literal('rebeca.decoder/v1'),
-    kind: z.literal('single-shot'),
+    format: z.literal("rebeca.decoder/v1"),
+    kind: z.literal("single-shot"),
     embedding_dim: positiveInt,
     channels: z.union([z.literal(1), z.literal(3)]),
     height: positiveInt,
     width: positiveInt,
     range: z.tuple([z.number(), z.number()]),
-    files: z
-      .object({ decoder: fileRef, encoder: fileRef.optional(), parity: fileRef.optional() })
-      .catchall(fileRef),
+    files: z.object({ decoder: fileRef, encoder: fileRef.optional(), parity: fileRef.optional() }).catchall(fileRef),
     io: z.object({ decoder: ioNames, encoder: ioNames.optional() }),
   })
   .loose();
@@ -109,8 +109,8 @@ const latentIo = z.object({
 /** A latent-diffusion decoder (docs/model-format.md, "Latent-diffusion decoder manifest"). */
 export const latentDecoderManifestSchema = z
   .object({
-    format: z.literal('rebeca.decoder/v1'),
-    kind: z.literal('latent-diffusion'),
+    format: z.literal("rebeca.decoder/v1"),
+    kind: z.literal("latent-diffusion"),
     family: z.string().min(1),
     embedding_dim: positiveInt,
     channels: z.union([z.literal(1), z.literal(3)]),
@@ -119,15 +119,17 @@ export const latentDecoderManifestSchema = z
     range: z.tuple([z.literal(0), z.literal(1)]),
     latent: z.object({ channels: positiveInt, height: positiveInt, width: positiveInt, scale: z.number().positive() }),
     condition: z.object({ tokens: positiveInt, dim: positiveInt }).optional(),
-    scheduler: z.object({
-      prediction: z.literal('epsilon'),
-      beta_schedule: z.string(),
-      steps_offset: z.number().int().nonnegative(),
-      timesteps: positiveInt,
-      alphas_cumprod: z.array(z.number()),
-    }).loose(),
-    defaults: z.object({ scheduler: z.enum(['ddim', 'euler', 'pndm']), steps: positiveInt, guidance: z.number() }),
-    negative: z.enum(['zero-embedding-projected', 'zero-embedding']),
+    scheduler: z
+      .object({
+        prediction: z.literal("epsilon"),
+        beta_schedule: z.string(),
+        steps_offset: z.number().int().nonnegative(),
+        timesteps: positiveInt,
+        alphas_cumprod: z.array(z.number()),
+      })
+      .loose(),
+    defaults: z.object({ scheduler: z.enum(["ddim", "euler", "pndm"]), steps: positiveInt, guidance: z.number() }),
+    negative: z.enum(["zero-embedding-projected", "zero-embedding"]),
     vae_range: z.tuple([z.number(), z.number()]),
     noise_stream: z.number().int().nonnegative().max(0xffffffff),
     files: z.object({ unet: fileRef, image_proj: fileRef.optional(), vae_decoder: fileRef, parity: fileRef.optional() }).catchall(fileRef),
@@ -136,20 +138,24 @@ export const latentDecoderManifestSchema = z
   .loose()
   .superRefine((m, ctx) => {
     for (const p of validateAlphasCumprod(m.scheduler.alphas_cumprod, m.scheduler.timesteps)) {
-      ctx.addIssue({ code: 'custom', path: ['scheduler', 'alphas_cumprod'], message: p });
+      ctx.addIssue({ code: "custom", path: ["scheduler", "alphas_cumprod"], message: p });
     }
-    if (m.defaults.steps > m.scheduler.timesteps) ctx.addIssue({ code: 'custom', path: ['defaults', 'steps'], message: 'steps exceed scheduler timesteps' });
-    const projected = m.negative === 'zero-embedding-projected';
+    if (m.defaults.steps > m.scheduler.timesteps) ctx.addIssue({ code: "custom", path: ["defaults", "steps"], message: "steps exceed scheduler timesteps" });
+    const projected = m.negative === "zero-embedding-projected";
     if (projected !== (m.files.image_proj !== undefined) || projected !== (m.io.image_proj !== undefined) || projected !== (m.condition !== undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['negative'], message: 'zero-embedding-projected needs files.image_proj, io.image_proj and condition (and zero-embedding none of them)' });
+      ctx.addIssue({
+        code: "custom",
+        path: ["negative"],
+        message: "zero-embedding-projected needs files.image_proj, io.image_proj and condition (and zero-embedding none of them)",
+      });
     }
-    if (!(m.vae_range[1] > m.vae_range[0])) ctx.addIssue({ code: 'custom', path: ['vae_range'], message: 'must be [low, high] with high > low' });
+    if (!(m.vae_range[1] > m.vae_range[0])) ctx.addIssue({ code: "custom", path: ["vae_range"], message: "must be [low, high] with high > low" });
   });
 export type LatentDecoderManifest = z.infer<typeof latentDecoderManifestSchema>;
 
 /** Thrown when a file's content does not match the sha256 its manifest declares. */
 export class ChecksumMismatchError extends Error {
-  override readonly name = 'ChecksumMismatchError';
+  override readonly name = "ChecksumMismatchError";
   constructor(
     readonly file: string,
     readonly expected: string,
@@ -161,18 +167,18 @@ export class ChecksumMismatchError extends Error {
 
 /** Thrown when a manifest does not parse; lists every problem at once. */
 export class ManifestError extends Error {
-  override readonly name = 'ManifestError';
+  override readonly name = "ManifestError";
   constructor(
     readonly file: string,
     readonly problems: readonly string[],
   ) {
-    super(`invalid manifest ${file}:\n  ${problems.join('\n  ')}`);
+    super(`invalid manifest ${file}:\n  ${problems.join("\n  ")}`);
   }
 }
 
 /** Hex sha256 of bytes. */
 export function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
+  return createHash("sha256").update(bytes).digest("hex");
 }
 
 /** A manifest-listed file after its hash was checked. */
@@ -186,7 +192,7 @@ export interface VerifiedFile {
 async function readJson(path: string): Promise<{ raw: unknown; bytes: Uint8Array }> {
   const bytes = await readFile(path);
   try {
-    return { raw: JSON.parse(bytes.toString('utf8')) as unknown, bytes };
+    return { raw: JSON.parse(bytes.toString("utf8")) as unknown, bytes };
   } catch (e) {
     throw new ManifestError(path, [`not JSON: ${(e as Error).message}`]);
   }
@@ -197,19 +203,14 @@ function parseWith<T>(schema: z.ZodType<T>, raw: unknown, file: string): T {
   if (!r.success) {
     throw new ManifestError(
       file,
-      r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
+      r.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`),
     );
   }
   return r.data;
 }
 
-async function verifyFiles(
-  dir: string,
-  files: Record<string, { path: string; sha256: string } | undefined>,
-): Promise<Record<string, VerifiedFile>> {
-  const entries = Object.entries(files).filter(
-    (e): e is [string, { path: string; sha256: string }] => e[1] !== undefined,
-  );
+async function verifyFiles(dir: string, files: Record<string, { path: string; sha256: string } | undefined>): Promise<Record<string, VerifiedFile>> {
+  const entries = Object.entries(files).filter((e): e is [string, { path: string; sha256: string }] => e[1] !== undefined);
   const out: Record<string, VerifiedFile> = {};
   await Promise.all(
     entries.map(async ([key, ref]) => {
@@ -262,7 +263,11 @@ export async function verifyManifestFiles<M extends ListsFiles>(parsed: ParsedMa
   let listed = parsed.manifest.files;
   if (keys) {
     const missing = keys.filter((k) => listed[k] === undefined);
-    if (missing.length > 0) throw new ManifestError(parsed.manifestPath, missing.map((k) => `files.${k}: required here but missing`));
+    if (missing.length > 0)
+      throw new ManifestError(
+        parsed.manifestPath,
+        missing.map((k) => `files.${k}: required here but missing`),
+      );
     listed = Object.fromEntries(keys.map((k) => [k, listed[k]]));
   }
   return { ...parsed, files: await verifyFiles(dirname(parsed.manifestPath), listed) };
@@ -285,13 +290,13 @@ export async function loadPriorModelFiles(manifestPath: string): Promise<PriorMo
   const loaded = await loadVerifiedManifest(priorManifestSchema, manifestPath);
   const { manifest, files } = loaded;
   const userTable = createUserTable({
-    data: files['user_table']!.bytes,
+    data: files["user_table"]!.bytes,
     rows: manifest.users.rows,
     dim: manifest.user_dim,
     nullRow: manifest.users.null_row,
-    ids: new TextDecoder().decode(files['user_ids']!.bytes),
+    ids: new TextDecoder().decode(files["user_ids"]!.bytes),
   });
-  return { ...loaded, prior: files['prior']!, userTable, alphasCumprod: Float64Array.from(manifest.schedule.alphas_cumprod) };
+  return { ...loaded, prior: files["prior"]!, userTable, alphasCumprod: Float64Array.from(manifest.schedule.alphas_cumprod) };
 }
 
 /** A single-shot decoder with every file verified. */
@@ -321,15 +326,15 @@ export function parsePriorManifest(manifestPath: string): Promise<ParsedManifest
  * manifest is self-consistent, is refused.
  */
 export async function pairedDecoderManifest(priorManifestPath: string): Promise<string> {
-  const { files } = await verifyManifestFiles(await parsePriorManifest(priorManifestPath), ['decoder']);
-  return files['decoder']!.path;
+  const { files } = await verifyManifestFiles(await parsePriorManifest(priorManifestPath), ["decoder"]);
+  return files["decoder"]!.path;
 }
 
 /** The `kind` a decoder manifest declares (`single-shot` when absent), to pick its loader. */
 export async function decoderManifestKind(manifestPath: string): Promise<string> {
   const { raw } = await readJson(resolve(manifestPath));
   const kind = (raw as { kind?: unknown } | null)?.kind;
-  return typeof kind === 'string' ? kind : 'single-shot';
+  return typeof kind === "string" ? kind : "single-shot";
 }
 
 /** The per-user conditioning rows: float32 [rows, U], the last row is usually the null user. */
@@ -368,8 +373,8 @@ export function createUserTable(src: UserTableSource): UserTable {
   const values = new Float32Array(n);
   for (let i = 0; i < n; i++) values[i] = dv.getFloat32(i * 4, true);
 
-  const idList = src.ids === undefined ? [] : src.ids.split('\n').map((s) => s.replace(/\r$/, ''));
-  while (idList.length > 0 && idList[idList.length - 1] === '') idList.pop();
+  const idList = src.ids === undefined ? [] : src.ids.split("\n").map((s) => s.replace(/\r$/, ""));
+  while (idList.length > 0 && idList[idList.length - 1] === "") idList.pop();
   if (src.ids !== undefined && idList.length !== rows - 1) {
     throw new RangeError(`user_ids has ${idList.length} ids, expected ${rows - 1} (rows minus the null row)`);
   }
@@ -407,5 +412,8 @@ export function createUserTable(src: UserTableSource): UserTable {
 export async function resolveModelVersions(modelsDir: string, configured: readonly string[]): Promise<string[]> {
   if (configured.length > 0) return [...configured];
   const entries = await readdir(modelsDir, { withFileTypes: true });
-  return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  return entries
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
 }

@@ -2,16 +2,16 @@
  * onnxruntime-node adapters: a session factory with an explicit execution-provider policy, and the
  * prior, decoder and encoder role implementations. The only module here that imports onnxruntime.
  */
-import * as ort from 'onnxruntime-node';
-import type { PriorInput, PriorModel } from './sampler.js';
-import type { ImageDecoder, ImageEncoder } from './image-roles.js';
-import type { ImageProjectionModel, LatentUNetModel, LatentVaeModel } from './latent-decoder.js';
+import * as ort from "onnxruntime-node";
+import type { PriorInput, PriorModel } from "./sampler.js";
+import type { ImageDecoder, ImageEncoder } from "./image-roles.js";
+import type { ImageProjectionModel, LatentUNetModel, LatentVaeModel } from "./latent-decoder.js";
 
 /** Execution providers this factory knows how to ask for. */
-export type ExecutionProvider = 'cuda' | 'tensorrt' | 'webgpu' | 'cpu';
+export type ExecutionProvider = "cuda" | "tensorrt" | "webgpu" | "cpu";
 
-const GPU_PROVIDERS: ReadonlySet<ExecutionProvider> = new Set(['cuda', 'tensorrt', 'webgpu']);
-const KNOWN_PROVIDERS: ReadonlySet<string> = new Set(['cuda', 'tensorrt', 'webgpu', 'cpu']);
+const GPU_PROVIDERS: ReadonlySet<ExecutionProvider> = new Set(["cuda", "tensorrt", "webgpu"]);
+const KNOWN_PROVIDERS: ReadonlySet<string> = new Set(["cuda", "tensorrt", "webgpu", "cpu"]);
 
 export interface SessionOptions {
   /** Providers to try, first that works wins. @default ['cpu'] */
@@ -35,13 +35,11 @@ export interface ResolvedSession {
 
 /** Thrown when `requireGpu` is set and no GPU provider could be used. */
 export class GpuUnavailableError extends Error {
-  override readonly name = 'GpuUnavailableError';
+  override readonly name = "GpuUnavailableError";
   constructor(readonly rejected: readonly { provider: ExecutionProvider; reason: string }[]) {
     super(
       `requireGpu is set but no GPU execution provider is usable; refusing CPU fallback (${
-        rejected.length === 0
-          ? 'no GPU provider configured'
-          : rejected.map((r) => `${r.provider}: ${r.reason}`).join('; ')
+        rejected.length === 0 ? "no GPU provider configured" : rejected.map((r) => `${r.provider}: ${r.reason}`).join("; ")
       })`,
     );
   }
@@ -50,13 +48,13 @@ export class GpuUnavailableError extends Error {
 /** Parses a provider list such as `"cuda,webgpu,cpu"` (from config). */
 export function parseProviders(value: string): ExecutionProvider[] {
   const list = value
-    .split(',')
+    .split(",")
     .map((s) => s.trim().toLowerCase())
     .filter((s) => s.length > 0);
   for (const p of list) {
     if (!KNOWN_PROVIDERS.has(p)) throw new RangeError(`unknown execution provider ${JSON.stringify(p)}`);
   }
-  if (list.length === 0) throw new RangeError('execution provider list is empty');
+  if (list.length === 0) throw new RangeError("execution provider list is empty");
   return list as ExecutionProvider[];
 }
 
@@ -78,52 +76,45 @@ function availableBackends(): Map<string, boolean> {
  * tried on its own (with CPU for the operators it lacks, as onnxruntime always does); when it
  * cannot be created the next is tried. With `requireGpu`, CPU is never selected.
  */
-export async function createOnnxSession(
-  model: string | Uint8Array,
-  options: SessionOptions = {},
-): Promise<ResolvedSession> {
-  const order = options.providers ?? ['cpu'];
+export async function createOnnxSession(model: string | Uint8Array, options: SessionOptions = {}): Promise<ResolvedSession> {
+  const order = options.providers ?? ["cpu"];
   const rejected: { provider: ExecutionProvider; reason: string }[] = [];
   const base: ort.InferenceSession.SessionOptions = {
     intraOpNumThreads: options.intraOpThreads ?? 0,
     interOpNumThreads: options.interOpThreads ?? 0,
-    graphOptimizationLevel: 'all',
+    graphOptimizationLevel: "all",
   };
   const backends = availableBackends();
   const create = (eps: ExecutionProvider[]): Promise<ort.InferenceSession> =>
-    typeof model === 'string'
+    typeof model === "string"
       ? ort.InferenceSession.create(model, { ...base, executionProviders: eps })
       : ort.InferenceSession.create(model, { ...base, executionProviders: eps });
 
   for (const provider of order) {
-    if (provider === 'cpu') {
+    if (provider === "cpu") {
       if (options.requireGpu) continue;
-      return { session: await create(['cpu']), providers: ['cpu'], rejected };
+      return { session: await create(["cpu"]), providers: ["cpu"], rejected };
     }
     if (!GPU_PROVIDERS.has(provider)) continue;
     if (!backends.has(provider)) {
-      rejected.push({ provider, reason: 'not supported by this onnxruntime-node build' });
+      rejected.push({ provider, reason: "not supported by this onnxruntime-node build" });
       continue;
     }
     try {
-      const session = await create([provider, 'cpu']);
-      return { session, providers: [provider, 'cpu'], rejected };
+      const session = await create([provider, "cpu"]);
+      return { session, providers: [provider, "cpu"], rejected };
     } catch (e) {
       rejected.push({ provider, reason: firstLine((e as Error).message) });
     }
   }
   if (options.requireGpu) throw new GpuUnavailableError(rejected);
-  throw new Error(
-    `no execution provider could be used (tried ${order.join(', ')}): ${rejected
-      .map((r) => `${r.provider}: ${r.reason}`)
-      .join('; ')}`,
-  );
+  throw new Error(`no execution provider could be used (tried ${order.join(", ")}): ${rejected.map((r) => `${r.provider}: ${r.reason}`).join("; ")}`);
 }
 
 /** onnxruntime errors lead with a source location; the useful part is the last "Failed to …". */
 function firstLine(s: string): string {
-  const line = s.split('\n', 1)[0]!;
-  const at = line.lastIndexOf('Failed to');
+  const line = s.split("\n", 1)[0]!;
+  const at = line.lastIndexOf("Failed to");
   return (at >= 0 ? line.slice(at) : line).slice(0, 300);
 }
 
@@ -137,7 +128,7 @@ function float32Output(results: ort.InferenceSession.OnnxValueMapType, name: str
 }
 
 /** Minimal session surface the adapters use, so tests can pass a fake. */
-export type RunnableSession = Pick<ort.InferenceSession, 'run'>;
+export type RunnableSession = Pick<ort.InferenceSession, "run">;
 
 export interface OnnxPriorOptions {
   readonly embeddingDim: number;
@@ -152,12 +143,12 @@ export function createOnnxPrior(session: RunnableSession, options: OnnxPriorOpti
     async predictX0(input: PriorInput): Promise<Float32Array> {
       const B = input.rows;
       const results = await session.run({
-        x_t: new ort.Tensor('float32', input.xT, [B, D]),
-        t: new ort.Tensor('int64', input.t, [B]),
-        user: new ort.Tensor('float32', input.user, [B, U]),
-        like: new ort.Tensor('int64', input.like, [B]),
+        x_t: new ort.Tensor("float32", input.xT, [B, D]),
+        t: new ort.Tensor("int64", input.t, [B]),
+        user: new ort.Tensor("float32", input.user, [B, U]),
+        like: new ort.Tensor("int64", input.like, [B]),
       });
-      return float32Output(results, 'x0');
+      return float32Output(results, "x0");
     },
   };
 }
@@ -180,7 +171,7 @@ export function createSingleShotDecoder(session: RunnableSession, shape: SingleS
       if (embeddings.length !== count * D) {
         throw new RangeError(`embeddings has ${embeddings.length} values, expected ${count}×${D}`);
       }
-      const results = await session.run({ [io.input]: new ort.Tensor('float32', embeddings, [count, D]) });
+      const results = await session.run({ [io.input]: new ort.Tensor("float32", embeddings, [count, D]) });
       const pixels = float32Output(results, io.output);
       if (pixels.length !== count * channels * height * width) {
         throw new Error(`decoder returned ${pixels.length} values, expected ${count}×${channels}×${height}×${width}`);
@@ -200,7 +191,7 @@ export function createImageEncoder(session: RunnableSession, shape: SingleShotSh
         throw new RangeError(`pixels has ${pixels.length} values, expected ${count}×${channels}×${height}×${width}`);
       }
       const results = await session.run({
-        [io.input]: new ort.Tensor('float32', pixels, [count, channels, height, width]),
+        [io.input]: new ort.Tensor("float32", pixels, [count, channels, height, width]),
       });
       const out = float32Output(results, io.output);
       if (out.length !== count * D) throw new Error(`encoder returned ${out.length} values, expected ${count}×${D}`);
@@ -231,21 +222,20 @@ export function createOnnxLatentModels(
 ): { unet: LatentUNetModel; imageProjection?: ImageProjectionModel; vae: LatentVaeModel } {
   const { channels: C, height: h, width: w } = shapes.latent;
   const E = shapes.embeddingDim;
-  const condDims = (rows: number): number[] =>
-    shapes.condition ? [rows, shapes.condition.tokens, shapes.condition.dim] : [rows, E];
+  const condDims = (rows: number): number[] => (shapes.condition ? [rows, shapes.condition.tokens, shapes.condition.dim] : [rows, E]);
   const unet: LatentUNetModel = {
     async predictNoise(sample, timestep, condition, rows) {
       const out = await sessions.unet.run({
-        [io.unet.sample]: new ort.Tensor('float32', sample, [rows, C, h, w]),
-        [io.unet.timestep]: new ort.Tensor('float32', timestep, [rows]),
-        [io.unet.condition]: new ort.Tensor('float32', condition, condDims(rows)),
+        [io.unet.sample]: new ort.Tensor("float32", sample, [rows, C, h, w]),
+        [io.unet.timestep]: new ort.Tensor("float32", timestep, [rows]),
+        [io.unet.condition]: new ort.Tensor("float32", condition, condDims(rows)),
       });
       return float32Output(out, io.unet.output);
     },
   };
   const vae: LatentVaeModel = {
     async decode(latents, rows) {
-      const out = await sessions.vaeDecoder.run({ [io.vaeDecoder.input]: new ort.Tensor('float32', latents, [rows, C, h, w]) });
+      const out = await sessions.vaeDecoder.run({ [io.vaeDecoder.input]: new ort.Tensor("float32", latents, [rows, C, h, w]) });
       return float32Output(out, io.vaeDecoder.output);
     },
   };
@@ -257,7 +247,7 @@ export function createOnnxLatentModels(
     vae,
     imageProjection: {
       async project(embeddings, rows) {
-        const out = await proj.run({ [pio.input]: new ort.Tensor('float32', embeddings, [rows, E]) });
+        const out = await proj.run({ [pio.input]: new ort.Tensor("float32", embeddings, [rows, E]) });
         return float32Output(out, pio.output);
       },
     },

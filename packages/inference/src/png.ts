@@ -2,7 +2,7 @@
  * Minimal deterministic PNG encoder (8-bit grayscale or RGB, no interlace). Pure apart from
  * node:zlib; the same pixels always give the same bytes, so S3 keys and ETags are stable.
  */
-import { deflateSync } from 'node:zlib';
+import { deflateSync } from "node:zlib";
 
 const CRC_TABLE: Uint32Array = (() => {
   const t = new Uint32Array(256);
@@ -75,12 +75,7 @@ export function encodePng(image: PlanarImage, options: PngOptions = {}): Uint8Ar
   ihdr[11] = 0; // adaptive filtering
   ihdr[12] = 0; // no interlace
   const idat = deflateSync(raw, { level: options.level ?? 9 });
-  const parts = [
-    Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a),
-    chunk('IHDR', ihdr),
-    chunk('IDAT', idat),
-    chunk('IEND', new Uint8Array(0)),
-  ];
+  const parts = [Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a), chunk("IHDR", ihdr), chunk("IDAT", idat), chunk("IEND", new Uint8Array(0))];
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let o = 0;
   for (const p of parts) {
@@ -101,10 +96,7 @@ function chunk(type: string, data: Uint8Array): Uint8Array {
 }
 
 /** Item `index` of a batch [N, C, H, W] as a {@link PlanarImage} (a view, no copy). */
-export function imageAt(
-  batch: { pixels: Float32Array; channels: number; height: number; width: number },
-  index: number,
-): PlanarImage {
+export function imageAt(batch: { pixels: Float32Array; channels: number; height: number; width: number }, index: number): PlanarImage {
   const per = batch.channels * batch.height * batch.width;
   return {
     pixels: batch.pixels.subarray(index * per, (index + 1) * per),

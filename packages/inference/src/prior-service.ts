@@ -1,9 +1,9 @@
 /**
  * High-level prior sampling: resolves users against the user table and fills in manifest defaults.
  */
-import type { PriorManifest, UserTable } from './manifest.js';
-import { sampleEmbeddings, type PriorModel, type SamplerName, type StepInfo } from './sampler.js';
-import type { TimestepSpacing } from './schedule.js';
+import type { PriorManifest, UserTable } from "./manifest.js";
+import { sampleEmbeddings, type PriorModel, type SamplerName, type StepInfo } from "./sampler.js";
+import type { TimestepSpacing } from "./schedule.js";
 
 export interface PriorSamplerDeps {
   readonly model: PriorModel;
@@ -65,8 +65,7 @@ export function createPriorSampler({ model, userTable, manifest }: PriorSamplerD
         users.set(r === null ? userTable.nullUser() : userTable.row(r), b * U);
       }
       const sampler = req.sampler ?? manifest.defaults.sampler;
-      const steps =
-        req.steps ?? (sampler === 'ddpm' ? T : Math.min(manifest.defaults.steps, T));
+      const steps = req.steps ?? (sampler === "ddpm" ? T : Math.min(manifest.defaults.steps, T));
       return sampleEmbeddings(model, config, {
         users,
         nullUser: userTable.nullUser(),
@@ -74,7 +73,7 @@ export function createPriorSampler({ model, userTable, manifest }: PriorSamplerD
         guidance: req.guidance ?? manifest.defaults.guidance,
         sampler,
         steps,
-        spacing: req.spacing ?? manifest.defaults.spacing ?? 'linspace',
+        spacing: req.spacing ?? manifest.defaults.spacing ?? "linspace",
         ...(req.signal ? { signal: req.signal } : {}),
         ...(req.onStep ? { onStep: req.onStep } : {}),
       });

@@ -44,15 +44,9 @@ function assertUint32(name: string, v: number): void {
  * Standard normal vector of length `dim` for (seed, stream), Box–Muller in float64 on pairs.
  * Writes into `out` at `offset` when given (so a sampler can fill a batch buffer without copies).
  */
-export function normalVector(
-  seed: number,
-  stream: number,
-  dim: number,
-  out: Float64Array = new Float64Array(dim),
-  offset = 0,
-): Float64Array {
-  assertUint32('seed', seed);
-  assertUint32('stream', stream);
+export function normalVector(seed: number, stream: number, dim: number, out: Float64Array = new Float64Array(dim), offset = 0): Float64Array {
+  assertUint32("seed", seed);
+  assertUint32("stream", stream);
   const key = streamKey(seed, stream);
   for (let j = 0; j < dim; j += 2) {
     // +1 keeps u1 in (0, 1] so the log is finite.

@@ -8,8 +8,8 @@
  * first-order step (which is DDIM's) while it has no previous x0, so with S ≤ 2 it equals DDIM.
  * Noise of step i is rng stream i + 1 of the item's seed, so an item never depends on its batch.
  */
-import { normalVector } from './rng.js';
-import { timesteps as spacedTimesteps, type TimestepSpacing } from './schedule.js';
+import { normalVector } from "./rng.js";
+import { timesteps as spacedTimesteps, type TimestepSpacing } from "./schedule.js";
 
 /** One batched prior evaluation: `rows` rows of every tensor, row-major. */
 export interface PriorInput {
@@ -34,7 +34,7 @@ export interface PriorModel {
 }
 
 /** Samplers of docs/model-format.md ("Samplers"); `ddpm` is the paper's 1000-step ancestral sampler. */
-export const SAMPLER_NAMES = ['ddpm', 'ddim', 'dpmpp_2m', 'dpmpp_2m_sde'] as const;
+export const SAMPLER_NAMES = ["ddpm", "ddim", "dpmpp_2m", "dpmpp_2m_sde"] as const;
 export type SamplerName = (typeof SAMPLER_NAMES)[number];
 
 /** Model-level constants a sampler needs; normally taken from the prior manifest. */
@@ -89,11 +89,7 @@ export interface SampleRequest {
 const DEFAULT_STEPS = 50;
 
 /** Samples embeddings [B, D] (float32). One model call of 2B rows per step. */
-export async function sampleEmbeddings(
-  model: PriorModel,
-  config: SamplerConfig,
-  request: SampleRequest,
-): Promise<Float32Array> {
+export async function sampleEmbeddings(model: PriorModel, config: SamplerConfig, request: SampleRequest): Promise<Float32Array> {
   const D = config.embeddingDim;
   const U = config.userDim;
   const ac = config.alphasCumprod;
@@ -101,10 +97,10 @@ export async function sampleEmbeddings(
   const B = request.seeds.length;
   const sampler = request.sampler;
   if (!(SAMPLER_NAMES as readonly string[]).includes(sampler)) {
-    throw new RangeError(`unknown sampler ${String(sampler)} (expected one of ${SAMPLER_NAMES.join(', ')})`);
+    throw new RangeError(`unknown sampler ${String(sampler)} (expected one of ${SAMPLER_NAMES.join(", ")})`);
   }
-  const S = request.steps ?? (sampler === 'ddpm' ? T : Math.min(DEFAULT_STEPS, T));
-  if (sampler === 'ddpm' && S !== T) {
+  const S = request.steps ?? (sampler === "ddpm" ? T : Math.min(DEFAULT_STEPS, T));
+  if (sampler === "ddpm" && S !== T) {
     throw new RangeError(`the DDPM sampler visits all ${T} timesteps; steps must be ${T} or omitted, got ${S}`);
   }
   if (B === 0) return new Float32Array(0);
@@ -114,8 +110,8 @@ export async function sampleEmbeddings(
   if (request.nullUser.length !== U) {
     throw new RangeError(`nullUser has ${request.nullUser.length} values, expected ${U}`);
   }
-  if (!Number.isFinite(request.guidance)) throw new RangeError('guidance must be finite');
-  const ts = spacedTimesteps(T, S, sampler === 'ddpm' ? 'linspace' : (request.spacing ?? 'linspace'));
+  if (!Number.isFinite(request.guidance)) throw new RangeError("guidance must be finite");
+  const ts = spacedTimesteps(T, S, sampler === "ddpm" ? "linspace" : (request.spacing ?? "linspace"));
   const clip = config.clipX0;
   const rows = 2 * B;
   const n = B * D;
@@ -163,14 +159,14 @@ export async function sampleEmbeddings(
     }
 
     if (last) {
-      if (sampler === 'ddpm') ddpmStep(x, x0, aT, 1, null);
+      if (sampler === "ddpm") ddpmStep(x, x0, aT, 1, null);
       else x.set(x0);
     } else {
       const aP = ac[ts[i + 1]!]!;
-      if (sampler === 'ddim') ddimStep(x, x0, aT, aP);
-      else if (sampler === 'ddpm') ddpmStep(x, x0, aT, aP, noise(i + 1));
+      if (sampler === "ddim") ddimStep(x, x0, aT, aP);
+      else if (sampler === "ddpm") ddpmStep(x, x0, aT, aP, noise(i + 1));
       else {
-        hPrev = dpmSolverStep(x, x0, hPrev > 0 ? x0Prev : null, hPrev, aT, aP, sampler === 'dpmpp_2m_sde' ? noise(i + 1) : null);
+        hPrev = dpmSolverStep(x, x0, hPrev > 0 ? x0Prev : null, hPrev, aT, aP, sampler === "dpmpp_2m_sde" ? noise(i + 1) : null);
         [x0, x0Prev] = [x0Prev, x0];
       }
     }
@@ -208,15 +204,7 @@ function ddpmStep(x: Float64Array, x0: Float64Array, aT: number, aP: number, z: 
  * Second order (midpoint) when the previous x0 and step size are given: D = x0 + h/(2h′)·(x0 − x0′).
  * ODE: x ← (σ′/σ)·x + α′(1 − e^{−h})·D; SDE (z given): x ← (σ′/σ)e^{−h}·x + α′(1 − e^{−2h})·D + σ′√(1 − e^{−2h})·z.
  */
-function dpmSolverStep(
-  x: Float64Array,
-  x0: Float64Array,
-  x0Prev: Float64Array | null,
-  hPrev: number,
-  aT: number,
-  aP: number,
-  z: Float64Array | null,
-): number {
+function dpmSolverStep(x: Float64Array, x0: Float64Array, x0Prev: Float64Array | null, hPrev: number, aT: number, aP: number, z: Float64Array | null): number {
   const alT = Math.sqrt(aT);
   const siT = Math.sqrt(1 - aT);
   const alP = Math.sqrt(aP);
@@ -235,6 +223,6 @@ function dpmSolverStep(
 
 function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) {
-    throw signal.reason ?? new DOMException('sampling aborted', 'AbortError');
+    throw signal.reason ?? new DOMException("sampling aborted", "AbortError");
   }
 }

@@ -4,7 +4,7 @@
  */
 
 /** Names of noise schedules this package can recompute. */
-export type ScheduleName = 'squaredcos_cap_v2';
+export type ScheduleName = "squaredcos_cap_v2";
 
 /**
  * `alphas_cumprod` of the cosine schedule (Nichol & Dhariwal), as diffusers' `squaredcos_cap_v2`:
@@ -30,7 +30,7 @@ export function cosineAlphasCumprod(timesteps: number, maxBeta = 0.999): Float64
 /** Recomputes a named schedule. */
 export function alphasCumprod(name: ScheduleName, timesteps: number): Float64Array {
   switch (name) {
-    case 'squaredcos_cap_v2':
+    case "squaredcos_cap_v2":
       return cosineAlphasCumprod(timesteps);
   }
 }
@@ -59,7 +59,7 @@ export function validateAlphasCumprod(values: ArrayLike<number>, timesteps: numb
 }
 
 /** Timestep grids of the S-step samplers (docs/model-format.md, "Samplers"). */
-export const TIMESTEP_SPACINGS = ['linspace', 'leading', 'trailing'] as const;
+export const TIMESTEP_SPACINGS = ["linspace", "leading", "trailing"] as const;
 export type TimestepSpacing = (typeof TIMESTEP_SPACINGS)[number];
 
 /**
@@ -70,24 +70,24 @@ export type TimestepSpacing = (typeof TIMESTEP_SPACINGS)[number];
  * - `trailing`: t_i = T−1 − floor(i·T/S) (starts at T−1; no evaluation is spent at t = 0, which
  *   matters at a handful of steps).
  */
-export function timesteps(T: number, S: number, spacing: TimestepSpacing = 'linspace'): Int32Array {
+export function timesteps(T: number, S: number, spacing: TimestepSpacing = "linspace"): Int32Array {
   if (!Number.isInteger(T) || T < 1) throw new RangeError(`T must be a positive integer, got ${T}`);
   if (!Number.isInteger(S) || S < 1 || S > T) {
     throw new RangeError(`steps must be an integer in 1..${T}, got ${S}`);
   }
   const out = new Int32Array(S);
   switch (spacing) {
-    case 'linspace':
+    case "linspace":
       if (S === 1) return Int32Array.of(T - 1);
       for (let i = 0; i < S; i++) out[i] = Math.floor(((T - 1) * (S - 1 - i)) / (S - 1));
       return out;
-    case 'leading':
+    case "leading":
       for (let i = 0; i < S; i++) out[i] = Math.floor(((S - 1 - i) * T) / S);
       return out;
-    case 'trailing':
+    case "trailing":
       for (let i = 0; i < S; i++) out[i] = T - 1 - Math.floor((i * T) / S);
       return out;
     default:
-      throw new RangeError(`unknown timestep spacing ${String(spacing)} (expected one of ${TIMESTEP_SPACINGS.join(', ')})`);
+      throw new RangeError(`unknown timestep spacing ${String(spacing)} (expected one of ${TIMESTEP_SPACINGS.join(", ")})`);
   }
 }

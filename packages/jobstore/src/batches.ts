@@ -150,19 +150,51 @@ export function createBatchStore(redis: Redis, options: BatchStoreOptions) {
 
     /** Creates a batch (RECEIVING) unless the tenant's request id was seen; returns the batch id. */
     async create(doc: BatchDoc): Promise<{ created: boolean; batchId: string }> {
-      const out = (await redis.eval(CREATE, 5, keys.batch(doc.batchId), keys.events(doc.tenant), keys.outbox(), keys.batchRequest(doc.tenant, doc.requestId), keys.tenantBatches(doc.tenant), doc.batchId, JSON.stringify(doc), doc.createTime, maxLen, retention, doc.tenant)) as [number, string];
+      const out = (await redis.eval(
+        CREATE,
+        5,
+        keys.batch(doc.batchId),
+        keys.events(doc.tenant),
+        keys.outbox(),
+        keys.batchRequest(doc.tenant, doc.requestId),
+        keys.tenantBatches(doc.tenant),
+        doc.batchId,
+        JSON.stringify(doc),
+        doc.createTime,
+        maxLen,
+        retention,
+        doc.tenant,
+      )) as [number, string];
       return { created: out[0] === 1, batchId: out[1] };
     },
 
     /** Records shards as queued and moves the intake watermark; refused once the batch left RECEIVING. */
     async addShards(batchId: string, shards: { index: number; users: number }[], receivedUpTo: number): Promise<"ok" | string> {
       const shardKeys = shards.map((s) => keys.shard(batchId, s.index));
-      return (await redis.eval(ADD_SHARDS, 1 + shards.length, keys.batch(batchId), ...shardKeys, receivedUpTo, ...shards.map((s) => String(s.users)))) as string;
+      return (await redis.eval(
+        ADD_SHARDS,
+        1 + shards.length,
+        keys.batch(batchId),
+        ...shardKeys,
+        receivedUpTo,
+        ...shards.map((s) => String(s.users)),
+      )) as string;
     },
 
     /** RECEIVING → RUNNING with the final counts; `allDone` when every shard already finished. */
     async seal(batch: { batchId: string; tenant: string }, total: number, shardsTotal: number): Promise<{ sealed: boolean; allDone: boolean }> {
-      const out = (await redis.eval(SEAL, 3, keys.batch(batch.batchId), keys.events(batch.tenant), keys.outbox(), total, shardsTotal, now(), maxLen, batch.tenant)) as [number, string, number];
+      const out = (await redis.eval(
+        SEAL,
+        3,
+        keys.batch(batch.batchId),
+        keys.events(batch.tenant),
+        keys.outbox(),
+        total,
+        shardsTotal,
+        now(),
+        maxLen,
+        batch.tenant,
+      )) as [number, string, number];
       return { sealed: out[0] === 1, allDone: out[2] === 1 };
     },
 
@@ -175,16 +207,53 @@ export function createBatchStore(redis: Redis, options: BatchStoreOptions) {
      * Counts a finished shard into its batch, once. `last` tells the caller every shard is
      * accounted for (it then enqueues the finalize step, which is idempotent).
      */
-    async shardDone(batch: { batchId: string; tenant: string }, index: number, n: { succeeded: number; failed: number; cancelled: number }): Promise<{ counted: boolean; last: boolean }> {
-      const out = (await redis.eval(SHARD_DONE, 4, keys.batch(batch.batchId), keys.shard(batch.batchId, index), keys.events(batch.tenant), keys.outbox(), n.succeeded, n.failed, n.cancelled, now(), maxLen, batch.tenant, "", retention)) as [number, number];
+    async shardDone(
+      batch: { batchId: string; tenant: string },
+      index: number,
+      n: { succeeded: number; failed: number; cancelled: number },
+    ): Promise<{ counted: boolean; last: boolean }> {
+      const out = (await redis.eval(
+        SHARD_DONE,
+        4,
+        keys.batch(batch.batchId),
+        keys.shard(batch.batchId, index),
+        keys.events(batch.tenant),
+        keys.outbox(),
+        n.succeeded,
+        n.failed,
+        n.cancelled,
+        now(),
+        maxLen,
+        batch.tenant,
+        "",
+        retention,
+      )) as [number, number];
       return { counted: out[0] === 1, last: out[1] === 1 };
     },
 
     /** Cancels (from RECEIVING/RUNNING), completes or fails a batch, with its event and callback. */
-    async finish(record: BatchRecord, to: "cancelled" | "completed" | "failed", extra: { manifest?: string; error?: { code: string; message: string } } = {}, defaults: readonly string[] = []): Promise<boolean> {
+    async finish(
+      record: BatchRecord,
+      to: "cancelled" | "completed" | "failed",
+      extra: { manifest?: string; error?: { code: string; message: string } } = {},
+      defaults: readonly string[] = [],
+    ): Promise<boolean> {
       const type = `batch.${to}`;
       const url = batchCallbackWanted(record.spec, type, defaults) ? record.spec.callbackUrl : "";
-      const out = (await redis.eval(FINISH, 3, keys.batch(record.batchId), keys.events(record.tenant), keys.outbox(), to, now(), maxLen, record.tenant, url, extra.manifest ?? "", extra.error ? JSON.stringify(extra.error) : "")) as [number, string];
+      const out = (await redis.eval(
+        FINISH,
+        3,
+        keys.batch(record.batchId),
+        keys.events(record.tenant),
+        keys.outbox(),
+        to,
+        now(),
+        maxLen,
+        record.tenant,
+        url,
+        extra.manifest ?? "",
+        extra.error ? JSON.stringify(extra.error) : "",
+      )) as [number, string];
       if (out[0] === 1 && to !== "cancelled") await redis.expire(keys.batch(record.batchId), retention);
       return out[0] === 1;
     },
@@ -198,7 +267,8 @@ export function createBatchStore(redis: Redis, options: BatchStoreOptions) {
       if (entries.length === 0) return;
       const time = now();
       const pipeline = redis.pipeline();
-      for (const e of entries) pipeline.xadd(keys.outbox(), "*", ...outboxFields("user", { tenant, eventId: e.eventId, url, type: e.type, time, body: e.body, traceparent }));
+      for (const e of entries)
+        pipeline.xadd(keys.outbox(), "*", ...outboxFields("user", { tenant, eventId: e.eventId, url, type: e.type, time, body: e.body, traceparent }));
       const results = await pipeline.exec();
       const failed = results?.find(([err]) => err);
       if (failed) throw failed[0];

@@ -19,4 +19,5 @@ export function luaOutboxFields<K extends OutboxKind>(kind: K, values: Omit<Reco
 export const LUA_BATCH_FIELDS = `{${BATCH_FIELDS.map(quote).join(", ")}}`;
 
 /** Lua expressions `h[1]`.. for the batch fields as HMGET returned them into `h`. */
-export const luaBatchValues = (table: string) => Object.fromEntries(BATCH_FIELDS.map((name, i) => [name, `${table}[${i + 1}]`])) as Record<(typeof BATCH_FIELDS)[number], string>;
+export const luaBatchValues = (table: string) =>
+  Object.fromEntries(BATCH_FIELDS.map((name, i) => [name, `${table}[${i + 1}]`])) as Record<(typeof BATCH_FIELDS)[number], string>;

@@ -34,7 +34,20 @@ describe("outbox entries written by the stores parse through the contract", () =
 
   it("job events (create and transition scripts)", async () => {
     const store = createJobStore(redis, { prefix });
-    const spec = { userId: "u1", numImages: 1, guidance: 3, steps: 10, sampler: "ddim" as const, seed: 1, modelVersion: "m", priority: 0, labels: { k: "v" }, callbackUrl: url, callbackEvents: ["job.queued", "job.sampling"], unknownUser: "reject" as const };
+    const spec = {
+      userId: "u1",
+      numImages: 1,
+      guidance: 3,
+      steps: 10,
+      sampler: "ddim" as const,
+      seed: 1,
+      modelVersion: "m",
+      priority: 0,
+      labels: { k: "v" },
+      callbackUrl: url,
+      callbackEvents: ["job.queued", "job.sampling"],
+      unknownUser: "reject" as const,
+    };
     const record = newJobRecord({ jobId: newId("job"), tenant: "acme", requestId: "r1", spec, now: new Date().toISOString() });
     await store.create(record);
     await store.transition(record.jobId, "sampling");
@@ -50,12 +63,37 @@ describe("outbox entries written by the stores parse through the contract", () =
 
   it("batch events (the emit function of the batch scripts) and per-user events (pipeline)", async () => {
     const batches = createBatchStore(redis, { prefix });
-    const spec: BatchSpec = { numImages: 1, guidance: 3, steps: 10, sampler: "ddim", seed: 1, modelVersion: "m", priority: 0, labels: { k: "v" }, callbackUrl: url, callbackEvents: [], unknownUser: "reject", shardSize: 2 };
+    const spec: BatchSpec = {
+      numImages: 1,
+      guidance: 3,
+      steps: 10,
+      sampler: "ddim",
+      seed: 1,
+      modelVersion: "m",
+      priority: 0,
+      labels: { k: "v" },
+      callbackUrl: url,
+      callbackEvents: [],
+      unknownUser: "reject",
+      shardSize: 2,
+    };
     const batchId = newId("batch");
-    await batches.create({ batchId, tenant: "acme", requestId: "r2", spec, createTime: new Date().toISOString(), traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" });
+    await batches.create({
+      batchId,
+      tenant: "acme",
+      requestId: "r2",
+      spec,
+      createTime: new Date().toISOString(),
+      traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    });
     expect(await batches.addShards(batchId, [{ index: 0, users: 2 }], 2)).toBe("ok");
     await batches.seal({ batchId, tenant: "acme" }, 2, 1);
-    await batches.addUserCallbacks("acme", url, [{ eventId: `${batchId}-u0-user.succeeded`, type: "user.succeeded", body: '{"type":"user.succeeded"}' }], "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01");
+    await batches.addUserCallbacks(
+      "acme",
+      url,
+      [{ eventId: `${batchId}-u0-user.succeeded`, type: "user.succeeded", body: '{"type":"user.succeeded"}' }],
+      "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01",
+    );
     await batches.shardDone({ batchId, tenant: "acme" }, 0, { succeeded: 1, failed: 1, cancelled: 0 });
     await batches.finish((await batches.get(batchId))!, "completed", { manifest: "s3://b/m.jsonl" }, DEFAULT_BATCH_CALLBACK_EVENTS);
     const entries = await readOutbox();
@@ -64,7 +102,17 @@ describe("outbox entries written by the stores parse through the contract", () =
       ["batch", "batch.completed"],
     ]);
     const [user, done] = entries;
-    expect(user).toMatchObject({ tenant: "acme", url, body: '{"type":"user.succeeded"}', traceparent: "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01" });
-    expect(done!.kind === "batch" && done!.batch).toMatchObject({ batchId, state: "completed", resultManifestUri: "s3://b/m.jsonl", counts: { total: 2, succeeded: 1, failed: 1, shardsTotal: 1, shardsDone: 1 } });
+    expect(user).toMatchObject({
+      tenant: "acme",
+      url,
+      body: '{"type":"user.succeeded"}',
+      traceparent: "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01",
+    });
+    expect(done!.kind === "batch" && done!.batch).toMatchObject({
+      batchId,
+      state: "completed",
+      resultManifestUri: "s3://b/m.jsonl",
+      counts: { total: 2, succeeded: 1, failed: 1, shardsTotal: 1, shardsDone: 1 },
+    });
   });
 });

@@ -6,7 +6,20 @@ const record: JobRecord = newJobRecord({
   jobId: "job_1",
   tenant: "acme",
   requestId: "r",
-  spec: { userId: "u", numImages: 1, guidance: 3, steps: 50, sampler: "ddim", seed: 1, modelVersion: "m", priority: 0, labels: {}, callbackUrl: "", callbackEvents: [], unknownUser: "reject" },
+  spec: {
+    userId: "u",
+    numImages: 1,
+    guidance: 3,
+    steps: 50,
+    sampler: "ddim",
+    seed: 1,
+    modelVersion: "m",
+    priority: 0,
+    labels: {},
+    callbackUrl: "",
+    callbackEvents: [],
+    unknownUser: "reject",
+  },
   now: "2026-01-01T00:00:00.000Z",
 });
 

@@ -74,7 +74,17 @@ export function parseEvent(tenant: string, id: string, fields: string[]): JobEve
   for (let i = 0; i + 1 < fields.length; i += 2) map[fields[i]!] = fields[i + 1]!;
   if (map.doc) {
     const batch = batchFromFields(map);
-    return { eventId: id, type: map.type ?? "", time: map.time ?? "", tenant, jobId: "", batchId: batch.batchId, state: batch.state, labels: batch.spec.labels, batch };
+    return {
+      eventId: id,
+      type: map.type ?? "",
+      time: map.time ?? "",
+      tenant,
+      jobId: "",
+      batchId: batch.batchId,
+      state: batch.state,
+      labels: batch.spec.labels,
+      batch,
+    };
   }
   const job = JSON.parse(map.job ?? "{}") as JobRecord;
   return {

@@ -1,13 +1,5 @@
 import type { Redis } from "ioredis";
-import {
-  canTransition,
-  eventTypeOf,
-  redisKeys,
-  TERMINAL_STATES,
-  type JobEvent,
-  type JobRecord,
-  type JobStateName,
-} from "@rebeca/contracts";
+import { canTransition, eventTypeOf, redisKeys, TERMINAL_STATES, type JobEvent, type JobRecord, type JobStateName } from "@rebeca/contracts";
 import { luaOutboxFields } from "./lua.js";
 import { applyTransition, callbackWanted, parseEvent, type TransitionPatch } from "./records.js";
 
@@ -184,7 +176,7 @@ export function createJobStore(redis: Redis, options: JobStoreOptions) {
       const records: JobRecord[] = [];
       let upper = query.after ? `(${query.after}` : "+";
       // Filters may reject most of a page; scan in chunks, bounded so one call stays cheap.
-      for (let scanned = 0; records.length < query.pageSize && scanned < 5000; ) {
+      for (let scanned = 0; records.length < query.pageSize && scanned < 5000;) {
         const ids = await redis.zrevrangebylex(keys.tenantJobs(tenant), upper, "-", "LIMIT", 0, 200);
         if (ids.length === 0) return { records, next: "" };
         scanned += ids.length;

@@ -30,7 +30,11 @@ export interface ShardRef {
  * Counts a shard into its batch; when it was the batch's last, enqueues the batch's finalize step
  * (idempotent job id, so a repeat after a crash adds nothing). Returns what `shardDone` said.
  */
-export async function countShard(deps: { batches: ShardCounter; jobs: Pick<JobSink, "add"> }, shard: ShardRef, n: ShardOutcome): Promise<{ counted: boolean; last: boolean }> {
+export async function countShard(
+  deps: { batches: ShardCounter; jobs: Pick<JobSink, "add"> },
+  shard: ShardRef,
+  n: ShardOutcome,
+): Promise<{ counted: boolean; last: boolean }> {
   const result = await deps.batches.shardDone({ batchId: shard.batchId, tenant: shard.tenant }, shard.shard, n);
   if (result.last) await deps.jobs.add("finalizeBatch", { tenant: shard.tenant, batchId: shard.batchId });
   return result;
@@ -57,7 +61,8 @@ export function createFailureRouter(deps: { code: string; jobs: JobFailureRecord
     const d = (data ?? {}) as { jobId?: unknown; tenant?: unknown; batchId?: unknown; shard?: unknown; userIds?: unknown };
     const namesJob = typeof d.jobId === "string";
     const namesShard = typeof d.tenant === "string" && typeof d.batchId === "string" && typeof d.shard === "number" && Array.isArray(d.userIds);
-    if ((kind === undefined || JOB_KINDS.has(kind)) && namesJob) await deps.jobs.failJob(d.jobId as string, { code: deps.code, message: err.message.slice(0, 500) });
+    if ((kind === undefined || JOB_KINDS.has(kind)) && namesJob)
+      await deps.jobs.failJob(d.jobId as string, { code: deps.code, message: err.message.slice(0, 500) });
     if ((kind === undefined || SHARD_KINDS.has(kind)) && namesShard) {
       const shard = { tenant: d.tenant as string, batchId: d.batchId as string, shard: d.shard as number };
       await countShard({ batches: deps.batches, jobs: deps.sink }, shard, { succeeded: 0, failed: (d.userIds as unknown[]).length, cancelled: 0 });

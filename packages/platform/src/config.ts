@@ -32,7 +32,12 @@ export const env = {
     z
       .string()
       .default(def)
-      .transform((v) => v.split(",").map((s) => s.trim()).filter(Boolean)),
+      .transform((v) =>
+        v
+          .split(",")
+          .map((s) => s.trim())
+          .filter(Boolean),
+      ),
 };
 
 /** Config every service shares: Redis, queue prefix, the health/metrics port, log level. */

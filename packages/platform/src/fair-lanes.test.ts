@@ -19,7 +19,14 @@ describe("createFairLanes", () => {
   it("lets a newcomer in before a backlogged tenant's queued work", async () => {
     const lanes = createFairLanes({ lanes: 1 });
     const first = await lanes.acquire("a", 10); // a is running
-    const granted = order(lanes, [["a", 10], ["a", 10], ["a", 10], ["a", 10], ["a", 10], ["b", 1]]);
+    const granted = order(lanes, [
+      ["a", 10],
+      ["a", 10],
+      ["a", 10],
+      ["a", 10],
+      ["a", 10],
+      ["b", 1],
+    ]);
     first();
     // a's requests were queued first, yet b runs right after a's running one.
     expect((await granted)[0]).toBe("b");

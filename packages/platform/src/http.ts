@@ -19,13 +19,7 @@ export interface OpsServer {
  * The HTTP side every service has: `/metrics` (Prometheus text), `/healthz` (liveness: the process
  * serves HTTP) and `/readyz` (readiness). `extra` routes return true when they answered.
  */
-export async function startOpsServer(opts: {
-  host: string;
-  port: number;
-  registry: Registry;
-  health: HealthState;
-  extra?: ExtraRoute;
-}): Promise<OpsServer> {
+export async function startOpsServer(opts: { host: string; port: number; registry: Registry; health: HealthState; extra?: ExtraRoute }): Promise<OpsServer> {
   const server = createServer((req, res) => {
     void handle(req, res).catch(() => {
       if (!res.headersSent) res.writeHead(500);

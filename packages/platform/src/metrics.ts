@@ -12,7 +12,8 @@ export function createMetricsRegistry(service: string): Registry {
   collectDefaultMetrics({ register: registry, prefix: "rebeca_" });
   // prom-client exports these gauges with a counter's `_total` suffix, which promtool (rightly)
   // rejects; the process's handle counts are not worth a misleading name.
-  for (const name of ["rebeca_nodejs_active_handles_total", "rebeca_nodejs_active_requests_total", "rebeca_nodejs_active_resources_total"]) registry.removeSingleMetric(name);
+  for (const name of ["rebeca_nodejs_active_handles_total", "rebeca_nodejs_active_requests_total", "rebeca_nodejs_active_resources_total"])
+    registry.removeSingleMetric(name);
   return registry;
 }
 

@@ -42,7 +42,12 @@ serveModelThread(async () => ({
 type Req = { x?: number; steps?: number; fail?: string; exit?: number };
 type Res = { threadId: number; value: number };
 const start = (threads: number, onThreadDeath?: (err: Error) => void) =>
-  createModelThreadPool<Req, Res, { type: "ready"; loaded: string }>({ entry, workerData: { model: "demo" }, threads, ...(onThreadDeath ? { onThreadDeath } : {}) });
+  createModelThreadPool<Req, Res, { type: "ready"; loaded: string }>({
+    entry,
+    workerData: { model: "demo" },
+    threads,
+    ...(onThreadDeath ? { onThreadDeath } : {}),
+  });
 
 describe("createModelThreadPool", () => {
   it("starts every thread, spreads requests over them and answers each with its own result or error", async () => {
@@ -90,7 +95,12 @@ describe("createModelThreadPool", () => {
   it("close() cancels runs in flight and waits until they stopped before it terminates; later runs are refused", async () => {
     const deaths: Error[] = [];
     const pool = await start(2, (err) => deaths.push(err));
-    const runs = [pool.run({ x: 1, steps: 10_000 }), pool.run({ x: 2, steps: 10_000 })].map((p) => p.then(() => "finished", (e: Error) => e));
+    const runs = [pool.run({ x: 1, steps: 10_000 }), pool.run({ x: 2, steps: 10_000 })].map((p) =>
+      p.then(
+        () => "finished",
+        (e: Error) => e,
+      ),
+    );
     await new Promise((r) => setTimeout(r, 50));
     const t0 = Date.now();
     expect(await pool.close()).toEqual({ cancelled: 2, unfinished: 0 });

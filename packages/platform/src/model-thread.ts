@@ -43,10 +43,7 @@ export type ToModelThread<Req> = { type: "run"; id: number; request: Req } | { t
 
 /** What a model thread sends back: its start-up message, then one answer per request. */
 export type FromModelThread<Res, Ready extends { type: "ready" }> =
-  | Ready
-  | { type: "fatal"; message: string }
-  | { type: "ok"; id: number; result: Res }
-  | { type: "error"; id: number; message: string; aborted: boolean };
+  Ready | { type: "fatal"; message: string } | { type: "ok"; id: number; result: Res } | { type: "error"; id: number; message: string; aborted: boolean };
 
 /** A request the pool (closing) or its caller (signal) cancelled, and the thread stopped. */
 export class ModelRunAbortedError extends Error {
@@ -111,7 +108,9 @@ interface Slot {
  * flight. Resolves once every thread has loaded and verified its models; one that fails to load
  * rejects with its message.
  */
-export async function createModelThreadPool<Req, Res, Ready extends { type: "ready" } = { type: "ready" }>(o: ModelThreadPoolOptions): Promise<ModelThreadPool<Req, Res, Ready>> {
+export async function createModelThreadPool<Req, Res, Ready extends { type: "ready" } = { type: "ready" }>(
+  o: ModelThreadPoolOptions,
+): Promise<ModelThreadPool<Req, Res, Ready>> {
   if (o.threads < 1) throw new RangeError(`a model thread pool needs at least one thread, got ${o.threads}`);
   const pending = new Map<number, Pending<Res>>();
   let nextId = 1;
@@ -158,7 +157,9 @@ export async function createModelThreadPool<Req, Res, Ready extends { type: "rea
       slot.inflight++;
       return new Promise<Res>((resolve, reject) => {
         pending.set(id, { resolve, reject, slot });
-        opts.signal?.addEventListener("abort", () => pending.has(id) && slot.worker.postMessage({ type: "cancel", id } satisfies ToModelThread<Req>), { once: true });
+        opts.signal?.addEventListener("abort", () => pending.has(id) && slot.worker.postMessage({ type: "cancel", id } satisfies ToModelThread<Req>), {
+          once: true,
+        });
         slot.worker.postMessage({ type: "run", id, request } satisfies ToModelThread<Req>, opts.transfer ?? []);
       });
     },
@@ -188,7 +189,9 @@ export interface ModelThreadWork<Req, Res> {
  * as `fatal` with its message), reports `ready` with what `load` returned, then serves requests
  * until the pool terminates the thread.
  */
-export function serveModelThread<Req, Res, Ready extends { type: "ready" }>(load: () => Promise<{ ready: Omit<Ready, "type">; work: ModelThreadWork<Req, Res> }>): void {
+export function serveModelThread<Req, Res, Ready extends { type: "ready" }>(
+  load: () => Promise<{ ready: Omit<Ready, "type">; work: ModelThreadWork<Req, Res> }>,
+): void {
   const port = parentPort;
   if (!port) throw new Error("serveModelThread runs inside a worker thread");
   const running = new Map<number, AbortController>();

@@ -24,7 +24,10 @@ describe("lowerProcessPriority", () => {
       await w.terminate();
       console.log(JSON.stringify({ set, all }));
     `;
-    const out = JSON.parse(execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { encoding: "utf8" })) as { set: number; all: number[] };
+    const out = JSON.parse(execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { encoding: "utf8" })) as {
+      set: number;
+      all: number[];
+    };
     expect(out.set).toBeGreaterThan(1);
     expect(out.all.length).toBeGreaterThan(out.set); // the worker's threads came later
     expect(new Set(out.all)).toEqual(new Set([7]));

@@ -1,6 +1,17 @@
 import { Queue, type ConnectionOptions } from "bullmq";
 import { Gauge, type Registry } from "prom-client";
-import { prepareJob, queueOfJob, stageQueue, type JobKind, type JobOverrides, type JobPayload, type JobSink, type PreparedJob, type Stage, type WorkClass } from "@rebeca/contracts";
+import {
+  prepareJob,
+  queueOfJob,
+  stageQueue,
+  type JobKind,
+  type JobOverrides,
+  type JobPayload,
+  type JobSink,
+  type PreparedJob,
+  type Stage,
+  type WorkClass,
+} from "@rebeca/contracts";
 
 /** BullMQ states that are work still to do or being done: what autoscalers must count. */
 export const BACKLOG_STATES = ["wait", "prioritized", "active", "delayed", "waiting-children"] as const;
@@ -41,7 +52,8 @@ export function registerBacklogMetrics(registry: Registry, list: () => LabelledQ
     registers: [registry],
     async collect() {
       this.reset();
-      for (const { labels, byState } of await read()) for (const [state, n] of Object.entries(byState)) this.set({ queue: labels.stage, tenant: labels.tenant, class: labels.workClass ?? "", state }, n);
+      for (const { labels, byState } of await read())
+        for (const [state, n] of Object.entries(byState)) this.set({ queue: labels.stage, tenant: labels.tenant, class: labels.workClass ?? "", state }, n);
     },
   });
   new Gauge({
@@ -80,10 +92,12 @@ export function createQueueCache(connection: ConnectionOptions, prefix: string) 
     }
     return entry.queue;
   }
-  const queueOf = (job: Omit<PreparedJob, "name" | "data" | "opts">) => open(job.queue, { stage: job.family, tenant: job.tenant, ...(job.workClass ? { workClass: job.workClass } : {}) });
+  const queueOf = (job: Omit<PreparedJob, "name" | "data" | "opts">) =>
+    open(job.queue, { stage: job.family, tenant: job.tenant, ...(job.workClass ? { workClass: job.workClass } : {}) });
   return {
     /** The queue of one stage, tenant and work class (backlog checks, admission). */
-    get: (stage: Stage, tenant: string, workClass: WorkClass = "interactive"): Queue => open(stageQueue(stage, tenant, workClass), { stage, tenant, workClass }),
+    get: (stage: Stage, tenant: string, workClass: WorkClass = "interactive"): Queue =>
+      open(stageQueue(stage, tenant, workClass), { stage, tenant, workClass }),
     /** The queue that jobs of `kind` for `tenant` go to (backlog checks, admission, metrics). */
     queueOf: (kind: JobKind, tenant = ""): Queue => queueOf(queueOfJob(kind, tenant)),
     async add<K extends JobKind>(kind: K, payload: JobPayload<K>, overrides?: JobOverrides): Promise<void> {
@@ -101,7 +115,8 @@ export function createQueueCache(connection: ConnectionOptions, prefix: string) 
       }
       for (const jobs of byQueue.values()) {
         const queue = queueOf(jobs[0]!);
-        for (let i = 0; i < jobs.length; i += ADD_BULK_CHUNK) await queue.addBulk(jobs.slice(i, i + ADD_BULK_CHUNK).map((j) => ({ name: j.name, data: j.data, opts: j.opts })));
+        for (let i = 0; i < jobs.length; i += ADD_BULK_CHUNK)
+          await queue.addBulk(jobs.slice(i, i + ADD_BULK_CHUNK).map((j) => ({ name: j.name, data: j.data, opts: j.opts })));
       }
     },
     list: () => [...queues.values()],

@@ -9,9 +9,7 @@ import type { Logger } from "pino";
  */
 export function createRedis(url: string, role: "producer" | "worker", log: Logger, name: string = role): Redis {
   const options: RedisOptions =
-    role === "producer"
-      ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: name }
-      : { maxRetriesPerRequest: null, connectionName: name };
+    role === "producer" ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: name } : { maxRetriesPerRequest: null, connectionName: name };
   const redis = new Redis(url, { ...options, retryStrategy: (n) => Math.min(n * 200, 2000) });
   // An unhandled 'error' event would crash the process; reconnects are ioredis' job.
   redis.on("error", (err) => log.warn({ err: err.message, connection: name }, "redis connection error"));

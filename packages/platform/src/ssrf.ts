@@ -10,16 +10,7 @@ import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from "nod
 import { isIP } from "node:net";
 
 /** Why an address is not a public unicast one, or `public`. */
-export type AddressClass =
-  | "public"
-  | "loopback"
-  | "private"
-  | "link-local"
-  | "cgnat"
-  | "unspecified"
-  | "multicast"
-  | "metadata"
-  | "reserved";
+export type AddressClass = "public" | "loopback" | "private" | "link-local" | "cgnat" | "unspecified" | "multicast" | "metadata" | "reserved";
 
 interface Range {
   bytes: Uint8Array;
@@ -188,18 +179,14 @@ export function addressAllowed(ip: string, allow: AllowList): boolean {
 /** Refusal codes of {@link checkCallbackUrl}. */
 export type CallbackUrlProblem = "invalid_url" | "scheme" | "blocked_address" | "unresolvable";
 
-export type CallbackUrlCheck =
-  | { ok: true; url: URL; addresses: string[] }
-  | { ok: false; problem: CallbackUrlProblem; reason: string };
+export type CallbackUrlCheck = { ok: true; url: URL; addresses: string[] } | { ok: false; problem: CallbackUrlProblem; reason: string };
 
 /** Addresses of a host name (all families). */
 export type Resolve = (host: string) => Promise<string[]>;
 
 /** Resolves with the system resolver, as `http.request` would. */
 export const systemResolve: Resolve = (host) =>
-  new Promise((resolve, reject) =>
-    dnsLookup(host, { all: true, verbatim: true }, (err, addrs) => (err ? reject(err) : resolve(addrs.map((a) => a.address)))),
-  );
+  new Promise((resolve, reject) => dnsLookup(host, { all: true, verbatim: true }, (err, addrs) => (err ? reject(err) : resolve(addrs.map((a) => a.address)))));
 
 /**
  * Checks resolved addresses of `host`: every one must be public, unless the host itself or the
@@ -248,10 +235,7 @@ export function checkCallbackUrlSyntax(
  * @param options.allow allowlist from {@link parseAllowList}, or its entries. @default none
  * @param options.resolve DNS adapter. @default {@link systemResolve}
  */
-export async function checkCallbackUrl(
-  url: string,
-  options: { allow?: AllowList | readonly string[]; resolve?: Resolve } = {},
-): Promise<CallbackUrlCheck> {
+export async function checkCallbackUrl(url: string, options: { allow?: AllowList | readonly string[]; resolve?: Resolve } = {}): Promise<CallbackUrlCheck> {
   const allow = toAllowList(options.allow);
   const syntax = checkCallbackUrlSyntax(url, allow);
   if (!syntax.ok) return syntax;
@@ -290,12 +274,17 @@ type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | Look
  */
 export function createGuardedLookup(
   allow: AllowList,
-  base: (host: string, opts: LookupOptions & { all: true }, cb: (err: NodeJS.ErrnoException | null, addrs: LookupAddress[]) => void) => void = (h, o, cb) => dnsLookup(h, o, cb),
+  base: (host: string, opts: LookupOptions & { all: true }, cb: (err: NodeJS.ErrnoException | null, addrs: LookupAddress[]) => void) => void = (h, o, cb) =>
+    dnsLookup(h, o, cb),
 ) {
   return (hostname: string, options: LookupOptions, callback: LookupCallback): void => {
     base(hostname, { ...options, all: true }, (err, addrs) => {
       if (err) return callback(err, []);
-      const reason = checkAddresses(hostname, addrs.map((a) => a.address), allow);
+      const reason = checkAddresses(
+        hostname,
+        addrs.map((a) => a.address),
+        allow,
+      );
       if (reason) return callback(new BlockedAddressError(reason), []);
       if (options.all) return callback(null, addrs);
       const first = addrs[0]!;

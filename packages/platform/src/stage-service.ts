@@ -32,7 +32,11 @@ export type StageWorkerConfig = z.infer<typeof stageWorkerConfigSchema> & { QUEU
  * The options of `startStageWorkers` that come from config and connections: queues under the
  * prefix, tenants from the registry of tenants that have queues, concurrency and lock policy.
  */
-export function stageWorkerSettings(config: StageWorkerConfig, redis: Redis, connection: ConnectionOptions): Pick<StageWorkerOptions<Stage>, "prefix" | "connection" | "classes" | "tenants" | "concurrency" | "lockDurationMs" | "stalledIntervalMs"> {
+export function stageWorkerSettings(
+  config: StageWorkerConfig,
+  redis: Redis,
+  connection: ConnectionOptions,
+): Pick<StageWorkerOptions<Stage>, "prefix" | "connection" | "classes" | "tenants" | "concurrency" | "lockDurationMs" | "stalledIntervalMs"> {
   return {
     prefix: config.QUEUE_PREFIX,
     connection,
@@ -48,7 +52,8 @@ export function stageWorkerSettings(config: StageWorkerConfig, redis: Redis, con
  * Drains stage workers: stops taking jobs and waits for running ones; those not done when a
  * quarter of the drain deadline (at most 5 s) is left go back to the queue for another worker.
  */
-export const drainStageWorkers = (workers: StageWorkers | undefined, drainDeadlineMs: number): Promise<void> => workers?.close({ handBackAfterMs: handBackAfterMs(drainDeadlineMs) }) ?? Promise.resolve();
+export const drainStageWorkers = (workers: StageWorkers | undefined, drainDeadlineMs: number): Promise<void> =>
+  workers?.close({ handBackAfterMs: handBackAfterMs(drainDeadlineMs) }) ?? Promise.resolve();
 
 /** A stage service's composition (prior worker, decoder worker), as its entry point drives it. */
 export interface StageService {
@@ -85,7 +90,13 @@ type StageServiceConfig = StageWorkerConfig & { REDIS_URL: string; HTTP_HOST: st
  * connects to Redis, opens the catalog's queues, creates and starts the composition, and installs
  * the shutdown: not ready → drain → model threads → queues → Redis → ops server. Logs `<label> started` when it takes jobs.
  */
-export async function runStageService<C extends StageServiceConfig>(o: { service: string; label: string; config: C; log: Logger; create: (deps: StageServiceDeps<C>) => Promise<StageService> }): Promise<void> {
+export async function runStageService<C extends StageServiceConfig>(o: {
+  service: string;
+  label: string;
+  config: C;
+  log: Logger;
+  create: (deps: StageServiceDeps<C>) => Promise<StageService>;
+}): Promise<void> {
   const { config, log } = o;
   if (config.PROCESS_NICE > 0) lowerProcessPriority(config.PROCESS_NICE);
   const health = { ready: false };
@@ -104,7 +115,10 @@ export async function runStageService<C extends StageServiceConfig>(o: { service
   const service = await o.create({ config, redis, workerConnection, queues, registry, log, onThreadDeath });
   await service.start();
   health.ready = true;
-  log.info({ versions: service.versions, httpPort: ops.port, concurrency: config.CONCURRENCY, classes: config.WORK_CLASSES, nice: config.PROCESS_NICE }, `${o.label} started`);
+  log.info(
+    { versions: service.versions, httpPort: ops.port, concurrency: config.CONCURRENCY, classes: config.WORK_CLASSES, nice: config.PROCESS_NICE },
+    `${o.label} started`,
+  );
 
   const shutdown = createShutdown(log, config.DRAIN_DEADLINE_MS);
   shutdown.add("mark not ready", () => (health.ready = false));

@@ -7,7 +7,9 @@ import { DURATION_BUCKETS } from "./metrics.js";
 export { UnrecoverableError };
 
 /** Finer buckets for queue hops, which are milliseconds when the system keeps up. */
-export const HOP_BUCKETS = [0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+export const HOP_BUCKETS = [
+  0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+];
 
 /** The work of one job kind; throw to retry, UnrecoverableError when a retry cannot help. */
 export type StageHandler<K extends JobKind> = (data: JobData<K>, job: Job, tenant: string) => Promise<"done" | "skipped">;
@@ -83,9 +85,26 @@ export async function startStageWorkers<S extends Stage>(o: StageWorkerOptions<S
   const labels = ["queue", "tenant", "class"];
   const classes = o.classes ?? WORK_CLASSES;
   if (classes.length === 0) throw new Error(`${o.stage} worker serves no work class`);
-  const hop = new Histogram({ name: "rebeca_stage_queue_wait_seconds", help: "Time from enqueue to stage start (queue overhead per hop)", labelNames: labels, buckets: HOP_BUCKETS, registers: [o.registry] });
-  const duration = new Histogram({ name: "rebeca_stage_duration_seconds", help: "Processing time of one job in a stage", labelNames: labels, buckets: DURATION_BUCKETS, registers: [o.registry] });
-  const outcomes = new Counter({ name: "rebeca_stage_jobs_total", help: "Stage jobs by outcome (done, skipped, retried, failed, handed_back)", labelNames: [...labels, "outcome"], registers: [o.registry] });
+  const hop = new Histogram({
+    name: "rebeca_stage_queue_wait_seconds",
+    help: "Time from enqueue to stage start (queue overhead per hop)",
+    labelNames: labels,
+    buckets: HOP_BUCKETS,
+    registers: [o.registry],
+  });
+  const duration = new Histogram({
+    name: "rebeca_stage_duration_seconds",
+    help: "Processing time of one job in a stage",
+    labelNames: labels,
+    buckets: DURATION_BUCKETS,
+    registers: [o.registry],
+  });
+  const outcomes = new Counter({
+    name: "rebeca_stage_jobs_total",
+    help: "Stage jobs by outcome (done, skipped, retried, failed, handed_back)",
+    labelNames: [...labels, "outcome"],
+    registers: [o.registry],
+  });
 
   const workers = new Map<string, Worker>();
   /** Hand-back triggers of the jobs running now, by `<class>/<tenant>/<job id>`. */
@@ -167,7 +186,10 @@ export async function startStageWorkers<S extends Stage>(o: StageWorkerOptions<S
     for (const tenant of await o.tenants()) for (const c of classes) if (!closed && !workers.has(`${c}/${tenant}`)) open(tenant, c);
   }
   await discover();
-  const timer = setInterval(() => void discover().catch((err) => o.log.warn({ err: (err as Error).message }, "tenant discovery failed")), o.discoverEveryMs ?? 2000);
+  const timer = setInterval(
+    () => void discover().catch((err) => o.log.warn({ err: (err as Error).message }, "tenant discovery failed")),
+    o.discoverEveryMs ?? 2000,
+  );
 
   return {
     tenants: () => [...new Set([...workers.keys()].map((k) => k.slice(k.indexOf("/") + 1)))],

@@ -11,6 +11,9 @@ export const decodeKinds: JobKindOf<"decode">[] = ["decode", "decodeShard", "fin
 export const notPrior: JobKindOf<"prior"> = "decode";
 // @ts-expect-error every kind of the stage needs a handler
 export const missingHandler: StageHandlers<"prior"> = { sample: async () => "done" };
-export const allHandlers: StageHandlers<"prior"> = { sample: async (task) => (task.jobId ? "done" : "skipped"), sampleShard: async (task) => (task.batchId ? "done" : "skipped") };
+export const allHandlers: StageHandlers<"prior"> = {
+  sample: async (task) => (task.jobId ? "done" : "skipped"),
+  sampleShard: async (task) => (task.batchId ? "done" : "skipped"),
+};
 // @ts-expect-error a handler gets its own kind's payload
 export const wrongPayload: StageHandlers<"prior"> = { sample: async (task) => (task.batchId ? "done" : "skipped"), sampleShard: async () => "done" };

@@ -10,7 +10,11 @@ async function collect(source: Iterable<Uint8Array>, size: number) {
 describe("regroup", () => {
   it("cuts chunks of any size into full parts and a shorter last one, bytes in order", async () => {
     const chunks = [[1, 2], [3], [], [4, 5, 6, 7, 8, 9, 10], [11]].map((c) => Uint8Array.from(c));
-    expect(await collect(chunks, 4)).toEqual([[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11]]);
+    expect(await collect(chunks, 4)).toEqual([
+      [1, 2, 3, 4],
+      [5, 6, 7, 8],
+      [9, 10, 11],
+    ]);
   });
   it("yields nothing for an empty stream and no empty tail after an exact fit", async () => {
     expect(await collect([], 4)).toEqual([]);
@@ -19,7 +23,11 @@ describe("regroup", () => {
   it("does not hand out a part it later overwrites", async () => {
     const parts: Uint8Array[] = [];
     for await (const p of regroup([Uint8Array.from([1, 2, 3, 4, 5, 6])], 2)) parts.push(p);
-    expect(parts.map((p) => [...p])).toEqual([[1, 2], [3, 4], [5, 6]]);
+    expect(parts.map((p) => [...p])).toEqual([
+      [1, 2],
+      [3, 4],
+      [5, 6],
+    ]);
   });
   it("holds only the bytes that arrived, not a whole part, and copies what the source may reuse", async () => {
     const reused = Uint8Array.from([1, 2, 3]);

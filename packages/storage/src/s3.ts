@@ -114,7 +114,8 @@ export function createS3BlobStore(client: S3Client, bucket: string, opts: { part
       return { size, chunks: capped(key, body as AsyncIterable<Uint8Array>, maxBytes) };
     },
     uri: (key) => `s3://${bucket}/${key}`,
-    signedUrl: (key, expiresSeconds) => getSignedUrl(client, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: Math.min(expiresSeconds, 7 * 24 * 3600) }),
+    signedUrl: (key, expiresSeconds) =>
+      getSignedUrl(client, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: Math.min(expiresSeconds, 7 * 24 * 3600) }),
   };
 }
 

@@ -62,7 +62,10 @@ export function createBatchingDecoder(decoder: ImageDecoder, embeddingDim: numbe
           seeds.push(...r.seeds);
         }
         const images = await decoder.decode(embeddings, total, seeds);
-        return splitDecoded(images, reqs.map((r) => r.count));
+        return splitDecoded(
+          images,
+          reqs.map((r) => r.count),
+        );
       } finally {
         release();
       }
@@ -70,7 +73,8 @@ export function createBatchingDecoder(decoder: ImageDecoder, embeddingDim: numbe
   });
   return {
     decode: (req: DecodeRequest): Promise<DecodedImages> => {
-      if (req.embeddings.length !== req.count * embeddingDim) return Promise.reject(new RangeError(`embeddings has ${req.embeddings.length} values, expected ${req.count}×${embeddingDim}`));
+      if (req.embeddings.length !== req.count * embeddingDim)
+        return Promise.reject(new RangeError(`embeddings has ${req.embeddings.length} values, expected ${req.count}×${embeddingDim}`));
       if (req.seeds.length !== req.count) return Promise.reject(new RangeError(`${req.seeds.length} seeds for ${req.count} images`));
       return batcher.submit(req);
     },

@@ -31,14 +31,29 @@ import { createThreadedDecoders } from "./threaded-decoders.js";
 export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerConfig>): Promise<StageService> {
   const { config, queues, registry, log } = deps;
   const versions = await resolveModelVersions(config.MODELS_DIR, config.MODEL_VERSIONS);
-  const session = { providers: config.ORT_PROVIDERS as never, requireGpu: config.REQUIRE_GPU, intraOpThreads: config.ORT_INTRA_OP_THREADS, interOpThreads: config.ORT_INTER_OP_THREADS };
+  const session = {
+    providers: config.ORT_PROVIDERS as never,
+    requireGpu: config.REQUIRE_GPU,
+    intraOpThreads: config.ORT_INTRA_OP_THREADS,
+    interOpThreads: config.ORT_INTER_OP_THREADS,
+  };
   // Decoding on threads keeps model steps from queueing behind the event loop's PNG/S3/Redis work.
   const threaded = config.DECODE_THREADS
-    ? await createThreadedDecoders({ modelsDir: config.MODELS_DIR, versions, session, latent: latentOverrides(config) }, config.DECODE_LANES, log, deps.onThreadDeath)
+    ? await createThreadedDecoders(
+        { modelsDir: config.MODELS_DIR, versions, session, latent: latentOverrides(config) },
+        config.DECODE_LANES,
+        log,
+        deps.onThreadDeath,
+      )
     : undefined;
   const decoders = threaded?.decoders ?? (await loadDecoders(config.MODELS_DIR, versions, session, log, latentOverrides(config)));
   const blobs = await createBlobStore(config);
-  const { store, batches } = createStores(deps.redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, eventsMaxLen: config.EVENTS_MAX_LEN, onFinished: createJobOutcomeCounter(registry) });
+  const { store, batches } = createStores(deps.redis, {
+    prefix: config.QUEUE_PREFIX,
+    retentionSeconds: config.JOB_RETENTION_SECONDS,
+    eventsMaxLen: config.EVENTS_MAX_LEN,
+    onFinished: createJobOutcomeCounter(registry),
+  });
   const metrics = createDecoderMetrics(registry);
 
   const lanes = createFairLanes({ lanes: config.DECODE_LANES, weight: weightOf(config.TENANT_WEIGHTS) });
@@ -59,7 +74,17 @@ export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerCo
   const blobsFor = fairUploads(blobs, createFairLanes({ lanes: config.UPLOAD_LANES, weight: weightOf(config.TENANT_WEIGHTS) }));
   const handlers = {
     decode: createDecodeProcessor({ store, decoders, blobs, blobsFor, lanes, observe: metrics.images }),
-    decodeShard: createShardDecodeProcessor({ chunkImages: config.DECODE_CHUNK_IMAGES, uploadConcurrency: config.UPLOAD_CONCURRENCY, batches, decoders, blobs, blobsFor, lanes, jobs: queues, observe: metrics.images }),
+    decodeShard: createShardDecodeProcessor({
+      chunkImages: config.DECODE_CHUNK_IMAGES,
+      uploadConcurrency: config.UPLOAD_CONCURRENCY,
+      batches,
+      decoders,
+      blobs,
+      blobsFor,
+      lanes,
+      jobs: queues,
+      observe: metrics.images,
+    }),
     finalizeBatch: createFinalizeProcessor({ batches, blobs }),
   };
   let workers: StageWorkers | undefined;

@@ -5,9 +5,25 @@ import type { ExecutionStats } from "./micro-batcher.js";
 export function createDecoderMetrics(registry: Registry) {
   const imagesTotal = new Counter({ name: "rebeca_decoder_images_total", help: "Images decoded and stored", registers: [registry] });
   // Triton's pair: the average batch is inferences / executions.
-  const batchInferences = new Counter({ name: "rebeca_decoder_batch_inferences_total", help: "Images decoded through the micro-batcher (single jobs)", labelNames: ["model_version"], registers: [registry] });
-  const batchExecutions = new Counter({ name: "rebeca_decoder_batch_executions_total", help: "Decoder calls the micro-batcher made; inferences / executions is the average batch", labelNames: ["model_version"], registers: [registry] });
-  const batchQueue = new Histogram({ name: "rebeca_decoder_batch_queue_seconds", help: "Time a single job waited in the micro-batcher before its decode started", labelNames: ["model_version"], buckets: [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry] });
+  const batchInferences = new Counter({
+    name: "rebeca_decoder_batch_inferences_total",
+    help: "Images decoded through the micro-batcher (single jobs)",
+    labelNames: ["model_version"],
+    registers: [registry],
+  });
+  const batchExecutions = new Counter({
+    name: "rebeca_decoder_batch_executions_total",
+    help: "Decoder calls the micro-batcher made; inferences / executions is the average batch",
+    labelNames: ["model_version"],
+    registers: [registry],
+  });
+  const batchQueue = new Histogram({
+    name: "rebeca_decoder_batch_queue_seconds",
+    help: "Time a single job waited in the micro-batcher before its decode started",
+    labelNames: ["model_version"],
+    buckets: [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
   return {
     /** Images decoded and stored. */
     images: (n: number) => imagesTotal.inc(n),

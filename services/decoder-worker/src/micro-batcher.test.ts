@@ -164,7 +164,10 @@ describe("createMicroBatcher", () => {
     const b = createMicroBatcher<number, number>({ maxBatch: 2, maxWaitMs: 100, concurrency: 2, execute: ex.execute, clock });
     [1, 2, 3, 4, 5, 6].forEach((r) => void b.submit(r));
     await settle();
-    expect(ex.calls.map((c) => c.reqs)).toEqual([[1, 2], [3, 4]]);
+    expect(ex.calls.map((c) => c.reqs)).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
     expect(b.running).toBe(2);
   });
 
@@ -183,7 +186,12 @@ describe("createMicroBatcher", () => {
         return reqs.map((r) => r + 100);
       },
     });
-    const all = [1, -1, 3].map((r) => b.submit(r).then((v) => ({ v }), (e: Error) => ({ e: e.message })));
+    const all = [1, -1, 3].map((r) =>
+      b.submit(r).then(
+        (v) => ({ v }),
+        (e: Error) => ({ e: e.message }),
+      ),
+    );
     await advance(1);
     expect(await Promise.all(all)).toEqual([{ v: 101 }, { e: "bad embedding" }, { v: 103 }]);
     expect(seen).toEqual([[1, -1, 3], [1], [-1], [3]]);
@@ -263,6 +271,9 @@ describe("createBatchingDecoder", () => {
 
   it("splitDecoded hands out views in order", () => {
     const images: DecodedImages = { pixels: Float32Array.of(1, 2, 3, 4, 5, 6), count: 3, channels: 1, height: 1, width: 2 };
-    expect(splitDecoded(images, [1, 2]).map((p) => [p.count, Array.from(p.pixels)])).toEqual([[1, [1, 2]], [2, [3, 4, 5, 6]]]);
+    expect(splitDecoded(images, [1, 2]).map((p) => [p.count, Array.from(p.pixels)])).toEqual([
+      [1, [1, 2]],
+      [2, [3, 4, 5, 6]],
+    ]);
   });
 });

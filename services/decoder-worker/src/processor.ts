@@ -34,7 +34,8 @@ export function createDecodeProcessor(deps: DecodeProcessorDeps) {
     const blobs = deps.blobsFor?.(task.tenant) ?? deps.blobs;
     const loaded = deps.decoders.get(task.modelVersion);
     if (!loaded) throw new UnrecoverableError(`no decoder for model version ${task.modelVersion} in this worker`);
-    if (loaded.embeddingDim !== task.embeddingDim) throw new UnrecoverableError(`embedding dim ${task.embeddingDim} does not match the decoder's ${loaded.embeddingDim}`);
+    if (loaded.embeddingDim !== task.embeddingDim)
+      throw new UnrecoverableError(`embedding dim ${task.embeddingDim} does not match the decoder's ${loaded.embeddingDim}`);
     const record = await deps.store.get(task.jobId);
     if (!record || record.state !== "decoding") return "skipped"; // cancelled, expired or already done
 
@@ -46,7 +47,8 @@ export function createDecodeProcessor(deps: DecodeProcessorDeps) {
     // it as an unhandled rejection, which would take the whole worker down.
     storedEmbeddings.catch(() => {});
     const embeddings = decodeEmbeddings(raw);
-    if (embeddings.length !== count * task.embeddingDim) throw new UnrecoverableError(`embeddings object has ${embeddings.length} values, expected ${count}×${task.embeddingDim}`);
+    if (embeddings.length !== count * task.embeddingDim)
+      throw new UnrecoverableError(`embeddings object has ${embeddings.length} values, expected ${count}×${task.embeddingDim}`);
     let images;
     if (loaded.batching) {
       images = await loaded.batching.decode({ tenant: task.tenant, embeddings, count, seeds: task.seeds });

@@ -1,5 +1,16 @@
 import { createHash } from "node:crypto";
-import { batchImageSeed, objectKeys, type BatchRecord, type DecodeShardTask, type FinalizeTask, type UserResult, type JobSink, DEFAULT_BATCH_CALLBACK_EVENTS, decodeEmbeddings, webhookBody } from "@rebeca/contracts";
+import {
+  batchImageSeed,
+  objectKeys,
+  type BatchRecord,
+  type DecodeShardTask,
+  type FinalizeTask,
+  type UserResult,
+  type JobSink,
+  DEFAULT_BATCH_CALLBACK_EVENTS,
+  decodeEmbeddings,
+  webhookBody,
+} from "@rebeca/contracts";
 import type { BatchStore } from "@rebeca/jobstore";
 import { encodePng, imageAt } from "@rebeca/inference";
 import type { BlobStore } from "@rebeca/storage";
@@ -55,7 +66,8 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
     if (step === "done" || step === "missing") {
       // Counted already; a crash may have come before the finalize hand-off, which is idempotent.
       const current = await deps.batches.get(task.batchId);
-      if (current && current.counts.shardsDone === current.counts.shardsTotal && current.state === "running") await deps.jobs.add("finalizeBatch", { tenant: task.tenant, batchId: task.batchId });
+      if (current && current.counts.shardsDone === current.counts.shardsTotal && current.state === "running")
+        await deps.jobs.add("finalizeBatch", { tenant: task.tenant, batchId: task.batchId });
       return "skipped";
     }
     if (step === "stopped") {
@@ -68,7 +80,8 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
     const served = task.userIds.map((userId, j) => ({ userId, position: task.firstPosition + j })).filter((u) => !failedAt.has(u.position));
     const embeddings = decodeEmbeddings(await blobs.get(task.embeddingsKey));
     const total = served.length * k;
-    if (embeddings.length !== total * task.embeddingDim) throw new UnrecoverableError(`shard embeddings hold ${embeddings.length} values, expected ${total}×${task.embeddingDim}`);
+    if (embeddings.length !== total * task.embeddingDim)
+      throw new UnrecoverableError(`shard embeddings hold ${embeddings.length} values, expected ${total}×${task.embeddingDim}`);
 
     const images: { png: Uint8Array; width: number; height: number }[] = [];
     for (let start = 0; start < total; start += chunkImages) {
@@ -89,7 +102,14 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
       const user = served[Math.floor(n / k)]!;
       const index = n % k;
       const uri = await blobs.put(objectKeys.batchImage(task.tenant, task.batchId, user.position, index), img.png, "image/png");
-      return { uri, sha256: createHash("sha256").update(img.png).digest("hex"), bytes: img.png.byteLength, width: img.width, height: img.height, seed: batchImageSeed(task.spec.seed, user.position, index) };
+      return {
+        uri,
+        sha256: createHash("sha256").update(img.png).digest("hex"),
+        bytes: img.png.byteLength,
+        width: img.width,
+        height: img.height,
+        seed: batchImageSeed(task.spec.seed, user.position, index),
+      };
     });
     deps.observe?.(images.length);
 
@@ -100,7 +120,11 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
       const s = served.findIndex((u) => u.position === position);
       return { user_id: userId, position, images: uploaded.slice(s * k, (s + 1) * k) };
     });
-    await blobs.put(objectKeys.shardResult(task.tenant, task.batchId, task.shard), Buffer.from(lines.map((l) => JSON.stringify(l)).join("\n") + "\n"), "application/x-ndjson");
+    await blobs.put(
+      objectKeys.shardResult(task.tenant, task.batchId, task.shard),
+      Buffer.from(lines.map((l) => JSON.stringify(l)).join("\n") + "\n"),
+      "application/x-ndjson",
+    );
     // Per-user callbacks, when the batch asked for them, go out before the shard is counted: a
     // crash in between repeats them (same ids, dropped by the notifier), never loses them.
     const wanted = new Set(task.spec.callbackUrl ? task.spec.callbackEvents.filter((t) => t.startsWith("user.")) : []);
@@ -111,7 +135,11 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
       lines
         .map((l) => ({ line: l, type: l.error ? "user.failed" : "user.succeeded" }))
         .filter(({ type }) => wanted.has(type))
-        .map(({ line, type }) => ({ eventId: `${task.batchId}-u${line.position}-${type}`, type, body: webhookBody(type, time, { batch_id: task.batchId, ...line }) })),
+        .map(({ line, type }) => ({
+          eventId: `${task.batchId}-u${line.position}-${type}`,
+          type,
+          body: webhookBody(type, time, { batch_id: task.batchId, ...line }),
+        })),
       task.traceparent ? nextTraceparent(task.traceparent) : "",
     );
     await countShard(deps, task, { succeeded: served.length, failed: failedAt.size, cancelled: 0 });

@@ -45,7 +45,8 @@ export function createAdmission(o: AdmissionOptions): AdmissionCheck {
   return async (tenant) => {
     if (o.redisMemoryBudgetBytes > 0) {
       if (Date.now() - memory.at > ttl) memory = { at: Date.now(), used: Number(/used_memory:(\d+)/.exec(await o.redis.info("memory"))?.[1] ?? 0) };
-      if (memory.used > o.redisMemoryBudgetBytes) return { reason: `Redis is past its memory budget (${memory.used} > ${o.redisMemoryBudgetBytes} bytes); retry later`, retryAfterSeconds: 30 };
+      if (memory.used > o.redisMemoryBudgetBytes)
+        return { reason: `Redis is past its memory budget (${memory.used} > ${o.redisMemoryBudgetBytes} bytes); retry later`, retryAfterSeconds: 30 };
     }
     let entry = backlogs.get(tenant);
     if (!entry || Date.now() - entry.at > ttl) {
@@ -55,7 +56,10 @@ export function createAdmission(o: AdmissionOptions): AdmissionCheck {
     }
     if (entry.backlog >= o.maxBacklog) return { reason: `tenant backlog is ${entry.backlog} jobs (limit ${o.maxBacklog}); retry later`, retryAfterSeconds: 10 };
     if (o.submissionsPerSecond > 0) {
-      const [allowed, waitMs] = (await o.redis.eval(TAKE, 1, `${o.queuesOf(tenant)[0]!.opts.prefix}:rate:${tenant}`, o.submissionsPerSecond, Date.now())) as [number, number];
+      const [allowed, waitMs] = (await o.redis.eval(TAKE, 1, `${o.queuesOf(tenant)[0]!.opts.prefix}:rate:${tenant}`, o.submissionsPerSecond, Date.now())) as [
+        number,
+        number,
+      ];
       if (!allowed) return { reason: `tenant is past ${o.submissionsPerSecond} submissions per second`, retryAfterSeconds: Math.max(0.001, waitMs / 1000) };
     }
     return null;

@@ -57,7 +57,19 @@ describe("constant-time key comparison", () => {
     for (const [a, b] of timingSafeEqual.mock.calls) expect([(a as Buffer).length, (b as Buffer).length]).toEqual([32, 32]);
   });
 
-  const wrong = ["k", "key-firs", "key-firstx", "KEY-FIRST", "x".repeat(31), "x".repeat(32), "x".repeat(64), "x".repeat(65), "x".repeat(10_000), "~!@#$%^&*()_+{}|:<>?", hashApiKey("key-first")];
+  const wrong = [
+    "k",
+    "key-firs",
+    "key-firstx",
+    "KEY-FIRST",
+    "x".repeat(31),
+    "x".repeat(32),
+    "x".repeat(64),
+    "x".repeat(65),
+    "x".repeat(10_000),
+    "~!@#$%^&*()_+{}|:<>?",
+    hashApiKey("key-first"),
+  ];
   it.each(wrong.map((w) => [w.length, w]))("refuses a wrong key of length %i as UNAUTHENTICATED after the same comparisons", (_len, key) => {
     expect(() => authenticate(md(`Bearer ${key}`))).toThrow(expect.objectContaining({ code: status.UNAUTHENTICATED, message: "invalid api key" }));
     expect(timingSafeEqual).toHaveBeenCalledTimes(keys.length);

@@ -15,7 +15,17 @@ import { BatchState, type BatchParameters, type CreateBatchRequest, type CreateB
 import { createLocalBlobStore } from "@rebeca/storage";
 import { createBatchService } from "./batch-service.js";
 import type { IntakeDeps } from "./intake.js";
-import { callClientStream, callUnary, edgeDeps, intakeDeps, memoryBatchStore, metadataFor, recordingJobSink, violatedFields, type Outcome } from "./testing/fakes.js";
+import {
+  callClientStream,
+  callUnary,
+  edgeDeps,
+  intakeDeps,
+  memoryBatchStore,
+  metadataFor,
+  recordingJobSink,
+  violatedFields,
+  type Outcome,
+} from "./testing/fakes.js";
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -43,13 +53,27 @@ function setUp(intake: Partial<IntakeDeps> = {}, maxManifestBytes = 1 << 20) {
   dirs.push(dir);
   const blobs = createLocalBlobStore(dir);
   const { deps, asked } = intakeDeps(intake);
-  const service = createBatchService({ ...edgeDeps(), ...deps, batches, jobs, blobs, bucket: "rebeca", maxManifestBytes, shardSize: 2, maxUsersPerBatch: 1000 });
+  const service = createBatchService({
+    ...edgeDeps(),
+    ...deps,
+    batches,
+    jobs,
+    blobs,
+    bucket: "rebeca",
+    maxManifestBytes,
+    shardSize: 2,
+    maxUsersPerBatch: 1000,
+  });
   /** CreateBatch with the parameters, then one message per chunk. */
   const stream = (p: BatchParameters | undefined, chunks: { offset: number; userIds: string[]; last: boolean }[], tenant = "acme") => {
     const messages: CreateBatchRequest[] = [{ parameters: p }, ...chunks.map((users) => ({ users }))];
-    return callClientStream(service.createBatch, (async function* () {
-      yield* messages;
-    })(), metadataFor(tenant)) as Promise<Outcome<CreateBatchResponse>>;
+    return callClientStream(
+      service.createBatch,
+      (async function* () {
+        yield* messages;
+      })(),
+      metadataFor(tenant),
+    ) as Promise<Outcome<CreateBatchResponse>>;
   };
   const shardsAdded = () => jobs.added.filter((j) => j.name === "shard").map((j) => j.data as ShardTask);
   return { service, batches, jobs, blobs, asked, stream, shardsAdded };
@@ -63,10 +87,12 @@ const batchOf = (o: Outcome<CreateBatchResponse>) => {
 describe("CreateBatch", () => {
   it("cuts the users into shards of the shard size, enqueues each in the tenant's batch prior queue, and seals the batch", async () => {
     const { stream, batches, jobs, shardsAdded } = setUp();
-    const batch = batchOf(await stream(parameters(), [
-      { offset: 0, userIds: ["u0", "u1", "u2"], last: false },
-      { offset: 3, userIds: ["u3", "u4"], last: true },
-    ]));
+    const batch = batchOf(
+      await stream(parameters(), [
+        { offset: 0, userIds: ["u0", "u1", "u2"], last: false },
+        { offset: 3, userIds: ["u3", "u4"], last: true },
+      ]),
+    );
     expect(batch.state).toBe(BatchState.BATCH_STATE_RUNNING);
     expect(shardsAdded().map((s) => [s.shard, s.firstPosition, s.userIds])).toEqual([
       [0, 0, ["u0", "u1"]],
@@ -89,7 +115,11 @@ describe("CreateBatch", () => {
     const batch = batchOf(await stream(parameters(), [{ offset: 0, userIds: ["u0", "u1"], last: true }]));
     const finalize = jobs.added.filter((j) => j.name === "finalize");
     expect(finalize).toHaveLength(1);
-    expect(finalize[0]).toMatchObject({ queue: stageQueue("decode", "acme", "batch"), data: { tenant: "acme", batchId: batch.batchId }, opts: { jobId: `${batch.batchId}-final` } });
+    expect(finalize[0]).toMatchObject({
+      queue: stageQueue("decode", "acme", "batch"),
+      data: { tenant: "acme", batchId: batch.batchId },
+      opts: { jobId: `${batch.batchId}-final` },
+    });
   });
 
   it("keeps the complete shards of a stream that breaks on a bad id, and resumes under the same request id", async () => {
@@ -139,13 +169,21 @@ describe("CreateBatch", () => {
   it("refuses in order: fields, then the model, then the callback URL, then admission", async () => {
     const refusingGuard = { callbackGuard: async () => "loopback address" };
     const fields = setUp(refusingGuard);
-    expect(violatedFields(await fields.stream(parameters({ numImages: 0, modelVersion: "nope", callbackUrl: "http://127.0.0.1/" }), [{ offset: 0, userIds: ["u0"], last: true }]))).toEqual(["parameters.num_images"]);
+    expect(
+      violatedFields(
+        await fields.stream(parameters({ numImages: 0, modelVersion: "nope", callbackUrl: "http://127.0.0.1/" }), [{ offset: 0, userIds: ["u0"], last: true }]),
+      ),
+    ).toEqual(["parameters.num_images"]);
 
-    const model = await setUp(refusingGuard).stream(parameters({ modelVersion: "nope", callbackUrl: "http://127.0.0.1/" }), [{ offset: 0, userIds: ["u0"], last: true }]);
+    const model = await setUp(refusingGuard).stream(parameters({ modelVersion: "nope", callbackUrl: "http://127.0.0.1/" }), [
+      { offset: 0, userIds: ["u0"], last: true },
+    ]);
     expect(model.ok || model.err.code).toBe(status.FAILED_PRECONDITION);
 
     const guard = setUp(refusingGuard);
-    expect(violatedFields(await guard.stream(parameters({ callbackUrl: "http://127.0.0.1/" }), [{ offset: 0, userIds: ["u0"], last: true }]))).toEqual(["parameters.callback_url"]);
+    expect(violatedFields(await guard.stream(parameters({ callbackUrl: "http://127.0.0.1/" }), [{ offset: 0, userIds: ["u0"], last: true }]))).toEqual([
+      "parameters.callback_url",
+    ]);
     expect(guard.asked.admissions).toEqual([]);
 
     const busy = setUp({ admission: async () => ({ reason: "backlog", retryAfterSeconds: 10 }) });
@@ -170,7 +208,12 @@ describe("CreateBatchFromManifest", () => {
 
   it("refuses a URI outside the tenant's prefix, another bucket, and a key that climbs out", async () => {
     const { service } = setUp();
-    for (const uri of ["s3://rebeca/tenants/globex/x.txt", "s3://other/tenants/acme/x.txt", "s3://rebeca/tenants/acme/../globex/x.txt", "https://example.com/x"]) {
+    for (const uri of [
+      "s3://rebeca/tenants/globex/x.txt",
+      "s3://other/tenants/acme/x.txt",
+      "s3://rebeca/tenants/acme/../globex/x.txt",
+      "https://example.com/x",
+    ]) {
       expect(violatedFields(await callUnary(service.createBatchFromManifest, manifestRequest(uri), metadataFor("acme")))).toEqual(["manifest_uri"]);
     }
   });

@@ -40,9 +40,17 @@ const MAX_LINE_BYTES = 4096;
 function manifestRefusal(err: unknown): unknown {
   const e = err as Error & { size?: number; maxBytes?: number; line?: number; maxLineBytes?: number };
   if (e.name === "BlobTooLargeError") {
-    return new ValidationError([{ field: "manifest_uri", description: `manifest is ${e.size} bytes or more; the limit is ${e.maxBytes} bytes (MAX_MANIFEST_BYTES) — split it into several batches` }]);
+    return new ValidationError([
+      {
+        field: "manifest_uri",
+        description: `manifest is ${e.size} bytes or more; the limit is ${e.maxBytes} bytes (MAX_MANIFEST_BYTES) — split it into several batches`,
+      },
+    ]);
   }
-  if (e.name === "LineTooLongError") return new ValidationError([{ field: "manifest_uri", description: `manifest line ${e.line} is longer than ${e.maxLineBytes} bytes; it must hold one user id per line` }]);
+  if (e.name === "LineTooLongError")
+    return new ValidationError([
+      { field: "manifest_uri", description: `manifest line ${e.line} is longer than ${e.maxLineBytes} bytes; it must hold one user id per line` },
+    ]);
   return err;
 }
 
@@ -70,12 +78,24 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
 
   const intake = createIntake(deps);
   const spec = (tenant: string, p: BatchParameters) =>
-    intake.admit(tenant, p.modelVersion, (model) => validateBatchParameters(p, model, deps.limits, deps.shardSize, () => randomInt(0, 2 ** 32)), "parameters.callback_url");
+    intake.admit(
+      tenant,
+      p.modelVersion,
+      (model) => validateBatchParameters(p, model, deps.limits, deps.shardSize, () => randomInt(0, 2 ** 32)),
+      "parameters.callback_url",
+    );
 
   /** Creates the batch, or finds the one this request id made before (to resume it). */
   async function open(tenant: string, p: BatchParameters, metadata: Metadata) {
     const s = await spec(tenant, p);
-    const { batchId } = await batches.create({ batchId: newId("batch"), tenant, requestId: p.requestId, spec: s, createTime: new Date().toISOString(), traceparent: traceparentOf(metadata) });
+    const { batchId } = await batches.create({
+      batchId: newId("batch"),
+      tenant,
+      requestId: p.requestId,
+      spec: s,
+      createTime: new Date().toISOString(),
+      traceparent: traceparentOf(metadata),
+    });
     const record = await batches.get(batchId);
     if (!record) throw new RpcError(status.INTERNAL, "batch vanished");
     return record;
@@ -89,11 +109,23 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
   async function store(tenant: string, { batchId, spec: s, traceparent }: BatchRecord, shards: BuiltShard[], upTo: number) {
     if (shards.length === 0) return;
     const refuse = (state: string) => new RpcError(status.FAILED_PRECONDITION, `batch ${batchId} is ${state}; it takes no more users`);
-    const recorded = await batches.addShards(batchId, shards.map((sh) => ({ index: sh.index, users: sh.userIds.length })), 0);
+    const recorded = await batches.addShards(
+      batchId,
+      shards.map((sh) => ({ index: sh.index, users: sh.userIds.length })),
+      0,
+    );
     if (recorded !== "ok") throw refuse(recorded);
     await deps.jobs.addBulk(
       "sampleShard",
-      shards.map((sh): ShardTask => ({ tenant, batchId, shard: sh.index, firstPosition: sh.firstPosition, userIds: sh.userIds, spec: s, traceparent: traceparent ? nextTraceparent(traceparent) : "" })),
+      shards.map((sh): ShardTask => ({
+        tenant,
+        batchId,
+        shard: sh.index,
+        firstPosition: sh.firstPosition,
+        userIds: sh.userIds,
+        spec: s,
+        traceparent: traceparent ? nextTraceparent(traceparent) : "",
+      })),
     );
     const advanced = await batches.addShards(batchId, [], upTo);
     if (advanced !== "ok") throw refuse(advanced);
@@ -107,7 +139,8 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
     let head = await iterator.next();
     for (; !head.done; head = await iterator.next()) {
       checkUserIds(head.value.userIds, head.value.offset);
-      if (!Number.isInteger(head.value.offset) || head.value.offset < 0) throw new ValidationError([{ field: "users.offset", description: "must be a non-negative integer" }]);
+      if (!Number.isInteger(head.value.offset) || head.value.offset < 0)
+        throw new ValidationError([{ field: "users.offset", description: "must be a non-negative integer" }]);
       if (head.value.userIds.length > 0 || head.value.last) break;
     }
     if (head.done) {
@@ -115,7 +148,10 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
       await spec(tenant, p);
       const existing = await batches.findByRequest(tenant, p.requestId);
       if (existing && existing.state !== "receiving") return existing;
-      throw new RpcError(status.FAILED_PRECONDITION, `stream ended without a chunk marked last; ${existing?.counts.received ?? 0} users are stored — resend from there under the same request_id`);
+      throw new RpcError(
+        status.FAILED_PRECONDITION,
+        `stream ended without a chunk marked last; ${existing?.counts.received ?? 0} users are stored — resend from there under the same request_id`,
+      );
     }
     const first = head.value;
     const chunks = (async function* () {
@@ -152,7 +188,10 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
       await flush().catch(() => {});
       throw err;
     }
-    throw new RpcError(status.FAILED_PRECONDITION, `stream ended without a chunk marked last; ${builder.stored()} users are stored — resend from there under the same request_id`);
+    throw new RpcError(
+      status.FAILED_PRECONDITION,
+      `stream ended without a chunk marked last; ${builder.stored()} users are stored — resend from there under the same request_id`,
+    );
   }
 
   const { unary, clientStream } = createRpcEdge(deps);

@@ -6,7 +6,20 @@ import { createJobStore, newJobRecord, type JobStore } from "@rebeca/jobstore";
 import { createLogger } from "@rebeca/platform";
 import { createEventHub, type WatchSink } from "./event-hub.js";
 
-const spec: JobSpec = { userId: "u1", numImages: 1, guidance: 3, steps: 50, sampler: "ddim", seed: 1, modelVersion: "demo-v1", priority: 0, labels: {}, callbackUrl: "", callbackEvents: [], unknownUser: "reject" };
+const spec: JobSpec = {
+  userId: "u1",
+  numImages: 1,
+  guidance: 3,
+  steps: 50,
+  sampler: "ddim",
+  seed: 1,
+  modelVersion: "demo-v1",
+  priority: 0,
+  labels: {},
+  callbackUrl: "",
+  callbackEvents: [],
+  unknownUser: "reject",
+};
 
 async function until(what: string, check: () => boolean, timeoutMs = 20_000) {
   const deadline = Date.now() + timeoutMs;
@@ -27,7 +40,8 @@ describe("event hub replay honours the sink and bounds what it holds", () => {
   let store: JobStore;
   const blocking: Redis[] = [];
   const created = async (n: number) => {
-    for (let i = 0; i < n; i++) await store.create(newJobRecord({ jobId: newId("job"), tenant: "acme", requestId: newId("job"), spec, now: new Date().toISOString() }));
+    for (let i = 0; i < n; i++)
+      await store.create(newJobRecord({ jobId: newId("job"), tenant: "acme", requestId: newId("job"), spec, now: new Date().toISOString() }));
   };
 
   beforeAll(async () => {
@@ -43,7 +57,13 @@ describe("event hub replay honours the sink and bounds what it holds", () => {
 
   it("waits for drain between pages, and delivers every event once although the live buffer overflowed", async () => {
     const MAX = 10; // replay pages of 5
-    const hub = createEventHub({ store, log: createLogger("test", "silent"), maxBuffered: MAX, blockMs: 200, blockingRedis: () => blocking[blocking.push(new Redis(server.url)) - 1]! });
+    const hub = createEventHub({
+      store,
+      log: createLogger("test", "silent"),
+      maxBuffered: MAX,
+      blockMs: 200,
+      blockingRedis: () => blocking[blocking.push(new Redis(server.url)) - 1]!,
+    });
     await created(40);
 
     // A watcher of live events only: once it has them, the tailer has offered them to everyone.

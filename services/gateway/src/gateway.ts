@@ -48,7 +48,12 @@ export async function createGateway({ config, apiKeys, models, redis, queueConne
   const retention = { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, eventsMaxLen: config.EVENTS_MAX_LEN };
   const store = createJobStore(redis, { ...retention, onFinished: createJobOutcomeCounter(registry) });
   const batches = createBatchStore(redis, retention);
-  const hub = createEventHub({ store, log, maxBuffered: config.WATCH_BUFFER_EVENTS, blockingRedis: () => createRedis(config.REDIS_URL, "worker", log, "gateway-events") });
+  const hub = createEventHub({
+    store,
+    log,
+    maxBuffered: config.WATCH_BUFFER_EVENTS,
+    blockingRedis: () => createRedis(config.REDIS_URL, "worker", log, "gateway-events"),
+  });
   const shared = {
     authenticate: createAuthenticator(apiKeys),
     metrics: createGatewayMetrics(registry),

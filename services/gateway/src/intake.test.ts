@@ -16,7 +16,12 @@ describe("intake", () => {
 
   it("validates against the named model, or the default when none is named", async () => {
     const other = { ...MODEL, version: "demo-v2", timesteps: 10 };
-    const { deps } = intakeDeps({ models: new Map([[MODEL.version, MODEL], [other.version, other]]) });
+    const { deps } = intakeDeps({
+      models: new Map([
+        [MODEL.version, MODEL],
+        [other.version, other],
+      ]),
+    });
     const intake = createIntake(deps);
     const seen: string[] = [];
     const validate = (m: typeof MODEL) => (seen.push(m.version), { callbackUrl: "" });

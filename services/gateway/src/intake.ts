@@ -46,7 +46,10 @@ export function createIntake(deps: IntakeDeps): Intake {
       // so that a bad request is described in full.
       const spec = validate(model ?? fallback);
       if (!model) {
-        throw new RpcError(status.FAILED_PRECONDITION, `model version "${version.slice(0, 64)}" is not deployed; available: ${[...deps.models.keys()].join(", ")}`);
+        throw new RpcError(
+          status.FAILED_PRECONDITION,
+          `model version "${version.slice(0, 64)}" is not deployed; available: ${[...deps.models.keys()].join(", ")}`,
+        );
       }
       if (spec.callbackUrl) {
         const refused = await deps.callbackGuard(spec.callbackUrl);
@@ -82,7 +85,8 @@ export const DEFAULT_PAGE_SIZE = 20;
  * into `out`; returns the page size to use.
  */
 export function checkPage(kind: IdKind, req: { pageSize: number; pageToken: string }, out: FieldViolation[]): number {
-  if (!Number.isInteger(req.pageSize) || req.pageSize < 0 || req.pageSize > MAX_PAGE_SIZE) out.push({ field: "page_size", description: `must be between 0 and ${MAX_PAGE_SIZE}` });
+  if (!Number.isInteger(req.pageSize) || req.pageSize < 0 || req.pageSize > MAX_PAGE_SIZE)
+    out.push({ field: "page_size", description: `must be between 0 and ${MAX_PAGE_SIZE}` });
   if (req.pageToken && !isId(kind, req.pageToken)) out.push({ field: "page_token", description: "not a token from a previous response" });
   return req.pageSize || DEFAULT_PAGE_SIZE;
 }

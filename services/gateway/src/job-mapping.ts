@@ -2,7 +2,6 @@ import type { JobEvent, JobRecord, JobStateName } from "@rebeca/contracts";
 import { JobState, UnknownUserPolicy, type Event, type Job } from "@rebeca/contracts/grpc";
 import { toProtoSampler, toProtoSpacing } from "@rebeca/contracts/sampler-enums";
 
-
 const STATES: Record<JobStateName, JobState> = {
   queued: JobState.JOB_STATE_QUEUED,
   sampling: JobState.JOB_STATE_SAMPLING,
@@ -62,7 +61,17 @@ export function toProtoEvent(e: JobEvent): Event {
     job: e.job ? toProtoJob(e.job) : undefined,
     batch:
       e.batch && c
-        ? { state: e.batch.state, total: c.total, received: c.received, succeeded: c.succeeded, failed: c.failed, cancelled: c.cancelled, shardsTotal: c.shardsTotal, shardsDone: c.shardsDone, resultManifestUri: e.batch.resultManifestUri }
+        ? {
+            state: e.batch.state,
+            total: c.total,
+            received: c.received,
+            succeeded: c.succeeded,
+            failed: c.failed,
+            cancelled: c.cancelled,
+            shardsTotal: c.shardsTotal,
+            shardsDone: c.shardsDone,
+            resultManifestUri: e.batch.resultManifestUri,
+          }
         : undefined,
   };
 }

@@ -173,7 +173,11 @@ describe("GetJob, ListJobs, CancelJob", () => {
   it("lists every paging and filter problem at once", async () => {
     const { service } = setUp();
     const labels = Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, "v"]));
-    const out = await callUnary(service.listJobs, { pageSize: 101, pageToken: "batch_00000000000000000000000000", state: 99, userId: "", labels }, metadataFor("acme"));
+    const out = await callUnary(
+      service.listJobs,
+      { pageSize: 101, pageToken: "batch_00000000000000000000000000", state: 99, userId: "", labels },
+      metadataFor("acme"),
+    );
     expect(violatedFields(out)).toEqual(["page_size", "page_token", "state", "labels"]);
   });
 
@@ -187,7 +191,8 @@ describe("GetJob, ListJobs, CancelJob", () => {
     jobOf(await create(request({ requestId: "other" }), "globex"));
     // Ids sort by creation time (to the millisecond; ties in a millisecond sort by their random tail).
     const newestFirst = [...even].sort().reverse();
-    const list = (pageToken: string) => callUnary(service.listJobs, { pageSize: 2, pageToken, state: 0, userId: "", labels: { run: "even" } }, metadataFor("acme"));
+    const list = (pageToken: string) =>
+      callUnary(service.listJobs, { pageSize: 2, pageToken, state: 0, userId: "", labels: { run: "even" } }, metadataFor("acme"));
     const first = await list("");
     if (!first.ok) throw new Error(first.err.details);
     expect(first.res.jobs.map((j) => j.jobId)).toEqual(newestFirst.slice(0, 2));

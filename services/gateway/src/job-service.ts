@@ -70,8 +70,20 @@ export function createJobService(deps: JobServiceDeps): JobServiceServer {
 
   return {
     createJob: unary("CreateJob", async (tenant, req, metadata) => {
-      const spec = await intake.admit(tenant, req.modelVersion, (model) => validateCreateJob(req, model, deps.limits, () => randomInt(0, 2 ** 32)), "callback_url");
-      const record = newJobRecord({ jobId: newId("job"), tenant, requestId: req.requestId, spec, now: new Date().toISOString(), traceparent: traceparentOf(metadata) });
+      const spec = await intake.admit(
+        tenant,
+        req.modelVersion,
+        (model) => validateCreateJob(req, model, deps.limits, () => randomInt(0, 2 ** 32)),
+        "callback_url",
+      );
+      const record = newJobRecord({
+        jobId: newId("job"),
+        tenant,
+        requestId: req.requestId,
+        spec,
+        now: new Date().toISOString(),
+        traceparent: traceparentOf(metadata),
+      });
       const result = await store.create(record);
       // Also on a repeat: if the first attempt stored the job but failed before enqueueing, this
       // enqueues it; a repeat add of a queued job id adds nothing.
@@ -145,7 +157,12 @@ export function createJobService(deps: JobServiceDeps): JobServiceServer {
           // The client gets every event queued before this status, so its last received id is
           // exactly where to resume; the events after it stay in the tenant's stream.
           deps.log.warn({ unsent, lastSent }, "WatchEvents client too slow; ending its stream");
-          finish(new RpcError(status.RESOURCE_EXHAUSTED, `this stream fell more than ${maxBuffered} events behind the client's reading; call WatchEvents again with after_event_id set to the last event id received to continue without a gap`));
+          finish(
+            new RpcError(
+              status.RESOURCE_EXHAUSTED,
+              `this stream fell more than ${maxBuffered} events behind the client's reading; call WatchEvents again with after_event_id set to the last event id received to continue without a gap`,
+            ),
+          );
         },
       });
       call.on("cancelled", () => {
@@ -165,14 +182,18 @@ export function createJobService(deps: JobServiceDeps): JobServiceServer {
         checkLabelFilter(req.labels, deps.limits, v);
         throwViolations(v);
         const open = watchers.get(tenant) ?? 0;
-        if (open >= maxWatchers) throw new RpcError(status.RESOURCE_EXHAUSTED, `tenant has ${open} open WatchEvents streams (limit ${maxWatchers}); close some first`, [], 1);
+        if (open >= maxWatchers)
+          throw new RpcError(status.RESOURCE_EXHAUSTED, `tenant has ${open} open WatchEvents streams (limit ${maxWatchers}); close some first`, [], 1);
         if (closed) return;
         watchers.set(tenant, open + 1);
         counted = tenant;
         metrics.requests.inc({ method, code: "OK" });
         const types = new Set(req.types);
         wanted = (event) =>
-          (!req.jobId || event.jobId === req.jobId) && (!req.batchId || event.batchId === req.batchId) && (types.size === 0 || types.has(event.type)) && matchesLabels(event.labels, req.labels);
+          (!req.jobId || event.jobId === req.jobId) &&
+          (!req.batchId || event.batchId === req.batchId) &&
+          (types.size === 0 || types.has(event.type)) &&
+          matchesLabels(event.labels, req.labels);
         subscription = await deps.hub.subscribe(tenant, req.afterEventId, sink);
         if (closed) subscription.close();
       })().catch(finish);

@@ -22,8 +22,17 @@ async function main() {
 
   const gateway = await createGateway({ config, apiKeys, models, redis, queueConnection, blobs, registry, log });
   const ops = await startOpsServer({ host: config.HTTP_HOST, port: config.HTTP_PORT, registry, health });
-  const grpc = await startGrpcServer({ host: config.GRPC_HOST, port: config.GRPC_PORT, protoDir: config.PROTO_DIR, service: gateway.jobService, batchService: gateway.batchService, maxMessageBytes: config.MAX_MESSAGE_BYTES });
-  const admin = config.CONSOLE_ENABLED ? await startConsole(consoleOptions(config, { apiKeys, redis, blobs, log, batches: gateway.batches, queues: gateway.queues })) : undefined;
+  const grpc = await startGrpcServer({
+    host: config.GRPC_HOST,
+    port: config.GRPC_PORT,
+    protoDir: config.PROTO_DIR,
+    service: gateway.jobService,
+    batchService: gateway.batchService,
+    maxMessageBytes: config.MAX_MESSAGE_BYTES,
+  });
+  const admin = config.CONSOLE_ENABLED
+    ? await startConsole(consoleOptions(config, { apiKeys, redis, blobs, log, batches: gateway.batches, queues: gateway.queues }))
+    : undefined;
   health.ready = true;
   log.info({ grpcPort: grpc.port, httpPort: ops.port, consolePort: admin?.port ?? null, models: [...models.keys()] }, "gateway started");
 

@@ -7,7 +7,19 @@ describe("tolerantService", () => {
   const createJob = tolerantService(JobServiceService).createJob;
 
   it("decodes good bytes as before", () => {
-    const bytes = JobServiceService.createJob.requestSerialize({ requestId: "r1", userId: "u1", numImages: 2, sampler: 0, spacing: 0, modelVersion: "", priority: 0, labels: {}, callbackUrl: "", callbackEvents: [], unknownUser: 0 });
+    const bytes = JobServiceService.createJob.requestSerialize({
+      requestId: "r1",
+      userId: "u1",
+      numImages: 2,
+      sampler: 0,
+      spacing: 0,
+      modelVersion: "",
+      priority: 0,
+      labels: {},
+      callbackUrl: "",
+      callbackEvents: [],
+      unknownUser: 0,
+    });
     expect(createJob.requestDeserialize(bytes)).toMatchObject({ requestId: "r1", numImages: 2 });
   });
 

@@ -31,6 +31,7 @@ export function tolerantService<D extends ServiceDefinition>(definition: D): D {
 
 /** The message itself, or INVALID_ARGUMENT when its bytes did not decode. */
 export function wellFormed<T>(message: T | MalformedMessage, field = "request"): T {
-  if (message instanceof MalformedMessage) throw new ValidationError([{ field, description: "not a valid protobuf encoding of this method's request message" }]);
+  if (message instanceof MalformedMessage)
+    throw new ValidationError([{ field, description: "not a valid protobuf encoding of this method's request message" }]);
   return message;
 }

@@ -41,7 +41,10 @@ export async function startGrpcServer(opts: {
   server.addService(tolerantService(BatchServiceService), opts.batchService);
   const health = new HealthImplementation(Object.fromEntries(SERVICES.map((s) => [s, "NOT_SERVING" as const])));
   health.addToServer(server);
-  const definition = loadSync(["rebeca/v1/jobs.proto", "rebeca/v1/batches.proto"].map((f) => join(opts.protoDir, f)), { includeDirs: [opts.protoDir] });
+  const definition = loadSync(
+    ["rebeca/v1/jobs.proto", "rebeca/v1/batches.proto"].map((f) => join(opts.protoDir, f)),
+    { includeDirs: [opts.protoDir] },
+  );
   new ReflectionService(definition).addToServer(server);
 
   const port = await new Promise<number>((resolve, reject) =>

@@ -36,7 +36,10 @@ export function createShardBuilder(shardSize: number, received: number, maxUsers
     /** Takes a chunk; returns the shards it completed. */
     push(offset: number, ids: string[]): BuiltShard[] {
       if (!Number.isInteger(offset) || offset < 0) throw new ValidationError([{ field: "users.offset", description: "must be a non-negative integer" }]);
-      if (offset > next()) throw new ValidationError([{ field: "users.offset", description: `chunk starts at ${offset} but ${next()} users were received: resend from ${next()} or earlier` }]);
+      if (offset > next())
+        throw new ValidationError([
+          { field: "users.offset", description: `chunk starts at ${offset} but ${next()} users were received: resend from ${next()} or earlier` },
+        ]);
       const fresh = ids.slice(next() - offset);
       if (next() + fresh.length > maxUsers) throw new ValidationError([{ field: "users.user_ids", description: `a batch holds at most ${maxUsers} users` }]);
       for (const id of fresh) buffer.push(id);

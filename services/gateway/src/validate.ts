@@ -44,7 +44,8 @@ export function checkLabels(labels: Record<string, string>, field: string, max: 
   const entries = Object.entries(labels);
   if (entries.length > max) out.push({ field, description: `at most ${max} labels` });
   for (const [key, value] of entries) {
-    if (!LABEL_KEY.test(key)) out.push({ field: `${field}[${key.slice(0, 64)}]`, description: "key must be 1-63 of [a-z0-9_.-/], starting and ending alphanumeric" });
+    if (!LABEL_KEY.test(key))
+      out.push({ field: `${field}[${key.slice(0, 64)}]`, description: "key must be 1-63 of [a-z0-9_.-/], starting and ending alphanumeric" });
     if (value.length > 256) out.push({ field: `${field}[${key.slice(0, 64)}]`, description: "value longer than 256 characters" });
   }
 }
@@ -53,7 +54,13 @@ export function checkLabels(labels: Record<string, string>, field: string, max: 
  * Turns a CreateJob request into a job spec with the model's defaults filled in, or throws a
  * ValidationError listing every bad field. Pure: the model is looked up by the caller.
  */
-export function validateCreateJob(req: CreateJobRequest, model: ModelInfo, limits: RequestLimits, randomSeed: () => number, eventTypes: ReadonlySet<string> = JOB_EVENT_TYPES): JobSpec {
+export function validateCreateJob(
+  req: CreateJobRequest,
+  model: ModelInfo,
+  limits: RequestLimits,
+  randomSeed: () => number,
+  eventTypes: ReadonlySet<string> = JOB_EVENT_TYPES,
+): JobSpec {
   const v: FieldViolation[] = [];
   if (!REQUEST_ID.test(req.requestId)) v.push({ field: "request_id", description: "required: 1-36 printable ASCII characters (a UUID is recommended)" });
   if (!USER_ID.test(req.userId)) v.push({ field: "user_id", description: "required: 1-128 printable ASCII characters" });
@@ -124,6 +131,9 @@ const USER_ID_IN_BATCH = USER_ID;
 /** A batch's user ids: the same rule as CreateJob's user_id; reports the first bad one by position. */
 export function checkUserIds(ids: string[], firstPosition: number): void {
   for (let i = 0; i < ids.length; i++) {
-    if (!USER_ID_IN_BATCH.test(ids[i]!)) throw new ValidationError([{ field: `users.user_ids[${i}]`, description: `user at position ${firstPosition + i}: 1-128 printable ASCII characters required` }]);
+    if (!USER_ID_IN_BATCH.test(ids[i]!))
+      throw new ValidationError([
+        { field: `users.user_ids[${i}]`, description: `user at position ${firstPosition + i}: 1-128 printable ASCII characters required` },
+      ]);
   }
 }

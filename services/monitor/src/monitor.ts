@@ -43,7 +43,12 @@ export function createMonitor(o: MonitorOptions) {
     buckets: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
     registers: [o.registry],
   });
-  const users = new Counter({ name: "rebeca_monitor_users_scored_total", help: "Sampled served users scored, by model version", labelNames: ["model_version"], registers: [o.registry] });
+  const users = new Counter({
+    name: "rebeca_monitor_users_scored_total",
+    help: "Sampled served users scored, by model version",
+    labelNames: ["model_version"],
+    registers: [o.registry],
+  });
   const skipped = new Counter({
     name: "rebeca_monitor_samples_skipped_total",
     help: "Sampled users not scored, by reason (overloaded, unknown_user, no_model, error)",
@@ -109,7 +114,10 @@ export function createMonitor(o: MonitorOptions) {
       });
       if (!bytes) continue;
       const text = new TextDecoder().decode(bytes);
-      const lines = text.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l) as UserResult);
+      const lines = text
+        .split("\n")
+        .filter((l) => l.trim())
+        .map((l) => JSON.parse(l) as UserResult);
       for (const t of tasksFromResults(work.batch, lines, o.sampleRate)) dispatch(t);
     }
   }
@@ -127,7 +135,18 @@ export function createMonitor(o: MonitorOptions) {
           continue;
         }
         const streams = [...tenants].map((t) => keys.events(t));
-        const res = (await o.blockingRedis.xreadgroup("GROUP", o.group, consumer, "COUNT", 100, "BLOCK", Math.min(o.blockMs, o.tenantRefreshMs), "STREAMS", ...streams, ...streams.map(() => ">"))) as StreamReply;
+        const res = (await o.blockingRedis.xreadgroup(
+          "GROUP",
+          o.group,
+          consumer,
+          "COUNT",
+          100,
+          "BLOCK",
+          Math.min(o.blockMs, o.tenantRefreshMs),
+          "STREAMS",
+          ...streams,
+          ...streams.map(() => ">"),
+        )) as StreamReply;
         for (const [stream, entries] of res ?? []) {
           const tenant = [...tenants].find((t) => keys.events(t) === stream)!;
           for (const [id, flat] of entries) {

@@ -14,11 +14,20 @@ describe("sampled", () => {
 });
 
 const job = (over: Record<string, unknown> = {}) =>
-  JSON.stringify({ jobId: "job_1", userId: "u1", modelVersion: "demo-v1", populationPrior: false, outputs: [{ uri: "s3://b/k/0.png" }, { uri: "s3://b/k/1.png" }], ...over });
+  JSON.stringify({
+    jobId: "job_1",
+    userId: "u1",
+    modelVersion: "demo-v1",
+    populationPrior: false,
+    outputs: [{ uri: "s3://b/k/0.png" }, { uri: "s3://b/k/1.png" }],
+    ...over,
+  });
 
 describe("workFromEvent", () => {
   it("turns a succeeded job into one task with its images", () => {
-    expect(workFromEvent("acme", { type: "job.succeeded", job: job() }, 1)).toEqual({ tasks: [{ tenant: "acme", modelVersion: "demo-v1", userId: "u1", imageUris: ["s3://b/k/0.png", "s3://b/k/1.png"], key: "job_1" }] });
+    expect(workFromEvent("acme", { type: "job.succeeded", job: job() }, 1)).toEqual({
+      tasks: [{ tenant: "acme", modelVersion: "demo-v1", userId: "u1", imageUris: ["s3://b/k/0.png", "s3://b/k/1.png"], key: "job_1" }],
+    });
   });
 
   it("ignores other job events, population-prior jobs and unsampled jobs", () => {

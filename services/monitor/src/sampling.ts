@@ -59,7 +59,13 @@ export function workFromEvent(tenant: string, fields: Record<string, string>, ra
 export function tasksFromResults(m: { batchId: string; modelVersion: string; tenant: string }, lines: UserResult[], rate: number): ScoreTask[] {
   return lines
     .filter((l) => l.images && l.images.length > 0 && !l.population_prior && sampled(`${m.batchId}:${l.position}`, rate))
-    .map((l) => ({ tenant: m.tenant, modelVersion: m.modelVersion, userId: l.user_id, imageUris: l.images!.map((i) => i.uri), key: `${m.batchId}:${l.position}` }));
+    .map((l) => ({
+      tenant: m.tenant,
+      modelVersion: m.modelVersion,
+      userId: l.user_id,
+      imageUris: l.images!.map((i) => i.uri),
+      key: `${m.batchId}:${l.position}`,
+    }));
 }
 
 /** `count` distinct reference users other than `self`, chosen by a generator seeded from `self`. */

@@ -16,7 +16,10 @@ export interface UserScore {
 }
 
 export class SkipError extends Error {
-  constructor(readonly reason: "unknown_user" | "no_model", message: string) {
+  constructor(
+    readonly reason: "unknown_user" | "no_model",
+    message: string,
+  ) {
     super(message);
   }
 }

@@ -44,11 +44,7 @@ export function createDeadLetterStore(redis: Redis, prefix: string): DeadLetterS
   const data = `${set}:data`;
   return {
     async add(letter) {
-      await redis
-        .multi()
-        .zadd(set, Date.parse(letter.time), letter.task.messageId)
-        .hset(data, letter.task.messageId, JSON.stringify(letter))
-        .exec();
+      await redis.multi().zadd(set, Date.parse(letter.time), letter.task.messageId).hset(data, letter.task.messageId, JSON.stringify(letter)).exec();
     },
     async list(offset, limit) {
       const ids = await redis.zrevrange(set, offset, offset + limit - 1);

@@ -28,13 +28,7 @@ export interface DeliveryAttempt {
 export const MAX_KEPT_ATTEMPTS = 100;
 
 /** Appends an attempt and refreshes the list's TTL. */
-export async function recordDelivery(
-  redis: Redis,
-  prefix: string,
-  messageId: string,
-  attempt: DeliveryAttempt,
-  ttlSeconds: number,
-): Promise<void> {
+export async function recordDelivery(redis: Redis, prefix: string, messageId: string, attempt: DeliveryAttempt, ttlSeconds: number): Promise<void> {
   const key = redisKeys(prefix).deliveries(messageId);
   await redis.multi().rpush(key, JSON.stringify(attempt)).ltrim(key, -MAX_KEPT_ATTEMPTS, -1).expire(key, ttlSeconds).exec();
 }

@@ -84,7 +84,12 @@ export function createDispatcher(opts: DispatcherOptions) {
       }
     } finally {
       // Acknowledge what was enqueued even when a later enqueue failed; the rest stays pending.
-      if (done.length) await redis.multi().xack(stream, group, ...done).xdel(stream, ...done).exec();
+      if (done.length)
+        await redis
+          .multi()
+          .xack(stream, group, ...done)
+          .xdel(stream, ...done)
+          .exec();
       if (tasks.length) opts.onDispatched?.(tasks);
     }
   }
@@ -110,8 +115,7 @@ export function createDispatcher(opts: DispatcherOptions) {
           await claimStale();
         }
         const res = (await redis.xreadgroup("GROUP", group, opts.consumer, "COUNT", batch, "BLOCK", blockMs, "STREAMS", stream, ">")) as
-          | [string, StreamEntry[]][]
-          | null;
+          [string, StreamEntry[]][] | null;
         if (res?.[0]) await handle(res[0][1]);
       } catch (err) {
         if (stopping) break;

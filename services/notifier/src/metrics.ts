@@ -57,7 +57,8 @@ export function createNotifierMetrics(registry: Registry, sources: NotifierMetri
   return {
     onAttempt({ attempt }: DeliveryEvent) {
       deliveries.inc({ outcome: attempt.outcome });
-      if (attempt.outcome !== "endpoint_disabled" && attempt.outcome !== "no_signing_secret") duration.observe({ outcome: attempt.outcome }, attempt.durationMs / 1000);
+      if (attempt.outcome !== "endpoint_disabled" && attempt.outcome !== "no_signing_secret")
+        duration.observe({ outcome: attempt.outcome }, attempt.durationMs / 1000);
     },
     onDispatched(n: number) {
       dispatched.inc(n);

@@ -132,7 +132,22 @@ async function emit(url: string, tenant = "tenantA"): Promise<string> {
   const jobId = `job_${++seq}`;
   const job = jobRecord(tenant, jobId, { callbackUrl: url });
   const eventId = `${Date.now()}-${seq}`;
-  await redis.xadd(keys.outbox(), eventId, "tenant", tenant, "eventId", eventId, "url", url, "type", "job.succeeded", "time", job.updateTime, "job", JSON.stringify(job));
+  await redis.xadd(
+    keys.outbox(),
+    eventId,
+    "tenant",
+    tenant,
+    "eventId",
+    eventId,
+    "url",
+    url,
+    "type",
+    "job.succeeded",
+    "time",
+    job.updateTime,
+    "job",
+    JSON.stringify(job),
+  );
   return messageIdOf(tenant, eventId);
 }
 
@@ -224,11 +239,22 @@ describe("notifier against real Redis and a real receiver", () => {
     const id = await emit(`${receiverUrl}/ok`);
     const req = await waitUntil(() => received.find((r) => r.headers["webhook-id"] === id));
     expect(req.headers["content-type"]).toBe("application/json");
-    const payload = new Webhook(secretNew).verify(req.body, req.headers as Record<string, string>) as { type: string; timestamp: string; data: Record<string, unknown> };
+    const payload = new Webhook(secretNew).verify(req.body, req.headers as Record<string, string>) as {
+      type: string;
+      timestamp: string;
+      data: Record<string, unknown>;
+    };
     expect(() => new Webhook(secretOld).verify(req.body, req.headers as Record<string, string>)).not.toThrow();
     expect(payload.type).toBe("job.succeeded");
     expect(payload.timestamp).toBe("2025-01-01T00:00:05.000Z");
-    expect(payload.data).toMatchObject({ job_id: expect.stringMatching(/^job_/), request_id: expect.any(String), user_id: "u1", state: "succeeded", labels: { campaign: "spring" }, error: null });
+    expect(payload.data).toMatchObject({
+      job_id: expect.stringMatching(/^job_/),
+      request_id: expect.any(String),
+      user_id: "u1",
+      state: "succeeded",
+      labels: { campaign: "spring" },
+      error: null,
+    });
     expect((payload.data.outputs as object[])[0]).toEqual({
       uri: expect.stringMatching(/^s3:\/\//),
       width: 64,
@@ -305,7 +331,10 @@ describe("notifier against real Redis and a real receiver", () => {
     expect((await fetch(`${admin}/dead-letters`)).status).toBe(401);
     expect((await fetch(`${admin}/dead-letters`, { headers: { authorization: "Bearer wrong" } })).status).toBe(401);
     const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
-    const list = (await (await fetch(`${admin}/dead-letters?limit=1000`, { headers: auth })).json()) as { total: number; items: { task: { messageId: string }; reason: string }[] };
+    const list = (await (await fetch(`${admin}/dead-letters?limit=1000`, { headers: auth })).json()) as {
+      total: number;
+      items: { task: { messageId: string }; reason: string }[];
+    };
     expect(list.items.find((l) => l.task.messageId === id)).toMatchObject({ reason: "exhausted" });
     const history = (await (await fetch(`${admin}/deliveries/${encodeURIComponent(id)}`, { headers: auth })).json()) as { attempts: unknown[] };
     expect(history.attempts).toHaveLength(10);
@@ -329,7 +358,22 @@ describe("notifier against real Redis and a real receiver", () => {
     // blocked read only after EXEC, so the "crashed" consumer owns the entry and never acks it.
     const [, read] = (await redis
       .multi()
-      .xadd(keys.outbox(), eventId, "tenant", "tenantA", "eventId", eventId, "url", url, "type", "job.succeeded", "time", job.updateTime, "job", JSON.stringify(job))
+      .xadd(
+        keys.outbox(),
+        eventId,
+        "tenant",
+        "tenantA",
+        "eventId",
+        eventId,
+        "url",
+        url,
+        "type",
+        "job.succeeded",
+        "time",
+        job.updateTime,
+        "job",
+        JSON.stringify(job),
+      )
       .xreadgroup("GROUP", "notifier", "crashed", "COUNT", 10, "STREAMS", keys.outbox(), ">")
       .exec())!;
     expect((read![1] as [string, unknown[]][])[0]![1]).toHaveLength(1);

@@ -10,7 +10,9 @@ const job = (over: Record<string, unknown> = {}) => ({
   state: "succeeded",
   labels: { a: "b" },
   error: null,
-  outputs: [{ index: 0, uri: "s3://b/k.png", width: 8, height: 8, sha256: "f".repeat(64), bytes: 10, contentType: "image/png", embeddingUri: "s3://b/e", seed: 1 }],
+  outputs: [
+    { index: 0, uri: "s3://b/k.png", width: 8, height: 8, sha256: "f".repeat(64), bytes: 10, contentType: "image/png", embeddingUri: "s3://b/e", seed: 1 },
+  ],
   createTime: "t0",
   endTime: "t1",
   ...over,
@@ -26,9 +28,16 @@ describe("outboxEntryToTask", () => {
       type: "job.succeeded",
       timestamp: "t1",
       data: {
-        job_id: "job_1", request_id: "r1", user_id: "u1", batch_id: "b1", state: "succeeded", labels: { a: "b" }, error: null,
+        job_id: "job_1",
+        request_id: "r1",
+        user_id: "u1",
+        batch_id: "b1",
+        state: "succeeded",
+        labels: { a: "b" },
+        error: null,
         outputs: [{ uri: "s3://b/k.png", width: 8, height: 8, sha256: "f".repeat(64), bytes: 10, embedding_uri: "s3://b/e" }],
-        create_time: "t0", end_time: "t1",
+        create_time: "t0",
+        end_time: "t1",
       },
     });
   });

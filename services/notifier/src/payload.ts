@@ -1,5 +1,14 @@
 /** From an outbox entry to a callback task: pure. */
-import { callbackTaskSchema, OutboxEntryError, parseOutboxEntry, webhookBody, type BatchRecord, type CallbackTask, type JobRecord, type OutboxEntry } from "@rebeca/contracts";
+import {
+  callbackTaskSchema,
+  OutboxEntryError,
+  parseOutboxEntry,
+  webhookBody,
+  type BatchRecord,
+  type CallbackTask,
+  type JobRecord,
+  type OutboxEntry,
+} from "@rebeca/contracts";
 import { nextTraceparent } from "@rebeca/platform";
 
 /** Standard Webhooks bodies stay thin; above this many bytes outputs are left out. */
@@ -65,7 +74,8 @@ export function outboxEntryToTask(fields: Record<string, string>): CallbackTask 
     body: bodyOf(entry),
     ...(traceOf(entry) ? { traceparent: nextTraceparent(traceOf(entry)) } : {}),
   });
-  if (!task.success) throw new OutboxEntryError(`outbox entry ${entry.eventId}: ${task.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+  if (!task.success)
+    throw new OutboxEntryError(`outbox entry ${entry.eventId}: ${task.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
   return task.data;
 }
 

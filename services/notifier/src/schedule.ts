@@ -49,12 +49,7 @@ export function parseRetryAfter(value: string | string[] | undefined, nowMs: num
  * Delay before the next attempt after failed attempt `attempt` (1-based): the schedule's delay, or
  * the receiver's Retry-After when larger (capped by `retryAfterCapMs`). Null = give up.
  */
-export function nextRetryDelayMs(
-  attempt: number,
-  retryAfterMs: number | null,
-  policy: RetryPolicy,
-  random: () => number = Math.random,
-): number | null {
+export function nextRetryDelayMs(attempt: number, retryAfterMs: number | null, policy: RetryPolicy, random: () => number = Math.random): number | null {
   const scheduled = scheduleDelayMs(attempt, policy, random);
   if (scheduled === null) return null;
   if (retryAfterMs === null) return scheduled;

@@ -29,7 +29,8 @@ describe("HTTP sender: the address connected to is the address checked", () => {
     const answer = () => (calls++ === 0 ? "93.184.216.34" : "127.0.0.1");
     return {
       resolve: async () => [answer()],
-      base: (_host: string, _opts: unknown, cb: (err: NodeJS.ErrnoException | null, addrs: LookupAddress[]) => void) => cb(null, [{ address: answer(), family: 4 }]),
+      base: (_host: string, _opts: unknown, cb: (err: NodeJS.ErrnoException | null, addrs: LookupAddress[]) => void) =>
+        cb(null, [{ address: answer(), family: 4 }]),
       calls: () => calls,
     };
   }
@@ -42,7 +43,10 @@ describe("HTTP sender: the address connected to is the address checked", () => {
 
     const sender = createHttpSender({ allow, lookup: createGuardedLookup(allow, dns.base), timeoutMs: 2000 });
     const before = connections;
-    await expect(sender.send({ url, headers: {}, body: "{}" })).rejects.toMatchObject({ code: "ERR_CALLBACK_ADDRESS_BLOCKED", message: expect.stringMatching(/loopback address 127\.0\.0\.1/) });
+    await expect(sender.send({ url, headers: {}, body: "{}" })).rejects.toMatchObject({
+      code: "ERR_CALLBACK_ADDRESS_BLOCKED",
+      message: expect.stringMatching(/loopback address 127\.0\.0\.1/),
+    });
     sender.close();
     expect(dns.calls()).toBe(2);
     expect(connections).toBe(before);

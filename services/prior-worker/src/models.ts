@@ -16,14 +16,22 @@ export async function loadPriors(
   const loaded = new Map<string, LoadedPrior>();
   for (const version of versions) {
     const files = await loadPriorModelFiles(join(modelsDir, version, "manifest.json"));
-    if (files.manifest.version !== version) throw new Error(`${files.manifestPath}: version "${files.manifest.version}" does not match its directory "${version}"`);
+    if (files.manifest.version !== version)
+      throw new Error(`${files.manifestPath}: version "${files.manifest.version}" does not match its directory "${version}"`);
     const resolved = await createOnnxSession(files.prior.bytes, session);
     const model = createOnnxPrior(resolved.session, { embeddingDim: files.manifest.embedding_dim, userDim: files.manifest.user_dim });
     loaded.set(version, { sampler: createPriorSampler({ model, userTable: files.userTable, manifest: files.manifest }), users: files.userTable });
     report({
       version,
       embeddingDim: files.manifest.embedding_dim,
-      info: { version, providers: resolved.providers, rejected: resolved.rejected, priorSha256: files.prior.sha256, manifestSha256: files.manifestSha256, users: files.userTable.rows - 1 },
+      info: {
+        version,
+        providers: resolved.providers,
+        rejected: resolved.rejected,
+        priorSha256: files.prior.sha256,
+        manifestSha256: files.manifestSha256,
+        users: files.userTable.rows - 1,
+      },
     });
   }
   return loaded;

@@ -28,14 +28,33 @@ import { createThreadedBackend } from "./threaded-backend.js";
 export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig>): Promise<StageService> {
   const { config, queues, registry, log } = deps;
   const versions = await resolveModelVersions(config.MODELS_DIR, config.MODEL_VERSIONS);
-  const session = { providers: config.ORT_PROVIDERS as never, requireGpu: config.REQUIRE_GPU, intraOpThreads: config.ORT_INTRA_OP_THREADS, interOpThreads: config.ORT_INTER_OP_THREADS };
+  const session = {
+    providers: config.ORT_PROVIDERS as never,
+    requireGpu: config.REQUIRE_GPU,
+    intraOpThreads: config.ORT_INTRA_OP_THREADS,
+    interOpThreads: config.ORT_INTER_OP_THREADS,
+  };
   const backend = await createThreadedBackend({ modelsDir: config.MODELS_DIR, versions, session }, config.SAMPLING_THREADS, log, deps.onThreadDeath);
   const blobs = await createBlobStore(config);
-  const { store, batches } = createStores(deps.redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, eventsMaxLen: config.EVENTS_MAX_LEN, onFinished: createJobOutcomeCounter(registry) });
+  const { store, batches } = createStores(deps.redis, {
+    prefix: config.QUEUE_PREFIX,
+    retentionSeconds: config.JOB_RETENTION_SECONDS,
+    eventsMaxLen: config.EVENTS_MAX_LEN,
+    onFinished: createJobOutcomeCounter(registry),
+  });
   const metrics = createPriorMetrics(registry);
 
   const lanes = createFairLanes({ lanes: config.SAMPLING_THREADS, weight: weightOf(config.TENANT_WEIGHTS) });
-  const sample = createPriorProcessor({ store, backend, lanes, blobs, jobs: queues, inlineEmbeddingsMaxBytes: config.INLINE_EMBEDDINGS_MAX_BYTES, log, observe: metrics.observe });
+  const sample = createPriorProcessor({
+    store,
+    backend,
+    lanes,
+    blobs,
+    jobs: queues,
+    inlineEmbeddingsMaxBytes: config.INLINE_EMBEDDINGS_MAX_BYTES,
+    log,
+    observe: metrics.observe,
+  });
   const sampleShard = createShardProcessor({
     batches,
     backend,

@@ -37,14 +37,26 @@ describe("prior processor", () => {
     expect(await run(task)).toBe("done");
 
     expect(backend.calls).toHaveLength(1);
-    expect(backend.calls[0]).toMatchObject({ version: "demo-v1", userIds: ["alice", "alice", "alice"], seeds: [0, 1, 2].map((i) => imageSeed(11, i)), guidance: 3, steps: 50, sampler: "ddim" });
+    expect(backend.calls[0]).toMatchObject({
+      version: "demo-v1",
+      userIds: ["alice", "alice", "alice"],
+      seeds: [0, 1, 2].map((i) => imageSeed(11, i)),
+      guidance: 3,
+      steps: 50,
+      sampler: "ddim",
+    });
     expect(store.records.get(task.jobId)!.state).toBe("decoding");
     expect(store.moves).toEqual(["sampling", "decoding"]);
     expect(jobs.added).toHaveLength(1);
     const decode = jobs.added[0]!;
     expect(decode).toMatchObject({ queue: stageQueue("decode", "acme", "interactive"), name: "decode", opts: { jobId: task.jobId } });
     const data = decode.data as DecodeTask;
-    expect(data).toMatchObject({ jobId: task.jobId, embeddingDim: DIM, seeds: [0, 1, 2].map((i) => imageSeed(11, i)), embeddingsKey: objectKeys.embeddings("acme", task.jobId) });
+    expect(data).toMatchObject({
+      jobId: task.jobId,
+      embeddingDim: DIM,
+      seeds: [0, 1, 2].map((i) => imageSeed(11, i)),
+      embeddingsKey: objectKeys.embeddings("acme", task.jobId),
+    });
     // Small embeddings ride inline: no S3 write on this stage.
     expect(decodeEmbeddings(fromInlineEmbeddings(data.embeddings!))).toEqual(expectedEmbeddings(11, 3));
     expect(blobs.objects.size).toBe(0);

@@ -61,7 +61,10 @@ export function createPriorProcessor(deps: PriorProcessorDeps) {
     if (!outcome) return "skipped";
     if (outcome.rejected.length > 0) {
       await deps.store.transition(task.jobId, "failed", {
-        error: { code: "UNKNOWN_USER", message: `user ${task.userId} is not in model ${task.modelVersion}; send unknown_user=POPULATION to serve the population prior` },
+        error: {
+          code: "UNKNOWN_USER",
+          message: `user ${task.userId} is not in model ${task.modelVersion}; send unknown_user=POPULATION to serve the population prior`,
+        },
       });
       return "done";
     }

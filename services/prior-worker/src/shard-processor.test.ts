@@ -15,7 +15,20 @@ function shardTask(overrides: Partial<ShardTask> = {}): ShardTask {
     shard: 1,
     firstPosition: 10,
     userIds: ["alice", "bob", "carol"],
-    spec: { numImages: 2, guidance: 3, steps: 50, sampler: "ddim", seed: 42, modelVersion: "demo-v1", priority: 0, labels: {}, callbackUrl: "", callbackEvents: [], unknownUser: "reject", shardSize: 3 },
+    spec: {
+      numImages: 2,
+      guidance: 3,
+      steps: 50,
+      sampler: "ddim",
+      seed: 42,
+      modelVersion: "demo-v1",
+      priority: 0,
+      labels: {},
+      callbackUrl: "",
+      callbackEvents: [],
+      unknownUser: "reject",
+      shardSize: 3,
+    },
     traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
     ...overrides,
   };
@@ -42,7 +55,10 @@ describe("shard processor", () => {
 
     expect(heldBack).toEqual(["acme"]);
     // chunkUsers = 2: users 10-11, then user 12; k = 2 images each.
-    expect(backend.calls.map((c) => c.userIds)).toEqual([["alice", "alice", "bob", "bob"], ["carol", "carol"]]);
+    expect(backend.calls.map((c) => c.userIds)).toEqual([
+      ["alice", "alice", "bob", "bob"],
+      ["carol", "carol"],
+    ]);
     expect(backend.calls.map((c) => c.seeds)).toEqual([seedsAt(42, [10, 11], 2), seedsAt(42, [12], 2)]);
     const key = objectKeys.shardEmbeddings("acme", task.batchId, 1);
     expect(decodeEmbeddings(blobs.objects.get(key)!)).toEqual(Float32Array.from(seedsAt(42, [10, 11, 12], 2).flatMap(embeddingOf)));
@@ -51,7 +67,15 @@ describe("shard processor", () => {
     expect(jobs.added).toHaveLength(1);
     expect(jobs.added[0]).toMatchObject({ queue: stageQueue("decode", "acme", "batch"), name: "shard", opts: { jobId: `${task.batchId}-s1` } });
     const data = jobs.added[0]!.data as DecodeShardTask;
-    expect(data).toMatchObject({ batchId: task.batchId, shard: 1, firstPosition: 10, userIds: task.userIds, embeddingsKey: key, embeddingDim: DIM, failed: [] });
+    expect(data).toMatchObject({
+      batchId: task.batchId,
+      shard: 1,
+      firstPosition: 10,
+      userIds: task.userIds,
+      embeddingsKey: key,
+      embeddingDim: DIM,
+      failed: [],
+    });
     expect(data.traceparent).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$/);
     expect(data.traceparent).not.toBe(task.traceparent);
   });
@@ -75,7 +99,12 @@ describe("shard processor", () => {
     expect(backend.calls).toHaveLength(0);
     expect(batches.counted).toEqual([{ index: 1, succeeded: 0, failed: 0, cancelled: 3 }]);
     expect(jobs.added).toHaveLength(1);
-    expect(jobs.added[0]).toMatchObject({ queue: stageQueue("decode", "acme", "batch"), name: "finalize", data: { tenant: "acme", batchId: task.batchId }, opts: { jobId: `${task.batchId}-final` } });
+    expect(jobs.added[0]).toMatchObject({
+      queue: stageQueue("decode", "acme", "batch"),
+      name: "finalize",
+      data: { tenant: "acme", batchId: task.batchId },
+      opts: { jobId: `${task.batchId}-final` },
+    });
   });
 
   it("does not finalize a cancelled batch whose other shards are still out", async () => {

@@ -61,7 +61,8 @@ export function createShardProcessor(deps: ShardProcessorDeps) {
         return "skipped";
       }
       const rejectedUsers = new Set(outcome.rejected.map((i) => Math.floor(i / k)));
-      for (const j of rejectedUsers) failed.push({ position: task.firstPosition + start + j, code: "UNKNOWN_USER", message: `user ${users[j]} is not in model ${task.spec.modelVersion}` });
+      for (const j of rejectedUsers)
+        failed.push({ position: task.firstPosition + start + j, code: "UNKNOWN_USER", message: `user ${users[j]} is not in model ${task.spec.modelVersion}` });
       rows.push(outcome.embeddings);
       deps.observe?.(outcome.served.length * 2, outcome.served.length);
     }

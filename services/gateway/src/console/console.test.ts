@@ -7,7 +7,13 @@ import { batchesPage, batchPage, formatDuration, galleryPage, loginPage, progres
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 
 describe("console keys", () => {
-  const check = createKeyCheck({ apiKeys: [{ tenant: "acme", sha256: sha("rk_acme") }, { tenant: "globex", sha256: sha("rk_globex") }], adminKeys: [sha("rk_admin")] });
+  const check = createKeyCheck({
+    apiKeys: [
+      { tenant: "acme", sha256: sha("rk_acme") },
+      { tenant: "globex", sha256: sha("rk_globex") },
+    ],
+    adminKeys: [sha("rk_admin")],
+  });
 
   it("maps the admin key to admin, API keys to their tenant, anything else to nobody", () => {
     expect(check("rk_admin")).toEqual({ role: "admin" });
@@ -39,7 +45,20 @@ const batch = (over: Partial<BatchRecord> = {}): BatchRecord => ({
   tenant: "acme",
   requestId: "<script>alert(1)</script>",
   state: "running",
-  spec: { numImages: 3, guidance: 3, steps: 50, sampler: "ddim", seed: 1, modelVersion: "demo-v1", priority: 0, labels: {}, callbackUrl: "", callbackEvents: [], unknownUser: "reject", shardSize: 8 },
+  spec: {
+    numImages: 3,
+    guidance: 3,
+    steps: 50,
+    sampler: "ddim",
+    seed: 1,
+    modelVersion: "demo-v1",
+    priority: 0,
+    labels: {},
+    callbackUrl: "",
+    callbackEvents: [],
+    unknownUser: "reject",
+    shardSize: 8,
+  },
   counts: { total: 40, received: 40, succeeded: 9, failed: 1, cancelled: 0, shardsTotal: 5, shardsDone: 1 },
   createTime: "2026-11-25T20:00:00Z",
   runningTime: "2026-11-25T20:00:01Z",
@@ -66,7 +85,17 @@ describe("console pages", () => {
 
   it("links users with images to their gallery and shows the evaluation summary", () => {
     const done = batch({ state: "completed", counts: { ...batch().counts, succeeded: 39, failed: 1 } });
-    const html = batchPage(who, done, 0, [{ position: 0, userId: "u1", images: 3 }, { position: 1, userId: "nobody", images: 0, error: "UNKNOWN_USER" }], false, { statistic: 0.91, p: 0.001, effect: 0.54, verifier: "oracle" });
+    const html = batchPage(
+      who,
+      done,
+      0,
+      [
+        { position: 0, userId: "u1", images: 3 },
+        { position: 1, userId: "nobody", images: 0, error: "UNKNOWN_USER" },
+      ],
+      false,
+      { statistic: 0.91, p: 0.001, effect: 0.54, verifier: "oracle" },
+    );
     expect(html).toContain('href="/batches/acme/batch_1/users/0"');
     expect(html).not.toContain("/users/1");
     expect(html).toContain("T = 0.910, p = 0.0010");

@@ -87,10 +87,20 @@ export interface EvalSummary {
   verifier: string;
 }
 
-export function batchPage(who: Principal, b: BatchRecord, eta: number, users: { position: number; userId: string; images: number; error?: string }[], more: boolean, evaluation?: EvalSummary): string {
+export function batchPage(
+  who: Principal,
+  b: BatchRecord,
+  eta: number,
+  users: { position: number; userId: string; images: number; error?: string }[],
+  more: boolean,
+  evaluation?: EvalSummary,
+): string {
   const p = progress(b);
   const rows = users
-    .map((u) => `<tr><td>${u.position}</td><td>${u.images > 0 ? `<a href="${batchHref(b)}/users/${u.position}">${esc(u.userId)}</a>` : esc(u.userId)}</td><td>${u.images}</td><td>${esc(u.error ?? "")}</td></tr>`)
+    .map(
+      (u) =>
+        `<tr><td>${u.position}</td><td>${u.images > 0 ? `<a href="${batchHref(b)}/users/${u.position}">${esc(u.userId)}</a>` : esc(u.userId)}</td><td>${u.images}</td><td>${esc(u.error ?? "")}</td></tr>`,
+    )
     .join("\n");
   return layout(
     b.batchId,
@@ -109,7 +119,10 @@ ${rows || `<tr><td colspan="4">${b.state === "completed" ? "no users" : "users a
 }
 
 export function galleryPage(who: Principal, b: BatchRecord, position: number, userId: string, images: number): string {
-  const imgs = Array.from({ length: images }, (_, i) => `<img src="/objects/${seg(b.tenant)}/${seg(b.batchId)}/${position}/${i}.png" alt="image ${i} for ${esc(userId)}">`).join("");
+  const imgs = Array.from(
+    { length: images },
+    (_, i) => `<img src="/objects/${seg(b.tenant)}/${seg(b.batchId)}/${position}/${i}.png" alt="image ${i} for ${esc(userId)}">`,
+  ).join("");
   return layout(
     `${userId} · ${b.batchId}`,
     `<h1>${esc(userId)}</h1>

@@ -159,7 +159,8 @@ export async function startConsole(d: ConsoleDeps): Promise<{ port: number; clos
       const b = await visibleBatch(req, res);
       if (!b) return;
       const position = Number(req.params.position);
-      if (!Number.isInteger(position) || position < 0 || position >= b.counts.total) return html(res, 404, layout("Not found", "<h1>No such user position</h1>", who(res)));
+      if (!Number.isInteger(position) || position < 0 || position >= b.counts.total)
+        return html(res, 404, layout("Not found", "<h1>No such user position</h1>", who(res)));
       // The user id is in the manifest; a large batch's gallery shows the position instead of reading it.
       let userId = `position ${position}`;
       if (b.state === "completed" && b.counts.total <= (d.maxManifestUsers ?? 20_000)) {
@@ -185,9 +186,14 @@ export async function startConsole(d: ConsoleDeps): Promise<{ port: number; clos
         if (err instanceof BlobNotFoundError) return null;
         throw err;
       });
-      if (!body) return html(res, 404, layout("No report", `<h1>No evaluation report</h1><p>Run <code>rebeca eval ${b.batchId} --upload</code>.</p>`, who(res)));
+      if (!body)
+        return html(res, 404, layout("No report", `<h1>No evaluation report</h1><p>Run <code>rebeca eval ${b.batchId} --upload</code>.</p>`, who(res)));
       // The report is self-contained: no scripts, inline styles, images as data URIs.
-      res.status(200).type("html").set({ "content-security-policy": "default-src 'none'; img-src data:; style-src 'unsafe-inline'", "cache-control": "no-store" }).send(Buffer.from(body));
+      res
+        .status(200)
+        .type("html")
+        .set({ "content-security-policy": "default-src 'none'; img-src data:; style-src 'unsafe-inline'", "cache-control": "no-store" })
+        .send(Buffer.from(body));
     } catch (err) {
       next(err);
     }

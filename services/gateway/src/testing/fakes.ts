@@ -179,7 +179,12 @@ export function callUnary<Req, Res>(handler: UnaryHandler<Req, Res>, request: Re
 type ClientStreamHandler<Req, Res> = (call: ServerReadableStream<Req, Res>, callback: sendUnaryData<Res>) => void;
 
 /** Calls a client-streaming handler with `messages` as the client's stream. */
-export function callClientStream<Req, Res>(handler: ClientStreamHandler<Req, Res>, messages: AsyncIterable<Req>, metadata: Metadata, cancelled = false): Promise<Outcome<Res>> {
+export function callClientStream<Req, Res>(
+  handler: ClientStreamHandler<Req, Res>,
+  messages: AsyncIterable<Req>,
+  metadata: Metadata,
+  cancelled = false,
+): Promise<Outcome<Res>> {
   const call = { metadata, cancelled, [Symbol.asyncIterator]: () => messages[Symbol.asyncIterator]() } as unknown as ServerReadableStream<Req, Res>;
   return new Promise((resolve) => {
     handler(call, (err, res) => resolve(err ? { ok: false, err: err as never } : { ok: true, res: res! }));

@@ -4,7 +4,17 @@
  * the real lifecycles, a blob map, and a job sink that parses every job against the catalog.
  * The real path (sampler threads, Redis, S3) is covered by test/e2e.
  */
-import { canTransition, newId, prepareJob, type JobKind, type JobPayload, type JobRecord, type JobSink, type PreparedJob, type PriorTask } from "@rebeca/contracts";
+import {
+  canTransition,
+  newId,
+  prepareJob,
+  type JobKind,
+  type JobPayload,
+  type JobRecord,
+  type JobSink,
+  type PreparedJob,
+  type PriorTask,
+} from "@rebeca/contracts";
 import { applyTransition, newJobRecord, type BatchStore, type JobStore } from "@rebeca/jobstore";
 import type { BlobStore } from "@rebeca/storage";
 import type { PriorBackend, SampleJob, SampleOutcome } from "../backend.js";
@@ -125,7 +135,20 @@ export function queuedJob(store: ReturnType<typeof memoryJobStore>, overrides: P
     traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
     ...overrides,
   };
-  const spec = { userId: task.userId, numImages: task.numImages, guidance: task.guidance, steps: task.steps, sampler: task.sampler, seed: task.seed, modelVersion: task.modelVersion, priority: 0, labels: {}, callbackUrl: "", callbackEvents: [], unknownUser: task.unknownUser };
+  const spec = {
+    userId: task.userId,
+    numImages: task.numImages,
+    guidance: task.guidance,
+    steps: task.steps,
+    sampler: task.sampler,
+    seed: task.seed,
+    modelVersion: task.modelVersion,
+    priority: 0,
+    labels: {},
+    callbackUrl: "",
+    callbackEvents: [],
+    unknownUser: task.unknownUser,
+  };
   store.records.set(jobId, newJobRecord({ jobId, tenant: task.tenant, requestId: jobId, spec, now: new Date().toISOString(), traceparent: task.traceparent }));
   return task;
 }
