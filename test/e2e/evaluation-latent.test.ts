@@ -12,7 +12,6 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chunksOf, createBatchClient, REPO_ROOT, startStack, type BatchClient, type Stack } from "@rebeca/devstack";
-import { Sampler } from "@rebeca/contracts/grpc";
 import type { EvalReport } from "@rebeca/eval";
 import { untilBatchCompleted } from "../support/wait.js";
 import { modelUserIds } from "../support/world.js";
@@ -32,14 +31,9 @@ describe("rebeca eval on batches served with the trained latent-diffusion decode
     stack = await startStack({ tenants: ["acme"], services: ["gateway", "prior-worker", "decoder-worker"], env: { gateway: { SHARD_SIZE: "25" } } });
     batches = createBatchClient(stack.grpcAddress, stack.tenants.acme!.apiKey);
     const dir = await mkdtemp(join(tmpdir(), "rebeca-eval-latent-"));
-    // The prior's DDIM 50 (the decoder is what this suite is about; DDPM vs DDIM is evaluation.test.ts's).
+    // The prior's default sampler, as the demo serves (samplers are evaluation.test.ts's subject; the decoder is this suite's).
     const serve = async (requestId: string, modelVersion: string) =>
-      (
-        await batches.createBatch(
-          { requestId, numImages: IMAGES, seed: 7, guidance: 3, modelVersion, sampler: Sampler.SAMPLER_DDIM, steps: 50 },
-          chunksOf(ids, 50),
-        )
-      ).batchId;
+      (await batches.createBatch({ requestId, numImages: IMAGES, seed: 7, modelVersion }, chunksOf(ids, 50))).batchId;
     const started = Date.now();
     const runs = [await serve("eval-v2", "demo-v2"), await serve("eval-v2-control", "demo-v2-control")];
     for (const id of runs) await untilBatchCompleted(batches, id, 400_000);

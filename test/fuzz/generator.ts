@@ -4,8 +4,14 @@
  * is any Redis key a case leaves behind.
  */
 import { status } from "@grpc/grpc-js";
+import { Sampler, TimestepSpacing } from "@rebeca/contracts/grpc";
 import { seededRandom } from "@rebeca/eval";
 import { concat, f32, int, len, mapEntry, tag, varint, type Bytes } from "./wire.js";
+
+/** The first number an API enum does not define (enums grow as samplers and spacings are added). */
+const firstUnknown = (e: object) => Math.max(...Object.values(e).filter((v): v is number => typeof v === "number")) + 1;
+const FIRST_UNKNOWN_SAMPLER = firstUnknown(Sampler);
+const FIRST_UNKNOWN_SPACING = firstUnknown(TimestepSpacing);
 
 /** The project's seeded generator (mulberry32) with the draws the cases need. */
 export function fuzzRandom(seed: number) {
@@ -125,6 +131,7 @@ interface ParamFields {
   guidance: number;
   steps: number;
   sampler: number;
+  spacing: number;
   modelVersion: number;
   priority: number;
   labels: number;
@@ -145,6 +152,7 @@ const JOB_FIELDS: ParamFields & { userId: number } = {
   callbackUrl: 11,
   callbackEvents: 12,
   unknownUser: 13,
+  spacing: 14,
 };
 const BATCH_FIELDS: ParamFields = {
   requestId: 1,
@@ -158,6 +166,7 @@ const BATCH_FIELDS: ParamFields = {
   callbackUrl: 10,
   callbackEvents: 11,
   unknownUser: 12,
+  spacing: 13,
 };
 
 /** A message as field number → its encoded occurrence(s), written in field order. */
@@ -174,7 +183,8 @@ function paramMutations(f: ParamFields & { userId?: number }): [string, (m: Msg,
     ["num_images wrong type", (m, r) => m.set(f.numImages, r.chance(0.5) ? len(f.numImages, "4") : f32(f.numImages, Number.NaN))],
     ["guidance NaN/Inf/negative", (m, r) => m.set(f.guidance, f32(f.guidance, r.pick([Number.NaN, Infinity, -Infinity, -1, -1e-3, 51, 3.4e38, -3.4e38])))],
     ["steps out of range", (m, r) => m.set(f.steps, int(f.steps, r.pick([0, -1, -50, 1001, 2 ** 31 - 1, -(2 ** 31)])))],
-    ["sampler unknown", (m, r) => m.set(f.sampler, int(f.sampler, r.pick([3, 99, -1, 2 ** 31 - 1])))],
+    ["sampler unknown", (m, r) => m.set(f.sampler, int(f.sampler, r.pick([FIRST_UNKNOWN_SAMPLER, 99, -1, 2 ** 31 - 1])))],
+    ["spacing unknown", (m, r) => m.set(f.spacing, int(f.spacing, r.pick([FIRST_UNKNOWN_SPACING, 99, -1])))],
     ["priority out of range", (m, r) => m.set(f.priority, int(f.priority, r.pick([-1, 1001, -(2 ** 31), 2 ** 31 - 1])))],
     ["unknown_user unknown", (m, r) => m.set(f.unknownUser, int(f.unknownUser, r.pick([3, 42, -9])))],
     [

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { PNG } from "pngjs";
 import * as ort from "onnxruntime-node";
 import { createImageEncoder, createOnnxSession, encodePng, type ImageEncoder } from "@rebeca/inference";
-import { decoderManifestSchema, parseManifest, verifyManifestFiles } from "@rebeca/inference/manifest";
+import { anyDecoderManifestSchema, parseManifest, verifyManifestFiles } from "@rebeca/inference/manifest";
 import type { UserResult } from "@rebeca/contracts";
 import { parseNpy } from "./npy.js";
 import { oracleLikeProbability, type DemoUser } from "./oracle.js";
@@ -99,7 +99,7 @@ export interface LoadedEncoder extends ImageEncoder {
  * manifest is validated and the encoder's bytes checked against its sha256 before they are loaded.
  */
 export async function loadImageEncoder(modelDir: string): Promise<LoadedEncoder> {
-  const parsed = await parseManifest(decoderManifestSchema, join(modelDir, "decoder", "manifest.json"));
+  const parsed = await parseManifest(anyDecoderManifestSchema, join(modelDir, "decoder", "manifest.json"));
   const { manifest } = parsed;
   if (!manifest.files.encoder || !manifest.io.encoder) throw new Error(`${modelDir}: the decoder ships no image encoder`);
   const { files } = await verifyManifestFiles(parsed, ["encoder"]);

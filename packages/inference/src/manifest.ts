@@ -153,6 +153,10 @@ export const latentDecoderManifestSchema = z
   });
 export type LatentDecoderManifest = z.infer<typeof latentDecoderManifestSchema>;
 
+/** Either kind of decoder; both may ship the embedding space's image encoder (evaluation re-encodes served images). */
+export const anyDecoderManifestSchema = z.union([decoderManifestSchema, latentDecoderManifestSchema]);
+export type AnyDecoderManifest = z.infer<typeof anyDecoderManifestSchema>;
+
 /** Thrown when a file's content does not match the sha256 its manifest declares. */
 export class ChecksumMismatchError extends Error {
   override readonly name = "ChecksumMismatchError";
