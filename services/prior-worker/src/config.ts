@@ -20,6 +20,11 @@ export const priorWorkerConfigSchema = baseConfigSchema
     TENANT_WEIGHTS: env.str("{}"),
     /** Sampler threads (model instances), off the event loop; keep ORT threads × these within the cores. */
     SAMPLING_THREADS: env.int(1),
+    /**
+     * Most jobs one sampler call takes: jobs that wait for a busy thread share its next call
+     * (with few evaluations per embedding the per-call cost rivals the sampling). 1 = one job per call.
+     */
+    SAMPLER_BATCH_JOBS: env.int(4).pipe(z.number().int().min(1)),
     /** Embeddings of a job up to this many bytes travel inline in its decode task instead of via S3 (max 49152). */
     INLINE_EMBEDDINGS_MAX_BYTES: env.int(16_384).pipe(z.number().int().min(0).max(49_152)),
     /** Users per sampler call within a shard: the grain at which tenants take turns. */

@@ -34,7 +34,13 @@ export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig
     intraOpThreads: config.ORT_INTRA_OP_THREADS,
     interOpThreads: config.ORT_INTER_OP_THREADS,
   };
-  const backend = await createThreadedBackend({ modelsDir: config.MODELS_DIR, versions, session }, config.SAMPLING_THREADS, log, deps.onThreadDeath);
+  const backend = await createThreadedBackend(
+    { modelsDir: config.MODELS_DIR, versions, session },
+    config.SAMPLING_THREADS,
+    config.SAMPLER_BATCH_JOBS,
+    log,
+    deps.onThreadDeath,
+  );
   const blobs = await createBlobStore(config);
   const { store, batches } = createStores(deps.redis, {
     prefix: config.QUEUE_PREFIX,
@@ -44,7 +50,9 @@ export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig
   });
   const metrics = createPriorMetrics(registry);
 
-  const lanes = createFairLanes({ lanes: config.SAMPLING_THREADS, weight: weightOf(config.TENANT_WEIGHTS) });
+  // A lane per job a thread's call may take: fair queuing picks which tenants' jobs reach the
+  // sampler, the batcher merges those waiting for the same thread.
+  const lanes = createFairLanes({ lanes: config.SAMPLING_THREADS * config.SAMPLER_BATCH_JOBS, weight: weightOf(config.TENANT_WEIGHTS) });
   const sample = createPriorProcessor({
     store,
     backend,

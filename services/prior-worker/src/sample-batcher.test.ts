@@ -1,0 +1,138 @@
+/*
+ * Dynamic batching of sample jobs over a fake sampler whose embeddings depend only on each item's
+ * seed and user (as the real samplers guarantee): merged calls must give every job exactly what it
+ * would have got alone, and aborts and failures must stay per job.
+ */
+import { describe, expect, it } from "vitest";
+import type { SampleJob, SampleOutcome } from "./backend.js";
+import { batchKey, createSampleBatcher, mergeJobs, SampleAbortedError, splitOutcome } from "./sample-batcher.js";
+import { fakeBackend } from "./testing/fakes.js";
+
+const job = (userIds: string[], seed0: number, over: Partial<SampleJob> = {}): SampleJob => ({
+  version: "demo-v1",
+  userIds,
+  seeds: userIds.map((_, i) => seed0 + i),
+  unknownUser: "reject",
+  guidance: 2,
+  steps: 3,
+  sampler: "dpmpp_2m",
+  spacing: "trailing",
+  ...over,
+});
+
+/** A sampler whose calls finish when the test says so. */
+function gatedSampler() {
+  const fake = fakeBackend(["alice", "bob"]);
+  const calls: { job: SampleJob; signal: AbortSignal; finish: (err?: Error) => void }[] = [];
+  const run = (j: SampleJob, signal: AbortSignal) =>
+    new Promise<SampleOutcome>((resolve, reject) => {
+      calls.push({ job: j, signal, finish: (err) => (err ? reject(err) : resolve(fake.sample(j))) });
+    });
+  return { calls, run, alone: (j: SampleJob) => fake.sample(j) };
+}
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+describe("mergeJobs / splitOutcome", () => {
+  it("gives each merged job the outcome it gets alone, rejected and population items included", async () => {
+    const fake = fakeBackend(["alice", "bob"]);
+    for (const unknownUser of ["reject", "population"] as const) {
+      const jobs = [job(["alice", "zed", "bob"], 10, { unknownUser }), job(["zed"], 20, { unknownUser }), job(["bob", "alice"], 30, { unknownUser })];
+      const parts = splitOutcome(await fake.sample(mergeJobs(jobs)), jobs);
+      expect(parts).toEqual(await Promise.all(jobs.map((j) => fake.sample(j))));
+    }
+  });
+
+  it("refuses to merge jobs of different settings", () => {
+    expect(batchKey(job(["a"], 1))).toBe(batchKey(job(["b", "c"], 9)));
+    expect(() => mergeJobs([job(["alice"], 1), job(["alice"], 2, { guidance: 3 })])).toThrow(RangeError);
+    expect(() => mergeJobs([job(["alice"], 1), job(["alice"], 2, { version: "demo-v2" })])).toThrow(RangeError);
+  });
+});
+
+describe("createSampleBatcher", () => {
+  it("runs a job at once on an idle sampler and merges the jobs that wait for it, up to maxJobs", async () => {
+    const s = gatedSampler();
+    const sample = createSampleBatcher({ run: s.run, slots: 1, maxJobs: 2 });
+    const jobs = [job(["alice"], 1), job(["bob", "alice"], 2), job(["alice"], 5), job(["bob"], 7)];
+    const results = jobs.map((j) => sample(j));
+    await tick();
+    expect(s.calls.map((c) => c.job.seeds)).toEqual([[1]]); // no waiting to fill a batch
+    s.calls[0]!.finish();
+    await tick();
+    expect(s.calls.map((c) => c.job.seeds)).toEqual([[1], [2, 3, 5]]);
+    s.calls[1]!.finish();
+    await tick();
+    expect(s.calls.map((c) => c.job.seeds)).toEqual([[1], [2, 3, 5], [7]]);
+    s.calls[2]!.finish();
+    expect(await Promise.all(results)).toEqual(await Promise.all(jobs.map((j) => s.alone(j))));
+  });
+
+  it("merges only jobs of the same settings, and keeps `slots` calls in flight", async () => {
+    const s = gatedSampler();
+    const sample = createSampleBatcher({ run: s.run, slots: 2, maxJobs: 8 });
+    const jobs = [job(["alice"], 1), job(["alice"], 2), job(["alice"], 3, { guidance: 5 }), job(["alice"], 4), job(["alice"], 6, { guidance: 5 })];
+    const results = jobs.map((j) => sample(j));
+    await tick();
+    expect(s.calls.map((c) => c.job.seeds)).toEqual([[1], [2]]);
+    s.calls[0]!.finish();
+    await tick();
+    expect(s.calls.map((c) => [c.job.guidance, c.job.seeds])).toEqual([
+      [2, [1]],
+      [2, [2]],
+      [5, [3, 6]],
+    ]);
+    s.calls[1]!.finish();
+    await tick();
+    expect(s.calls[3]!.job.seeds).toEqual([4]);
+    s.calls[2]!.finish();
+    s.calls[3]!.finish();
+    expect(await Promise.all(results)).toEqual(await Promise.all(jobs.map((j) => s.alone(j))));
+  });
+
+  it("drops a job aborted while waiting, and aborts a running call only when all its jobs are", async () => {
+    const s = gatedSampler();
+    const sample = createSampleBatcher({ run: s.run, slots: 1, maxJobs: 4 });
+    const aborts = [0, 1, 2, 3].map(() => new AbortController());
+    const results = [0, 1, 2, 3].map((i) => sample(job(["alice"], i), aborts[i]!.signal));
+    await tick();
+    aborts[1]!.abort(); // still waiting: never sampled
+    await expect(results[1]).rejects.toBeInstanceOf(SampleAbortedError);
+    s.calls[0]!.finish();
+    await tick();
+    expect(s.calls[1]!.job.seeds).toEqual([2, 3]);
+    aborts[2]!.abort(); // in a running call: rejected at once, the call goes on for job 3
+    await expect(results[2]).rejects.toBeInstanceOf(SampleAbortedError);
+    expect(s.calls[1]!.signal.aborted).toBe(false);
+    aborts[3]!.abort();
+    expect(s.calls[1]!.signal.aborted).toBe(true);
+    await expect(results[3]).rejects.toBeInstanceOf(SampleAbortedError);
+    s.calls[1]!.finish(new Error("aborted"));
+    expect(await results[0]).toEqual(await s.alone(job(["alice"], 0)));
+  });
+
+  it("retries the jobs of a failed merged call one by one, so only the bad job fails", async () => {
+    const fake = fakeBackend(["alice"]);
+    const calls: number[][] = [];
+    let release!: () => void;
+    const first = new Promise<void>((r) => (release = r));
+    const run = async (j: SampleJob) => {
+      calls.push(j.seeds);
+      if (calls.length === 1) await first;
+      if (j.seeds.includes(13)) throw new Error("bad item 13");
+      return fake.sample(j);
+    };
+    const sample = createSampleBatcher({ run, slots: 1, maxJobs: 4 });
+    const jobs = [job(["alice"], 1), job(["alice"], 2), job(["alice"], 13), job(["alice"], 4)];
+    const results = jobs.map((j) =>
+      sample(j).then(
+        (o) => o,
+        (e: Error) => e.message,
+      ),
+    );
+    await tick();
+    release();
+    expect(await Promise.all(results)).toEqual([await fake.sample(jobs[0]!), await fake.sample(jobs[1]!), "bad item 13", await fake.sample(jobs[3]!)]);
+    expect(calls).toEqual([[1], [2, 13, 4], [2], [13], [4]]);
+  });
+});
