@@ -22,6 +22,7 @@ import type { PriorWorkerConfig } from "./config.js";
 import { createDecodeHoldBack } from "./hold-back.js";
 import { createPriorMetrics } from "./metrics.js";
 import { createPriorProcessor } from "./processor.js";
+import { createSampleBatcher } from "./sample-batcher.js";
 import { createShardProcessor } from "./shard-processor.js";
 import { createThreadedBackend } from "./threaded-backend.js";
 
@@ -34,13 +35,7 @@ export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig
     intraOpThreads: config.ORT_INTRA_OP_THREADS,
     interOpThreads: config.ORT_INTER_OP_THREADS,
   };
-  const backend = await createThreadedBackend(
-    { modelsDir: config.MODELS_DIR, versions, session },
-    config.SAMPLING_THREADS,
-    config.SAMPLER_BATCH_JOBS,
-    log,
-    deps.onThreadDeath,
-  );
+  const backend = await createThreadedBackend({ modelsDir: config.MODELS_DIR, versions, session }, config.SAMPLING_THREADS, log, deps.onThreadDeath);
   const blobs = await createBlobStore(config);
   const { store, batches } = createStores(deps.redis, {
     prefix: config.QUEUE_PREFIX,
@@ -50,13 +45,14 @@ export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig
   });
   const metrics = createPriorMetrics(registry);
 
-  // A lane per job a thread's call may take: fair queuing picks which tenants' jobs reach the
-  // sampler, the batcher merges those waiting for the same thread.
-  const lanes = createFairLanes({ lanes: config.SAMPLING_THREADS * config.SAMPLER_BATCH_JOBS, weight: weightOf(config.TENANT_WEIGHTS) });
+  const lanes = createFairLanes({ lanes: config.SAMPLING_THREADS, weight: weightOf(config.TENANT_WEIGHTS) });
+  // A tenant's jobs that wait for a lane share the call it gets (sample-batcher.ts).
+  const batcher = createSampleBatcher({ run: (job, signal) => backend.sample(job, signal), lanes, maxWork: config.SAMPLER_BATCH_WORK });
   const sample = createPriorProcessor({
     store,
     backend,
     lanes,
+    batcher,
     blobs,
     jobs: queues,
     inlineEmbeddingsMaxBytes: config.INLINE_EMBEDDINGS_MAX_BYTES,
@@ -67,6 +63,7 @@ export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig
     batches,
     backend,
     lanes,
+    batcher,
     blobs,
     jobs: queues,
     holdBack: createDecodeHoldBack((tenant) => queues.queueOf("decodeShard", tenant), config.DECODE_BACKLOG_LIMIT),

@@ -4,6 +4,7 @@
  * would have got alone, and aborts and failures must stay per job.
  */
 import { describe, expect, it } from "vitest";
+import { createFairLanes } from "@rebeca/platform";
 import type { SampleJob, SampleOutcome } from "./backend.js";
 import { batchKey, createSampleBatcher, mergeJobs, SampleAbortedError, splitOutcome } from "./sample-batcher.js";
 import { fakeBackend } from "./testing/fakes.js";
@@ -51,13 +52,19 @@ describe("mergeJobs / splitOutcome", () => {
 });
 
 describe("createSampleBatcher", () => {
-  it("runs a job at once on an idle sampler and merges the jobs that wait for it, up to maxJobs", async () => {
+  const setUp = (maxWork = 1000) => {
     const s = gatedSampler();
-    const sample = createSampleBatcher({ run: s.run, slots: 1, maxJobs: 2 });
+    const lanes = createFairLanes({ lanes: 1 });
+    return { s, lanes, sample: createSampleBatcher({ run: s.run, lanes, maxWork }) };
+  };
+
+  it("runs a job at once on an idle sampler and merges a tenant's jobs that wait for the lane, up to maxWork", async () => {
+    const { s, sample } = setUp(9); // 3 evaluations per item: at most 3 items per call
     const jobs = [job(["alice"], 1), job(["bob", "alice"], 2), job(["alice"], 5), job(["bob"], 7)];
-    const results = jobs.map((j) => sample(j));
+    const results = [sample("acme", jobs[0]!)];
     await tick();
     expect(s.calls.map((c) => c.job.seeds)).toEqual([[1]]); // no waiting to fill a batch
+    results.push(...jobs.slice(1).map((j) => sample("acme", j)));
     s.calls[0]!.finish();
     await tick();
     expect(s.calls.map((c) => c.job.seeds)).toEqual([[1], [2, 3, 5]]);
@@ -68,34 +75,35 @@ describe("createSampleBatcher", () => {
     expect(await Promise.all(results)).toEqual(await Promise.all(jobs.map((j) => s.alone(j))));
   });
 
-  it("merges only jobs of the same settings, and keeps `slots` calls in flight", async () => {
-    const s = gatedSampler();
-    const sample = createSampleBatcher({ run: s.run, slots: 2, maxJobs: 8 });
-    const jobs = [job(["alice"], 1), job(["alice"], 2), job(["alice"], 3, { guidance: 5 }), job(["alice"], 4), job(["alice"], 6, { guidance: 5 })];
-    const results = jobs.map((j) => sample(j));
+  it("never merges across tenants or settings, and lets a newcomer's call go before a backlogged tenant's next", async () => {
+    const { s, sample } = setUp();
+    const a = [job(["alice"], 1), job(["alice"], 2), job(["alice"], 3, { guidance: 5 }), job(["alice"], 4)];
+    const results = [sample("a", a[0]!)];
     await tick();
-    expect(s.calls.map((c) => c.job.seeds)).toEqual([[1], [2]]);
+    results.push(...a.slice(1).map((j) => sample("a", j)));
+    const b = sample("b", job(["bob"], 9));
     s.calls[0]!.finish();
     await tick();
-    expect(s.calls.map((c) => [c.job.guidance, c.job.seeds])).toEqual([
-      [2, [1]],
-      [2, [2]],
-      [5, [3, 6]],
-    ]);
+    // a's waiting jobs formed two batches (two settings); b's one job goes first.
+    expect(s.calls.map((c) => c.job.seeds)).toEqual([[1], [9]]);
     s.calls[1]!.finish();
     await tick();
-    expect(s.calls[3]!.job.seeds).toEqual([4]);
     s.calls[2]!.finish();
+    await tick();
     s.calls[3]!.finish();
-    expect(await Promise.all(results)).toEqual(await Promise.all(jobs.map((j) => s.alone(j))));
+    expect(s.calls.slice(2).map((c) => [c.job.guidance, c.job.seeds])).toEqual([
+      [2, [2, 4]],
+      [5, [3]],
+    ]);
+    expect(await Promise.all([...results, b])).toEqual(await Promise.all([...a, job(["bob"], 9)].map((j) => s.alone(j))));
   });
 
   it("drops a job aborted while waiting, and aborts a running call only when all its jobs are", async () => {
-    const s = gatedSampler();
-    const sample = createSampleBatcher({ run: s.run, slots: 1, maxJobs: 4 });
+    const { s, sample } = setUp();
     const aborts = [0, 1, 2, 3].map(() => new AbortController());
-    const results = [0, 1, 2, 3].map((i) => sample(job(["alice"], i), aborts[i]!.signal));
+    const results = [sample("acme", job(["alice"], 0), aborts[0]!.signal)];
     await tick();
+    results.push(...[1, 2, 3].map((i) => sample("acme", job(["alice"], i), aborts[i]!.signal)));
     aborts[1]!.abort(); // still waiting: never sampled
     await expect(results[1]).rejects.toBeInstanceOf(SampleAbortedError);
     s.calls[0]!.finish();
@@ -114,25 +122,21 @@ describe("createSampleBatcher", () => {
   it("retries the jobs of a failed merged call one by one, so only the bad job fails", async () => {
     const fake = fakeBackend(["alice"]);
     const calls: number[][] = [];
-    let release!: () => void;
-    const first = new Promise<void>((r) => (release = r));
     const run = async (j: SampleJob) => {
       calls.push(j.seeds);
-      if (calls.length === 1) await first;
       if (j.seeds.includes(13)) throw new Error("bad item 13");
       return fake.sample(j);
     };
-    const sample = createSampleBatcher({ run, slots: 1, maxJobs: 4 });
+    const sample = createSampleBatcher({ run, lanes: createFairLanes({ lanes: 1 }), maxWork: 1000 });
+    // Jobs that arrive together share one call, even on an idle sampler.
     const jobs = [job(["alice"], 1), job(["alice"], 2), job(["alice"], 13), job(["alice"], 4)];
     const results = jobs.map((j) =>
-      sample(j).then(
+      sample("acme", j).then(
         (o) => o,
         (e: Error) => e.message,
       ),
     );
-    await tick();
-    release();
     expect(await Promise.all(results)).toEqual([await fake.sample(jobs[0]!), await fake.sample(jobs[1]!), "bad item 13", await fake.sample(jobs[3]!)]);
-    expect(calls).toEqual([[1], [2, 13, 4], [2], [13], [4]]);
+    expect(calls).toEqual([[1, 2, 13, 4], [1], [2], [13], [4]]);
   });
 });

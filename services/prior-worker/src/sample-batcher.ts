@@ -1,3 +1,4 @@
+import type { FairLanes } from "@rebeca/platform";
 import type { SampleJob, SampleOutcome } from "./backend.js";
 
 /*
@@ -55,19 +56,31 @@ export function splitOutcome(outcome: SampleOutcome, jobs: readonly SampleJob[])
 
 interface Waiting {
   job: SampleJob;
-  key: string;
   signal: AbortSignal | undefined;
   resolve: (outcome: SampleOutcome) => void;
   reject: (err: Error) => void;
 }
 
+/** Jobs of one tenant and settings that will share a sampler call, gathered while it waits for a lane. */
+interface OpenBatch {
+  members: Waiting[];
+  work: number;
+}
+
+/** Work of a job in item-evaluations: what one sampler call's length grows with. */
+export const workOf = (job: SampleJob): number => job.seeds.length * Math.max(1, job.steps);
+
 export interface SampleBatcherOptions {
   /** Runs one (merged) job on the sampler. */
   run: (job: SampleJob, signal: AbortSignal) => Promise<SampleOutcome>;
-  /** Calls in flight at once (sampler threads). */
-  slots: number;
-  /** Most jobs merged into one call. */
-  maxJobs: number;
+  /** The sampler's lanes, shared fairly between tenants: a batch waits for one, then runs. */
+  lanes: FairLanes;
+  /**
+   * Most work (items × evaluations) merged into one call; a job above it runs alone. Keeps a call
+   * short, so another tenant's job never waits long behind a merged one (slow samplers such as
+   * DDPM 1000 are never merged).
+   */
+  maxWork: number;
 }
 
 /** Aborted before its items were sampled: what a cancelled job's sample rejects with. */
@@ -78,33 +91,21 @@ export class SampleAbortedError extends Error {
   }
 }
 
-/**
- * A `sample(job, signal)` that merges jobs waiting for the sampler (same settings, in arrival
- * order, up to `maxJobs`) into one call. A job aborted while it waits leaves the queue; one
- * aborted while its call runs gets its rejection at once and the call is aborted only when every
- * job in it was. When a merged call fails, its jobs are retried one by one, so one bad job fails
- * only itself.
- */
-export function createSampleBatcher(o: SampleBatcherOptions): (job: SampleJob, signal?: AbortSignal) => Promise<SampleOutcome> {
-  if (!(o.slots >= 1 && o.maxJobs >= 1)) throw new RangeError(`slots and maxJobs must be ≥ 1, got ${o.slots} and ${o.maxJobs}`);
-  const queue: Waiting[] = [];
-  let inFlight = 0;
+/** Samples a tenant's job in that tenant's fair share of the sampler. */
+export type SampleBatcher = (tenant: string, job: SampleJob, signal?: AbortSignal) => Promise<SampleOutcome>;
 
-  function pump() {
-    while (inFlight < o.slots && queue.length > 0) {
-      const key = queue[0]!.key;
-      const batch: Waiting[] = [];
-      for (let i = 0; i < queue.length && batch.length < o.maxJobs;) {
-        if (queue[i]!.key === key) batch.push(...queue.splice(i, 1));
-        else i++;
-      }
-      inFlight++;
-      void runBatch(batch).finally(() => {
-        inFlight--;
-        pump();
-      });
-    }
-  }
+/**
+ * A sampler front that merges jobs: a job opens a batch for its tenant and settings, which waits
+ * for a lane (weighted fair between tenants, see fair-lanes.ts); the tenant's jobs of the same
+ * settings that arrive meanwhile join it (up to `maxWork`, each billed to the tenant's share), and
+ * the batch runs as one call when its lane comes. An idle sampler grants the lane at once, so a
+ * lone job is as fast as before. A job aborted while it waits leaves its batch; one aborted while
+ * its call runs gets its rejection at once, and the call is aborted only when every job in it
+ * was. When a merged call fails, its jobs are retried one by one, so one bad job fails only itself.
+ */
+export function createSampleBatcher(o: SampleBatcherOptions): SampleBatcher {
+  if (!(o.maxWork >= 1)) throw new RangeError(`maxWork must be ≥ 1, got ${o.maxWork}`);
+  const open = new Map<string, OpenBatch>();
 
   async function runBatch(batch: Waiting[]): Promise<void> {
     const abort = new AbortController();
@@ -143,20 +144,45 @@ export function createSampleBatcher(o: SampleBatcherOptions): (job: SampleJob, s
     }
   }
 
-  return (job, signal) =>
+  async function start(key: string, tenant: string, batch: OpenBatch): Promise<void> {
+    const release = await o.lanes.acquire(tenant, batch.members[0]!.job.seeds.length);
+    if (open.get(key) === batch) open.delete(key);
+    try {
+      if (batch.members.length > 0) await runBatch(batch.members);
+    } finally {
+      release();
+    }
+  }
+
+  return (tenant, job, signal) =>
     new Promise<SampleOutcome>((resolve, reject) => {
       if (signal?.aborted) return reject(new SampleAbortedError());
-      const waiting: Waiting = { job, key: batchKey(job), signal, resolve, reject };
-      const leave = () => {
-        const at = queue.indexOf(waiting);
-        if (at >= 0) {
-          queue.splice(at, 1);
+      const waiting: Waiting = { job, signal, resolve, reject };
+      const key = JSON.stringify([tenant, batchKey(job)]);
+      const work = workOf(job);
+      let batch = open.get(key);
+      if (batch && batch.work + work <= o.maxWork) {
+        batch.members.push(waiting);
+        batch.work += work;
+        o.lanes.charge(tenant, job.seeds.length);
+      } else {
+        batch = { members: [waiting], work };
+        open.set(key, batch);
+        void start(key, tenant, batch).catch(reject);
+      }
+      const joined = batch;
+      // A job still waiting for its batch's lane leaves on abort; once running, runBatch decides.
+      signal?.addEventListener(
+        "abort",
+        () => {
+          if (open.get(key) !== joined) return;
+          const at = joined.members.indexOf(waiting);
+          if (at < 0) return;
+          joined.members.splice(at, 1);
+          joined.work -= work;
           reject(new SampleAbortedError());
-        }
-      };
-      // Only a job still waiting leaves on abort; once in a call, aborts are runBatch's business.
-      signal?.addEventListener("abort", leave, { once: true });
-      queue.push(waiting);
-      pump();
+        },
+        { once: true },
+      );
     });
 }
