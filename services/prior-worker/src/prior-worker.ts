@@ -20,6 +20,7 @@ import {
 import { createBlobStore } from "@rebeca/storage";
 import type { PriorWorkerConfig } from "./config.js";
 import { createDecodeHoldBack } from "./hold-back.js";
+import { coalesceAdds } from "./coalesced-adds.js";
 import { createPriorMetrics } from "./metrics.js";
 import { createPriorProcessor } from "./processor.js";
 import { createSampleBatcher } from "./sample-batcher.js";
@@ -54,7 +55,7 @@ export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig
     lanes,
     batcher,
     blobs,
-    jobs: queues,
+    jobs: coalesceAdds(queues),
     inlineEmbeddingsMaxBytes: config.INLINE_EMBEDDINGS_MAX_BYTES,
     log,
     observe: metrics.observe,
