@@ -20,7 +20,6 @@ import {
 import { createBlobStore } from "@rebeca/storage";
 import type { PriorWorkerConfig } from "./config.js";
 import { createDecodeHoldBack } from "./hold-back.js";
-import { coalesceAdds } from "./coalesced-adds.js";
 import { createPriorMetrics } from "./metrics.js";
 import { createPriorProcessor } from "./processor.js";
 import { createSampleBatcher } from "./sample-batcher.js";
@@ -55,7 +54,7 @@ export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig
     lanes,
     batcher,
     blobs,
-    jobs: coalesceAdds(queues),
+    jobs: queues,
     inlineEmbeddingsMaxBytes: config.INLINE_EMBEDDINGS_MAX_BYTES,
     log,
     observe: metrics.observe,
