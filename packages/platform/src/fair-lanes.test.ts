@@ -32,6 +32,25 @@ describe("createFairLanes", () => {
     expect((await granted)[0]).toBe("b");
   });
 
+  it("bills a charged tenant as if it had asked for the charged work up front", async () => {
+    const lanes = createFairLanes({ lanes: 1 });
+    const running = await lanes.acquire("x", 1);
+    // a's one request carries 4 more units (a batch that grew); b asks for 1 each time.
+    const aFirst = lanes.acquire("a", 1);
+    lanes.charge("a", 4);
+    const granted = order(lanes, [
+      ["a", 1],
+      ["b", 1],
+      ["b", 1],
+      ["b", 1],
+      ["b", 1],
+    ]);
+    running();
+    (await aFirst)();
+    // Without the charge a's second request (start 1) would precede b's second (start 1, later seq).
+    expect(await granted).toEqual(["b", "b", "b", "b", "a"]);
+  });
+
   it("shares lanes between backlogged tenants in proportion to weight", async () => {
     const lanes = createFairLanes({ lanes: 1, weight: (t) => (t === "heavy" ? 3 : 1) });
     const requests: [string, number][] = [];

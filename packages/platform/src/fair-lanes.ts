@@ -8,6 +8,12 @@
 export interface FairLanes {
   /** Resolves with a release function when the tenant may use a lane. */
   acquire(tenant: string, cost: number): Promise<() => void>;
+  /**
+   * Bills `tenant` for `cost` more work riding on a request it already made (a batch that grew
+   * while it waited for its lane): its later requests start that much later, as if it had asked
+   * for the whole at once.
+   */
+  charge(tenant: string, cost: number): void;
   /** Requests waiting per tenant (for metrics). */
   waiting(): Map<string, number>;
 }
@@ -60,6 +66,11 @@ export function createFairLanes(opts: { lanes: number; weight?: (tenant: string)
         queue.push({ tenant, start, seq: seq++, grant: () => resolve(release) });
         dispatch();
       });
+    },
+    charge(tenant, cost) {
+      const w = weight(tenant);
+      if (!(w > 0)) throw new RangeError(`weight of ${tenant} must be positive`);
+      finish.set(tenant, Math.max(finish.get(tenant) ?? 0, virtualTime) + Math.max(cost, 0) / w);
     },
     waiting() {
       const counts = new Map<string, number>();

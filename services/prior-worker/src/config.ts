@@ -14,12 +14,22 @@ export const priorWorkerConfigSchema = baseConfigSchema
     MODELS_DIR: env.str(defaultModelsDir),
     /** Versions this worker serves (comma-separated); empty = every version in MODELS_DIR. */
     MODEL_VERSIONS: env.list(""),
-    /** Jobs in flight per tenant queue: while one samples, the others do their Redis and S3 I/O. */
-    CONCURRENCY: env.int(4),
+    /**
+     * Jobs in flight per tenant queue: while some sample, the others do their Redis and S3 I/O, and
+     * those waiting for the sampler share its next call (up to SAMPLER_BATCH_WORK).
+     */
+    CONCURRENCY: env.int(16),
     /** Tenants' shares of the sampler, JSON `{"acme": 3}` (default weight 1). */
     TENANT_WEIGHTS: env.str("{}"),
     /** Sampler threads (model instances), off the event loop; keep ORT threads × these within the cores. */
     SAMPLING_THREADS: env.int(1),
+    /**
+     * Most work (images × evaluations) of one sampler call: a tenant's jobs that wait for the
+     * sampler share its next call up to this (with few evaluations per embedding the per-call cost
+     * rivals the sampling); larger jobs run alone. The default merges up to 16 jobs of 16 images at
+     * 3 evaluations; 1 = one job per call.
+     */
+    SAMPLER_BATCH_WORK: env.int(768).pipe(z.number().int().min(1)),
     /** Embeddings of a job up to this many bytes travel inline in its decode task instead of via S3 (max 49152). */
     INLINE_EMBEDDINGS_MAX_BYTES: env.int(16_384).pipe(z.number().int().min(0).max(49_152)),
     /** Users per sampler call within a shard: the grain at which tenants take turns. */

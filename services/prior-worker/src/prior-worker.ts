@@ -22,6 +22,7 @@ import type { PriorWorkerConfig } from "./config.js";
 import { createDecodeHoldBack } from "./hold-back.js";
 import { createPriorMetrics } from "./metrics.js";
 import { createPriorProcessor } from "./processor.js";
+import { createSampleBatcher } from "./sample-batcher.js";
 import { createShardProcessor } from "./shard-processor.js";
 import { createThreadedBackend } from "./threaded-backend.js";
 
@@ -45,10 +46,13 @@ export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig
   const metrics = createPriorMetrics(registry);
 
   const lanes = createFairLanes({ lanes: config.SAMPLING_THREADS, weight: weightOf(config.TENANT_WEIGHTS) });
+  // A tenant's jobs that wait for a lane share the call it gets (sample-batcher.ts).
+  const batcher = createSampleBatcher({ run: (job, signal) => backend.sample(job, signal), lanes, maxWork: config.SAMPLER_BATCH_WORK });
   const sample = createPriorProcessor({
     store,
     backend,
     lanes,
+    batcher,
     blobs,
     jobs: queues,
     inlineEmbeddingsMaxBytes: config.INLINE_EMBEDDINGS_MAX_BYTES,
@@ -59,6 +63,7 @@ export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig
     batches,
     backend,
     lanes,
+    batcher,
     blobs,
     jobs: queues,
     holdBack: createDecodeHoldBack((tenant) => queues.queueOf("decodeShard", tenant), config.DECODE_BACKLOG_LIMIT),

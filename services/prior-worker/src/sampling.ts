@@ -1,10 +1,13 @@
 import type { FairLanes } from "@rebeca/platform";
 import type { PriorBackend, SampleJob, SampleOutcome } from "./backend.js";
+import type { SampleBatcher } from "./sample-batcher.js";
 
 export interface SamplingDeps {
   backend: PriorBackend;
   /** Shares the sampler between tenants (weighted fair); without it samples run as they come. */
   lanes?: FairLanes;
+  /** Merges jobs waiting for the sampler into shared calls (it takes the lanes itself); the worker's path. */
+  batcher?: SampleBatcher;
   /** How often a running sample checks whether its work is still wanted. @default 250 */
   cancelCheckMs?: number;
 }
@@ -23,10 +26,10 @@ export async function sampleWhile(deps: SamplingDeps, tenant: string, stillWante
       () => {}, // a failed check is not a cancel; the next one will tell
     );
   }, deps.cancelCheckMs ?? 250);
-  const release = deps.lanes ? await deps.lanes.acquire(tenant, job.seeds.length) : () => {};
+  const release = deps.lanes && !deps.batcher ? await deps.lanes.acquire(tenant, job.seeds.length) : () => {};
   try {
     if (abort.signal.aborted) return null;
-    return await deps.backend.sample(job, abort.signal);
+    return await (deps.batcher ? deps.batcher(tenant, job, abort.signal) : deps.backend.sample(job, abort.signal));
   } catch (err) {
     if (abort.signal.aborted) return null;
     throw err;
