@@ -24,12 +24,14 @@ describe("faults: SIGTERM drains workers within the deadline", () => {
   const users = modelUserIds();
   const slowLocks = { LOCK_DURATION_MS: "600000", STALLED_INTERVAL_MS: "600000" };
   const DRAIN_DEADLINE_MS = 4000;
+  // Pinned (the default is 16): the wait below reasons from how many jobs one prior worker may hold.
+  const priorConcurrency = { CONCURRENCY: "4" };
 
   beforeAll(async () => {
     // The surviving decoder starts later: first the slow one must hold decodes.
     stack = await startStack({
       services: ["gateway", "prior-worker", "notifier"],
-      env: { gateway: { SHARD_SIZE: "64" }, "prior-worker": slowLocks, "decoder-worker": slowLocks },
+      env: { gateway: { SHARD_SIZE: "64" }, "prior-worker": { ...slowLocks, ...priorConcurrency }, "decoder-worker": slowLocks },
     });
     redis = new Redis(stack.redis.url);
     proxy = await startSlowProxy(Number(new URL(stack.s3.endpoint).port), { delayMs: 300, bytesPerSecond: 64 * 1024 });
@@ -46,7 +48,7 @@ describe("faults: SIGTERM drains workers within the deadline", () => {
 
   it("in-flight jobs finish or are handed back, and another worker completes them without a stalled check", async () => {
     const drainEnv = { ...slowLocks, DRAIN_DEADLINE_MS: String(DRAIN_DEADLINE_MS) };
-    victims.push(await startService("prior-worker", { ...stack.envFor("prior-worker"), ...drainEnv }));
+    victims.push(await startService("prior-worker", { ...stack.envFor("prior-worker"), ...drainEnv, ...priorConcurrency }));
     victims.push(await startService("decoder-worker", { ...stack.envFor("decoder-worker"), ...drainEnv, S3_ENDPOINT: proxy.endpoint }));
     const [prior, decoder] = victims as [RunningService, RunningService];
 
