@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import * as ort from "onnxruntime-node";
-import { GpuUnavailableError, createOnnxPrior, createOnnxSession, parseProviders } from "./onnx.js";
+import { GpuUnavailableError, createOnnxPrior, createOnnxSession, parseProviders, sessionOptionsOf } from "./onnx.js";
 
 const AFFINE = fileURLToPath(new URL("../test-fixtures/affine.onnx", import.meta.url));
 
@@ -10,6 +10,16 @@ describe("parseProviders", () => {
     expect(parseProviders(" CUDA, webgpu ,cpu")).toEqual(["cuda", "webgpu", "cpu"]);
     expect(() => parseProviders("cuda,metal")).toThrow(/metal/);
     expect(() => parseProviders(" , ")).toThrow(/empty/);
+  });
+});
+
+describe("sessionOptionsOf", () => {
+  const settings = { ORT_PROVIDERS: ["CUDA", "cpu"], REQUIRE_GPU: true, ORT_INTRA_OP_THREADS: 2, ORT_INTER_OP_THREADS: 1 };
+  it("maps a worker's ORT_* settings to session options", () => {
+    expect(sessionOptionsOf(settings)).toEqual({ providers: ["cuda", "cpu"], requireGpu: true, intraOpThreads: 2, interOpThreads: 1 });
+  });
+  it("refuses an unknown provider at start instead of passing it on", () => {
+    expect(() => sessionOptionsOf({ ...settings, ORT_PROVIDERS: ["cuda", "metal"] })).toThrow(/metal/);
   });
 });
 

@@ -58,6 +58,24 @@ export function parseProviders(value: string): ExecutionProvider[] {
   return list as ExecutionProvider[];
 }
 
+/** A worker's ORT_* settings (platform's `onnxConfigSchema`). */
+export interface OnnxSettings {
+  readonly ORT_PROVIDERS: readonly string[];
+  readonly REQUIRE_GPU: boolean;
+  readonly ORT_INTRA_OP_THREADS: number;
+  readonly ORT_INTER_OP_THREADS: number;
+}
+
+/** Session options from a worker's ORT_* settings; an unknown provider name is refused here, at start. */
+export function sessionOptionsOf(settings: OnnxSettings): SessionOptions {
+  return {
+    providers: parseProviders(settings.ORT_PROVIDERS.join(",")),
+    requireGpu: settings.REQUIRE_GPU,
+    intraOpThreads: settings.ORT_INTRA_OP_THREADS,
+    interOpThreads: settings.ORT_INTER_OP_THREADS,
+  };
+}
+
 /**
  * Execution providers this onnxruntime-node build supports, as it reports them. Support is not
  * availability: a CUDA provider in the list can still fail to create a session (no driver, no

@@ -4,7 +4,7 @@
  * queues, the processors of its three job kinds (`decode`, `decodeShard`, `finalizeBatch`) and the
  * stage workers that feed them. Main wires it to config, connections and the shutdown.
  */
-import { resolveModelVersions } from "@rebeca/inference";
+import { resolveModelVersions, sessionOptionsOf } from "@rebeca/inference";
 import { createStores } from "@rebeca/jobstore";
 import {
   createFailureRouter,
@@ -31,12 +31,7 @@ import { createThreadedDecoders } from "./threaded-decoders.js";
 export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerConfig>): Promise<StageService> {
   const { config, queues, registry, log } = deps;
   const versions = await resolveModelVersions(config.MODELS_DIR, config.MODEL_VERSIONS);
-  const session = {
-    providers: config.ORT_PROVIDERS as never,
-    requireGpu: config.REQUIRE_GPU,
-    intraOpThreads: config.ORT_INTRA_OP_THREADS,
-    interOpThreads: config.ORT_INTER_OP_THREADS,
-  };
+  const session = sessionOptionsOf(config);
   // Decoding on threads keeps model steps from queueing behind the event loop's PNG/S3/Redis work.
   const threaded = config.DECODE_THREADS
     ? await createThreadedDecoders(

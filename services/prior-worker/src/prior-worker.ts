@@ -3,7 +3,7 @@
  * catalog's queues, the processors of its two job kinds (`sample`, `sampleShard`) and the stage
  * workers that feed them. Main wires it to config, connections and the shutdown.
  */
-import { resolveModelVersions } from "@rebeca/inference";
+import { resolveModelVersions, sessionOptionsOf } from "@rebeca/inference";
 import { createStores } from "@rebeca/jobstore";
 import {
   createFailureRouter,
@@ -29,12 +29,7 @@ import { createThreadedBackend } from "./threaded-backend.js";
 export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig>): Promise<StageService> {
   const { config, queues, registry, log } = deps;
   const versions = await resolveModelVersions(config.MODELS_DIR, config.MODEL_VERSIONS);
-  const session = {
-    providers: config.ORT_PROVIDERS as never,
-    requireGpu: config.REQUIRE_GPU,
-    intraOpThreads: config.ORT_INTRA_OP_THREADS,
-    interOpThreads: config.ORT_INTER_OP_THREADS,
-  };
+  const session = sessionOptionsOf(config);
   const backend = await createThreadedBackend({ modelsDir: config.MODELS_DIR, versions, session }, config.SAMPLING_THREADS, log, deps.onThreadDeath);
   const blobs = await createBlobStore(config);
   const { store, batches } = createStores(deps.redis, {
