@@ -22,7 +22,9 @@ export async function startS3(opts: { bucket?: string; dir?: string } = {}): Pro
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), "rebeca-s3-")));
   const main = fileURLToPath(new URL("../dist/s3rver-main.js", import.meta.url));
   const launch = async () => {
-    const p = startProcess("s3rver", process.execPath, [main, String(port), dir, bucket]);
+    // s3rver encrypts listing continuation tokens with DES, which OpenSSL 3 only offers through
+    // its legacy provider: without it every listing past 1,000 keys fails with InternalError.
+    const p = startProcess("s3rver", process.execPath, ["--openssl-legacy-provider", main, String(port), dir, bucket]);
     await p.waitFor((l) => (jsonLine(l)?.msg === "s3rver ready" ? true : undefined), 20_000);
     return p;
   };

@@ -21,6 +21,34 @@ export interface BlobStore {
   uri(key: string): string;
   /** A time-limited HTTP URL for reading (S3 presigned; file:// for local). */
   signedUrl(key: string, expiresSeconds: number): Promise<string>;
+  /**
+   * The objects under a key prefix, in key order, page by page (S3: ListObjectsV2, 1,000 per
+   * request), so a prefix of any size streams without being held whole. `after` resumes a listing
+   * after that key (exclusive), which lets a sweeper continue where it stopped.
+   */
+  list(prefix: string, opts?: { after?: string }): AsyncIterable<BlobInfo>;
+  /**
+   * Deletes objects by key, in requests of up to 1,000 (S3: DeleteObjects). Idempotent: a key
+   * that does not exist counts as deleted. Throws when the store refuses any key, after trying all.
+   */
+  deleteMany(keys: readonly string[]): Promise<{ deleted: number }>;
+}
+
+/** One listed object. */
+export interface BlobInfo {
+  key: string;
+  size: number;
+  lastModified: Date;
+}
+
+/** How many keys one S3 DeleteObjects request may carry. */
+export const DELETE_BATCH = 1000;
+
+/** Splits a list into consecutive slices of at most `size` (delete requests, listing pages). */
+export function slices<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let at = 0; at < items.length; at += size) out.push(items.slice(at, at + size));
+  return out;
 }
 
 /** An object being read: its size (known up front) and its bytes, chunk by chunk. */

@@ -1,8 +1,8 @@
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join, relative, resolve, sep } from "node:path";
 import { pathToFileURL } from "node:url";
 import { assertSafeKey, BlobNotFoundError, BlobTooLargeError, capped, type BlobStore } from "./blob-store.js";
 
@@ -62,5 +62,21 @@ export function createLocalBlobStore(root: string): BlobStore {
     },
     uri: (key) => pathToFileURL(path(key)).href,
     signedUrl: async (key) => pathToFileURL(path(key)).href,
+    async *list(prefix, opts = {}) {
+      const keys: string[] = [];
+      for (const entry of await readdir(base, { recursive: true, withFileTypes: true }).catch(() => [])) {
+        if (!entry.isFile() || entry.name.endsWith(".tmp")) continue;
+        const key = relative(base, join(entry.parentPath, entry.name)).split(sep).join("/");
+        if (key.startsWith(prefix) && (opts.after === undefined || key > opts.after)) keys.push(key);
+      }
+      for (const key of keys.sort()) {
+        const info = await stat(path(key)).catch(() => null);
+        if (info) yield { key, size: info.size, lastModified: info.mtime };
+      }
+    },
+    async deleteMany(keys) {
+      for (const key of keys) await rm(path(key), { force: true });
+      return { deleted: keys.length };
+    },
   };
 }

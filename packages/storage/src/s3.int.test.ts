@@ -114,3 +114,61 @@ describe("S3 blob store on s3rver: streamed writes", () => {
     expect((await store.get("t/abandon")).byteLength).toBe(4 * 1024 * 1024);
   }, 30_000);
 });
+
+describe("listing and deleting objects, on s3rver and on local files alike", () => {
+  let s3: S3Server;
+  let client: ReturnType<typeof createS3Client>;
+  let dir: string;
+  const stores: Record<string, () => BlobStore> = {};
+  beforeAll(async () => {
+    s3 = await startS3();
+    client = createS3Client({ bucket: s3.bucket, endpoint: s3.endpoint, accessKeyId: "S3RVER", secretAccessKey: "S3RVER" });
+    dir = await mkdtemp(join(tmpdir(), "rebeca-list-"));
+    stores.s3 = () => createS3BlobStore(client, s3.bucket);
+    stores.local = () => createLocalBlobStore(dir);
+  });
+  afterAll(async () => {
+    client?.destroy();
+    await s3?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+  const collect = async (it: AsyncIterable<{ key: string }>) => {
+    const keys: string[] = [];
+    for await (const o of it) keys.push(o.key);
+    return keys;
+  };
+
+  for (const name of ["s3", "local"]) {
+    it(`${name}: lists a prefix in key order with sizes, resumes after a key, and deletes idempotently`, async () => {
+      const store = stores[name]!();
+      await store.put("t/a/2.png", new Uint8Array(5), "image/png");
+      await store.put("t/a/1.png", new Uint8Array(3), "image/png");
+      await store.put("t/a/sub/3.png", new Uint8Array(1), "image/png");
+      await store.put("t/b/1.png", new Uint8Array(1), "image/png");
+      const listed = [];
+      for await (const o of store.list("t/a/")) listed.push(o);
+      expect(listed.map((o) => [o.key, o.size])).toEqual([
+        ["t/a/1.png", 3],
+        ["t/a/2.png", 5],
+        ["t/a/sub/3.png", 1],
+      ]);
+      expect(listed.every((o) => o.lastModified instanceof Date)).toBe(true);
+      expect(await collect(store.list("t/a/", { after: "t/a/1.png" }))).toEqual(["t/a/2.png", "t/a/sub/3.png"]);
+      expect(await store.deleteMany(["t/a/1.png", "t/a/sub/3.png", "t/a/never-there.png"])).toEqual({ deleted: 3 });
+      expect(await collect(store.list("t/"))).toEqual(["t/a/2.png", "t/b/1.png"]);
+      await expect(store.get("t/a/1.png")).rejects.toBeInstanceOf(BlobNotFoundError);
+      expect(await store.deleteMany(["t/a/1.png"])).toEqual({ deleted: 1 });
+      expect(await store.deleteMany([])).toEqual({ deleted: 0 });
+      await expect(store.deleteMany(["t/../escape"])).rejects.toThrow(/unsafe object key/);
+    });
+  }
+
+  it("s3: pages through more than 1,000 keys and deletes them in requests of 1,000", async () => {
+    const store = stores.s3!();
+    const keys = Array.from({ length: 1203 }, (_, i) => `p/${String(i).padStart(5, "0")}`);
+    for (let at = 0; at < keys.length; at += 50) await Promise.all(keys.slice(at, at + 50).map((k) => store.put(k, new Uint8Array(1), "text/plain")));
+    expect(await collect(store.list("p/"))).toEqual(keys);
+    expect(await store.deleteMany(keys)).toEqual({ deleted: keys.length });
+    expect(await collect(store.list("p/"))).toEqual([]);
+  });
+});

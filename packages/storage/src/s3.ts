@@ -3,8 +3,10 @@ import {
   CompleteMultipartUploadCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   HeadBucketCommand,
+  ListObjectsV2Command,
   NoSuchKey,
   PutObjectCommand,
   S3Client,
@@ -12,7 +14,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import type { Readable } from "node:stream";
-import { assertSafeKey, BlobNotFoundError, BlobTooLargeError, capped, type BlobStore } from "./blob-store.js";
+import { assertSafeKey, BlobNotFoundError, BlobTooLargeError, capped, DELETE_BATCH, slices, type BlobStore } from "./blob-store.js";
 import { regroup } from "./parts.js";
 
 /** S3's smallest part but the last is 5 MiB; 8 MiB keeps the part count low (max 10,000). */
@@ -116,6 +118,26 @@ export function createS3BlobStore(client: S3Client, bucket: string, opts: { part
     uri: (key) => `s3://${bucket}/${key}`,
     signedUrl: (key, expiresSeconds) =>
       getSignedUrl(client, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: Math.min(expiresSeconds, 7 * 24 * 3600) }),
+    async *list(prefix, opts = {}) {
+      let ContinuationToken: string | undefined;
+      do {
+        const page = await client.send(
+          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken, ...(ContinuationToken ? {} : { StartAfter: opts.after }) }),
+        );
+        for (const o of page.Contents ?? []) yield { key: o.Key!, size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) };
+        ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (ContinuationToken);
+    },
+    async deleteMany(keys) {
+      keys.forEach(assertSafeKey);
+      const refused: string[] = [];
+      for (const batch of slices(keys, DELETE_BATCH)) {
+        const out = await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }));
+        for (const e of out.Errors ?? []) refused.push(`${e.Key}: ${e.Code ?? "error"}`);
+      }
+      if (refused.length) throw new Error(`S3 refused to delete ${refused.length} object(s): ${refused.slice(0, 5).join("; ")}`);
+      return { deleted: keys.length };
+    },
   };
 }
 

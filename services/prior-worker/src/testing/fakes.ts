@@ -90,6 +90,15 @@ export function memoryBlobs(): BlobStore & { objects: Map<string, Uint8Array> } 
     },
     uri: (key) => `mem://${key}`,
     signedUrl: async (key) => `mem://${key}`,
+    async *list(prefix) {
+      for (const key of [...objects.keys()].filter((k) => k.startsWith(prefix)).sort()) {
+        yield { key, size: objects.get(key)!.byteLength, lastModified: new Date(0) };
+      }
+    },
+    async deleteMany(keys) {
+      keys.forEach((key) => objects.delete(key));
+      return { deleted: keys.length };
+    },
   };
 }
 
