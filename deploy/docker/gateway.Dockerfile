@@ -25,8 +25,7 @@ ENV NODE_ENV=production HOME=/tmp
 WORKDIR /app
 COPY --from=build /out /app
 COPY --from=build /src/models /app/models
-COPY --from=build /src/proto /app/proto
-ENV MODELS_DIR=/app/models PROTO_DIR=/app/proto GRPC_PORT=50051 HTTP_PORT=9090
+ENV MODELS_DIR=/app/models GRPC_PORT=50051 HTTP_PORT=9090
 # Numeric, so that Kubernetes' runAsNonRoot can verify it.
 USER 10001:10001
 EXPOSE 50051 9090

@@ -3,9 +3,9 @@ import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { baseConfigSchema, env } from "@rebeca/platform";
 import { storageConfigSchema } from "@rebeca/storage";
+import { defaultDescriptorSetFile } from "./descriptors.js";
 import type { RequestLimits } from "./validate.js";
 
-const defaultProtoDir = fileURLToPath(new URL("../../../proto", import.meta.url));
 const defaultModelsDir = fileURLToPath(new URL("../../../models", import.meta.url));
 
 export const gatewayConfigSchema = baseConfigSchema
@@ -25,8 +25,8 @@ export const gatewayConfigSchema = baseConfigSchema
     GRPC_PORT: env.int(50051),
     /** gRPC listen address. */
     GRPC_HOST: env.str("0.0.0.0"),
-    /** Directory holding rebeca/v1/jobs.proto, served by reflection. */
-    PROTO_DIR: env.str(defaultProtoDir),
+    /** The compiled protos (a FileDescriptorSet the build writes), served by reflection and the HTTP/JSON bridge. */
+    DESCRIPTOR_SET_FILE: env.str(defaultDescriptorSetFile),
     /** Directory of model versions (`<version>/manifest.json`). */
     MODELS_DIR: env.str(defaultModelsDir),
     /** Model version used when a request names none. */

@@ -4,6 +4,7 @@ import { createLogger, createMetricsRegistry, createRedis, createShutdown, fatal
 import { createBlobStore } from "@rebeca/storage";
 import { gatewayConfigSchema, readApiKeys } from "./config.js";
 import { startConsole } from "./console/server.js";
+import { loadDescriptors } from "./descriptors.js";
 import { consoleOptions, createGateway } from "./gateway.js";
 import { loadModelCatalog } from "./models.js";
 import { startGrpcServer } from "./server.js";
@@ -25,7 +26,7 @@ async function main() {
   const grpc = await startGrpcServer({
     host: config.GRPC_HOST,
     port: config.GRPC_PORT,
-    protoDir: config.PROTO_DIR,
+    descriptors: loadDescriptors(config.DESCRIPTOR_SET_FILE),
     service: gateway.jobService,
     batchService: gateway.batchService,
     maxMessageBytes: config.MAX_MESSAGE_BYTES,

@@ -1,11 +1,10 @@
 import { Server, ServerCredentials } from "@grpc/grpc-js";
-import { loadSync } from "@grpc/proto-loader";
-import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
-import { join } from "node:path";
 import { JobServiceService, type JobServiceServer } from "@rebeca/contracts/grpc";
 import { BatchServiceService, type BatchServiceServer } from "@rebeca/contracts/grpc-batches";
+import type { Descriptors } from "./descriptors.js";
 import { tolerantService } from "./malformed.js";
+import { addReflection } from "./reflection.js";
 
 export const JOB_SERVICE = "rebeca.v1.JobService";
 export const BATCH_SERVICE = "rebeca.v1.BatchService";
@@ -27,7 +26,8 @@ export interface GrpcServer {
 export async function startGrpcServer(opts: {
   host: string;
   port: number;
-  protoDir: string;
+  /** The compiled protos, served by reflection. */
+  descriptors: Descriptors;
   service: JobServiceServer;
   batchService: BatchServiceServer;
   maxMessageBytes: number;
@@ -41,11 +41,7 @@ export async function startGrpcServer(opts: {
   server.addService(tolerantService(BatchServiceService), opts.batchService);
   const health = new HealthImplementation(Object.fromEntries(SERVICES.map((s) => [s, "NOT_SERVING" as const])));
   health.addToServer(server);
-  const definition = loadSync(
-    ["rebeca/v1/jobs.proto", "rebeca/v1/batches.proto"].map((f) => join(opts.protoDir, f)),
-    { includeDirs: [opts.protoDir] },
-  );
-  new ReflectionService(definition).addToServer(server);
+  addReflection(server, opts.descriptors);
 
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${opts.host}:${opts.port}`, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
