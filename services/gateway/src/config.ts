@@ -27,6 +27,14 @@ export const gatewayConfigSchema = baseConfigSchema
     GRPC_HOST: env.str("0.0.0.0"),
     /** The compiled protos (a FileDescriptorSet the build writes), served by reflection and the HTTP/JSON bridge. */
     DESCRIPTOR_SET_FILE: env.str(defaultDescriptorSetFile),
+    /** Serve HTTP/JSON (every RPC at `POST /<package>.<Service>/<Method>`, docs/api.md) on its own port. */
+    HTTP_JSON_ENABLED: env.bool(true),
+    /** HTTP/JSON listen port (0 = any free port; the bound port is logged). */
+    HTTP_JSON_PORT: env.int(8081),
+    /** HTTP/JSON listen address. */
+    HTTP_JSON_HOST: env.str("0.0.0.0"),
+    /** Seconds between keep-alive comments on a quiet server-sent-event stream (e.g. WatchEvents over HTTP). */
+    SSE_KEEPALIVE_SECONDS: env.num(15),
     /** Directory of model versions (`<version>/manifest.json`). */
     MODELS_DIR: env.str(defaultModelsDir),
     /** Model version used when a request names none. */

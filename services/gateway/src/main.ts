@@ -6,6 +6,8 @@ import { gatewayConfigSchema, readApiKeys } from "./config.js";
 import { startConsole } from "./console/server.js";
 import { loadDescriptors } from "./descriptors.js";
 import { consoleOptions, createGateway } from "./gateway.js";
+import { httpBridgeOptions } from "./http/options.js";
+import { startHttpBridge } from "./http/bridge.js";
 import { loadModelCatalog } from "./models.js";
 import { startGrpcServer } from "./server.js";
 
@@ -23,22 +25,28 @@ async function main() {
 
   const gateway = await createGateway({ config, apiKeys, models, redis, queueConnection, blobs, registry, log });
   const ops = await startOpsServer({ host: config.HTTP_HOST, port: config.HTTP_PORT, registry, health });
+  const descriptors = loadDescriptors(config.DESCRIPTOR_SET_FILE);
   const grpc = await startGrpcServer({
     host: config.GRPC_HOST,
     port: config.GRPC_PORT,
-    descriptors: loadDescriptors(config.DESCRIPTOR_SET_FILE),
+    descriptors,
     service: gateway.jobService,
     batchService: gateway.batchService,
     maxMessageBytes: config.MAX_MESSAGE_BYTES,
   });
+  const httpJson = config.HTTP_JSON_ENABLED ? await startHttpBridge(httpBridgeOptions(config, descriptors, grpc.internalAddress)) : undefined;
   const admin = config.CONSOLE_ENABLED
     ? await startConsole(consoleOptions(config, { apiKeys, redis, blobs, log, batches: gateway.batches, queues: gateway.queues }))
     : undefined;
   health.ready = true;
-  log.info({ grpcPort: grpc.port, httpPort: ops.port, consolePort: admin?.port ?? null, models: [...models.keys()] }, "gateway started");
+  log.info(
+    { grpcPort: grpc.port, httpPort: ops.port, consolePort: admin?.port ?? null, httpJsonPort: httpJson?.port ?? null, models: [...models.keys()] },
+    "gateway started",
+  );
 
   const shutdown = createShutdown(log, config.DRAIN_DEADLINE_MS);
   shutdown.add("mark not ready", () => (health.ready = false));
+  shutdown.add("close http/json", () => httpJson?.close());
   shutdown.add("drain grpc", () => grpc.drain(Math.max(1000, config.DRAIN_DEADLINE_MS - 3000)));
   shutdown.add("close console", () => admin?.close());
   shutdown.add("stop event tailers", () => gateway.hub.close());

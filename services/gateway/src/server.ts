@@ -12,6 +12,8 @@ const SERVICES = ["", JOB_SERVICE, BATCH_SERVICE];
 
 export interface GrpcServer {
   port: number;
+  /** A plaintext listener on 127.0.0.1 for the gateway's own HTTP/JSON bridge (never exposed). */
+  internalAddress: string;
   health: HealthImplementation;
   /** Stops taking calls, lets running ones finish up to `graceMs`, then cuts the rest. */
   drain(graceMs: number): Promise<void>;
@@ -46,10 +48,14 @@ export async function startGrpcServer(opts: {
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${opts.host}:${opts.port}`, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
   );
+  const internalPort = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
+  );
   for (const name of SERVICES) health.setStatus(name, "SERVING");
 
   return {
     port,
+    internalAddress: `127.0.0.1:${internalPort}`,
     health,
     async drain(graceMs: number) {
       for (const name of SERVICES) health.setStatus(name, "NOT_SERVING");
