@@ -27,6 +27,14 @@ export const gatewayConfigSchema = baseConfigSchema
     GRPC_HOST: env.str("0.0.0.0"),
     /** The compiled protos (a FileDescriptorSet the build writes), served by reflection and the HTTP/JSON bridge. */
     DESCRIPTOR_SET_FILE: env.str(defaultDescriptorSetFile),
+    /** PEM certificate (chain) of the gRPC and HTTP/JSON listeners; set with TLS_KEY_FILE to serve TLS. */
+    TLS_CERT_FILE: z.string().optional(),
+    /** PEM private key of TLS_CERT_FILE. */
+    TLS_KEY_FILE: z.string().optional(),
+    /** PEM CA bundle for client certificates: set = mutual TLS, every client must present a certificate it signed. */
+    TLS_CLIENT_CA_FILE: z.string().optional(),
+    /** Seconds between re-reads of the TLS files (a renewed certificate is served to new connections). */
+    TLS_RELOAD_SECONDS: env.num(60),
     /** Serve HTTP/JSON (every RPC at `POST /<package>.<Service>/<Method>`, docs/api.md) on its own port. */
     HTTP_JSON_ENABLED: env.bool(true),
     /** HTTP/JSON listen port (0 = any free port; the bound port is logged). */

@@ -10,6 +10,7 @@ import { httpBridgeOptions } from "./http/options.js";
 import { startHttpBridge } from "./http/bridge.js";
 import { loadModelCatalog } from "./models.js";
 import { startGrpcServer } from "./server.js";
+import { tlsFilesOf } from "./tls.js";
 
 async function main() {
   const config = loadConfig(gatewayConfigSchema);
@@ -26,10 +27,12 @@ async function main() {
   const gateway = await createGateway({ config, apiKeys, models, redis, queueConnection, blobs, registry, log });
   const ops = await startOpsServer({ host: config.HTTP_HOST, port: config.HTTP_PORT, registry, health });
   const descriptors = loadDescriptors(config.DESCRIPTOR_SET_FILE);
+  const grpcTls = tlsFilesOf(config);
   const grpc = await startGrpcServer({
     host: config.GRPC_HOST,
     port: config.GRPC_PORT,
     descriptors,
+    ...(grpcTls ? { tls: grpcTls } : {}),
     service: gateway.jobService,
     batchService: gateway.batchService,
     maxMessageBytes: config.MAX_MESSAGE_BYTES,
@@ -40,7 +43,14 @@ async function main() {
     : undefined;
   health.ready = true;
   log.info(
-    { grpcPort: grpc.port, httpPort: ops.port, consolePort: admin?.port ?? null, httpJsonPort: httpJson?.port ?? null, models: [...models.keys()] },
+    {
+      grpcPort: grpc.port,
+      httpPort: ops.port,
+      consolePort: admin?.port ?? null,
+      httpJsonPort: httpJson?.port ?? null,
+      tls: grpcTls ? (grpcTls.clientCaFile ? "mutual" : "server") : "off",
+      models: [...models.keys()],
+    },
     "gateway started",
   );
 

@@ -5,6 +5,7 @@ import { BatchServiceService, type BatchServiceServer } from "@rebeca/contracts/
 import type { Descriptors } from "./descriptors.js";
 import { tolerantService } from "./malformed.js";
 import { addReflection } from "./reflection.js";
+import { grpcServerCredentials, type TlsFiles } from "./tls.js";
 
 export const JOB_SERVICE = "rebeca.v1.JobService";
 export const BATCH_SERVICE = "rebeca.v1.BatchService";
@@ -33,6 +34,8 @@ export async function startGrpcServer(opts: {
   service: JobServiceServer;
   batchService: BatchServiceServer;
   maxMessageBytes: number;
+  /** Serve TLS (mutual with a client CA); plaintext when unset. */
+  tls?: TlsFiles;
 }): Promise<GrpcServer> {
   const server = new Server({
     "grpc.max_receive_message_length": opts.maxMessageBytes,
@@ -46,7 +49,7 @@ export async function startGrpcServer(opts: {
   addReflection(server, opts.descriptors);
 
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${opts.host}:${opts.port}`, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
+    server.bindAsync(`${opts.host}:${opts.port}`, grpcServerCredentials(opts.tls), (err, bound) => (err ? reject(err) : resolve(bound))),
   );
   const internalPort = await new Promise<number>((resolve, reject) =>
     server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),

@@ -1,9 +1,10 @@
 import { createServer as createPlainServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { createServer as createTlsServer, type ServerOptions as TlsServerOptions } from "node:https";
+import { createServer as createTlsServer, type Server as TlsServer } from "node:https";
 import { createInterface } from "node:readline";
 import { Client, Metadata, status, type ChannelCredentials, type ClientReadableStream, type ClientWritableStream, type ServiceError } from "@grpc/grpc-js";
 import { fromBinary, fromJson, toBinary, toJson, type DescMethod, type JsonValue } from "@bufbuild/protobuf";
 import type { Descriptors } from "../descriptors.js";
+import { readContext, watchTls, type TlsFiles } from "../tls.js";
 import { httpStatusOf, retryAfterSeconds, statusJson, type StatusJson } from "./status-json.js";
 
 /** Request headers passed on to the gRPC call as metadata: auth and trace context. */
@@ -20,8 +21,8 @@ export interface HttpBridgeOptions {
   maxMessageBytes: number;
   /** Interval of SSE comment lines on a quiet stream (keeps proxies and clients from timing out). */
   sseKeepAliveMs: number;
-  /** Serve HTTPS with these (key, cert, optional client CA) instead of plain HTTP. */
-  tls?: TlsServerOptions;
+  /** Serve HTTPS (mutual TLS with a client CA, certificates re-read on change) instead of plain HTTP. */
+  tls?: TlsFiles;
   /** The OpenAPI document, served at GET /openapi.json. */
   openapi: object;
 }
@@ -207,7 +208,8 @@ export async function startHttpBridge(opts: HttpBridgeOptions): Promise<HttpBrid
       sendStatus(res, statusJson(status.INTERNAL, "internal error"));
     });
   };
-  const server = opts.tls ? createTlsServer(opts.tls, listener) : createPlainServer(listener);
+  const server = opts.tls ? createTlsServer(readContext(opts.tls), listener) : createPlainServer(listener);
+  const stopWatching = opts.tls ? watchTls(opts.tls, (context) => (server as TlsServer).setSecureContext(context)) : () => undefined;
   const port = await new Promise<number>((resolve, reject) => {
     server.once("error", reject);
     server.listen(opts.port, opts.host, () => resolve((server.address() as { port: number }).port));
@@ -217,6 +219,7 @@ export async function startHttpBridge(opts: HttpBridgeOptions): Promise<HttpBrid
     server,
     close: () =>
       new Promise<void>((resolve) => {
+        stopWatching();
         client.close();
         server.close(() => resolve());
         server.closeAllConnections();
