@@ -81,8 +81,6 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     HTTP_JSON_HOST: "127.0.0.1",
     ORT_INTRA_OP_THREADS: "1",
     DRAIN_DEADLINE_MS: "10000",
-    // The SDK warns that releases after January 2027 need Node 22; production images use Node 22.
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
   };
   const envFor = (name: ServiceName) => ({ ...common, ...opts.env?.["*"], ...opts.env?.[name] });
   const services: Stack["services"] = {};
