@@ -28,6 +28,6 @@ COPY --from=build /src/models /app/models
 ENV MODELS_DIR=/app/models GRPC_PORT=50051 HTTP_PORT=9090
 # Numeric, so that Kubernetes' runAsNonRoot can verify it.
 USER 10001:10001
-EXPOSE 50051 9090
+EXPOSE 50051 8081 9090
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["node", "--enable-source-maps", "dist/main.js"]
