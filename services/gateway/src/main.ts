@@ -56,8 +56,9 @@ async function main() {
 
   const shutdown = createShutdown(log, config.DRAIN_DEADLINE_MS);
   shutdown.add("mark not ready", () => (health.ready = false));
-  shutdown.add("close http/json", () => httpJson?.close());
-  shutdown.add("drain grpc", () => grpc.drain(Math.max(1000, config.DRAIN_DEADLINE_MS - 3000)));
+  const graceMs = Math.max(1000, config.DRAIN_DEADLINE_MS - 3000);
+  // Together: requests the HTTP/JSON bridge relays finish on the draining gRPC server.
+  shutdown.add("drain grpc and http/json", () => Promise.all([grpc.drain(graceMs), httpJson?.close(graceMs)]));
   shutdown.add("close console", () => admin?.close());
   shutdown.add("stop event tailers", () => gateway.hub.close());
   shutdown.add("close queues", () => gateway.queues.close());

@@ -30,7 +30,8 @@ export interface HttpBridgeOptions {
 export interface HttpBridge {
   port: number;
   server: Server;
-  close(): Promise<void>;
+  /** Stops taking connections, lets running requests finish up to `graceMs`, then cuts the rest (open event streams). */
+  close(graceMs?: number): Promise<void>;
 }
 
 /** `POST /<package>.<Service>/<Method>` for every RPC of the API's services (grpc.* excluded). */
@@ -217,12 +218,16 @@ export async function startHttpBridge(opts: HttpBridgeOptions): Promise<HttpBrid
   return {
     port,
     server,
-    close: () =>
+    close: (graceMs = 0) =>
       new Promise<void>((resolve) => {
         stopWatching();
-        client.close();
-        server.close(() => resolve());
-        server.closeAllConnections();
+        const force = setTimeout(() => server.closeAllConnections(), graceMs);
+        server.close(() => {
+          clearTimeout(force);
+          client.close();
+          resolve();
+        });
+        server.closeIdleConnections();
       }),
   };
 }
