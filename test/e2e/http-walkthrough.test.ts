@@ -76,6 +76,9 @@ describe("HTTP/JSON", () => {
     expect(await post("/rebeca.v1.JobService/GetJob", "{not json")).toMatchObject({ status: 400, json: { code: 3 } });
     expect(await post("/rebeca.v1.JobService/GetJob", '{"jobId": 7, "nope": 1}')).toMatchObject({ status: 400, json: { code: 3 } });
     expect(await post("/rebeca.v1.JobService/Nope", "{}")).toMatchObject({ status: 501, json: { code: 12 } });
+    expect((await fetch(`${stack.httpUrl}/rebeca.v1.JobService/GetJob`)).status).toBe(405);
+    const served = await (await fetch(`${stack.httpUrl}/openapi.json`)).json();
+    expect(served).toEqual(JSON.parse(await readFile(`${REPO_ROOT}docs/openapi.json`, "utf8")));
     const missing = await post("/rebeca.v1.JobService/GetJob", '{"jobId":"job_01aaaaaaaaaaaaaaaaaaaaaaaa"}');
     expect(missing).toMatchObject({ status: 404, json: { code: 5 } });
   });

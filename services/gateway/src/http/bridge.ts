@@ -48,6 +48,8 @@ class BridgeError extends Error {
   constructor(
     readonly code: status,
     message: string,
+    /** An HTTP status other than the code's own (405 for a wrong method). */
+    readonly httpStatus?: number,
   ) {
     super(message);
   }
@@ -167,7 +169,7 @@ export async function startHttpBridge(opts: HttpBridgeOptions): Promise<HttpBrid
     if (req.method === "GET" && path === "/openapi.json") return sendJson(res, 200, opts.openapi);
     const method = routes.get(path);
     if (!method) throw new BridgeError(status.UNIMPLEMENTED, `no RPC at ${path}; see /openapi.json`);
-    if (req.method !== "POST") throw new BridgeError(status.UNIMPLEMENTED, `${path} takes POST`);
+    if (req.method !== "POST") throw new BridgeError(status.UNIMPLEMENTED, `${path} takes POST`, 405);
     const metadata = metadataOf(req);
     const streamsIn = method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming";
     const streamsOut = method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming";
@@ -204,6 +206,7 @@ export async function startHttpBridge(opts: HttpBridgeOptions): Promise<HttpBrid
   const listener = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch((err: unknown) => {
       if (res.headersSent) return res.destroy();
+      if (err instanceof BridgeError && err.httpStatus) return sendJson(res, err.httpStatus, statusJson(err.code, err.message), { allow: "POST" });
       if (err instanceof BridgeError) return sendStatus(res, statusJson(err.code, err.message));
       if (typeof (err as ServiceError).code === "number" && "metadata" in (err as object)) return sendStatus(res, grpcStatus(err as ServiceError));
       sendStatus(res, statusJson(status.INTERNAL, "internal error"));
