@@ -69,6 +69,9 @@ describe("HTTP/JSON", () => {
     const res = await post("/rebeca.v1.BatchService/CreateBatch", lines.map((l) => JSON.stringify(l)).join("\n"));
     expect(res.status).toBe(200);
     expect(res.json.batch).toMatchObject({ receivedUsers: "3", counts: { total: "3" } });
+    const badLine = `${JSON.stringify({ parameters: { requestId: "http-bad", numImages: 1 } })}\n{"users": oops}\n`;
+    expect(await post("/rebeca.v1.BatchService/CreateBatch", badLine)).toMatchObject({ status: 400, json: { code: 3 } });
+    expect(await post("/rebeca.v1.BatchService/CreateBatch", JSON.stringify(lines[0]), false)).toMatchObject({ status: 401, json: { code: 16 } });
   });
 
   it("answers errors as google.rpc.Status with the HTTP status of their code", async () => {

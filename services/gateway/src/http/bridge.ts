@@ -1,6 +1,6 @@
 import { createServer as createPlainServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createTlsServer, type Server as TlsServer } from "node:https";
-import { createInterface } from "node:readline";
+import { StringDecoder } from "node:string_decoder";
 import { Client, Metadata, status, type ChannelCredentials, type ClientReadableStream, type ClientWritableStream, type ServiceError } from "@grpc/grpc-js";
 import { fromBinary, fromJson, toBinary, toJson, type DescMethod, type JsonValue } from "@bufbuild/protobuf";
 import type { Descriptors } from "../descriptors.js";
@@ -119,11 +119,24 @@ export async function startHttpBridge(opts: HttpBridgeOptions): Promise<HttpBrid
     return metadata;
   }
 
+  /** The body's lines; a line longer than the JSON cap is refused before it is buffered whole. */
+  async function* linesOf(req: IncomingMessage): AsyncGenerator<string> {
+    const decoder = new StringDecoder("utf8");
+    let pending = "";
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      pending += decoder.write(chunk);
+      for (let nl = pending.indexOf("\n"); nl >= 0; nl = pending.indexOf("\n")) {
+        yield pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+      }
+      if (pending.length > maxBodyBytes) throw new BridgeError(status.RESOURCE_EXHAUSTED, `a request line is longer than ${maxBodyBytes} bytes`);
+    }
+    yield pending + decoder.end();
+  }
+
   /** Writes each JSON line of the body to a client stream (blank lines are skipped). */
   async function pipeLines(req: IncomingMessage, method: DescMethod, call: ClientWritableStream<Buffer>) {
-    const lines = createInterface({ input: req, crlfDelay: Infinity });
-    for await (const line of lines) {
-      if (line.length > maxBodyBytes) throw new BridgeError(status.RESOURCE_EXHAUSTED, `a request line is longer than ${maxBodyBytes} bytes`);
+    for await (const line of linesOf(req)) {
       if (line.trim() === "") continue;
       if (!call.write(encode(method, line))) await new Promise((resolve) => call.once("drain", resolve));
     }
@@ -190,12 +203,15 @@ export async function startHttpBridge(opts: HttpBridgeOptions): Promise<HttpBrid
       const response = new Promise<Buffer>((resolve, reject) => {
         call = client.makeClientStreamRequest(path, identity, identity, metadata, (err, value) => (err ? reject(err) : resolve(value!)));
       });
-      // A bad line cancels the call; its BridgeError is the answer, not the CANCELLED that follows.
-      await pipeLines(req, method, call).catch((err: unknown) => {
+      // A bad line cancels the call: its BridgeError is the answer, not the CANCELLED that follows.
+      // A call the server ends early (e.g. UNAUTHENTICATED) answers at once, without reading the rest.
+      const piping = pipeLines(req, method, call).catch((err: unknown) => {
         call.cancel();
-        response.catch(() => undefined);
         throw err;
       });
+      piping.catch(() => undefined);
+      response.catch(() => undefined);
+      await Promise.race([piping, response]);
       return sendJson(res, 200, decode(method, await response));
     }
     const call = client.makeBidiStreamRequest(path, identity, identity, metadata);
