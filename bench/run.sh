@@ -3,8 +3,9 @@
 # Usage: bench/run.sh [name ...]   (names: prior-throughput create-job-latency hop-latency batch-intake fairness batch-e2e decoder-batching)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The same Node as the README's commands (24 LTS; installed when the machine's is older).
+source packages/devstack/bin/use-node24.sh
 [ -d node_modules ] || bash packages/devstack/bin/setup.sh
-export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 benches=("$@")
 [ "${#benches[@]}" -gt 0 ] || benches=(prior-throughput create-job-latency hop-latency batch-intake fairness batch-e2e decoder-batching)
 for b in "${benches[@]}"; do

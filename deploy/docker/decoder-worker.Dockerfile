@@ -3,7 +3,7 @@
 # installed at build time, on a CUDA 12 + cuDNN 9 runtime (what onnxruntime 1.2x/1.30 GPU builds need).
 # Build from the repository root:
 #   docker build -f deploy/docker/decoder-worker.Dockerfile -t rebeca/decoder-worker .
-ARG NODE_IMAGE=node:22-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
 
 # --- build
@@ -29,7 +29,7 @@ RUN cd /out/node_modules/.pnpm/onnxruntime-node@*/node_modules/onnxruntime-node 
 # --- node binary for the CUDA image
 FROM ${NODE_IMAGE} AS node
 
-# --- runtime: CUDA + cuDNN libraries, Node 22 copied in, the deployed service.
+# --- runtime: CUDA + cuDNN libraries, Node 24 copied in, the deployed service.
 FROM ${CUDA_IMAGE} AS runtime
 COPY --from=node /usr/local/bin/node /usr/local/bin/node
 ENV NODE_ENV=production HOME=/tmp \

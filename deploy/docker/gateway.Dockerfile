@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1.7
 # @rebeca/gateway. Build from the repository root:
 #   docker build -f deploy/docker/gateway.Dockerfile -t rebeca/gateway .
-ARG NODE_IMAGE=node:22-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # --- build: install the workspace, compile, then `pnpm deploy` the service with its production
 # dependencies only (workspace packages are copied in with their dist/).
@@ -18,17 +18,16 @@ RUN pnpm install --frozen-lockfile --offline \
  && pnpm --filter @rebeca/gateway deploy --prod /out \
  && rm -rf /out/src /out/tsconfig*.json
 
-# --- runtime: Node 22, the deployed service, nothing else. Files are owned by root and read-only
+# --- runtime: Node 24 LTS, the deployed service, nothing else. Files are owned by root and read-only
 # for the service user; the pod runs with readOnlyRootFilesystem and an emptyDir on /tmp.
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production HOME=/tmp
 WORKDIR /app
 COPY --from=build /out /app
 COPY --from=build /src/models /app/models
-COPY --from=build /src/proto /app/proto
-ENV MODELS_DIR=/app/models PROTO_DIR=/app/proto GRPC_PORT=50051 HTTP_PORT=9090
+ENV MODELS_DIR=/app/models GRPC_PORT=50051 HTTP_PORT=9090
 # Numeric, so that Kubernetes' runAsNonRoot can verify it.
 USER 10001:10001
-EXPOSE 50051 9090
+EXPOSE 50051 8081 9090
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["node", "--enable-source-maps", "dist/main.js"]

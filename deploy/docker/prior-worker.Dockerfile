@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1.7
 # @rebeca/prior-worker. Build from the repository root:
 #   docker build -f deploy/docker/prior-worker.Dockerfile -t rebeca/prior-worker .
-ARG NODE_IMAGE=node:22-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # --- build: install the workspace, compile, then `pnpm deploy` the service with its production
 # dependencies only (workspace packages are copied in with their dist/).
@@ -18,7 +18,7 @@ RUN pnpm install --frozen-lockfile --offline \
  && pnpm --filter @rebeca/prior-worker deploy --prod /out \
  && rm -rf /out/src /out/tsconfig*.json
 
-# --- runtime: Node 22, the deployed service, nothing else. Files are owned by root and read-only
+# --- runtime: Node 24 LTS, the deployed service, nothing else. Files are owned by root and read-only
 # for the service user; the pod runs with readOnlyRootFilesystem and an emptyDir on /tmp.
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production HOME=/tmp

@@ -20,6 +20,10 @@ const COMMANDS: Record<string, { positional: number; flags: string[]; booleans?:
   backlog: { positional: 0, flags: [] },
 };
 
+/** Options every command that talks to the gateway takes: TLS to it. */
+const TLS_FLAGS = ["ca", "cert", "key"];
+const TLS_BOOLEANS = ["tls"];
+
 export const USAGE = `usage: rebeca <command> [options]
 
   submit  --file ids.txt | --manifest s3://bucket/tenants/<t>/ids.txt
@@ -38,6 +42,10 @@ export const USAGE = `usage: rebeca <command> [options]
                               DIR/report.html; --upload also stores them beside each batch's
                               manifest (the console shows them)
   backlog                     queue backlog per stage and tenant (needs REDIS_URL, QUEUE_PREFIX)
+
+TLS (every command that calls the gateway): --tls, or --ca FILE (PEM CA bundle; implies --tls),
+          and for mutual TLS --cert FILE --key FILE (client certificate); or the variables
+          REBECA_TLS=1, REBECA_CA_FILE, REBECA_CERT_FILE, REBECA_KEY_FILE
 
 environment: REBECA_ADDRESS (host:port, default localhost:50051), REBECA_API_KEY;
              S3_ENDPOINT, S3_REGION and AWS credentials for results and eval; MODELS_DIR for
@@ -59,11 +67,11 @@ export function parseArgs(argv: string[]): Command {
       continue;
     }
     const flag = arg.slice(2);
-    if (spec.booleans?.includes(flag)) {
+    if (spec.booleans?.includes(flag) || TLS_BOOLEANS.includes(flag)) {
       flags.set(flag, ["true"]);
       continue;
     }
-    if (!spec.flags.includes(flag)) throw new UsageError(`${name}: unknown option --${flag}`);
+    if (!spec.flags.includes(flag) && !TLS_FLAGS.includes(flag)) throw new UsageError(`${name}: unknown option --${flag}`);
     const value = rest[++i];
     if (value === undefined) throw new UsageError(`${name}: --${flag} needs a value`);
     flags.set(flag, [...(flags.get(flag) ?? []), value]);

@@ -34,6 +34,14 @@ describe("parseArgs", () => {
     expect(intFlag(cmd, "permutations", 1000)).toBe(200);
     expect(cmd.flags.has("upload")).toBe(true);
   });
+  it("takes the TLS options on every command that calls the gateway", () => {
+    const cmd = parseArgs(["watch", "batch_1", "--tls", "--ca", "ca.pem", "--cert", "c.pem", "--key", "c.key"]);
+    expect(cmd.flags.get("tls")).toEqual(["true"]);
+    expect([cmd.flags.get("ca"), cmd.flags.get("cert"), cmd.flags.get("key")]).toEqual([["ca.pem"], ["c.pem"], ["c.key"]]);
+    expect(parseArgs(["batches", "--ca", "ca.pem"]).flags.get("ca")).toEqual(["ca.pem"]);
+    expect(() => parseArgs(["batches", "--ca"])).toThrow(UsageError);
+  });
+
   it("refuses a non-integer number and a label without =", () => {
     expect(() => intFlag(parseArgs(["submit", "--file", "f", "--request-id", "r", "--images", "two"]), "images", 1)).toThrow(/integer/);
     expect(() => labels(parseArgs(["submit", "--file", "f", "--request-id", "r", "--label", "nokey"]))).toThrow(/key=value/);

@@ -3,7 +3,7 @@ import { createReadStream, createWriteStream } from "node:fs";
 import { createInterface } from "node:readline";
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { Redis } from "ioredis";
-import { createBatchClient, type BatchClient } from "@rebeca/client";
+import { createBatchClient, tlsFromFiles, type BatchClient, type ClientOptions } from "@rebeca/client";
 import { BatchState, type Batch } from "@rebeca/contracts/grpc-batches";
 import type { SamplerName, SpacingName } from "@rebeca/contracts";
 import { toProtoSampler, toProtoSpacing } from "@rebeca/contracts/sampler-enums";
@@ -148,12 +148,27 @@ async function backlog() {
   }
 }
 
+/** TLS from the flags, else from REBECA_TLS / REBECA_CA_FILE / REBECA_CERT_FILE / REBECA_KEY_FILE. */
+function clientOptions(cmd: Command): ClientOptions {
+  const pick = (flag: string, variable: string) => cmd.flags.get(flag)?.at(-1) ?? (process.env[variable] || undefined);
+  const caFile = pick("ca", "REBECA_CA_FILE");
+  const certFile = pick("cert", "REBECA_CERT_FILE");
+  const keyFile = pick("key", "REBECA_KEY_FILE");
+  const on = cmd.flags.has("tls") || process.env.REBECA_TLS === "1" || caFile !== undefined || certFile !== undefined;
+  if (!on) return {};
+  try {
+    return { tls: tlsFromFiles({ ...(caFile ? { caFile } : {}), ...(certFile ? { certFile } : {}), ...(keyFile ? { keyFile } : {}) }) };
+  } catch (err) {
+    throw new UsageError(`TLS: ${(err as Error).message}`);
+  }
+}
+
 async function main(argv: string[]) {
   const cmd = parseArgs(argv);
   if (cmd.name === "backlog") return backlog();
   const key = process.env.REBECA_API_KEY;
   if (!key) throw new UsageError("set REBECA_API_KEY");
-  const client = createBatchClient(process.env.REBECA_ADDRESS ?? "localhost:50051", key);
+  const client = createBatchClient(process.env.REBECA_ADDRESS ?? "localhost:50051", key, clientOptions(cmd));
   try {
     if (cmd.name === "submit") await submit(cmd, client);
     else if (cmd.name === "watch") await watch(client, cmd.positional[0]!);

@@ -1,4 +1,5 @@
-import { credentials, Metadata, type ServiceError, type ClientReadableStream } from "@grpc/grpc-js";
+import { readFileSync } from "node:fs";
+import { credentials, Metadata, type ChannelCredentials, type ServiceError, type ClientReadableStream } from "@grpc/grpc-js";
 import {
   JobServiceClient,
   type CreateJobRequest,
@@ -12,9 +13,37 @@ import {
 } from "@rebeca/contracts/grpc";
 import { BatchServiceClient, type Batch, type BatchParameters, type CreateBatchResponse, type UserChunk } from "@rebeca/contracts/grpc-batches";
 
+/** TLS to the gateway: PEM contents; no `ca` = the system's roots; `cert` + `key` = a client certificate (mutual TLS). */
+export interface ClientTls {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+}
+
+export interface ClientOptions {
+  /** Connect with TLS; plaintext when unset. */
+  tls?: ClientTls;
+}
+
+/** Reads the PEM files of a TLS connection (paths as a CLI or config names them). */
+export function tlsFromFiles(files: { caFile?: string; certFile?: string; keyFile?: string }): ClientTls {
+  if ((files.certFile === undefined) !== (files.keyFile === undefined)) throw new Error("a client certificate needs both its cert and its key file");
+  return {
+    ...(files.caFile ? { ca: readFileSync(files.caFile) } : {}),
+    ...(files.certFile ? { cert: readFileSync(files.certFile) } : {}),
+    ...(files.keyFile ? { key: readFileSync(files.keyFile) } : {}),
+  };
+}
+
+/** Channel credentials for the options: TLS (with a CA and client certificate when given) or plaintext. */
+export function channelCredentials(opts: ClientOptions = {}): ChannelCredentials {
+  if (!opts.tls) return credentials.createInsecure();
+  return credentials.createSsl(opts.tls.ca ?? null, opts.tls.key ?? null, opts.tls.cert ?? null);
+}
+
 /** A promise-based JobService client bound to one API key. */
-export function createJobClient(address: string, apiKey: string | null) {
-  const client = new JobServiceClient(address, credentials.createInsecure());
+export function createJobClient(address: string, apiKey: string | null, opts: ClientOptions = {}) {
+  const client = new JobServiceClient(address, channelCredentials(opts));
   const md = (extra: Record<string, string> = {}) => {
     const m = new Metadata();
     if (apiKey !== null) m.set("authorization", `Bearer ${apiKey}`);
@@ -60,8 +89,8 @@ export function createJobClient(address: string, apiKey: string | null) {
 export type JobClient = ReturnType<typeof createJobClient>;
 
 /** A promise-based BatchService client bound to one API key. */
-export function createBatchClient(address: string, apiKey: string | null) {
-  const client = new BatchServiceClient(address, credentials.createInsecure(), { "grpc.max_send_message_length": 8 * 1024 * 1024 });
+export function createBatchClient(address: string, apiKey: string | null, opts: ClientOptions = {}) {
+  const client = new BatchServiceClient(address, channelCredentials(opts), { "grpc.max_send_message_length": 8 * 1024 * 1024 });
   const md = (traceparent?: string) => {
     const m = new Metadata();
     if (apiKey !== null) m.set("authorization", `Bearer ${apiKey}`);

@@ -29,6 +29,22 @@ export const EVENT_TYPES = JOB_STATES.map((s) => `job.${s}` as const);
 export type EventType = (typeof EVENT_TYPES)[number];
 export const eventTypeOf = (state: JobStateName): EventType => `job.${state}`;
 
+/**
+ * The stable `JobError.code` values clients see (proto/rebeca/v1/jobs.proto and docs/api.md list
+ * the same ones; job-error-codes.test.ts keeps the three in step).
+ */
+export const JOB_ERROR_CODES = {
+  /** The model has no row for the user and the request asked to reject unknown users. */
+  UNKNOWN_USER: "UNKNOWN_USER",
+  /** The prior stage failed after its retries. */
+  SAMPLING_FAILED: "SAMPLING_FAILED",
+  /** The decode stage failed after its retries. */
+  DECODING_FAILED: "DECODING_FAILED",
+  /** The client cancelled the job. */
+  CANCELLED: "CANCELLED",
+} as const;
+export type JobErrorCode = keyof typeof JOB_ERROR_CODES;
+
 /** Callback event filter used when a request names none: the terminal events. */
 export const DEFAULT_CALLBACK_EVENTS: readonly EventType[] = ["job.succeeded", "job.failed", "job.cancelled"];
 

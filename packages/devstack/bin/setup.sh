@@ -21,6 +21,13 @@ command -v redis-server >/dev/null || apt_packages+=(redis-server)
 command -v kubectl >/dev/null || apt_packages+=(kubernetes-client)
 # The console's browser test drives Debian's Chromium with playwright-core (no browser download).
 [ -x /usr/bin/chromium ] || apt_packages+=(chromium)
+# The Python client (clients/python): Debian's grpcio and protobuf runtime, protoc and the gRPC
+# Python plugin that generate its stubs. The HTTP/JSON walkthrough uses curl and jq; the TLS tests
+# make their certificates with openssl.
+/usr/bin/python3 -c "import grpc" 2>/dev/null || apt_packages+=(python3-grpcio python3-protobuf)
+command -v protoc >/dev/null || apt_packages+=(protobuf-compiler)
+command -v grpc_python_plugin >/dev/null || apt_packages+=(protobuf-compiler-grpc)
+for tool in curl jq openssl; do command -v "$tool" >/dev/null || apt_packages+=("$tool"); done
 if [ "$want_training" = 1 ]; then
   /usr/bin/python3 -c "import torch, onnx, numpy" 2>/dev/null || apt_packages+=(python3-torch python3-onnx python3-numpy)
   [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || apt_packages+=(dataset-fashion-mnist)

@@ -3,6 +3,7 @@
 # gRPC, and the training smoke. `.ci/run` calls this.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
+source packages/devstack/bin/use-node24.sh
 
 bash packages/devstack/bin/setup.sh --with-training --with-promtool
 

@@ -36,6 +36,8 @@ export interface Stack {
   adminKey: string;
   /** http://127.0.0.1:<port> of the gateway's console ("" until the gateway started). */
   consoleUrl: string;
+  /** http://127.0.0.1:<port> of the gateway's HTTP/JSON bridge ("" until the gateway started). */
+  httpUrl: string;
   /** The latest instance started of each service. */
   services: Partial<Record<ServiceName, RunningService>>;
   /** The environment every service got (to start more workers later). */
@@ -75,10 +77,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     CONSOLE_ADMIN_KEYS: createHash("sha256").update(adminKey).digest("hex"),
     GRPC_PORT: "0",
     GRPC_HOST: "127.0.0.1",
+    HTTP_JSON_PORT: "0",
+    HTTP_JSON_HOST: "127.0.0.1",
     ORT_INTRA_OP_THREADS: "1",
     DRAIN_DEADLINE_MS: "10000",
-    // The SDK warns that releases after January 2027 need Node 22; production images use Node 22.
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
   };
   const envFor = (name: ServiceName) => ({ ...common, ...opts.env?.["*"], ...opts.env?.[name] });
   const services: Stack["services"] = {};
@@ -91,6 +93,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     grpcAddress: "",
     adminKey,
     consoleUrl: "",
+    httpUrl: "",
     services,
     envFor,
     async start(name, extra = {}) {
@@ -100,6 +103,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       if (name === "gateway") {
         stack.grpcAddress = `127.0.0.1:${svc.started.grpcPort}`;
         stack.consoleUrl = svc.started.consolePort ? `http://127.0.0.1:${svc.started.consolePort}` : "";
+        stack.httpUrl = svc.started.httpJsonPort ? `http://127.0.0.1:${svc.started.httpJsonPort}` : "";
       }
       return svc;
     },

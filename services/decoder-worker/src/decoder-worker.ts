@@ -5,6 +5,7 @@
  * stage workers that feed them. Main wires it to config, connections and the shutdown.
  */
 import { resolveModelVersions, sessionOptionsOf } from "@rebeca/inference";
+import { JOB_ERROR_CODES } from "@rebeca/contracts";
 import { createStores } from "@rebeca/jobstore";
 import {
   createFailureRouter,
@@ -100,7 +101,7 @@ export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerCo
           return tenants;
         },
         handlers,
-        onFinalFailure: createFailureRouter({ code: "DECODING_FAILED", jobs: store, batches, sink: queues }),
+        onFinalFailure: createFailureRouter({ code: JOB_ERROR_CODES.DECODING_FAILED, jobs: store, batches, sink: queues }),
         registry,
         log,
       });

@@ -3,9 +3,9 @@ import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { baseConfigSchema, env } from "@rebeca/platform";
 import { storageConfigSchema } from "@rebeca/storage";
+import { defaultDescriptorSetFile } from "./descriptors.js";
 import type { RequestLimits } from "./validate.js";
 
-const defaultProtoDir = fileURLToPath(new URL("../../../proto", import.meta.url));
 const defaultModelsDir = fileURLToPath(new URL("../../../models", import.meta.url));
 
 export const gatewayConfigSchema = baseConfigSchema
@@ -25,8 +25,24 @@ export const gatewayConfigSchema = baseConfigSchema
     GRPC_PORT: env.int(50051),
     /** gRPC listen address. */
     GRPC_HOST: env.str("0.0.0.0"),
-    /** Directory holding rebeca/v1/jobs.proto, served by reflection. */
-    PROTO_DIR: env.str(defaultProtoDir),
+    /** The compiled protos (a FileDescriptorSet the build writes), served by reflection and the HTTP/JSON bridge. */
+    DESCRIPTOR_SET_FILE: env.str(defaultDescriptorSetFile),
+    /** PEM certificate (chain) of the gRPC and HTTP/JSON listeners; set with TLS_KEY_FILE to serve TLS. */
+    TLS_CERT_FILE: z.string().optional(),
+    /** PEM private key of TLS_CERT_FILE. */
+    TLS_KEY_FILE: z.string().optional(),
+    /** PEM CA bundle for client certificates: set = mutual TLS, every client must present a certificate it signed. */
+    TLS_CLIENT_CA_FILE: z.string().optional(),
+    /** Seconds between re-reads of the TLS files (a renewed certificate is served to new connections). */
+    TLS_RELOAD_SECONDS: env.num(60),
+    /** Serve HTTP/JSON (every RPC at `POST /<package>.<Service>/<Method>`, docs/api.md) on its own port. */
+    HTTP_JSON_ENABLED: env.bool(true),
+    /** HTTP/JSON listen port (0 = any free port; the bound port is logged). */
+    HTTP_JSON_PORT: env.int(8081),
+    /** HTTP/JSON listen address. */
+    HTTP_JSON_HOST: env.str("0.0.0.0"),
+    /** Seconds between keep-alive comments on a quiet server-sent-event stream (e.g. WatchEvents over HTTP). */
+    SSE_KEEPALIVE_SECONDS: env.num(15),
     /** Directory of model versions (`<version>/manifest.json`). */
     MODELS_DIR: env.str(defaultModelsDir),
     /** Model version used when a request names none. */

@@ -4,9 +4,13 @@ import { createLogger, createMetricsRegistry, createRedis, createShutdown, fatal
 import { createBlobStore } from "@rebeca/storage";
 import { gatewayConfigSchema, readApiKeys } from "./config.js";
 import { startConsole } from "./console/server.js";
+import { loadDescriptors } from "./descriptors.js";
 import { consoleOptions, createGateway } from "./gateway.js";
+import { httpBridgeOptions } from "./http/options.js";
+import { startHttpBridge } from "./http/bridge.js";
 import { loadModelCatalog } from "./models.js";
 import { startGrpcServer } from "./server.js";
+import { tlsFilesOf } from "./tls.js";
 
 async function main() {
   const config = loadConfig(gatewayConfigSchema);
@@ -22,23 +26,39 @@ async function main() {
 
   const gateway = await createGateway({ config, apiKeys, models, redis, queueConnection, blobs, registry, log });
   const ops = await startOpsServer({ host: config.HTTP_HOST, port: config.HTTP_PORT, registry, health });
+  const descriptors = loadDescriptors(config.DESCRIPTOR_SET_FILE);
+  const grpcTls = tlsFilesOf(config);
   const grpc = await startGrpcServer({
     host: config.GRPC_HOST,
     port: config.GRPC_PORT,
-    protoDir: config.PROTO_DIR,
+    descriptors,
+    ...(grpcTls ? { tls: grpcTls } : {}),
     service: gateway.jobService,
     batchService: gateway.batchService,
     maxMessageBytes: config.MAX_MESSAGE_BYTES,
   });
+  const httpJson = config.HTTP_JSON_ENABLED ? await startHttpBridge(httpBridgeOptions(config, descriptors, grpc.internalAddress)) : undefined;
   const admin = config.CONSOLE_ENABLED
     ? await startConsole(consoleOptions(config, { apiKeys, redis, blobs, log, batches: gateway.batches, queues: gateway.queues }))
     : undefined;
   health.ready = true;
-  log.info({ grpcPort: grpc.port, httpPort: ops.port, consolePort: admin?.port ?? null, models: [...models.keys()] }, "gateway started");
+  log.info(
+    {
+      grpcPort: grpc.port,
+      httpPort: ops.port,
+      consolePort: admin?.port ?? null,
+      httpJsonPort: httpJson?.port ?? null,
+      tls: grpcTls ? (grpcTls.clientCaFile ? "mutual" : "server") : "off",
+      models: [...models.keys()],
+    },
+    "gateway started",
+  );
 
   const shutdown = createShutdown(log, config.DRAIN_DEADLINE_MS);
   shutdown.add("mark not ready", () => (health.ready = false));
-  shutdown.add("drain grpc", () => grpc.drain(Math.max(1000, config.DRAIN_DEADLINE_MS - 3000)));
+  const graceMs = Math.max(1000, config.DRAIN_DEADLINE_MS - 3000);
+  // Together: requests the HTTP/JSON bridge relays finish on the draining gRPC server.
+  shutdown.add("drain grpc and http/json", () => Promise.all([grpc.drain(graceMs), httpJson?.close(graceMs)]));
   shutdown.add("close console", () => admin?.close());
   shutdown.add("stop event tailers", () => gateway.hub.close());
   shutdown.add("close queues", () => gateway.queues.close());

@@ -1,11 +1,11 @@
 import { Server, ServerCredentials } from "@grpc/grpc-js";
-import { loadSync } from "@grpc/proto-loader";
-import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
-import { join } from "node:path";
 import { JobServiceService, type JobServiceServer } from "@rebeca/contracts/grpc";
 import { BatchServiceService, type BatchServiceServer } from "@rebeca/contracts/grpc-batches";
+import type { Descriptors } from "./descriptors.js";
 import { tolerantService } from "./malformed.js";
+import { addReflection } from "./reflection.js";
+import { grpcServerCredentials, type TlsFiles } from "./tls.js";
 
 export const JOB_SERVICE = "rebeca.v1.JobService";
 export const BATCH_SERVICE = "rebeca.v1.BatchService";
@@ -13,6 +13,8 @@ const SERVICES = ["", JOB_SERVICE, BATCH_SERVICE];
 
 export interface GrpcServer {
   port: number;
+  /** A plaintext listener on 127.0.0.1 for the gateway's own HTTP/JSON bridge (never exposed). */
+  internalAddress: string;
   health: HealthImplementation;
   /** Stops taking calls, lets running ones finish up to `graceMs`, then cuts the rest. */
   drain(graceMs: number): Promise<void>;
@@ -27,10 +29,13 @@ export interface GrpcServer {
 export async function startGrpcServer(opts: {
   host: string;
   port: number;
-  protoDir: string;
+  /** The compiled protos, served by reflection. */
+  descriptors: Descriptors;
   service: JobServiceServer;
   batchService: BatchServiceServer;
   maxMessageBytes: number;
+  /** Serve TLS (mutual with a client CA); plaintext when unset. */
+  tls?: TlsFiles;
 }): Promise<GrpcServer> {
   const server = new Server({
     "grpc.max_receive_message_length": opts.maxMessageBytes,
@@ -41,19 +46,19 @@ export async function startGrpcServer(opts: {
   server.addService(tolerantService(BatchServiceService), opts.batchService);
   const health = new HealthImplementation(Object.fromEntries(SERVICES.map((s) => [s, "NOT_SERVING" as const])));
   health.addToServer(server);
-  const definition = loadSync(
-    ["rebeca/v1/jobs.proto", "rebeca/v1/batches.proto"].map((f) => join(opts.protoDir, f)),
-    { includeDirs: [opts.protoDir] },
-  );
-  new ReflectionService(definition).addToServer(server);
+  addReflection(server, opts.descriptors);
 
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${opts.host}:${opts.port}`, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
+    server.bindAsync(`${opts.host}:${opts.port}`, grpcServerCredentials(opts.tls), (err, bound) => (err ? reject(err) : resolve(bound))),
+  );
+  const internalPort = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
   );
   for (const name of SERVICES) health.setStatus(name, "SERVING");
 
   return {
     port,
+    internalAddress: `127.0.0.1:${internalPort}`,
     health,
     async drain(graceMs: number) {
       for (const name of SERVICES) health.setStatus(name, "NOT_SERVING");

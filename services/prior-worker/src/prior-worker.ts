@@ -4,6 +4,7 @@
  * workers that feed them. Main wires it to config, connections and the shutdown.
  */
 import { resolveModelVersions, sessionOptionsOf } from "@rebeca/inference";
+import { JOB_ERROR_CODES } from "@rebeca/contracts";
 import { createStores } from "@rebeca/jobstore";
 import {
   createFailureRouter,
@@ -76,7 +77,7 @@ export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig
         stage: "prior",
         ...stageWorkerSettings(config, deps.redis, deps.workerConnection),
         handlers: { sample, sampleShard },
-        onFinalFailure: createFailureRouter({ code: "SAMPLING_FAILED", jobs: store, batches, sink: queues }),
+        onFinalFailure: createFailureRouter({ code: JOB_ERROR_CODES.SAMPLING_FAILED, jobs: store, batches, sink: queues }),
         registry,
         log,
       });
