@@ -46,6 +46,9 @@ export function createJobClient(address: string, apiKey: string | null) {
         callbackUrl: "",
         callbackEvents: [],
         unknownUser: 0,
+        startAfter: "",
+        deadline: "",
+        outputTtl: "",
         ...req,
       }),
     getJob: (jobId: string) => call<{ jobId: string }, GetJobResponse>(client.getJob, { jobId }),
@@ -79,6 +82,9 @@ export function createBatchClient(address: string, apiKey: string | null) {
     callbackUrl: "",
     callbackEvents: [],
     unknownUser: 0,
+    startAfter: "",
+    deadline: "",
+    outputTtl: "",
     ...p,
   });
   return {

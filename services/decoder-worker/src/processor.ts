@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { decodeEmbeddings, fromInlineEmbeddings, objectKeys, type DecodeTask, type JobOutput } from "@rebeca/contracts";
+import { deadlinePassed, decodeEmbeddings, expiredError, fromInlineEmbeddings, objectKeys, type DecodeTask, type JobOutput } from "@rebeca/contracts";
 import type { JobStore } from "@rebeca/jobstore";
 import { encodePng, imageAt, type ImageDecoder } from "@rebeca/inference";
 import type { BlobStore } from "@rebeca/storage";
@@ -38,6 +38,7 @@ export function createDecodeProcessor(deps: DecodeProcessorDeps) {
       throw new UnrecoverableError(`embedding dim ${task.embeddingDim} does not match the decoder's ${loaded.embeddingDim}`);
     const record = await deps.store.get(task.jobId);
     if (!record || record.state !== "decoding") return "skipped"; // cancelled, expired or already done
+    if (deadlinePassed(record)) return (await deps.store.transition(task.jobId, "expired", { error: expiredError(record.deadline!) }, record)).applied ? "done" : "skipped";
 
     const count = task.seeds.length;
     const raw = task.embeddings !== undefined ? fromInlineEmbeddings(task.embeddings) : await blobs.get(task.embeddingsKey);

@@ -17,11 +17,14 @@ export interface IntakeDeps {
   limits: RequestLimits;
   callbackGuard: CallbackUrlGuard;
   admission: AdmissionCheck;
+  /** The tenant's default output lifetime in seconds (0 = keep), for requests that set none. @default keep */
+  outputTtlOf?: (tenant: string) => number;
 }
 
-/** A request's validated spec: whatever it holds, it may name a callback URL. */
+/** A request's validated spec: whatever it holds, it may name a callback URL and an output lifetime. */
 interface WithCallback {
   callbackUrl: string;
+  outputTtlSeconds?: number;
 }
 
 /** Admission of new work, in the order that describes a bad request best. */
@@ -57,6 +60,7 @@ export function createIntake(deps: IntakeDeps): Intake {
       }
       const overloaded = await deps.admission(tenant);
       if (overloaded) throw new RpcError(status.RESOURCE_EXHAUSTED, overloaded.reason, [], overloaded.retryAfterSeconds);
+      if (spec.outputTtlSeconds === undefined && deps.outputTtlOf?.(tenant)) spec.outputTtlSeconds = deps.outputTtlOf(tenant);
       return spec;
     },
   };

@@ -47,6 +47,8 @@ function priorTask(r: JobRecord): PriorTask {
     unknownUser: r.unknownUser,
     priority: r.priority,
     traceparent: r.traceparent,
+    startAfter: r.startAfter,
+    deadline: r.deadline,
   };
 }
 

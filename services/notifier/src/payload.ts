@@ -99,7 +99,7 @@ export function thinBatch(batch: BatchRecord) {
     request_id: batch.requestId,
     state: batch.state,
     labels: batch.spec?.labels ?? {},
-    counts: { total: batch.counts.total, succeeded: batch.counts.succeeded, failed: batch.counts.failed, cancelled: batch.counts.cancelled },
+    counts: { total: batch.counts.total, succeeded: batch.counts.succeeded, failed: batch.counts.failed, cancelled: batch.counts.cancelled, expired: batch.counts.expired },
     result_manifest_uri: batch.resultManifestUri,
     error: batch.error,
     create_time: batch.createTime,
