@@ -36,13 +36,15 @@ export function checkWindows(req: WindowFields, submitted: Date, out: FieldViola
     if (!text) return undefined;
     const at = text.length <= 64 ? resolveMoment(text, submitted) : null;
     if (!at) out.push({ field: prefix + field, description: `must be ${WHEN}` });
-    else if (at.getTime() > now + MAX_WINDOW_SECONDS * 1000) out.push({ field: prefix + field, description: `is more than ${MAX_WINDOW_SECONDS / 86_400} days ahead` });
+    else if (at.getTime() > now + MAX_WINDOW_SECONDS * 1000)
+      out.push({ field: prefix + field, description: `is more than ${MAX_WINDOW_SECONDS / 86_400} days ahead` });
     else return at;
     return undefined;
   };
   const start = moment("start_after", req.startAfter);
   const deadline = moment("deadline", req.deadline);
-  if (deadline && deadline.getTime() <= now) out.push({ field: prefix + "deadline", description: `is in the past (${deadline.toISOString()}); nothing could run before it` });
+  if (deadline && deadline.getTime() <= now)
+    out.push({ field: prefix + "deadline", description: `is in the past (${deadline.toISOString()}); nothing could run before it` });
   else if (deadline && start && deadline.getTime() <= start.getTime())
     out.push({ field: prefix + "deadline", description: `must be after start_after (${start.toISOString()})` });
   else if (deadline) result.deadline = deadline.toISOString();
