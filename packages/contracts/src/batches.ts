@@ -5,7 +5,15 @@ import { jobSpecSchema } from "./jobs.js";
 export const BATCH_STATES = ["receiving", "running", "completed", "cancelled", "failed", "expired"] as const;
 export type BatchStateName = (typeof BATCH_STATES)[number];
 
-export const BATCH_EVENT_TYPES = ["batch.receiving", "batch.running", "batch.progress", "batch.completed", "batch.cancelled", "batch.failed", "batch.expired"] as const;
+export const BATCH_EVENT_TYPES = [
+  "batch.receiving",
+  "batch.running",
+  "batch.progress",
+  "batch.completed",
+  "batch.cancelled",
+  "batch.failed",
+  "batch.expired",
+] as const;
 export type BatchEventType = (typeof BATCH_EVENT_TYPES)[number];
 
 /** Callback event filter of a batch when the request names none. */

@@ -3,3 +3,4 @@ export * from "./store.js";
 export * from "./batches.js";
 export * from "./stores.js";
 export * from "./retention.js";
+export * from "./deadlines.js";

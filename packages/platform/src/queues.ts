@@ -74,7 +74,8 @@ export function registerBacklogMetrics(registry: Registry, list: () => LabelledQ
     registers: [registry],
     async collect() {
       this.reset();
-      for (const { labels, byState } of await read()) this.set({ queue: labels.stage, tenant: labels.tenant, class: labels.workClass ?? "" }, runnableOf(byState));
+      for (const { labels, byState } of await read())
+        this.set({ queue: labels.stage, tenant: labels.tenant, class: labels.workClass ?? "" }, runnableOf(byState));
     },
   });
 }

@@ -74,7 +74,11 @@ export function createIntake(deps: IntakeDeps): Intake {
  * than creation + lifetime (it re-dates it from the real end). Runs after the record is stored and
  * also on a repeat, so a crash in between is repaired by the client's retry.
  */
-export async function registerRetention(deps: Pick<IntakeDeps, "retention">, kind: "job" | "batch", r: { tenant: string; id: string; createTime: string; ttlSeconds?: number }): Promise<void> {
+export async function registerRetention(
+  deps: Pick<IntakeDeps, "retention">,
+  kind: "job" | "batch",
+  r: { tenant: string; id: string; createTime: string; ttlSeconds?: number },
+): Promise<void> {
   if (r.ttlSeconds && deps.retention) await deps.retention.register({ kind, tenant: r.tenant, id: r.id }, Date.parse(r.createTime) + r.ttlSeconds * 1000);
 }
 

@@ -63,7 +63,11 @@ export function createShardProcessor(deps: ShardProcessorDeps) {
       if (!outcome) {
         // The batch was cancelled (or its deadline passed) while this shard sampled.
         const n = task.userIds.length;
-        await countShard(deps, task, deadlinePassed(task.spec) ? { succeeded: 0, failed: 0, cancelled: 0, expired: n } : { succeeded: 0, failed: 0, cancelled: n });
+        await countShard(
+          deps,
+          task,
+          deadlinePassed(task.spec) ? { succeeded: 0, failed: 0, cancelled: 0, expired: n } : { succeeded: 0, failed: 0, cancelled: n },
+        );
         return "skipped";
       }
       const rejectedUsers = new Set(outcome.rejected.map((i) => Math.floor(i / k)));
