@@ -16,8 +16,10 @@ local function emit(KEYS, etype, etime, maxlen, url, tenant)
   local h = redis.call('HMGET', KEYS[1], unpack(BATCH_FIELDS))
   local fields = {'type', etype, 'time', etime}
   for i, name in ipairs(BATCH_FIELDS) do
+    -- A field a batch has never set (e.g. 'expired' on one from before it existed) reads as false.
+    h[i] = h[i] or ''
     fields[#fields + 1] = name
-    fields[#fields + 1] = h[i] or ''
+    fields[#fields + 1] = h[i]
   end
   local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', unpack(fields))
   if url ~= '' then
