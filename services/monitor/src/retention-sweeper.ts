@@ -37,6 +37,8 @@ export interface SweeperDeps {
   maxOwners?: number;
   /** Keys per DeleteObjects request. @default 1000 */
   deletePage?: number;
+  /** Owners handled at once within a sweep (each costs S3 round trips, not CPU). @default 16 */
+  concurrency?: number;
   /** Pause between sweeps that found nothing left due, ms. @default 60000 */
   intervalMs?: number;
   now?: () => number;
@@ -100,21 +102,29 @@ export function createRetentionSweeper(deps: SweeperDeps) {
     const stop = seconds.startTimer();
     const result = { owners: 0, objects: 0, waiting: 0 };
     try {
-      for (const o of await deps.index.due(now(), maxOwners)) {
+      const due = await deps.index.due(now(), maxOwners);
+      const sweepOwner = async (o: OutputOwner) => {
         const decision = decide(await deps.records.endOf(o), now());
         if (decision.action === "wait") {
           await deps.index.reschedule(o, decision.dueMs);
           result.waiting++;
-          continue;
+          return;
         }
-        result.objects += await deleteAll(o);
+        // Awaited before the sum: `x += await f()` would read x before the wait and lose other lanes' counts.
+        const deleted = await deleteAll(o);
+        result.objects += deleted;
         // The record is marked only after its objects are gone, and leaves the index last: a
         // crash in between repeats the sweep of this owner, which is harmless.
         await deps.records.markDeleted(o, new Date(now()).toISOString());
         await deps.index.remove(o);
         owners.inc({ kind: o.kind });
         result.owners++;
-      }
+      };
+      let next = 0;
+      const lane = async () => {
+        while (next < due.length) await sweepOwner(due[next++]!);
+      };
+      await Promise.all(Array.from({ length: Math.min(deps.concurrency ?? 16, due.length) }, lane));
       return result;
     } finally {
       stop();
