@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { redisKeys } from "@rebeca/contracts";
+import { redisKeys, TERMINAL_STATES, type JobStateName } from "@rebeca/contracts";
 
 /**
  * The retention index: one sorted set of the jobs and batches whose outputs have a lifetime,
@@ -66,7 +66,6 @@ return 1
 `;
 
 const TERMINAL_BATCH = new Set(["completed", "cancelled", "failed", "expired"]);
-const TERMINAL_JOB = new Set(["succeeded", "failed", "cancelled", "expired"]);
 
 /** The job and batch records the retention sweeper reads and marks. */
 export function createOutputRecords(redis: Redis, prefix: string) {
@@ -77,8 +76,8 @@ export function createOutputRecords(redis: Redis, prefix: string) {
       if (o.kind === "job") {
         const doc = await redis.hget(keys.job(o.id), "doc");
         if (!doc) return null;
-        const r = JSON.parse(doc) as { state: string; endTime: string; outputTtlSeconds?: number };
-        return { ended: TERMINAL_JOB.has(r.state), endTime: r.endTime, ttlSeconds: r.outputTtlSeconds ?? 0 };
+        const r = JSON.parse(doc) as { state: JobStateName; endTime: string; outputTtlSeconds?: number };
+        return { ended: TERMINAL_STATES.has(r.state), endTime: r.endTime, ttlSeconds: r.outputTtlSeconds ?? 0 };
       }
       const [doc, state, endTime] = await redis.hmget(keys.batch(o.id), "doc", "state", "end_time");
       if (!doc) return null;
