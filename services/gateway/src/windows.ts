@@ -3,7 +3,12 @@
  * parameters) and resolves them to what is stored: absolute RFC 3339 times and seconds. Pure.
  */
 import { parseDurationSeconds, resolveMoment } from "@rebeca/contracts";
-import type { FieldViolation } from "./validate.js";
+
+/** A field violation as validate.ts collects them (declared here too: validate.ts imports this module). */
+interface FieldViolation {
+  field: string;
+  description: string;
+}
 
 /** Furthest ahead a start window or deadline may be: a month covers any overnight or weekly run. */
 export const MAX_WINDOW_SECONDS = 31 * 86_400;
