@@ -12,7 +12,7 @@ import { JobState } from "@rebeca/contracts/grpc";
 import type { UserResult } from "@rebeca/contracts";
 import { collect } from "../support/events.js";
 import { fieldViolations, grpcError } from "../support/grpc-errors.js";
-import { untilJobDone } from "../support/wait.js";
+import { untilBatchCompleted, untilJobDone } from "../support/wait.js";
 import { modelUserIds } from "../support/world.js";
 
 const SHARD = 16;
@@ -69,10 +69,18 @@ describe("deadlines and start windows", () => {
   }
 
   it("a batch whose deadline falls mid-run ends EXPIRED with a manifest of exactly what was done", async () => {
-    // Long enough that it cannot finish in the window on this machine (it decodes in chunks of 4).
-    const ids = Array.from({ length: 4000 }, (_, i) => (i % 97 === 5 ? `nobody-${i}` : users[i % users.length]!));
+    // The batch must be partly done at its deadline, whatever the machine's speed and load right
+    // now: a calibration batch measures the pipeline's rate, and the batch is sized to take about
+    // five times its deadline at that rate (a small batch's rate understates a large one's).
+    const t0 = Date.now();
+    const calibration = await batches.createBatch({ requestId: "calibrate", numImages: 2 }, chunksOf(users.slice(0, 6 * SHARD), 6 * SHARD));
+    await untilBatchCompleted(batches, calibration.batchId, 120_000);
+    const rate = (6 * SHARD) / ((Date.now() - t0) / 1000);
+    const WINDOW_S = 8;
+    const size = Math.min(40_000, Math.max(800, Math.round(rate * WINDOW_S * 5)));
+    const ids = Array.from({ length: size }, (_, i) => (i % 97 === 5 ? `nobody-${i}` : users[i % users.length]!));
     const watch = collect(jobs.watchEvents({ afterEventId: "0", types: ["batch.expired", "batch.completed"] }));
-    const created = await batches.createBatch({ requestId: "deadline-1", numImages: 2, seed: 7, deadline: "6s" }, chunksOf(ids, 500));
+    const created = await batches.createBatch({ requestId: "deadline-1", numImages: 2, seed: 7, deadline: `${WINDOW_S}s` }, chunksOf(ids, 1000));
     const deadline = Date.parse(created.parameters!.deadline);
     expect(deadline).toBeGreaterThan(Date.now());
 
@@ -80,7 +88,7 @@ describe("deadlines and start windows", () => {
     await new Promise((r) => setTimeout(r, deadline - Date.now()));
     const atDeadline = metric(await scrape("decoder-worker"), "rebeca_decoder_model_images_total");
 
-    const events = await watch.until((es) => es.some((e) => e.batchId === created.batchId), 120_000);
+    const events = await watch.until((es) => es.some((e) => e.batchId === created.batchId), 180_000);
     watch.close();
     const event = events.find((e) => e.batchId === created.batchId)!;
     expect(event.type).toBe("batch.expired");
@@ -124,7 +132,7 @@ describe("deadlines and start windows", () => {
 
     batch = await batches.getBatch(created.batchId);
     expect(batch.state).toBe(BatchState.BATCH_STATE_EXPIRED);
-  }, 180_000);
+  }, 360_000);
 
   it("start_after holds a job out of the runnable backlog until its time, then it runs", async () => {
     const created = (await jobs.createJob({ requestId: "held-1", userId: users[0]!, numImages: 1, startAfter: "4s" })).job!;
