@@ -91,6 +91,7 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
       const release = deps.lanes ? await deps.lanes.acquire(task.tenant, count) : () => {};
       let decoded;
       try {
+        if (deadlinePassed(task.spec)) break; // the lane came free after the deadline: start nothing
         // Image n is (user n / k, index n % k): the same seed the prior drew its embedding with.
         const seeds = Array.from({ length: count }, (_, i) => batchImageSeed(task.spec.seed, served[Math.floor((start + i) / k)]!.position, (start + i) % k));
         decoded = await loaded.decoder.decode(embeddings.subarray(start * task.embeddingDim, (start + count) * task.embeddingDim), count, seeds);
