@@ -2,7 +2,7 @@ import type { BatchClient, JobClient } from "@rebeca/devstack";
 import { BatchState, type Batch } from "@rebeca/contracts/grpc-batches";
 import { JobState, type Job } from "@rebeca/contracts/grpc";
 
-const FINISHED_JOB = new Set([JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED]);
+const FINISHED_JOB = new Set([JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED, JobState.JOB_STATE_EXPIRED]);
 
 /** Polls until the job is terminal (or the deadline passes); returns it as last seen. */
 export async function untilJobDone(jobs: JobClient, jobId: string, timeoutMs = 60_000): Promise<Job> {

@@ -14,7 +14,7 @@ import { formatEta, renderProgress } from "./progress.js";
 import { runEval } from "./eval.js";
 
 const CHUNK = 10_000;
-const FINISHED = new Set([BatchState.BATCH_STATE_COMPLETED, BatchState.BATCH_STATE_CANCELLED, BatchState.BATCH_STATE_FAILED]);
+const FINISHED = new Set([BatchState.BATCH_STATE_COMPLETED, BatchState.BATCH_STATE_CANCELLED, BatchState.BATCH_STATE_FAILED, BatchState.BATCH_STATE_EXPIRED]);
 
 /** Rewrites one terminal line (or prints lines when output is not a terminal). */
 function status(line: string, final = false) {
@@ -45,14 +45,14 @@ async function watch(client: BatchClient, batchId: string): Promise<Batch> {
   for (;;) {
     const b = await client.getBatch(batchId);
     const c = b.counts!;
-    const done = Number(c.succeeded) + Number(c.failed) + Number(c.cancelled);
+    const done = Number(c.succeeded) + Number(c.failed) + Number(c.cancelled) + Number(c.expired);
     const finished = FINISHED.has(b.state) && b.endTime !== "";
     status(
       renderProgress(
         "users",
         done,
         Number(c.total),
-        `ok ${c.succeeded} failed ${c.failed}${c.cancelled ? ` cancelled ${c.cancelled}` : ""} ${formatEta(b.etaSeconds) && `eta ${formatEta(b.etaSeconds)}`}`,
+        `ok ${c.succeeded} failed ${c.failed}${c.cancelled ? ` cancelled ${c.cancelled}` : ""}${c.expired ? ` expired ${c.expired}` : ""} ${formatEta(b.etaSeconds) && `eta ${formatEta(b.etaSeconds)}`}`,
       ),
       finished,
     );

@@ -75,6 +75,9 @@ export function createJobClient(address: string, apiKey: string | null, opts: Cl
         callbackUrl: "",
         callbackEvents: [],
         unknownUser: 0,
+        startAfter: "",
+        deadline: "",
+        outputTtl: "",
         ...req,
       }),
     getJob: (jobId: string) => call<{ jobId: string }, GetJobResponse>(client.getJob, { jobId }),
@@ -108,6 +111,9 @@ export function createBatchClient(address: string, apiKey: string | null, opts: 
     callbackUrl: "",
     callbackEvents: [],
     unknownUser: 0,
+    startAfter: "",
+    deadline: "",
+    outputTtl: "",
     ...p,
   });
   return {

@@ -2,14 +2,22 @@ import { z } from "zod";
 import { imageSeed } from "./ids.js";
 import { jobSpecSchema } from "./jobs.js";
 
-export const BATCH_STATES = ["receiving", "running", "completed", "cancelled", "failed"] as const;
+export const BATCH_STATES = ["receiving", "running", "completed", "cancelled", "failed", "expired"] as const;
 export type BatchStateName = (typeof BATCH_STATES)[number];
 
-export const BATCH_EVENT_TYPES = ["batch.receiving", "batch.running", "batch.progress", "batch.completed", "batch.cancelled", "batch.failed"] as const;
+export const BATCH_EVENT_TYPES = [
+  "batch.receiving",
+  "batch.running",
+  "batch.progress",
+  "batch.completed",
+  "batch.cancelled",
+  "batch.failed",
+  "batch.expired",
+] as const;
 export type BatchEventType = (typeof BATCH_EVENT_TYPES)[number];
 
 /** Callback event filter of a batch when the request names none. */
-export const DEFAULT_BATCH_CALLBACK_EVENTS: readonly string[] = ["batch.completed", "batch.cancelled", "batch.failed"];
+export const DEFAULT_BATCH_CALLBACK_EVENTS: readonly string[] = ["batch.completed", "batch.cancelled", "batch.failed", "batch.expired"];
 
 /** Parameters every user of a batch shares, fixed at creation: a job's, less the user, plus the shard size. */
 export const batchSpecSchema = jobSpecSchema.omit({ userId: true }).extend({
@@ -24,6 +32,8 @@ export interface BatchCounts {
   succeeded: number;
   failed: number;
   cancelled: number;
+  /** Users not done when the batch's deadline passed. */
+  expired: number;
   shardsTotal: number;
   shardsDone: number;
 }
@@ -41,6 +51,8 @@ export interface BatchRecord {
   endTime: string;
   resultManifestUri: string;
   error: { code: string; message: string } | null;
+  /** When the retention sweeper deleted the batch's outputs and manifest ("" = still kept). */
+  outputsDeletedTime: string;
   /** W3C traceparent of the batch's trace (the gateway's span); "" when the batch has none. */
   traceparent: string;
 }

@@ -12,6 +12,7 @@ import type { z } from "zod";
 import { decodeShardTaskSchema, finalizeJobId, finalizeTaskSchema, shardJobId, shardTaskSchema } from "./batches.js";
 import { callbackTaskSchema, decodeTaskSchema, priorTaskSchema } from "./payloads.js";
 import { jobOptions, QUEUES, stageQueue, type Stage, type WorkClass } from "./queues.js";
+import { delayUntil } from "./windows.js";
 
 /** Where a job travels: a pipeline stage (per-tenant queues, one per work class) or the callbacks queue. */
 export type QueueFamily = Stage | typeof QUEUES.callbacks;
@@ -71,7 +72,7 @@ export const JOB_CATALOG = {
     workClass: "interactive",
     name: "sample",
     schema: priorTaskSchema,
-    options: (t) => jobOptions({ jobId: t.jobId, priority: t.priority }),
+    options: (t) => jobOptions({ jobId: t.jobId, priority: t.priority, delay: delayUntil(t.startAfter) }),
   }),
   /** CreateBatch → prior stage: sample one shard of a batch. */
   sampleShard: define({
@@ -79,7 +80,7 @@ export const JOB_CATALOG = {
     workClass: "batch",
     name: "shard",
     schema: shardTaskSchema,
-    options: (t) => jobOptions({ jobId: shardJobId(t.batchId, t.shard), priority: t.spec.priority }),
+    options: (t) => jobOptions({ jobId: shardJobId(t.batchId, t.shard), priority: t.spec.priority, delay: delayUntil(t.spec.startAfter) }),
   }),
   /** Prior stage → decode stage: decode one job's embeddings, store the PNGs, finish the job. */
   decode: define({

@@ -1,10 +1,10 @@
 import { z } from "zod";
 
 /** Lifecycle states of a job, as stored in Redis and shown (upper-cased) in the API. */
-export const JOB_STATES = ["queued", "sampling", "decoding", "succeeded", "failed", "cancelled"] as const;
+export const JOB_STATES = ["queued", "sampling", "decoding", "succeeded", "failed", "cancelled", "expired"] as const;
 export type JobStateName = (typeof JOB_STATES)[number];
 
-export const TERMINAL_STATES: ReadonlySet<JobStateName> = new Set(["succeeded", "failed", "cancelled"]);
+export const TERMINAL_STATES: ReadonlySet<JobStateName> = new Set(["succeeded", "failed", "cancelled", "expired"]);
 
 /** Order of the forward path; a job never moves backwards on it. */
 const FORWARD_RANK: Record<JobStateName, number> = {
@@ -14,6 +14,7 @@ const FORWARD_RANK: Record<JobStateName, number> = {
   succeeded: 3,
   failed: 3,
   cancelled: 3,
+  expired: 3,
 };
 
 /**
@@ -46,7 +47,7 @@ export const JOB_ERROR_CODES = {
 export type JobErrorCode = keyof typeof JOB_ERROR_CODES;
 
 /** Callback event filter used when a request names none: the terminal events. */
-export const DEFAULT_CALLBACK_EVENTS: readonly EventType[] = ["job.succeeded", "job.failed", "job.cancelled"];
+export const DEFAULT_CALLBACK_EVENTS: readonly EventType[] = ["job.succeeded", "job.failed", "job.cancelled", "job.expired"];
 
 export const SAMPLERS = ["ddim", "ddpm", "dpmpp_2m", "dpmpp_2m_sde"] as const;
 export type SamplerName = (typeof SAMPLERS)[number];
@@ -83,6 +84,12 @@ export const jobSpecSchema = z.object({
   callbackUrl: z.string(),
   callbackEvents: z.array(z.string()),
   unknownUser: z.enum(["reject", "population"]),
+  /** RFC 3339 time before which nothing runs; absent or "" = at once. */
+  startAfter: z.string().optional(),
+  /** RFC 3339 time after which unfinished work ends EXPIRED; absent or "" = none. */
+  deadline: z.string().optional(),
+  /** Seconds the outputs are kept after the work ends; absent or 0 = until deleted by other means. */
+  outputTtlSeconds: z.number().int().nonnegative().optional(),
 });
 export type JobSpec = z.infer<typeof jobSpecSchema>;
 
@@ -102,5 +109,7 @@ export const jobRecordSchema = jobSpecSchema.extend({
   populationPrior: z.boolean(),
   /** W3C traceparent of the job's trace (the gateway's span); "" for records from before tracing. */
   traceparent: z.string().default(""),
+  /** When the retention sweeper deleted the outputs ("" = still kept); `outputs` is then empty. */
+  outputsDeletedTime: z.string().optional(),
 });
 export type JobRecord = z.infer<typeof jobRecordSchema>;

@@ -20,6 +20,8 @@ export function redisKeys(prefix: string) {
     shard: (batchId: string, index: number) => `${prefix}:shard:${batchId}:${index}`,
     /** Tenants that have queues; workers watch it to open a worker per tenant queue. */
     tenants: () => `${prefix}:tenants`,
+    /** Jobs and batches whose outputs have a lifetime, scored by when they may be due (the retention sweeper's index). */
+    outputExpiry: () => `${prefix}:output-expiry`,
   };
 }
 export type RedisKeys = ReturnType<typeof redisKeys>;
@@ -27,6 +29,8 @@ export type RedisKeys = ReturnType<typeof redisKeys>;
 /** Deterministic S3 keys: a retried stage overwrites its own objects instead of adding new ones. */
 export const objectKeys = {
   jobPrefix: (tenant: string, jobId: string) => `tenants/${tenant}/jobs/${jobId}/`,
+  /** Everything a batch stored: images, shard embeddings and results, the manifest, eval reports. */
+  batchPrefix: (tenant: string, batchId: string) => `tenants/${tenant}/batches/${batchId}/`,
   embeddings: (tenant: string, jobId: string) => `tenants/${tenant}/jobs/${jobId}/embeddings.f32`,
   image: (tenant: string, jobId: string, index: number) => `tenants/${tenant}/jobs/${jobId}/images/${index}.png`,
   /** Batch outputs are keyed by the user's position in the batch (user ids may hold any character). */

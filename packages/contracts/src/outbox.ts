@@ -24,6 +24,7 @@ export const BATCH_FIELDS = [
   "end_time",
   "manifest",
   "error",
+  "expired",
 ] as const;
 export type BatchField = (typeof BATCH_FIELDS)[number];
 
@@ -48,6 +49,7 @@ export function batchFromFields(f: Record<string, string>): BatchRecord {
     succeeded: n("succeeded"),
     failed: n("failed"),
     cancelled: n("cancelled"),
+    expired: n("expired"),
     shardsTotal: n("shards_total"),
     shardsDone: n("shards_done"),
   };
@@ -65,6 +67,7 @@ export function batchFromFields(f: Record<string, string>): BatchRecord {
     endTime: f.end_time ?? "",
     resultManifestUri: f.manifest ?? "",
     error: f.error ? (JSON.parse(f.error) as { code: string; message: string }) : null,
+    outputsDeletedTime: f.outputs_deleted_time ?? "",
   };
 }
 

@@ -19,6 +19,10 @@ export const priorTaskSchema = z.object({
   priority: z.number().int().nonnegative(),
   /** W3C traceparent of the hop that enqueued this task. */
   traceparent: z.string().default(""),
+  /** RFC 3339: the task is held in the delayed set until then (absent = at once). */
+  startAfter: z.string().optional(),
+  /** RFC 3339: past it the job ends EXPIRED instead of sampling (absent = none). */
+  deadline: z.string().optional(),
 });
 export type PriorTask = z.infer<typeof priorTaskSchema>;
 

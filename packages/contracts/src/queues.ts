@@ -38,6 +38,8 @@ export interface JobOptionsInput {
   /** Attempts before the job fails for good; with the exponential backoff (1 s, 2 s, 4 s, ...) 10
    *  attempts ride out ~8 minutes of an S3 or model-store outage. @default 10 */
   attempts?: number;
+  /** Milliseconds the job is held in BullMQ's delayed set before it may run (a start window). @default 0 */
+  delay?: number;
 }
 
 /**
@@ -45,9 +47,10 @@ export interface JobOptionsInput {
  * ours + 1) so that all jobs of a queue share one ordering, and finished jobs are removed so
  * Redis does not fill up (~2 KB per kept job).
  */
-export function jobOptions({ jobId, priority = 0, attempts = 10 }: JobOptionsInput): JobsOptions {
+export function jobOptions({ jobId, priority = 0, attempts = 10, delay = 0 }: JobOptionsInput): JobsOptions {
   return {
     jobId,
+    ...(delay > 0 ? { delay } : {}),
     priority: priority + 1,
     attempts,
     backoff: { type: "exponential", delay: 1000 },

@@ -16,8 +16,10 @@ local function emit(KEYS, etype, etime, maxlen, url, tenant)
   local h = redis.call('HMGET', KEYS[1], unpack(BATCH_FIELDS))
   local fields = {'type', etype, 'time', etime}
   for i, name in ipairs(BATCH_FIELDS) do
+    -- A field a batch has never set (e.g. 'expired' on one from before it existed) reads as false.
+    h[i] = h[i] or ''
     fields[#fields + 1] = name
-    fields[#fields + 1] = h[i] or ''
+    fields[#fields + 1] = h[i]
   end
   local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', unpack(fields))
   if url ~= '' then
@@ -72,7 +74,7 @@ if ARGV[1] == 'decoding' and (sstate == 'queued' or sstate == 'sampling') then r
 return 'ok'
 `;
 
-// KEYS: batch, shard, events, outbox; ARGV: succeeded, failed, cancelled, time, maxlen, tenant, url
+// KEYS: batch, shard, events, outbox; ARGV: succeeded, failed, cancelled, time, maxlen, tenant, url, retention, expired
 const SHARD_DONE = `${EMIT}
 local sstate = redis.call('HGET', KEYS[2], 'state')
 if not sstate then return {0, 0} end
@@ -86,13 +88,14 @@ redis.call('EXPIRE', KEYS[2], ARGV[8])
 redis.call('HINCRBY', KEYS[1], 'succeeded', ARGV[1])
 redis.call('HINCRBY', KEYS[1], 'failed', ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'cancelled', ARGV[3])
+if tonumber(ARGV[9]) > 0 then redis.call('HINCRBY', KEYS[1], 'expired', ARGV[9]) end
 redis.call('HINCRBY', KEYS[1], 'shards_done', 1)
 local evkeys = {KEYS[1], KEYS[3], KEYS[4]}
 emit(evkeys, 'batch.progress', ARGV[4], ARGV[5], '', ARGV[6])
 return {1, last()}
 `;
 
-// KEYS: batch, events, outbox; ARGV: to (cancelled|completed|failed), time, maxlen, tenant, url, manifest, error
+// KEYS: batch, events, outbox; ARGV: to (cancelled|completed|failed|expired), time, maxlen, tenant, url, manifest, error
 const FINISH = `${EMIT}
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return {-1, ''} end
@@ -102,7 +105,7 @@ if ARGV[1] == 'cancelled' then
   emit(KEYS, 'batch.cancelled', ARGV[2], ARGV[3], ARGV[5], ARGV[4])
   return {1, 'cancelled'}
 end
-if state == 'completed' or state == 'failed' then return {0, state} end
+if state == 'completed' or state == 'failed' or state == 'expired' then return {0, state} end
 if state == 'cancelled' then
   -- Finishing a cancelled batch records what did complete; its event was the cancel.
   if redis.call('HGET', KEYS[1], 'end_time') ~= '' then return {0, state} end
@@ -210,7 +213,7 @@ export function createBatchStore(redis: Redis, options: BatchStoreOptions) {
     async shardDone(
       batch: { batchId: string; tenant: string },
       index: number,
-      n: { succeeded: number; failed: number; cancelled: number },
+      n: { succeeded: number; failed: number; cancelled: number; expired?: number },
     ): Promise<{ counted: boolean; last: boolean }> {
       const out = (await redis.eval(
         SHARD_DONE,
@@ -227,14 +230,18 @@ export function createBatchStore(redis: Redis, options: BatchStoreOptions) {
         batch.tenant,
         "",
         retention,
+        n.expired ?? 0,
       )) as [number, number];
       return { counted: out[0] === 1, last: out[1] === 1 };
     },
 
-    /** Cancels (from RECEIVING/RUNNING), completes or fails a batch, with its event and callback. */
+    /**
+     * Cancels (from RECEIVING/RUNNING), completes, fails or expires (deadline passed with users not
+     * done) a batch, with its event and callback.
+     */
     async finish(
       record: BatchRecord,
-      to: "cancelled" | "completed" | "failed",
+      to: "cancelled" | "completed" | "failed" | "expired",
       extra: { manifest?: string; error?: { code: string; message: string } } = {},
       defaults: readonly string[] = [],
     ): Promise<boolean> {

@@ -11,6 +11,8 @@ export interface ShardOutcome {
   succeeded: number;
   failed: number;
   cancelled: number;
+  /** Users not done when the batch's deadline passed. @default 0 */
+  expired?: number;
 }
 
 /** What counting a shard needs from the batch store (`BatchStore.shardDone`). */

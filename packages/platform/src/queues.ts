@@ -13,8 +13,18 @@ import {
   type WorkClass,
 } from "@rebeca/contracts";
 
-/** BullMQ states that are work still to do or being done: what autoscalers must count. */
+/** BullMQ states that are work still to do or being done (admission and backpressure count them all). */
 export const BACKLOG_STATES = ["wait", "prioritized", "active", "delayed", "waiting-children"] as const;
+
+/**
+ * The backlog states work can run from now: what autoscalers must count. "delayed" is left out:
+ * it holds work whose start window has not opened (CreateJob/CreateBatch `start_after`) and
+ * retries waiting out their backoff, and scaling GPU nodes for either buys nothing until then.
+ */
+export const RUNNABLE_STATES: readonly string[] = ["wait", "prioritized", "active", "waiting-children"];
+
+/** Jobs of a backlog that can run now (the sum over {@link RUNNABLE_STATES}). */
+export const runnableOf = (byState: Record<string, number>): number => RUNNABLE_STATES.reduce((sum, s) => sum + (byState[s] ?? 0), 0);
 
 /** A queue as metrics see it: the stage it serves, its tenant and its work class. */
 export interface LabelledQueue {
@@ -32,9 +42,10 @@ export async function backlogOf(queue: Queue): Promise<{ total: number; byState:
 }
 
 /**
- * Exports `rebeca_queue_backlog_jobs{queue,tenant,class,state}` and
- * `rebeca_queue_backlog_total_jobs{queue,tenant,class}` (queue = the stage, class = interactive or
- * batch), read on scrape from the queues `list()` returns then. `LLEN bull:<q>:wait` alone misses
+ * Exports `rebeca_queue_backlog_jobs{queue,tenant,class,state}` (every backlog state, "delayed"
+ * included: the queue view's held work) and `rebeca_queue_backlog_total_jobs{queue,tenant,class}`
+ * (queue = the stage, class = interactive or batch): the work that can run now, what KEDA scales
+ * on, read on scrape from the queues `list()` returns then. `LLEN bull:<q>:wait` alone misses
  * prioritized and active jobs; this counts them. Sum over `tenant` (and `class`, for a pool that
  * serves both) for a stage's backlog.
  */
@@ -58,12 +69,13 @@ export function registerBacklogMetrics(registry: Registry, list: () => LabelledQ
   });
   new Gauge({
     name: "rebeca_queue_backlog_total_jobs",
-    help: "All unfinished jobs per queue (stage) and tenant: waiting + prioritized + active + delayed",
+    help: "Jobs per queue (stage) and tenant that can run now: waiting + prioritized + active (delayed work, held by a start window or a retry backoff, is not counted)",
     labelNames: ["queue", "tenant", "class"],
     registers: [registry],
     async collect() {
       this.reset();
-      for (const { labels, total } of await read()) this.set({ queue: labels.stage, tenant: labels.tenant, class: labels.workClass ?? "" }, total);
+      for (const { labels, byState } of await read())
+        this.set({ queue: labels.stage, tenant: labels.tenant, class: labels.workClass ?? "" }, runnableOf(byState));
     },
   });
 }

@@ -23,6 +23,7 @@ import { createBlobStore } from "@rebeca/storage";
 import { createBatchingDecoder } from "./batching-decoder.js";
 import type { DecoderWorkerConfig } from "./config.js";
 import { fairUploads } from "./fair-blobs.js";
+import { createDecoderMeter } from "./metered-decoder.js";
 import { createDecoderMetrics } from "./metrics.js";
 import { latentOverrides, loadDecoders } from "./models.js";
 import { createDecodeProcessor } from "./processor.js";
@@ -51,6 +52,8 @@ export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerCo
     onFinished: createJobOutcomeCounter(registry),
   });
   const metrics = createDecoderMetrics(registry);
+  const meter = createDecoderMeter(registry);
+  for (const loaded of decoders.values()) loaded.decoder = meter(loaded.decoder);
 
   const lanes = createFairLanes({ lanes: config.DECODE_LANES, weight: weightOf(config.TENANT_WEIGHTS) });
   if (config.DECODE_MAX_BATCH > 1) {

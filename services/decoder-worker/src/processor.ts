@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { decodeEmbeddings, fromInlineEmbeddings, objectKeys, type DecodeTask, type JobOutput } from "@rebeca/contracts";
-import type { JobStore } from "@rebeca/jobstore";
+import { expireIfLate, type JobStore } from "@rebeca/jobstore";
 import { encodePng, imageAt, type ImageDecoder } from "@rebeca/inference";
 import type { BlobStore } from "@rebeca/storage";
 import { UnrecoverableError, type FairLanes } from "@rebeca/platform";
@@ -38,6 +38,7 @@ export function createDecodeProcessor(deps: DecodeProcessorDeps) {
       throw new UnrecoverableError(`embedding dim ${task.embeddingDim} does not match the decoder's ${loaded.embeddingDim}`);
     const record = await deps.store.get(task.jobId);
     if (!record || record.state !== "decoding") return "skipped"; // cancelled, expired or already done
+    if (await expireIfLate(deps.store, task.jobId, record, record)) return "skipped";
 
     const count = task.seeds.length;
     const raw = task.embeddings !== undefined ? fromInlineEmbeddings(task.embeddings) : await blobs.get(task.embeddingsKey);

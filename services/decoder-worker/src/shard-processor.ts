@@ -9,6 +9,7 @@ import {
   type JobSink,
   DEFAULT_BATCH_CALLBACK_EVENTS,
   decodeEmbeddings,
+  deadlinePassed,
   webhookBody,
 } from "@rebeca/contracts";
 import type { BatchStore } from "@rebeca/jobstore";
@@ -53,7 +54,8 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, i: number
  * The decode stage of a batch shard: decodes every served user's images (in chunks, in the
  * tenant's fair share), uploads them under position-keyed deterministic keys, writes the shard's
  * result lines and counts the shard into its batch once. The stage that counts the last shard
- * enqueues the batch's finalize step.
+ * enqueues the batch's finalize step. Past the batch's deadline no further chunk starts: the users
+ * whose images were all decoded are kept and listed, the rest count as expired (no line, no object).
  */
 export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
   const chunkImages = deps.chunkImages ?? 32;
@@ -84,11 +86,12 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
       throw new UnrecoverableError(`shard embeddings hold ${embeddings.length} values, expected ${total}×${task.embeddingDim}`);
 
     const images: { png: Uint8Array; width: number; height: number }[] = [];
-    for (let start = 0; start < total; start += chunkImages) {
+    for (let start = 0; start < total && !deadlinePassed(task.spec); start += chunkImages) {
       const count = Math.min(chunkImages, total - start);
       const release = deps.lanes ? await deps.lanes.acquire(task.tenant, count) : () => {};
       let decoded;
       try {
+        if (deadlinePassed(task.spec)) break; // the lane came free after the deadline: start nothing
         // Image n is (user n / k, index n % k): the same seed the prior drew its embedding with.
         const seeds = Array.from({ length: count }, (_, i) => batchImageSeed(task.spec.seed, served[Math.floor((start + i) / k)]!.position, (start + i) % k));
         decoded = await loaded.decoder.decode(embeddings.subarray(start * task.embeddingDim, (start + count) * task.embeddingDim), count, seeds);
@@ -98,6 +101,10 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
       // PNG encoding is outside the lane: the lane is the model's, and another tenant may be waiting.
       for (let i = 0; i < count; i++) images.push({ png: encodePng(imageAt(decoded, i)), width: decoded.width, height: decoded.height });
     }
+    deps.observe?.(images.length);
+    // A deadline stop may split a user's images between chunks: only whole users are kept.
+    const done = Math.floor(images.length / k);
+    images.length = done * k;
     const uploaded = await mapLimit(images, deps.uploadConcurrency ?? 16, async (img, n) => {
       const user = served[Math.floor(n / k)]!;
       const index = n % k;
@@ -111,14 +118,14 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
         seed: batchImageSeed(task.spec.seed, user.position, index),
       };
     });
-    deps.observe?.(images.length);
 
-    const lines: UserResult[] = task.userIds.map((userId, j) => {
+    const servedIndex = new Map(served.map((u, s) => [u.position, s]));
+    const lines: UserResult[] = task.userIds.flatMap((userId, j): UserResult[] => {
       const position = task.firstPosition + j;
       const failure = failedAt.get(position);
-      if (failure) return { user_id: userId, position, error: { code: failure.code, message: failure.message } };
-      const s = served.findIndex((u) => u.position === position);
-      return { user_id: userId, position, images: uploaded.slice(s * k, (s + 1) * k) };
+      if (failure) return [{ user_id: userId, position, error: { code: failure.code, message: failure.message } }];
+      const s = servedIndex.get(position)!;
+      return s < done ? [{ user_id: userId, position, images: uploaded.slice(s * k, (s + 1) * k) }] : [];
     });
     await blobs.put(
       objectKeys.shardResult(task.tenant, task.batchId, task.shard),
@@ -142,7 +149,7 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
         })),
       task.traceparent ? nextTraceparent(task.traceparent) : "",
     );
-    await countShard(deps, task, { succeeded: served.length, failed: failedAt.size, cancelled: 0 });
+    await countShard(deps, task, { succeeded: done, failed: failedAt.size, cancelled: 0, expired: served.length - done });
     return "done";
   };
 }
@@ -156,7 +163,8 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
 export function createFinalizeProcessor(deps: { batches: BatchStore; blobs: BlobStore; readConcurrency?: number }) {
   return async function finalize(task: FinalizeTask): Promise<"done" | "skipped"> {
     const batch: BatchRecord | null = await deps.batches.get(task.batchId);
-    if (!batch || batch.state === "completed" || batch.state === "failed" || (batch.state === "cancelled" && batch.endTime)) return "skipped";
+    if (!batch || batch.state === "completed" || batch.state === "failed" || batch.state === "expired" || (batch.state === "cancelled" && batch.endTime))
+      return "skipped";
     const readShard = async (i: number) => {
       try {
         return await deps.blobs.get(objectKeys.shardResult(task.tenant, task.batchId, i));
@@ -168,8 +176,9 @@ export function createFinalizeProcessor(deps: { batches: BatchStore; blobs: Blob
     // Streamed in shard order with a few reads ahead: a 10M-user manifest (GBs) never sits in memory.
     const parts = inOrder(batch.counts.shardsTotal, deps.readConcurrency ?? 16, readShard);
     const uri = await deps.blobs.putStream(objectKeys.batchManifest(task.tenant, task.batchId), parts, "application/x-ndjson");
-    // On a cancelled batch this only records the manifest and end time (it stays CANCELLED).
-    await deps.batches.finish(batch, "completed", { manifest: uri }, DEFAULT_BATCH_CALLBACK_EVENTS);
+    // On a cancelled batch this only records the manifest and end time (it stays CANCELLED). Users
+    // left undone by the deadline make it EXPIRED: the manifest then lists what was done.
+    await deps.batches.finish(batch, batch.counts.expired > 0 ? "expired" : "completed", { manifest: uri }, DEFAULT_BATCH_CALLBACK_EVENTS);
     return "done";
   };
 }

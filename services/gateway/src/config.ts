@@ -77,6 +77,10 @@ export const gatewayConfigSchema = baseConfigSchema
     CONSOLE_SESSION_TTL_SECONDS: env.int(8 * 3600),
     /** Mark the session cookie Secure (set true when the console is reached over TLS). */
     CONSOLE_SECURE_COOKIE: env.bool(false),
+    /** How long outputs are kept after their job or batch ends when a request sets no output_ttl ("30d"; "" = keep). The monitor's sweeper deletes them. */
+    OUTPUT_TTL: env.str(""),
+    /** Per-tenant output lifetimes overriding OUTPUT_TTL, comma-separated `tenant=duration` ("acme=7d,globex=90d"). */
+    TENANT_OUTPUT_TTL: env.list(""),
   })
   .refine((c) => c.API_KEYS || c.API_KEYS_FILE, { message: "set API_KEYS or API_KEYS_FILE", path: ["API_KEYS"] });
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;

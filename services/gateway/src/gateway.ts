@@ -5,7 +5,7 @@
  */
 import type { Redis } from "ioredis";
 import { redisKeys, STAGES, WORK_CLASSES } from "@rebeca/contracts";
-import { createBatchStore, createJobStore } from "@rebeca/jobstore";
+import { createBatchStore, createJobStore, createRetentionIndex } from "@rebeca/jobstore";
 import { createJobOutcomeCounter, createQueueCache, createRedis, registerBacklogMetrics, type Logger, type Registry } from "@rebeca/platform";
 import type { BlobStore } from "@rebeca/storage";
 import { createAdmission } from "./admission.js";
@@ -19,6 +19,7 @@ import type { IntakeDeps } from "./intake.js";
 import { createJobService } from "./job-service.js";
 import { createGatewayMetrics } from "./metrics.js";
 import type { ModelInfo } from "./validate.js";
+import { tenantOutputTtls } from "./windows.js";
 
 export interface GatewayParts {
   config: GatewayConfig;
@@ -64,6 +65,8 @@ export async function createGateway({ config, apiKeys, models, redis, queueConne
     defaultModel: config.DEFAULT_MODEL_VERSION,
     limits: requestLimits(config),
     callbackGuard: createCallbackGuard(config.CALLBACK_ALLOW_HOSTS),
+    outputTtlOf: tenantOutputTtls(config.TENANT_OUTPUT_TTL, config.OUTPUT_TTL),
+    retention: createRetentionIndex(redis, config.QUEUE_PREFIX),
     admission: createAdmission({
       queuesOf: (tenant) => WORK_CLASSES.map((c) => queues.get("prior", tenant, c)),
       redis,

@@ -6,6 +6,7 @@
 import { status, type Metadata } from "@grpc/grpc-js";
 import { isId } from "@rebeca/contracts";
 import { nextTraceparent } from "@rebeca/platform";
+import type { RetentionIndex } from "@rebeca/jobstore";
 import { RpcError } from "./errors.js";
 import type { AdmissionCheck, CallbackUrlGuard } from "./ports.js";
 import { checkLabels, ValidationError, type FieldViolation, type ModelInfo, type RequestLimits } from "./validate.js";
@@ -17,11 +18,16 @@ export interface IntakeDeps {
   limits: RequestLimits;
   callbackGuard: CallbackUrlGuard;
   admission: AdmissionCheck;
+  /** The tenant's default output lifetime in seconds (0 = keep), for requests that set none. @default keep */
+  outputTtlOf?: (tenant: string) => number;
+  /** Where work with an output lifetime is registered for the retention sweeper. @default none registered */
+  retention?: Pick<RetentionIndex, "register">;
 }
 
-/** A request's validated spec: whatever it holds, it may name a callback URL. */
+/** A request's validated spec: whatever it holds, it may name a callback URL and an output lifetime. */
 interface WithCallback {
   callbackUrl: string;
+  outputTtlSeconds?: number;
 }
 
 /** Admission of new work, in the order that describes a bad request best. */
@@ -57,9 +63,23 @@ export function createIntake(deps: IntakeDeps): Intake {
       }
       const overloaded = await deps.admission(tenant);
       if (overloaded) throw new RpcError(status.RESOURCE_EXHAUSTED, overloaded.reason, [], overloaded.retryAfterSeconds);
+      if (spec.outputTtlSeconds === undefined && deps.outputTtlOf?.(tenant)) spec.outputTtlSeconds = deps.outputTtlOf(tenant);
       return spec;
     },
   };
+}
+
+/**
+ * Registers accepted work that has an output lifetime with the retention sweeper, due no earlier
+ * than creation + lifetime (it re-dates it from the real end). Runs after the record is stored and
+ * also on a repeat, so a crash in between is repaired by the client's retry.
+ */
+export async function registerRetention(
+  deps: Pick<IntakeDeps, "retention">,
+  kind: "job" | "batch",
+  r: { tenant: string; id: string; createTime: string; ttlSeconds?: number },
+): Promise<void> {
+  if (r.ttlSeconds && deps.retention) await deps.retention.register({ kind, tenant: r.tenant, id: r.id }, Date.parse(r.createTime) + r.ttlSeconds * 1000);
 }
 
 /** The trace new work joins: the caller's W3C `traceparent` metadata as parent, or a new trace. */

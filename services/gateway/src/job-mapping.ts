@@ -1,4 +1,4 @@
-import type { JobEvent, JobRecord, JobStateName } from "@rebeca/contracts";
+import { outputsExpireTime, type JobEvent, type JobRecord, type JobStateName } from "@rebeca/contracts";
 import { JobState, UnknownUserPolicy, type Event, type Job } from "@rebeca/contracts/grpc";
 import { toProtoSampler, toProtoSpacing } from "@rebeca/contracts/sampler-enums";
 
@@ -9,6 +9,7 @@ const STATES: Record<JobStateName, JobState> = {
   succeeded: JobState.JOB_STATE_SUCCEEDED,
   failed: JobState.JOB_STATE_FAILED,
   cancelled: JobState.JOB_STATE_CANCELLED,
+  expired: JobState.JOB_STATE_EXPIRED,
 };
 
 export const toProtoState = (s: JobStateName): JobState => STATES[s];
@@ -45,6 +46,11 @@ export function toProtoJob(r: JobRecord): Job {
     outputs: r.outputs.map((o) => ({ ...o })),
     populationPrior: r.populationPrior,
     batchId: r.batchId,
+    startAfter: r.startAfter ?? "",
+    deadline: r.deadline ?? "",
+    outputsExpireTime: outputsExpireTime(r.endTime, r.outputTtlSeconds),
+    outputsDeleted: !!r.outputsDeletedTime,
+    outputsDeleteTime: r.outputsDeletedTime ?? "",
   };
 }
 
@@ -68,6 +74,7 @@ export function toProtoEvent(e: JobEvent): Event {
             succeeded: c.succeeded,
             failed: c.failed,
             cancelled: c.cancelled,
+            expired: c.expired,
             shardsTotal: c.shardsTotal,
             shardsDone: c.shardsDone,
             resultManifestUri: e.batch.resultManifestUri,

@@ -11,7 +11,7 @@ import { EVENT_ID } from "./event-ids.js";
 import type { EventHub } from "./event-hub.js";
 import { createStreamSink } from "./watch-sink.js";
 import { fromProtoState, matchesLabels, toProtoEvent, toProtoJob } from "./job-mapping.js";
-import { checkLabelFilter, checkPage, createIntake, requireId, throwViolations, traceparentOf, type IntakeDeps } from "./intake.js";
+import { checkLabelFilter, checkPage, createIntake, registerRetention, requireId, throwViolations, traceparentOf, type IntakeDeps } from "./intake.js";
 import type { Authenticate, JobRecords, JobSink, Unqueue } from "./ports.js";
 import { validateCreateJob, type FieldViolation } from "./validate.js";
 import type { GatewayMetrics } from "./metrics.js";
@@ -47,6 +47,8 @@ function priorTask(r: JobRecord): PriorTask {
     unknownUser: r.unknownUser,
     priority: r.priority,
     traceparent: r.traceparent,
+    startAfter: r.startAfter,
+    deadline: r.deadline,
   };
 }
 
@@ -85,6 +87,8 @@ export function createJobService(deps: JobServiceDeps): JobServiceServer {
         traceparent: traceparentOf(metadata),
       });
       const result = await store.create(record);
+      const stored = result.record;
+      await registerRetention(deps, "job", { tenant, id: stored.jobId, createTime: stored.createTime, ttlSeconds: stored.outputTtlSeconds });
       // Also on a repeat: if the first attempt stored the job but failed before enqueueing, this
       // enqueues it; a repeat add of a queued job id adds nothing.
       if (result.record.state === "queued") await deps.jobs.add("sample", priorTask(result.record));

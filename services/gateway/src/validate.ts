@@ -2,6 +2,7 @@ import type { BatchSpec, JobSpec, SamplerName, SpacingName } from "@rebeca/contr
 import { Sampler, TimestepSpacing, UnknownUserPolicy, type CreateJobRequest } from "@rebeca/contracts/grpc";
 import { fromProtoSampler, fromProtoSpacing } from "@rebeca/contracts/sampler-enums";
 import type { BatchParameters } from "@rebeca/contracts/grpc-batches";
+import { checkWindows } from "./windows.js";
 
 /** One problem with one request field, as google.rpc.BadRequest.FieldViolation carries it. */
 export interface FieldViolation {
@@ -36,8 +37,17 @@ export interface RequestLimits {
 const REQUEST_ID = /^[\x21-\x7e]{1,36}$/;
 const USER_ID = /^[\x21-\x7e]{1,128}$/;
 const LABEL_KEY = /^[a-z0-9]([a-z0-9_.\-/]{0,61}[a-z0-9])?$/;
-const JOB_EVENT_TYPES = new Set(["job.queued", "job.sampling", "job.decoding", "job.succeeded", "job.failed", "job.cancelled"]);
-const BATCH_EVENT_TYPES = new Set(["batch.running", "batch.progress", "batch.completed", "batch.cancelled", "batch.failed", "user.succeeded", "user.failed"]);
+const JOB_EVENT_TYPES = new Set(["job.queued", "job.sampling", "job.decoding", "job.succeeded", "job.failed", "job.cancelled", "job.expired"]);
+const BATCH_EVENT_TYPES = new Set([
+  "batch.running",
+  "batch.progress",
+  "batch.completed",
+  "batch.cancelled",
+  "batch.failed",
+  "batch.expired",
+  "user.succeeded",
+  "user.failed",
+]);
 
 /** Checks labels (shared by CreateJob and the list/watch filters). */
 export function checkLabels(labels: Record<string, string>, field: string, max: number, out: FieldViolation[]): void {
@@ -60,6 +70,7 @@ export function validateCreateJob(
   limits: RequestLimits,
   randomSeed: () => number,
   eventTypes: ReadonlySet<string> = JOB_EVENT_TYPES,
+  submitted: Date = new Date(),
 ): JobSpec {
   const v: FieldViolation[] = [];
   if (!REQUEST_ID.test(req.requestId)) v.push({ field: "request_id", description: "required: 1-36 printable ASCII characters (a UUID is recommended)" });
@@ -85,6 +96,7 @@ export function validateCreateJob(
   for (const type of req.callbackEvents) {
     if (!eventTypes.has(type)) v.push({ field: "callback_events", description: `unknown event type "${type.slice(0, 64)}"` });
   }
+  const windows = checkWindows(req, submitted, v);
   if (v.length > 0) throw new ValidationError(v);
 
   const sampler: SamplerName = fromProtoSampler(req.sampler) ?? model.defaults.sampler;
@@ -103,6 +115,7 @@ export function validateCreateJob(
     callbackUrl: req.callbackUrl,
     callbackEvents: [...new Set(req.callbackEvents)],
     unknownUser: req.unknownUser === UnknownUserPolicy.UNKNOWN_USER_POLICY_POPULATION ? "population" : "reject",
+    ...windows,
   };
 }
 
@@ -116,9 +129,16 @@ function isHttpUrl(value: string): boolean {
 }
 
 /** The shared parameters of a batch: validated like CreateJob's (same rules, batch event types). */
-export function validateBatchParameters(p: BatchParameters, model: ModelInfo, limits: RequestLimits, shardSize: number, randomSeed: () => number): BatchSpec {
+export function validateBatchParameters(
+  p: BatchParameters,
+  model: ModelInfo,
+  limits: RequestLimits,
+  shardSize: number,
+  randomSeed: () => number,
+  submitted: Date = new Date(),
+): BatchSpec {
   try {
-    const { userId: _placeholder, ...spec } = validateCreateJob({ ...p, userId: "batch" }, model, limits, randomSeed, BATCH_EVENT_TYPES);
+    const { userId: _placeholder, ...spec } = validateCreateJob({ ...p, userId: "batch" }, model, limits, randomSeed, BATCH_EVENT_TYPES, submitted);
     return { ...spec, shardSize };
   } catch (err) {
     // Field paths name where the field is in the batch request (`parameters.num_images`).

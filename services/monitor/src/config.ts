@@ -20,6 +20,10 @@ export const monitorConfigSchema = baseConfigSchema.merge(storageConfigSchema).e
   MONITOR_BLOCK_MS: env.int(1000).pipe(z.number().int().min(1)),
   /** How often the tenant set is re-read for new tenants, ms. */
   MONITOR_TENANT_REFRESH_MS: env.int(10000).pipe(z.number().int().min(100)),
+  /** Pause between retention sweeps (deleting outputs past their output_ttl), ms; 0 = this replica does not sweep. */
+  RETENTION_SWEEP_INTERVAL_MS: env.int(60_000).pipe(z.number().int().min(0)),
+  /** Jobs and batches one retention sweep handles at most (each: one listing of its prefix, one delete per 1,000 keys). */
+  RETENTION_SWEEP_MAX_OWNERS: env.int(100).pipe(z.number().int().min(1)),
 });
 
 export type MonitorConfig = z.infer<typeof monitorConfigSchema>;

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 /** Monitor entry point: wiring only (see monitor.ts). */
 import { createBlobStore, parseS3Uri } from "@rebeca/storage";
+import { createOutputRecords, createRetentionIndex } from "@rebeca/jobstore";
 import { createLogger, createMetricsRegistry, createRedis, createShutdown, fatal, loadConfig, startOpsServer, waitReady } from "@rebeca/platform";
 import { monitorConfigSchema, monitorSettingsOf } from "./config.js";
 import { createMonitor } from "./monitor.js";
+import { createRetentionSweeper } from "./retention-sweeper.js";
 import { createScorer } from "./scorer.js";
 
 const bootLog = createLogger("monitor");
@@ -29,14 +31,27 @@ async function main(): Promise<void> {
     registry,
     log,
   });
+  // The sweeper rides with the monitor: both are background readers of Redis and S3 with no model
+  // on the serving path, and a sweep is idempotent, so every replica may run it.
+  const sweeper = createRetentionSweeper({
+    index: createRetentionIndex(redis, config.QUEUE_PREFIX),
+    records: createOutputRecords(redis, config.QUEUE_PREFIX),
+    blobs,
+    registry,
+    log,
+    maxOwners: config.RETENTION_SWEEP_MAX_OWNERS,
+    intervalMs: config.RETENTION_SWEEP_INTERVAL_MS,
+  });
   const ops = await startOpsServer({ host: config.HTTP_HOST, port: config.HTTP_PORT, registry, health });
   await monitor.start();
+  if (config.RETENTION_SWEEP_INTERVAL_MS > 0) sweeper.start();
   health.ready = true;
   log.info({ httpPort: ops.port }, "monitor started");
 
   const shutdown = createShutdown(log, config.DRAIN_DEADLINE_MS);
   shutdown.add("not ready", () => (health.ready = false));
   shutdown.add("stop scoring", () => monitor.stop());
+  shutdown.add("stop retention sweeps", () => sweeper.stop());
   shutdown.add("close ops server", () => ops.close());
   shutdown.add("close redis", () => Promise.all([redis.quit(), blockingRedis.quit()]));
   shutdown.installSignalHandlers();

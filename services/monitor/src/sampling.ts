@@ -45,7 +45,7 @@ export function workFromEvent(tenant: string, fields: Record<string, string>, ra
     if (job.populationPrior || job.outputs.length === 0 || !sampled(job.jobId, rate)) return { tasks: [] };
     return { tasks: [{ tenant, modelVersion: job.modelVersion, userId: job.userId, imageUris: job.outputs.map((o) => o.uri), key: job.jobId }] };
   }
-  if (type === "batch.completed") {
+  if (type === "batch.completed" || type === "batch.expired") {
     const batch = batchFromFields(fields);
     if (rate <= 0 || batch.counts.succeeded === 0) return { tasks: [] };
     // Shard results rather than the whole manifest: memory stays bounded by one shard however

@@ -1,5 +1,5 @@
 import { encodeEmbeddings, imageSeed, objectKeys, toInlineEmbeddings, type DecodeTask, type JobSink, type PriorTask } from "@rebeca/contracts";
-import type { JobStore } from "@rebeca/jobstore";
+import { expireIfLate, type JobStore } from "@rebeca/jobstore";
 import type { BlobStore } from "@rebeca/storage";
 import { nextTraceparent, UnrecoverableError, type Logger } from "@rebeca/platform";
 import { sampleWhile, type SamplingDeps } from "./sampling.js";
@@ -39,6 +39,7 @@ export function createPriorProcessor(deps: PriorProcessorDeps) {
     const model = deps.backend.versions.get(task.modelVersion);
     if (!model) throw new UnrecoverableError(`model version ${task.modelVersion} is not loaded by this worker`);
     const next = decodeTask(task, model.embeddingDim);
+    if (await expireIfLate(deps.store, task.jobId, task)) return "skipped"; // past its deadline: EXPIRED, not sampled
 
     const started = await deps.store.transition(task.jobId, "sampling");
     // Already DECODING: sampled before a crash, and only the hand-off may be missing. Sampling is

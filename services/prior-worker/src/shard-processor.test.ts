@@ -126,6 +126,30 @@ describe("shard processor", () => {
     expect(jobs.added.some((j) => j.name === "shard")).toBe(false);
   });
 
+  it("counts a shard taken after its batch's deadline as expired, without sampling", async () => {
+    const { run, batches, jobs, backend } = setUp({ shardsTotal: 1 });
+    const task = shardTask({ shard: 0 });
+    task.spec.deadline = new Date(Date.now() - 1).toISOString();
+    expect(await run(task)).toBe("skipped");
+    expect(backend.calls).toHaveLength(0);
+    expect(batches.counted).toEqual([{ index: 0, succeeded: 0, failed: 0, cancelled: 0, expired: 3 }]);
+    // It was the last shard: the finalize step (which ends the batch EXPIRED) is enqueued.
+    expect(jobs.added.map((j) => j.name)).toEqual(["finalize"]);
+  });
+
+  it("stops sampling when the deadline passes meanwhile and counts the shard's users as expired", async () => {
+    const { run, batches, jobs, backend, blobs } = setUp({ hold: true });
+    const task = shardTask();
+    task.spec.deadline = new Date(Date.now() + 30).toISOString();
+    const running = run(task);
+    while (backend.calls.length === 0) await new Promise((r) => setImmediate(r));
+    expect(await running).toBe("skipped");
+    expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(task.spec.deadline));
+    expect(batches.counted).toEqual([{ index: 1, succeeded: 0, failed: 0, cancelled: 0, expired: 3 }]);
+    expect(blobs.objects.size).toBe(0);
+    expect(jobs.added.some((j) => j.name === "shard")).toBe(false);
+  });
+
   it("skips a redelivered shard that was already counted, without sampling or enqueueing", async () => {
     const { run, batches, jobs, backend } = setUp();
     batches.shards.set(1, "done");

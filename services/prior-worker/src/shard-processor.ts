@@ -1,4 +1,4 @@
-import { batchImageSeed, encodeEmbeddings, objectKeys, type DecodeShardTask, type JobSink, type ShardTask } from "@rebeca/contracts";
+import { batchImageSeed, deadlinePassed, encodeEmbeddings, objectKeys, type DecodeShardTask, type JobSink, type ShardTask } from "@rebeca/contracts";
 import type { BatchStore } from "@rebeca/jobstore";
 import type { BlobStore } from "@rebeca/storage";
 import { countShard, nextTraceparent, UnrecoverableError } from "@rebeca/platform";
@@ -20,7 +20,8 @@ export interface ShardProcessorDeps extends SamplingDeps {
  * The prior stage of a batch shard: samples every user's images in chunks (each one ONNX pass per
  * step, in the tenant's fair share), stores the shard's embeddings in one S3 object and hands the
  * shard to the decode stage. Unknown users under "reject" travel on as failures. A shard of a
- * cancelled batch is counted as cancelled and skipped.
+ * cancelled batch is counted as cancelled and skipped; one whose batch deadline passes before it
+ * is sampled (checked between chunks) is counted as expired and goes no further.
  */
 export function createShardProcessor(deps: ShardProcessorDeps) {
   const chunkUsers = deps.chunkUsers ?? 64;
@@ -40,8 +41,12 @@ export function createShardProcessor(deps: ShardProcessorDeps) {
     const D = model.embeddingDim;
     const rows: Float32Array[] = [];
     const failed: DecodeShardTask["failed"] = [];
-    const stillWanted = async () => (await deps.batches.shardStep(task.batchId, task.shard, "sampling")) === "ok";
+    const stillWanted = async () => !deadlinePassed(task.spec) && (await deps.batches.shardStep(task.batchId, task.shard, "sampling")) === "ok";
     for (let start = 0; start < task.userIds.length; start += chunkUsers) {
+      if (deadlinePassed(task.spec)) {
+        await countShard(deps, task, { succeeded: 0, failed: 0, cancelled: 0, expired: task.userIds.length });
+        return "skipped";
+      }
       const users = task.userIds.slice(start, start + chunkUsers);
       const userIds = users.flatMap((u) => Array<string>(k).fill(u));
       const seeds = users.flatMap((_, j) => Array.from({ length: k }, (_, i) => batchImageSeed(task.spec.seed, task.firstPosition + start + j, i)));
@@ -56,8 +61,13 @@ export function createShardProcessor(deps: ShardProcessorDeps) {
         spacing: task.spec.spacing,
       });
       if (!outcome) {
-        // The batch was cancelled while this shard sampled: count its users as cancelled.
-        await countShard(deps, task, { succeeded: 0, failed: 0, cancelled: task.userIds.length });
+        // The batch was cancelled (or its deadline passed) while this shard sampled.
+        const n = task.userIds.length;
+        await countShard(
+          deps,
+          task,
+          deadlinePassed(task.spec) ? { succeeded: 0, failed: 0, cancelled: 0, expired: n } : { succeeded: 0, failed: 0, cancelled: n },
+        );
         return "skipped";
       }
       const rejectedUsers = new Set(outcome.rejected.map((i) => Math.floor(i / k)));

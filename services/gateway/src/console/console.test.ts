@@ -59,7 +59,7 @@ const batch = (over: Partial<BatchRecord> = {}): BatchRecord => ({
     unknownUser: "reject",
     shardSize: 8,
   },
-  counts: { total: 40, received: 40, succeeded: 9, failed: 1, cancelled: 0, shardsTotal: 5, shardsDone: 1 },
+  counts: { total: 40, received: 40, succeeded: 9, failed: 1, cancelled: 0, expired: 0, shardsTotal: 5, shardsDone: 1 },
   createTime: "2026-11-25T20:00:00Z",
   runningTime: "2026-11-25T20:00:01Z",
   endTime: "",

@@ -53,7 +53,7 @@ export function formatDuration(seconds: number): string {
 
 export function progress(b: BatchRecord): { done: number; total: number; fraction: number } {
   const total = b.state === "receiving" ? b.counts.received : b.counts.total;
-  const done = b.counts.succeeded + b.counts.failed + b.counts.cancelled;
+  const done = b.counts.succeeded + b.counts.failed + b.counts.cancelled + b.counts.expired;
   return { done, total, fraction: total > 0 ? Math.min(1, done / total) : 0 };
 }
 
@@ -106,7 +106,7 @@ export function batchPage(
     b.batchId,
     `<h1>Batch ${esc(b.batchId)}</h1>
 <p>${esc(b.tenant)} · request ${esc(b.requestId)} · <strong>${esc(b.state)}</strong> · <span class="bar"><span style="width:${(p.fraction * 100).toFixed(1)}%"></span></span> ${p.done}/${p.total}
-(${b.counts.succeeded} succeeded, ${b.counts.failed} failed, ${b.counts.cancelled} cancelled)${eta > 0 ? ` · ETA ${esc(formatDuration(eta))}` : ""}</p>
+(${b.counts.succeeded} succeeded, ${b.counts.failed} failed, ${b.counts.cancelled} cancelled${b.counts.expired ? `, ${b.counts.expired} expired` : ""})${eta > 0 ? ` · ETA ${esc(formatDuration(eta))}` : ""}</p>
 <p>model ${esc(b.spec.modelVersion)} · sampler ${esc(b.spec.sampler)} (${b.spec.steps} steps) · guidance ${esc(b.spec.guidance)} · ${b.spec.numImages} images per user · seed ${b.spec.seed}</p>
 ${evaluation ? `<p id="evaluation">Evaluation (${esc(evaluation.verifier)} verifier): T = ${evaluation.statistic.toFixed(3)}, p = ${evaluation.p.toFixed(4)}, own − others = ${evaluation.effect.toFixed(3)} · <a href="${batchHref(b)}/report">full report</a></p>` : b.state === "completed" ? `<p id="evaluation">No evaluation report yet: <code>rebeca eval ${esc(b.batchId)} --upload</code></p>` : ""}
 <h2>Users</h2>

@@ -121,7 +121,7 @@ export function memoryBatchStore(): BatchRecords & { records: Map<string, BatchR
       records.set(doc.batchId, {
         ...doc,
         state: "receiving",
-        counts: { total: 0, received: 0, succeeded: 0, failed: 0, cancelled: 0, shardsTotal: 0, shardsDone: 0 },
+        counts: { total: 0, received: 0, succeeded: 0, failed: 0, cancelled: 0, expired: 0, shardsTotal: 0, shardsDone: 0 },
         runningTime: "",
         endTime: "",
         resultManifestUri: "",
