@@ -32,7 +32,11 @@ export const priorWorkerConfigSchema = baseConfigSchema
     SAMPLER_BATCH_WORK: env.int(768).pipe(z.number().int().min(1)),
     /** Embeddings of a job up to this many bytes travel inline in its decode task instead of via S3 (max 49152). */
     INLINE_EMBEDDINGS_MAX_BYTES: env.int(16_384).pipe(z.number().int().min(0).max(49_152)),
-    /** Users per sampler call within a shard: the grain at which tenants take turns. */
+    /**
+     * Users per sampler call within a shard, at least: the grain at which tenants take turns. Few-
+     * evaluation samplers take more users per call, up to SAMPLER_BATCH_WORK (DPM-Solver++ 3 at
+     * 1 image: 256 users).
+     */
     SHARD_CHUNK_USERS: env.int(16),
     /** A tenant's unfinished decode jobs above which this stage holds back its shards. */
     DECODE_BACKLOG_LIMIT: env.int(64),

@@ -81,6 +81,8 @@ export interface SampleBatcherOptions {
    * DDPM 1000 are never merged).
    */
   maxWork: number;
+  /** Told of every sampler call that returned: its rows (2 per served item: CFG) and how many jobs it carried. */
+  observe?: (rows: number, jobs: number) => void;
 }
 
 /** Aborted before its items were sampled: what a cancelled job's sample rejects with. */
@@ -107,6 +109,12 @@ export function createSampleBatcher(o: SampleBatcherOptions): SampleBatcher {
   if (!(o.maxWork >= 1)) throw new RangeError(`maxWork must be ≥ 1, got ${o.maxWork}`);
   const open = new Map<string, OpenBatch>();
 
+  async function call(job: SampleJob, jobs: number, signal: AbortSignal): Promise<SampleOutcome> {
+    const outcome = await o.run(job, signal);
+    o.observe?.(outcome.served.length * 2, jobs);
+    return outcome;
+  }
+
   async function runBatch(batch: Waiting[]): Promise<void> {
     const abort = new AbortController();
     let live = batch.length;
@@ -124,7 +132,7 @@ export function createSampleBatcher(o: SampleBatcherOptions): SampleBatcher {
     try {
       const jobs = batch.map((w) => w.job);
       try {
-        const parts = splitOutcome(await o.run(jobs.length === 1 ? jobs[0]! : mergeJobs(jobs), abort.signal), jobs);
+        const parts = splitOutcome(await call(jobs.length === 1 ? jobs[0]! : mergeJobs(jobs), jobs.length, abort.signal), jobs);
         batch.forEach((w, i) => settle(w, () => w.resolve(parts[i]!)));
       } catch (err) {
         if (batch.length === 1 || abort.signal.aborted) {
@@ -133,7 +141,7 @@ export function createSampleBatcher(o: SampleBatcherOptions): SampleBatcher {
         }
         for (const w of batch) {
           if (settled.has(w)) continue;
-          await o.run(w.job, abort.signal).then(
+          await call(w.job, 1, abort.signal).then(
             (outcome) => settle(w, () => w.resolve(outcome)),
             (e: Error) => settle(w, () => w.reject(e)),
           );
