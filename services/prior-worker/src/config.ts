@@ -30,6 +30,12 @@ export const priorWorkerConfigSchema = baseConfigSchema
      * 3 evaluations; 1 = one job per call.
      */
     SAMPLER_BATCH_WORK: env.int(768).pipe(z.number().int().min(1)),
+    /**
+     * Pipeline the job store's and producers' Redis commands (ioredis auto-pipelining): what one
+     * turn of the event loop issues goes in one write (fewer system calls per job on this process
+     * and on Redis).
+     */
+    PIPELINE_STORE: env.bool(true),
     /** Embeddings of a job up to this many bytes travel inline in its decode task instead of via S3 (max 49152). */
     INLINE_EMBEDDINGS_MAX_BYTES: env.int(16_384).pipe(z.number().int().min(0).max(49_152)),
     /**
