@@ -85,7 +85,10 @@ async function throughPipeline(): Promise<{
   succeeded: number;
 }> {
   const receiver = await startWebhookReceiver();
-  const stack: Stack = await startStack({ tenants: ["bench"], env: { gateway: { SHARD_SIZE: String(SHARD), MAX_PRIOR_BACKLOG: "100000000" } } });
+  const stack: Stack = await startStack({
+    tenants: ["bench"],
+    env: { gateway: { SHARD_SIZE: String(SHARD), MAX_PRIOR_BACKLOG: "100000000" }, "prior-worker": JSON.parse(process.env.BENCH_PRIOR_ENV ?? "{}") },
+  });
   const client = createBatchClient(stack.grpcAddress, stack.tenants.bench!.apiKey);
   try {
     const pids: Record<string, number> = { redis: stack.redis.process.child.pid!, s3rver: stack.s3.process.child.pid! };

@@ -27,7 +27,7 @@ import { cpuSeconds, splitThreadCpu, threadCpuSeconds } from "./proc.js";
 import { sampleValue } from "./prom.js";
 import { fmt, report } from "./stats.js";
 
-const JOBS = Number(process.env.BENCH_JOBS ?? 200);
+const JOBS = Number(process.env.BENCH_JOBS ?? 600);
 /** Jobs through the worker before the measured ones (0: measure a cold worker). */
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 200);
 const BATCH = Number(process.env.BENCH_BATCH ?? 16);
