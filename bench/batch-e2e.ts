@@ -21,7 +21,7 @@ import {
   loadDecoderModelFiles,
   loadPriorModelFiles,
 } from "@rebeca/inference";
-import { cpuSeconds } from "./proc.js";
+import { cpuSeconds, splitThreadCpu, threadCpuSeconds } from "./proc.js";
 import { fmt, report } from "./stats.js";
 
 const USERS = Number(process.env.BENCH_USERS ?? 10_000);
@@ -78,14 +78,23 @@ async function bare(): Promise<number> {
   return USERS / ((performance.now() - t0) / 1000);
 }
 
-async function throughPipeline(): Promise<{ usersPerSecond: number; cpuPerUser: Record<string, number>; succeeded: number }> {
+async function throughPipeline(): Promise<{
+  usersPerSecond: number;
+  cpuPerUser: Record<string, number>;
+  priorPerUser: { main: number; sampler: number; rest: number };
+  succeeded: number;
+}> {
   const receiver = await startWebhookReceiver();
-  const stack: Stack = await startStack({ tenants: ["bench"], env: { gateway: { SHARD_SIZE: String(SHARD), MAX_PRIOR_BACKLOG: "100000000" } } });
+  const stack: Stack = await startStack({
+    tenants: ["bench"],
+    env: { gateway: { SHARD_SIZE: String(SHARD), MAX_PRIOR_BACKLOG: "100000000" }, "prior-worker": JSON.parse(process.env.BENCH_PRIOR_ENV ?? "{}") },
+  });
   const client = createBatchClient(stack.grpcAddress, stack.tenants.bench!.apiKey);
   try {
     const pids: Record<string, number> = { redis: stack.redis.process.child.pid!, s3rver: stack.s3.process.child.pid! };
     for (const [name, svc] of Object.entries(stack.services)) pids[name] = svc!.process.child.pid!;
     const before = Object.fromEntries(Object.entries(pids).map(([n, pid]) => [n, cpuSeconds(pid)]));
+    const priorThreadsBefore = threadCpuSeconds(pids["prior-worker"]);
     const t0 = performance.now();
     const batch = await client.createBatch(
       { requestId: "e2e", numImages: 1, callbackUrl: receiver.url, callbackEvents: ["batch.completed"] },
@@ -94,10 +103,13 @@ async function throughPipeline(): Promise<{ usersPerSecond: number; cpuPerUser: 
     await receiver.until((all) => all.some((r) => JSON.parse(r.body).data?.batch_id === batch.batchId), 1_800_000);
     const seconds = (performance.now() - t0) / 1000;
     const after = Object.fromEntries(Object.entries(pids).map(([n, pid]) => [n, cpuSeconds(pid)]));
+    const prior = splitThreadCpu(pids["prior-worker"], priorThreadsBefore, threadCpuSeconds(pids["prior-worker"]));
     const done = await client.getBatch(batch.batchId);
     if (done.state !== BatchState.BATCH_STATE_COMPLETED) throw new Error(`batch ended in state ${done.state}`);
     const cpuPerUser = Object.fromEntries(Object.keys(pids).map((n) => [n, (after[n]! - before[n]!) / USERS]));
-    return { usersPerSecond: USERS / seconds, cpuPerUser, succeeded: Number(done.counts!.succeeded) };
+    // The prior worker's CPU by thread: event loop (queue work), sampler thread, the rest (GC helpers).
+    const priorPerUser = { main: prior.main / USERS, sampler: prior.busiest / USERS, rest: prior.rest / USERS };
+    return { usersPerSecond: USERS / seconds, cpuPerUser, priorPerUser, succeeded: Number(done.counts!.succeeded) };
   } finally {
     client.close();
     await stack.stop();
@@ -123,8 +135,10 @@ report("batch end to end", rows, {
   ratio_vs_bare: pipeline.usersPerSecond / bareRate,
   cpu_s_per_user_total: Object.values(pipeline.cpuPerUser).reduce((a, b) => a + b, 0),
   night_users_per_s: nightRate,
+  prior_cpu_ms_per_user_by_thread: Object.fromEntries(Object.entries(pipeline.priorPerUser).map(([k, v]) => [k, v * 1000])),
 });
 console.log(
   `${USERS} users in ${fmt(USERS / pipeline.usersPerSecond, 1)} s: ${fmt(pipeline.usersPerSecond, 0)} users/s through the pipeline, ` +
-    `${fmt(bareRate, 0)} users/s bare in-process (ratio ${fmt(pipeline.usersPerSecond / bareRate)}); 10M users in 8 h need ${fmt(nightRate, 0)} users/s`,
+    `${fmt(bareRate, 0)} users/s bare in-process (ratio ${fmt(pipeline.usersPerSecond / bareRate)}); 10M users in 8 h need ${fmt(nightRate, 0)} users/s; ` +
+    `prior CPU per user: event loop ${fmt(pipeline.priorPerUser.main * 1000, 3)} ms, sampler thread ${fmt(pipeline.priorPerUser.sampler * 1000, 3)} ms, other threads ${fmt(pipeline.priorPerUser.rest * 1000, 3)} ms`,
 );

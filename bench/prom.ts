@@ -31,3 +31,9 @@ export function bucketQuantile(buckets: { le: number; count: number }[], q: numb
   }
   return prevLe;
 }
+
+/** The value of a sample of `name` (its first series, whatever its labels) from /metrics text; NaN when absent. */
+export function sampleValue(text: string, name: string): number {
+  const line = text.split("\n").find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  return line ? Number(line.slice(line.lastIndexOf(" ") + 1)) : Number.NaN;
+}

@@ -7,10 +7,17 @@ import type { Logger } from "pino";
  *   Redis outage becomes UNAVAILABLE instead of requests piling up in memory;
  * - `worker` waits: BullMQ workers need `maxRetriesPerRequest: null` to survive a restart.
  */
-export function createRedis(url: string, role: "producer" | "worker", log: Logger, name: string = role): Redis {
+export function createRedis(
+  url: string,
+  role: "producer" | "worker",
+  log: Logger,
+  name: string = role,
+  /** Extra ioredis options (e.g. `enableAutoPipelining` for a connection without blocking commands). */
+  extra: Pick<RedisOptions, "enableAutoPipelining"> = {},
+): Redis {
   const options: RedisOptions =
     role === "producer" ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: name } : { maxRetriesPerRequest: null, connectionName: name };
-  const redis = new Redis(url, { ...options, retryStrategy: (n) => Math.min(n * 200, 2000) });
+  const redis = new Redis(url, { ...options, ...extra, retryStrategy: (n) => Math.min(n * 200, 2000) });
   // An unhandled 'error' event would crash the process; reconnects are ioredis' job.
   redis.on("error", (err) => log.warn({ err: err.message, connection: name }, "redis connection error"));
   return redis;

@@ -96,13 +96,20 @@ export async function runStageService<C extends StageServiceConfig>(o: {
   config: C;
   log: Logger;
   create: (deps: StageServiceDeps<C>) => Promise<StageService>;
+  /**
+   * Pipeline the store connection's commands: those issued in one turn of the event loop (the job
+   * records, transitions and hand-offs of the jobs one merged model call finished) go to Redis in
+   * one write, and while one such write awaits its replies the next turn's commands gather behind
+   * it. For stages whose per-job Redis work rivals their model work. @default false
+   */
+  pipelineStore?: boolean;
 }): Promise<void> {
   const { config, log } = o;
   if (config.PROCESS_NICE > 0) lowerProcessPriority(config.PROCESS_NICE);
   const health = { ready: false };
   const registry = createMetricsRegistry(o.service);
   const ops = await startOpsServer({ host: config.HTTP_HOST, port: config.HTTP_PORT, registry, health });
-  const redis = createRedis(config.REDIS_URL, "worker", log, `${o.service}-store`);
+  const redis = createRedis(config.REDIS_URL, "worker", log, `${o.service}-store`, { enableAutoPipelining: o.pipelineStore ?? false });
   const workerConnection = createRedis(config.REDIS_URL, "worker", log, o.service);
   await waitReady(redis);
   const onThreadDeath = (err: Error) => {

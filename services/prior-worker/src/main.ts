@@ -9,7 +9,8 @@ const bootLog = createLogger("prior-worker");
 async function main(): Promise<void> {
   const config = loadConfig(priorWorkerConfigSchema);
   const log = createLogger("prior-worker", config.LOG_LEVEL);
-  await runStageService({ service: "prior-worker", label: "prior worker", config, log, create: createPriorWorker });
+  // A job samples in about a millisecond at few evaluations: its Redis round trips are pipelined.
+  await runStageService({ service: "prior-worker", label: "prior worker", config, log, create: createPriorWorker, pipelineStore: config.PIPELINE_STORE });
 }
 
 main().catch(fatal(bootLog));

@@ -4,16 +4,29 @@ import { Counter, Histogram, type Registry } from "@rebeca/platform";
 export function createPriorMetrics(registry: Registry) {
   const batchRows = new Histogram({
     name: "rebeca_prior_batch_rows",
-    help: "Rows per ONNX prior run (2 x images: CFG)",
-    buckets: [2, 4, 8, 16, 32, 64, 128, 256, 512],
+    help: "Rows per sampler call (2 x images: CFG); one observation per model call, merged jobs together",
+    buckets: [2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048],
+    registers: [registry],
+  });
+  const batchJobs = new Histogram({
+    name: "rebeca_prior_batch_jobs",
+    help: "Jobs (or shard chunks) merged into one sampler call",
+    buckets: [1, 2, 4, 8, 16, 32, 64],
     registers: [registry],
   });
   const embeddingsTotal = new Counter({ name: "rebeca_prior_embeddings_total", help: "Embeddings sampled", registers: [registry] });
   return {
-    /** One sampler run of `rows` rows that produced `embeddings` embeddings. */
-    observe(rows: number, embeddings: number) {
+    /**
+     * One sampler call of `rows` rows for `jobs` merged jobs: the average batch is the rows
+     * histogram's sum over its count (inferences / executions).
+     */
+    observeCall(rows: number, jobs: number) {
       batchRows.observe(rows);
-      embeddingsTotal.inc(embeddings);
+      batchJobs.observe(jobs);
+    },
+    /** Embeddings handed on to the decode stage. */
+    countEmbeddings(n: number) {
+      embeddingsTotal.inc(n);
     },
   };
 }

@@ -39,11 +39,16 @@ export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig
     eventsMaxLen: config.EVENTS_MAX_LEN,
     onFinished: createJobOutcomeCounter(registry),
   });
-  const metrics = createPriorMetrics(registry);
 
+  const metrics = createPriorMetrics(registry);
   const lanes = createFairLanes({ lanes: config.SAMPLING_THREADS, weight: weightOf(config.TENANT_WEIGHTS) });
   // A tenant's jobs that wait for a lane share the call it gets (sample-batcher.ts).
-  const batcher = createSampleBatcher({ run: (job, signal) => backend.sample(job, signal), lanes, maxWork: config.SAMPLER_BATCH_WORK });
+  const batcher = createSampleBatcher({
+    run: (job, signal) => backend.sample(job, signal),
+    lanes,
+    maxWork: config.SAMPLER_BATCH_WORK,
+    observe: metrics.observeCall,
+  });
   const sample = createPriorProcessor({
     store,
     backend,
@@ -53,7 +58,7 @@ export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig
     jobs: queues,
     inlineEmbeddingsMaxBytes: config.INLINE_EMBEDDINGS_MAX_BYTES,
     log,
-    observe: metrics.observe,
+    countEmbeddings: metrics.countEmbeddings,
   });
   const sampleShard = createShardProcessor({
     batches,
@@ -64,7 +69,8 @@ export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig
     jobs: queues,
     holdBack: createDecodeHoldBack((tenant) => queues.queueOf("decodeShard", tenant), config.DECODE_BACKLOG_LIMIT),
     chunkUsers: config.SHARD_CHUNK_USERS,
-    observe: metrics.observe,
+    chunkWork: config.SAMPLER_BATCH_WORK,
+    countEmbeddings: metrics.countEmbeddings,
   });
   let workers: StageWorkers | undefined;
 

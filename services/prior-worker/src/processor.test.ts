@@ -14,7 +14,7 @@ function setUp(opts: { known?: string[]; hold?: boolean; inlineEmbeddingsMaxByte
   const blobs = memoryBlobs();
   const jobs = recordingJobSink();
   const backend = fakeBackend(opts.known, { hold: opts.hold ?? false });
-  const observed: [number, number][] = [];
+  const observed: number[] = [];
   const run = createPriorProcessor({
     backend,
     store,
@@ -22,7 +22,7 @@ function setUp(opts: { known?: string[]; hold?: boolean; inlineEmbeddingsMaxByte
     jobs,
     log: createLogger("test", "silent"),
     cancelCheckMs: 5,
-    observe: (rows, n) => observed.push([rows, n]),
+    countEmbeddings: (n) => observed.push(n),
     ...(opts.inlineEmbeddingsMaxBytes !== undefined ? { inlineEmbeddingsMaxBytes: opts.inlineEmbeddingsMaxBytes } : {}),
   });
   return { store, blobs, jobs, backend, observed, run };
@@ -63,7 +63,7 @@ describe("prior processor", () => {
     // The decode hop continues the job's trace with a span of its own.
     expect(data.traceparent).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$/);
     expect(data.traceparent).not.toBe(task.traceparent);
-    expect(observed).toEqual([[6, 3]]);
+    expect(observed).toEqual([3]);
   });
 
   it("stores embeddings over the inline limit in S3 under the job's key, and sends only the key", async () => {

@@ -12,8 +12,8 @@ export interface PriorProcessorDeps extends SamplingDeps {
   log: Logger;
   /** Embeddings up to this many bytes travel inline in the decode task instead of via S3. @default 16384 */
   inlineEmbeddingsMaxBytes?: number;
-  /** Observes rows per ONNX run and embeddings produced. */
-  observe?: (batchRows: number, embeddings: number) => void;
+  /** Counts the embeddings handed on (sampler calls are observed where they run: the batcher). */
+  countEmbeddings?: (embeddings: number) => void;
 }
 
 /**
@@ -69,7 +69,7 @@ export function createPriorProcessor(deps: PriorProcessorDeps) {
       });
       return "done";
     }
-    deps.observe?.(next.seeds.length * 2, next.seeds.length);
+    deps.countEmbeddings?.(next.seeds.length);
 
     const bytes = encodeEmbeddings(outcome.embeddings);
     // Small embeddings ride along (the decoder stores them with the images): one S3 write fewer

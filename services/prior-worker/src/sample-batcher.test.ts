@@ -55,11 +55,12 @@ describe("createSampleBatcher", () => {
   const setUp = (maxWork = 1000) => {
     const s = gatedSampler();
     const lanes = createFairLanes({ lanes: 1 });
-    return { s, lanes, sample: createSampleBatcher({ run: s.run, lanes, maxWork }) };
+    const observed: [rows: number, jobs: number][] = [];
+    return { s, lanes, observed, sample: createSampleBatcher({ run: s.run, lanes, maxWork, observe: (rows, jobs) => observed.push([rows, jobs]) }) };
   };
 
   it("runs a job at once on an idle sampler and merges a tenant's jobs that wait for the lane, up to maxWork", async () => {
-    const { s, sample } = setUp(9); // 3 evaluations per item: at most 3 items per call
+    const { s, sample, observed } = setUp(9); // 3 evaluations per item: at most 3 items per call
     const jobs = [job(["alice"], 1), job(["bob", "alice"], 2), job(["alice"], 5), job(["bob"], 7)];
     const results = [sample("acme", jobs[0]!)];
     await tick();
@@ -73,6 +74,12 @@ describe("createSampleBatcher", () => {
     expect(s.calls.map((c) => c.job.seeds)).toEqual([[1], [2, 3, 5], [7]]);
     s.calls[2]!.finish();
     expect(await Promise.all(results)).toEqual(await Promise.all(jobs.map((j) => s.alone(j))));
+    // One observation per sampler call, not per job: rows (2 per item: CFG) and jobs merged.
+    expect(observed).toEqual([
+      [2, 1],
+      [6, 2],
+      [2, 1],
+    ]);
   });
 
   it("never merges across tenants or settings, and lets a newcomer's call go before a backlogged tenant's next", async () => {
@@ -127,7 +134,8 @@ describe("createSampleBatcher", () => {
       if (j.seeds.includes(13)) throw new Error("bad item 13");
       return fake.sample(j);
     };
-    const sample = createSampleBatcher({ run, lanes: createFairLanes({ lanes: 1 }), maxWork: 1000 });
+    const observed: [number, number][] = [];
+    const sample = createSampleBatcher({ run, lanes: createFairLanes({ lanes: 1 }), maxWork: 1000, observe: (rows, n) => observed.push([rows, n]) });
     // Jobs that arrive together share one call, even on an idle sampler.
     const jobs = [job(["alice"], 1), job(["alice"], 2), job(["alice"], 13), job(["alice"], 4)];
     const results = jobs.map((j) =>
@@ -138,5 +146,11 @@ describe("createSampleBatcher", () => {
     );
     expect(await Promise.all(results)).toEqual([await fake.sample(jobs[0]!), await fake.sample(jobs[1]!), "bad item 13", await fake.sample(jobs[3]!)]);
     expect(calls).toEqual([[1, 2, 13, 4], [1], [2], [13], [4]]);
+    // Only calls that returned are observed: the three single retries that succeeded.
+    expect(observed).toEqual([
+      [2, 1],
+      [2, 1],
+      [2, 1],
+    ]);
   });
 });

@@ -20,11 +20,22 @@ export function mergeJobs(jobs: readonly SampleJob[]): SampleJob {
   const first = jobs[0];
   if (!first) throw new RangeError("no jobs to merge");
   const key = batchKey(first);
+  for (const job of jobs) if (batchKey(job) !== key) throw new RangeError(`jobs of different settings cannot share a call: ${batchKey(job)} vs ${key}`);
+  return concatItems(jobs);
+}
+
+/** The jobs' items in one job with the first one's settings (the caller knows they share them). */
+function concatItems(jobs: readonly SampleJob[]): SampleJob {
+  const userIds: string[] = [];
+  const seeds: number[] = [];
   for (const job of jobs) {
-    if (batchKey(job) !== key) throw new RangeError(`jobs of different settings cannot share a call: ${batchKey(job)} vs ${key}`);
     if (job.userIds.length !== job.seeds.length) throw new RangeError(`${job.userIds.length} users for ${job.seeds.length} seeds`);
+    for (let i = 0; i < job.seeds.length; i++) {
+      userIds.push(job.userIds[i]!);
+      seeds.push(job.seeds[i]!);
+    }
   }
-  return { ...first, userIds: jobs.flatMap((j) => j.userIds), seeds: jobs.flatMap((j) => j.seeds) };
+  return { ...jobs[0]!, userIds, seeds };
 }
 
 /**
@@ -81,6 +92,8 @@ export interface SampleBatcherOptions {
    * DDPM 1000 are never merged).
    */
   maxWork: number;
+  /** Told of every sampler call that returned: its rows (2 per served item: CFG) and how many jobs it carried. */
+  observe?: (rows: number, jobs: number) => void;
 }
 
 /** Aborted before its items were sampled: what a cancelled job's sample rejects with. */
@@ -107,6 +120,12 @@ export function createSampleBatcher(o: SampleBatcherOptions): SampleBatcher {
   if (!(o.maxWork >= 1)) throw new RangeError(`maxWork must be ≥ 1, got ${o.maxWork}`);
   const open = new Map<string, OpenBatch>();
 
+  async function call(job: SampleJob, jobs: number, signal: AbortSignal): Promise<SampleOutcome> {
+    const outcome = await o.run(job, signal);
+    o.observe?.(outcome.served.length * 2, jobs);
+    return outcome;
+  }
+
   async function runBatch(batch: Waiting[]): Promise<void> {
     const abort = new AbortController();
     let live = batch.length;
@@ -124,7 +143,8 @@ export function createSampleBatcher(o: SampleBatcherOptions): SampleBatcher {
     try {
       const jobs = batch.map((w) => w.job);
       try {
-        const parts = splitOutcome(await o.run(jobs.length === 1 ? jobs[0]! : mergeJobs(jobs), abort.signal), jobs);
+        // One open batch holds jobs of one key only, so they merge without re-checking.
+        const parts = splitOutcome(await call(jobs.length === 1 ? jobs[0]! : concatItems(jobs), jobs.length, abort.signal), jobs);
         batch.forEach((w, i) => settle(w, () => w.resolve(parts[i]!)));
       } catch (err) {
         if (batch.length === 1 || abort.signal.aborted) {
@@ -133,7 +153,7 @@ export function createSampleBatcher(o: SampleBatcherOptions): SampleBatcher {
         }
         for (const w of batch) {
           if (settled.has(w)) continue;
-          await o.run(w.job, abort.signal).then(
+          await call(w.job, 1, abort.signal).then(
             (outcome) => settle(w, () => w.resolve(outcome)),
             (e: Error) => settle(w, () => w.reject(e)),
           );
@@ -158,7 +178,7 @@ export function createSampleBatcher(o: SampleBatcherOptions): SampleBatcher {
     new Promise<SampleOutcome>((resolve, reject) => {
       if (signal?.aborted) return reject(new SampleAbortedError());
       const waiting: Waiting = { job, signal, resolve, reject };
-      const key = JSON.stringify([tenant, batchKey(job)]);
+      const key = `${tenant}\n${batchKey(job)}`; // batchKey is JSON: no newline of its own
       const work = workOf(job);
       let batch = open.get(key);
       if (batch && batch.work + work <= o.maxWork) {

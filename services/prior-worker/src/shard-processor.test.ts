@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { batchImageSeed, decodeEmbeddings, newId, objectKeys, stageQueue, type DecodeShardTask, type ShardTask } from "@rebeca/contracts";
-import { createShardProcessor } from "./shard-processor.js";
+import { createShardProcessor, usersPerCall } from "./shard-processor.js";
 import { DIM, embeddingOf, fakeBackend, memoryBlobs, memoryShards, recordingJobSink } from "./testing/fakes.js";
 
 function shardTask(overrides: Partial<ShardTask> = {}): ShardTask {
@@ -34,13 +34,22 @@ function shardTask(overrides: Partial<ShardTask> = {}): ShardTask {
   };
 }
 
-function setUp(opts: { shardsTotal?: number; hold?: boolean } = {}) {
+function setUp(opts: { shardsTotal?: number; hold?: boolean; chunkUsers?: number; chunkWork?: number } = {}) {
   const batches = memoryShards(opts.shardsTotal ?? 2);
   const blobs = memoryBlobs();
   const jobs = recordingJobSink();
   const backend = fakeBackend(["alice", "bob", "carol"], { hold: opts.hold ?? false });
   const heldBack: string[] = [];
-  const run = createShardProcessor({ backend, batches, blobs, jobs, chunkUsers: 2, cancelCheckMs: 5, holdBack: async (tenant) => void heldBack.push(tenant) });
+  const run = createShardProcessor({
+    backend,
+    batches,
+    blobs,
+    jobs,
+    chunkUsers: opts.chunkUsers ?? 2,
+    ...(opts.chunkWork !== undefined ? { chunkWork: opts.chunkWork } : {}),
+    cancelCheckMs: 5,
+    holdBack: async (tenant) => void heldBack.push(tenant),
+  });
   return { batches, blobs, jobs, backend, heldBack, run };
 }
 
@@ -78,6 +87,35 @@ describe("shard processor", () => {
     });
     expect(data.traceparent).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$/);
     expect(data.traceparent).not.toBe(task.traceparent);
+  });
+
+  it("takes more users per call while the call's work (users × images × evaluations) stays within chunkWork", async () => {
+    // 3 users × 2 images × 3 evaluations = 18: one call within a bound of 18, two within 12.
+    for (const [chunkWork, calls] of [
+      [18, [["alice", "alice", "bob", "bob", "carol", "carol"]]],
+      [
+        12,
+        [
+          ["alice", "alice", "bob", "bob"],
+          ["carol", "carol"],
+        ],
+      ],
+    ] as const) {
+      const { run, backend, blobs } = setUp({ chunkUsers: 1, chunkWork });
+      const task = shardTask({ spec: { ...shardTask().spec, steps: 3, sampler: "dpmpp_2m" } });
+      expect(await run(task)).toBe("done");
+      expect(backend.calls.map((c) => c.userIds)).toEqual(calls);
+      // Chunking never changes what a user gets: seeds come from batch positions.
+      const key = objectKeys.shardEmbeddings("acme", task.batchId, 1);
+      expect(decodeEmbeddings(blobs.objects.get(key)!)).toEqual(Float32Array.from(seedsAt(42, [10, 11, 12], 2).flatMap(embeddingOf)));
+    }
+  });
+
+  it("keeps chunkUsers as the floor: a slow sampler's calls do not shrink below it", () => {
+    expect(usersPerCall(1, 3, 16, 768)).toBe(256);
+    expect(usersPerCall(16, 3, 16, 768)).toBe(16);
+    expect(usersPerCall(1, 1000, 16, 768)).toBe(16);
+    expect(usersPerCall(1, 3, 16, 0)).toBe(16);
   });
 
   it("sends users the model does not know on as failures with their positions, and stores only the served rows", async () => {

@@ -9,11 +9,18 @@ export interface ShardProcessorDeps extends SamplingDeps {
   blobs: BlobStore;
   /** Where sampled shards go next (`decodeShard`), and a batch's finalize step. */
   jobs: Pick<JobSink, "add">;
-  /** Users sampled per sampler call: the grain of fair sharing between tenants. @default 64 */
+  /** Users sampled per sampler call, at least: the grain of fair sharing between tenants. @default 64 */
   chunkUsers?: number;
+  /**
+   * Work (images × evaluations) a call may grow to beyond `chunkUsers`: with few evaluations per
+   * image a call of `chunkUsers` is mostly fixed cost, so it takes more users while it stays
+   * within this (the same bound as merged job calls). @default 0 (`chunkUsers` only)
+   */
+  chunkWork?: number;
   /** Waits while the tenant's decode backlog is past its bound (backpressure). */
   holdBack?: (tenant: string) => Promise<void>;
-  observe?: (batchRows: number, embeddings: number) => void;
+  /** Counts the embeddings sampled (sampler calls are observed where they run: the batcher). */
+  countEmbeddings?: (embeddings: number) => void;
 }
 
 /**
@@ -23,9 +30,12 @@ export interface ShardProcessorDeps extends SamplingDeps {
  * cancelled batch is counted as cancelled and skipped; one whose batch deadline passes before it
  * is sampled (checked between chunks) is counted as expired and goes no further.
  */
-export function createShardProcessor(deps: ShardProcessorDeps) {
-  const chunkUsers = deps.chunkUsers ?? 64;
+/** Users per sampler call of a shard: `minUsers`, or as many as keep the call's work within `maxWork`. */
+export function usersPerCall(numImages: number, steps: number, minUsers: number, maxWork: number): number {
+  return Math.max(minUsers, Math.floor(maxWork / (numImages * Math.max(1, steps))));
+}
 
+export function createShardProcessor(deps: ShardProcessorDeps) {
   return async function processShard(task: ShardTask): Promise<"done" | "skipped"> {
     const model = deps.backend.versions.get(task.spec.modelVersion);
     if (!model) throw new UnrecoverableError(`model version ${task.spec.modelVersion} is not loaded by this worker`);
@@ -39,6 +49,7 @@ export function createShardProcessor(deps: ShardProcessorDeps) {
 
     const k = task.spec.numImages;
     const D = model.embeddingDim;
+    const chunkUsers = usersPerCall(k, task.spec.steps, deps.chunkUsers ?? 64, deps.chunkWork ?? 0);
     const rows: Float32Array[] = [];
     const failed: DecodeShardTask["failed"] = [];
     const stillWanted = async () => !deadlinePassed(task.spec) && (await deps.batches.shardStep(task.batchId, task.shard, "sampling")) === "ok";
@@ -74,7 +85,7 @@ export function createShardProcessor(deps: ShardProcessorDeps) {
       for (const j of rejectedUsers)
         failed.push({ position: task.firstPosition + start + j, code: "UNKNOWN_USER", message: `user ${users[j]} is not in model ${task.spec.modelVersion}` });
       rows.push(outcome.embeddings);
-      deps.observe?.(outcome.served.length * 2, outcome.served.length);
+      deps.countEmbeddings?.(outcome.served.length);
     }
     const embeddings = new Float32Array(rows.reduce((n, r) => n + r.length, 0));
     let offset = 0;
