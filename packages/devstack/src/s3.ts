@@ -16,13 +16,14 @@ export interface S3Server {
 }
 
 /** s3rver in its own process on a free loopback port, with one bucket, data in `dir`. */
-export async function startS3(opts: { bucket?: string; dir?: string } = {}): Promise<S3Server> {
+/** `logPuts`: s3rver prints `{"msg":"s3 put","key":…}` for every object written (fault tests count them). */
+export async function startS3(opts: { bucket?: string; dir?: string; logPuts?: boolean } = {}): Promise<S3Server> {
   const port = await freePort();
   const bucket = opts.bucket ?? "rebeca";
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), "rebeca-s3-")));
   const main = fileURLToPath(new URL("../dist/s3rver-main.js", import.meta.url));
   const launch = async () => {
-    const p = startProcess("s3rver", process.execPath, [main, String(port), dir, bucket]);
+    const p = startProcess("s3rver", process.execPath, [main, String(port), dir, bucket, ...(opts.logPuts ? ["log-puts"] : [])]);
     await p.waitFor((l) => (jsonLine(l)?.msg === "s3rver ready" ? true : undefined), 20_000);
     return p;
   };

@@ -24,6 +24,8 @@ export interface StackOptions {
   modelsDir?: string;
   /** Where s3rver keeps objects. @default a temporary directory */
   s3Dir?: string;
+  /** s3rver logs every object written (see `startS3`). @default false */
+  s3LogPuts?: boolean;
 }
 
 export interface Stack {
@@ -58,7 +60,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const tenants = Object.fromEntries(names.map((n) => [n, newTenant(n)]));
   const prefix = opts.prefix ?? `{t-${randomBytes(4).toString("hex")}}`;
   const adminKey = `rk_admin_${randomBytes(18).toString("base64url")}`;
-  const [redis, s3] = await Promise.all([startRedis({ aof: opts.aof }), startS3({ dir: opts.s3Dir })]);
+  const [redis, s3] = await Promise.all([startRedis({ aof: opts.aof }), startS3({ dir: opts.s3Dir, logPuts: opts.s3LogPuts })]);
   const common: Record<string, string> = {
     REDIS_URL: redis.url,
     QUEUE_PREFIX: prefix,

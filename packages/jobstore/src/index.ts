@@ -2,3 +2,4 @@ export * from "./records.js";
 export * from "./store.js";
 export * from "./batches.js";
 export * from "./stores.js";
+export * from "./shard-progress.js";

@@ -5,7 +5,7 @@
  * stage workers that feed them. Main wires it to config, connections and the shutdown.
  */
 import { resolveModelVersions, sessionOptionsOf } from "@rebeca/inference";
-import { createStores } from "@rebeca/jobstore";
+import { createShardProgress, createStores } from "@rebeca/jobstore";
 import {
   createFailureRouter,
   createFairLanes,
@@ -50,6 +50,7 @@ export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerCo
     onFinished: createJobOutcomeCounter(registry),
   });
   const metrics = createDecoderMetrics(registry);
+  const shardProgress = createShardProgress(deps.redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS });
 
   const lanes = createFairLanes({ lanes: config.DECODE_LANES, weight: weightOf(config.TENANT_WEIGHTS) });
   if (config.DECODE_MAX_BATCH > 1) {
@@ -79,6 +80,8 @@ export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerCo
       lanes,
       jobs: queues,
       observe: metrics.images,
+      progressOf: (batchId, shard) => shardProgress.of(batchId, shard),
+      onChunks: metrics.shardImages,
     }),
     finalizeBatch: createFinalizeProcessor({ batches, blobs }),
   };

@@ -16,6 +16,7 @@ import { encodePng, imageAt } from "@rebeca/inference";
 import type { BlobStore } from "@rebeca/storage";
 import { countShard, nextTraceparent, UnrecoverableError, type FairLanes } from "@rebeca/platform";
 import { inOrder } from "./ordered-reads.js";
+import { runChunks, type ShardProgress } from "./shard-chunks.js";
 import type { LoadedDecoder } from "./processor.js";
 
 export interface ShardDecodeDeps {
@@ -27,11 +28,25 @@ export interface ShardDecodeDeps {
   lanes?: FairLanes;
   /** Where the batch's finalize step goes once its last shard is counted. */
   jobs: Pick<JobSink, "add">;
-  /** Images decoded per decoder call: the grain at which tenants take turns. @default 32 */
+  /** Images decoded per decoder call: the grain at which tenants take turns and progress is recorded. @default 32 */
   chunkImages?: number;
   /** Parallel uploads per shard. @default 16 */
   uploadConcurrency?: number;
   observe?: (images: number) => void;
+  /** The record of a shard's finished chunks (spot-safe resume); default: kept in memory, lost with the process. */
+  progressOf?: (batchId: string, shard: number) => ShardProgress<StoredImage> & { clear(): Promise<void> };
+  /** Asked between chunks; a reason stops the shard there and hands it back (see `runChunks`). */
+  shouldStop?: () => string | undefined;
+  /** Per shard run: images taken from the progress record and images decoded now. */
+  onChunks?: (n: { resumedImages: number; decodedImages: number }) => void;
+}
+
+/** One stored image of a batch user, as its result line lists it. */
+type StoredImage = NonNullable<UserResult["images"]>[number];
+
+function inMemoryProgress<T>(): ShardProgress<T> & { clear(): Promise<void> } {
+  const records = new Map<number, T[]>();
+  return { finished: async () => records, record: async (start, out) => void records.set(start, out), clear: async () => records.clear() };
 }
 
 /** Runs `fn` over items with at most `limit` in flight. */
@@ -83,35 +98,49 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
     if (embeddings.length !== total * task.embeddingDim)
       throw new UnrecoverableError(`shard embeddings hold ${embeddings.length} values, expected ${total}×${task.embeddingDim}`);
 
-    const images: { png: Uint8Array; width: number; height: number }[] = [];
-    for (let start = 0; start < total; start += chunkImages) {
-      const count = Math.min(chunkImages, total - start);
-      const release = deps.lanes ? await deps.lanes.acquire(task.tenant, count) : () => {};
-      let decoded;
-      try {
-        // Image n is (user n / k, index n % k): the same seed the prior drew its embedding with.
-        const seeds = Array.from({ length: count }, (_, i) => batchImageSeed(task.spec.seed, served[Math.floor((start + i) / k)]!.position, (start + i) % k));
-        decoded = await loaded.decoder.decode(embeddings.subarray(start * task.embeddingDim, (start + count) * task.embeddingDim), count, seeds);
-      } finally {
-        release();
-      }
-      // PNG encoding is outside the lane: the lane is the model's, and another tenant may be waiting.
-      for (let i = 0; i < count; i++) images.push({ png: encodePng(imageAt(decoded, i)), width: decoded.width, height: decoded.height });
-    }
-    const uploaded = await mapLimit(images, deps.uploadConcurrency ?? 16, async (img, n) => {
-      const user = served[Math.floor(n / k)]!;
-      const index = n % k;
-      const uri = await blobs.put(objectKeys.batchImage(task.tenant, task.batchId, user.position, index), img.png, "image/png");
-      return {
-        uri,
-        sha256: createHash("sha256").update(img.png).digest("hex"),
-        bytes: img.png.byteLength,
-        width: img.width,
-        height: img.height,
-        seed: batchImageSeed(task.spec.seed, user.position, index),
-      };
+    // Chunk by chunk: decode (in the tenant's fair share), encode, upload, record. A successor of a
+    // killed worker resumes after the recorded chunks (deterministic keys: a redone chunk overwrites).
+    const progress = deps.progressOf?.(task.batchId, task.shard) ?? inMemoryProgress<StoredImage>();
+    const { outputs: uploaded, resumedImages } = await runChunks<StoredImage>({
+      total,
+      chunkImages,
+      progress,
+      shouldStop: deps.shouldStop,
+      run: async (start, count) => {
+        const release = deps.lanes ? await deps.lanes.acquire(task.tenant, count) : () => {};
+        let decoded;
+        try {
+          // Image n is (user n / k, index n % k): the same seed the prior drew its embedding with.
+          const seeds = Array.from({ length: count }, (_, i) => batchImageSeed(task.spec.seed, served[Math.floor((start + i) / k)]!.position, (start + i) % k));
+          decoded = await loaded.decoder.decode(embeddings.subarray(start * task.embeddingDim, (start + count) * task.embeddingDim), count, seeds);
+        } finally {
+          release();
+        }
+        // PNG encoding and uploads are outside the lane: the lane is the model's, and another tenant may be waiting.
+        const stored = await mapLimit(
+          Array.from({ length: count }, (_, i) => i),
+          deps.uploadConcurrency ?? 16,
+          async (i) => {
+            const n = start + i;
+            const user = served[Math.floor(n / k)]!;
+            const index = n % k;
+            const png = encodePng(imageAt(decoded, i));
+            const uri = await blobs.put(objectKeys.batchImage(task.tenant, task.batchId, user.position, index), png, "image/png");
+            return {
+              uri,
+              sha256: createHash("sha256").update(png).digest("hex"),
+              bytes: png.byteLength,
+              width: decoded.width,
+              height: decoded.height,
+              seed: batchImageSeed(task.spec.seed, user.position, index),
+            };
+          },
+        );
+        deps.observe?.(count);
+        return stored;
+      },
     });
-    deps.observe?.(images.length);
+    deps.onChunks?.({ resumedImages, decodedImages: total - resumedImages });
 
     const lines: UserResult[] = task.userIds.map((userId, j) => {
       const position = task.firstPosition + j;
@@ -143,6 +172,7 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
       task.traceparent ? nextTraceparent(task.traceparent) : "",
     );
     await countShard(deps, task, { succeeded: served.length, failed: failedAt.size, cancelled: 0 });
+    await progress.clear();
     return "done";
   };
 }
