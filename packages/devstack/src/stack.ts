@@ -24,6 +24,8 @@ export interface StackOptions {
   modelsDir?: string;
   /** Where s3rver keeps objects. @default a temporary directory */
   s3Dir?: string;
+  /** Redis over TLS only (`rediss://`); the services trust `caFile` through NODE_EXTRA_CA_CERTS. */
+  redisTls?: { certFile: string; keyFile: string; caFile: string };
   /** s3rver logs every object written (see `startS3`). @default false */
   s3LogPuts?: boolean;
 }
@@ -60,7 +62,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const tenants = Object.fromEntries(names.map((n) => [n, newTenant(n)]));
   const prefix = opts.prefix ?? `{t-${randomBytes(4).toString("hex")}}`;
   const adminKey = `rk_admin_${randomBytes(18).toString("base64url")}`;
-  const [redis, s3] = await Promise.all([startRedis({ aof: opts.aof }), startS3({ dir: opts.s3Dir, logPuts: opts.s3LogPuts })]);
+  const [redis, s3] = await Promise.all([startRedis({ aof: opts.aof, tls: opts.redisTls }), startS3({ dir: opts.s3Dir, logPuts: opts.s3LogPuts })]);
   const common: Record<string, string> = {
     REDIS_URL: redis.url,
     QUEUE_PREFIX: prefix,
@@ -81,6 +83,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     DRAIN_DEADLINE_MS: "10000",
     // The SDK warns that releases after January 2027 need Node 22; production images use Node 22.
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+    ...(opts.redisTls ? { NODE_EXTRA_CA_CERTS: opts.redisTls.caFile } : {}),
   };
   const envFor = (name: ServiceName) => ({ ...common, ...opts.env?.["*"], ...opts.env?.[name] });
   const services: Stack["services"] = {};

@@ -1,6 +1,7 @@
 export * from "./config.js";
 export * from "./logger.js";
 export * from "./redis.js";
+export * from "./redis-url.js";
 export * from "./metrics.js";
 export * from "./http.js";
 export * from "./shutdown.js";
