@@ -10,6 +10,7 @@ export * from "./stage-worker.js";
 export * from "./ssrf.js";
 export * from "./fair-lanes.js";
 export * from "./trace.js";
+export * from "./tracing.js";
 export * from "./priority.js";
 export * from "./model-thread.js";
 export * from "./batch-steps.js";

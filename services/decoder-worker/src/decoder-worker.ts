@@ -11,6 +11,7 @@ import {
   createFairLanes,
   createJobOutcomeCounter,
   drainStageWorkers,
+  inSpan,
   stageWorkerSettings,
   startStageWorkers,
   weightOf,
@@ -42,7 +43,12 @@ export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerCo
       )
     : undefined;
   const decoders = threaded?.decoders ?? (await loadDecoders(config.MODELS_DIR, versions, session, log, latentOverrides(config)));
-  const blobs = await createBlobStore(config);
+  const untracedBlobs = await createBlobStore(config);
+  // Each upload is a span of the job's trace (OpenTelemetry, when on).
+  const blobs: typeof untracedBlobs = {
+    ...untracedBlobs,
+    put: (key, body, type) => inSpan("upload", undefined, { "rebeca.bytes": body.byteLength }, () => untracedBlobs.put(key, body, type)),
+  };
   const { store, batches } = createStores(deps.redis, {
     prefix: config.QUEUE_PREFIX,
     retentionSeconds: config.JOB_RETENTION_SECONDS,
