@@ -136,7 +136,7 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
     const all = objs();
     const workers = byKind(all, "Deployment").filter((d) => /^rebeca-(prior|decoder)-worker/.test(d.metadata.name));
     const pdbs = byKind(all, "PodDisruptionBudget");
-    expect(workers.length).toBe(overlay === "prod" ? 4 : 2);
+    expect(workers.length).toBe(overlay === "dev" ? 2 : 4);
     for (const d of workers) {
       const name = d.metadata.name;
       expect(pdbs.filter((p) => matches(p.spec.selector.matchLabels, d.spec.template.metadata.labels)).length, name).toBe(1);
@@ -144,7 +144,7 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
         expect(matches(d.spec.selector.matchLabels, other.spec.template.metadata.labels), `${name} selects ${other.metadata.name}'s pods`).toBe(false);
       const env = effectiveEnv(all, d.spec.template.spec.containers[0]);
       const batchPool = name.endsWith("-batch");
-      expect(env.WORK_CLASSES ?? "interactive,batch", name).toBe(batchPool ? "batch" : overlay === "prod" ? "interactive" : "interactive,batch");
+      expect(env.WORK_CLASSES ?? "interactive,batch", name).toBe(batchPool ? "batch" : overlay === "dev" ? "interactive,batch" : "interactive");
       expect(Number(env.PROCESS_NICE ?? 0), name).toBe(batchPool ? 10 : 0);
       const so = byKind(all, "ScaledObject").find((s) => s.spec.scaleTargetRef.name === name);
       expect(so, `${name} has a ScaledObject`).toBeDefined();
@@ -239,6 +239,30 @@ describe("Redis", () => {
     expect(one(prod, "Service", "rebeca-redis").spec.type).toBe("ExternalName");
     // Production secrets are never rendered from the repository.
     expect(byKind(prod, "Secret")).toEqual([]);
+  });
+
+  it("spot: the batch decoder pool runs on spot GPU nodes and is gone within a 30 s preemption notice", () => {
+    const spot = renderOverlay("spot");
+    const decoders = byKind(spot, "Deployment").filter((d) => d.metadata.name.startsWith("rebeca-decoder-worker"));
+    const onSpot = (d: Obj) => d.spec.template.spec.nodeSelector?.["karpenter.sh/capacity-type"] === "spot";
+    expect(decoders.filter(onSpot).map((d) => d.metadata.name)).toEqual(["rebeca-decoder-worker-batch"]);
+    const pool = one(spot, "Deployment", "rebeca-decoder-worker-batch");
+    const pod = pool.spec.template.spec;
+    // The GPU taint is still tolerated (a patched list replaces the base's) and spot taints are too.
+    expect(pod.tolerations).toContainEqual({ key: GPU, operator: "Exists", effect: "NoSchedule" });
+    expect(pod.tolerations.map((t: Obj) => t.key)).toEqual(expect.arrayContaining(["cloud.google.com/gke-spot", "kubernetes.azure.com/scalesetpriority"]));
+    const env = effectiveEnv(spot, pod.containers[0]);
+    const preStop = pod.containers[0].lifecycle?.preStop?.exec?.command;
+    const preStopS = preStop?.[0] === "sleep" ? Number(preStop[1]) : 0;
+    expect(pod.terminationGracePeriodSeconds).toBeLessThan(30);
+    expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(preStopS + Number(env.DRAIN_DEADLINE_MS) / 1000);
+    expect(Number(env.LOCK_DURATION_MS)).toBeGreaterThan(Number(env.DRAIN_DEADLINE_MS));
+    expect(Number(env.DECODE_CHUNK_IMAGES)).toBeGreaterThan(0);
+    const pdbs = byKind(spot, "PodDisruptionBudget").filter((p) => matches(p.spec.selector.matchLabels, pool.spec.template.metadata.labels));
+    expect(pdbs).toHaveLength(1);
+    // Interactive decoders and the on-demand pools are unchanged from prod.
+    const prodMain = one(renderOverlay("prod"), "Deployment", "rebeca-decoder-worker");
+    expect(one(spot, "Deployment", "rebeca-decoder-worker").spec).toEqual(prodMain.spec);
   });
 
   it("the base renders on its own too", () => {

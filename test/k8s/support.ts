@@ -4,7 +4,7 @@ import { parseAllDocuments } from "yaml";
 
 export const REPO = fileURLToPath(new URL("../../", import.meta.url));
 export const K8S = `${REPO}deploy/k8s/`;
-export const OVERLAYS = ["dev", "prod"] as const;
+export const OVERLAYS = ["dev", "prod", "spot"] as const;
 
 export type Obj = Record<string, any>;
 

@@ -8,7 +8,7 @@ import { BatchState, type Batch } from "@rebeca/contracts/grpc-batches";
 import type { SamplerName, SpacingName } from "@rebeca/contracts";
 import { toProtoSampler, toProtoSpacing } from "@rebeca/contracts/sampler-enums";
 import { redisKeys, STAGES, stageQueue, WORK_CLASSES } from "@rebeca/contracts";
-import { backlogOf, openQueue } from "@rebeca/platform";
+import { backlogOf, openQueue, redisTargetOf } from "@rebeca/platform";
 import { intFlag, labels, parseArgs, USAGE, UsageError, type Command } from "./args.js";
 import { formatEta, renderProgress } from "./progress.js";
 import { runEval } from "./eval.js";
@@ -127,7 +127,10 @@ function s3FromEnv(): S3Client {
 
 async function backlog() {
   const prefix = process.env.QUEUE_PREFIX ?? "{rebeca}";
-  const redis = new Redis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379", { maxRetriesPerRequest: 1 });
+  // Any REDIS_URL form the services take (TLS, Sentinel).
+  const target = redisTargetOf(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
+  const options = { ...target.options, maxRetriesPerRequest: 1 };
+  const redis = target.url ? new Redis(target.url, options) : new Redis(options);
   try {
     const tenants = (await redis.smembers(redisKeys(prefix).tenants())).sort();
     console.log(["stage", "class", "tenant", "total", "wait", "prioritized", "active", "delayed"].join("\t"));

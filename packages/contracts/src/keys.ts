@@ -18,6 +18,8 @@ export function redisKeys(prefix: string) {
     tenantBatches: (tenant: string) => `${prefix}:batches:${tenant}`,
     /** Per-shard state, so each shard is counted into its batch exactly once. */
     shard: (batchId: string, index: number) => `${prefix}:shard:${batchId}:${index}`,
+    /** A decode shard's finished chunks (first image → outputs JSON), so a successor resumes after them. */
+    shardChunks: (batchId: string, index: number) => `${prefix}:shardchunks:${batchId}:${index}`,
     /** Tenants that have queues; workers watch it to open a worker per tenant queue. */
     tenants: () => `${prefix}:tenants`,
     /** Jobs and batches whose outputs have a lifetime, scored by when they may be due (the retention sweeper's index). */

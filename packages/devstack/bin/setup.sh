@@ -16,6 +16,8 @@ done
 
 apt_packages=()
 command -v redis-server >/dev/null || apt_packages+=(redis-server)
+# The Redis failover fault test runs three sentinels (test/faults/redis-sentinel.test.ts).
+command -v redis-sentinel >/dev/null || apt_packages+=(redis-sentinel)
 # kubectl renders deploy/k8s in test/k8s (`kubectl kustomize`). Debian's kubernetes-client ships
 # kubectl 1.20 (kustomize v2.0.3); the manifests are written to render on it and on newer ones.
 command -v kubectl >/dev/null || apt_packages+=(kubernetes-client)

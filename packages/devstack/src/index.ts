@@ -1,6 +1,7 @@
 export * from "./process.js";
 export * from "./ports.js";
 export * from "./redis.js";
+export * from "./redis-sentinel.js";
 export * from "./s3.js";
 export * from "./services.js";
 export * from "./webhook-receiver.js";

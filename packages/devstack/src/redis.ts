@@ -19,12 +19,36 @@ export interface RedisServer {
  * A real redis-server on a free loopback port, with the settings production uses: `noeviction`
  * (BullMQ must never lose keys) and, when asked, AOF with `appendfsync everysec`.
  */
-export async function startRedis(opts: { aof?: boolean; binary?: string } = {}): Promise<RedisServer> {
+export async function startRedis(
+  opts: {
+    aof?: boolean;
+    binary?: string;
+    /** More server arguments (e.g. `--replicaof`). */
+    args?: string[];
+    /** Serve TLS only, with these PEM files (clients unauthenticated); `url` is then `rediss://`. */
+    tls?: { certFile: string; keyFile: string; caFile: string };
+  } = {},
+): Promise<RedisServer> {
   const port = await freePort();
   const dir = await mkdtemp(join(tmpdir(), "rebeca-redis-"));
+  const listen = opts.tls
+    ? [
+        "--port",
+        "0",
+        "--tls-port",
+        String(port),
+        "--tls-cert-file",
+        opts.tls.certFile,
+        "--tls-key-file",
+        opts.tls.keyFile,
+        "--tls-ca-cert-file",
+        opts.tls.caFile,
+        "--tls-auth-clients",
+        "no",
+      ]
+    : ["--port", String(port)];
   const args = [
-    "--port",
-    String(port),
+    ...listen,
     "--bind",
     "127.0.0.1",
     "--dir",
@@ -37,6 +61,7 @@ export async function startRedis(opts: { aof?: boolean; binary?: string } = {}):
     opts.aof ? "yes" : "no",
     "--appendfsync",
     "everysec",
+    ...(opts.args ?? []),
   ];
   const binary = opts.binary ?? "redis-server";
   const launch = async () => {
@@ -45,7 +70,7 @@ export async function startRedis(opts: { aof?: boolean; binary?: string } = {}):
     return p;
   };
   const server: RedisServer = {
-    url: `redis://127.0.0.1:${port}`,
+    url: `${opts.tls ? "rediss" : "redis"}://127.0.0.1:${port}`,
     port,
     dir,
     process: await launch(),

@@ -16,7 +16,8 @@ export interface S3Server {
 }
 
 /** s3rver in its own process on a free loopback port, with one bucket, data in `dir`. */
-export async function startS3(opts: { bucket?: string; dir?: string } = {}): Promise<S3Server> {
+/** `logPuts`: s3rver prints `{"msg":"s3 put","key":…}` for every object written (fault tests count them). */
+export async function startS3(opts: { bucket?: string; dir?: string; logPuts?: boolean } = {}): Promise<S3Server> {
   const port = await freePort();
   const bucket = opts.bucket ?? "rebeca";
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), "rebeca-s3-")));
@@ -24,7 +25,7 @@ export async function startS3(opts: { bucket?: string; dir?: string } = {}): Pro
   const launch = async () => {
     // s3rver encrypts listing continuation tokens with DES, which OpenSSL 3 only offers through
     // its legacy provider: without it every listing past 1,000 keys fails with InternalError.
-    const p = startProcess("s3rver", process.execPath, ["--openssl-legacy-provider", main, String(port), dir, bucket]);
+    const p = startProcess("s3rver", process.execPath, ["--openssl-legacy-provider", main, String(port), dir, bucket, ...(opts.logPuts ? ["log-puts"] : [])]);
     await p.waitFor((l) => (jsonLine(l)?.msg === "s3rver ready" ? true : undefined), 20_000);
     return p;
   };

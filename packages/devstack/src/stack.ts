@@ -24,6 +24,10 @@ export interface StackOptions {
   modelsDir?: string;
   /** Where s3rver keeps objects. @default a temporary directory */
   s3Dir?: string;
+  /** Redis over TLS only (`rediss://`); the services trust `caFile` through NODE_EXTRA_CA_CERTS. */
+  redisTls?: { certFile: string; keyFile: string; caFile: string };
+  /** s3rver logs every object written (see `startS3`). @default false */
+  s3LogPuts?: boolean;
 }
 
 export interface Stack {
@@ -60,7 +64,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const tenants = Object.fromEntries(names.map((n) => [n, newTenant(n)]));
   const prefix = opts.prefix ?? `{t-${randomBytes(4).toString("hex")}}`;
   const adminKey = `rk_admin_${randomBytes(18).toString("base64url")}`;
-  const [redis, s3] = await Promise.all([startRedis({ aof: opts.aof }), startS3({ dir: opts.s3Dir })]);
+  const [redis, s3] = await Promise.all([startRedis({ aof: opts.aof, tls: opts.redisTls }), startS3({ dir: opts.s3Dir, logPuts: opts.s3LogPuts })]);
   const common: Record<string, string> = {
     REDIS_URL: redis.url,
     QUEUE_PREFIX: prefix,
@@ -81,6 +85,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     HTTP_JSON_HOST: "127.0.0.1",
     ORT_INTRA_OP_THREADS: "1",
     DRAIN_DEADLINE_MS: "10000",
+    ...(opts.redisTls ? { NODE_EXTRA_CA_CERTS: opts.redisTls.caFile } : {}),
   };
   const envFor = (name: ServiceName) => ({ ...common, ...opts.env?.["*"], ...opts.env?.[name] });
   const services: Stack["services"] = {};

@@ -4,3 +4,4 @@ export * from "./batches.js";
 export * from "./stores.js";
 export * from "./retention.js";
 export * from "./deadlines.js";
+export * from "./shard-progress.js";

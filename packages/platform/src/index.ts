@@ -1,6 +1,7 @@
 export * from "./config.js";
 export * from "./logger.js";
 export * from "./redis.js";
+export * from "./redis-url.js";
 export * from "./metrics.js";
 export * from "./http.js";
 export * from "./shutdown.js";
@@ -9,6 +10,7 @@ export * from "./stage-worker.js";
 export * from "./ssrf.js";
 export * from "./fair-lanes.js";
 export * from "./trace.js";
+export * from "./tracing.js";
 export * from "./priority.js";
 export * from "./model-thread.js";
 export * from "./batch-steps.js";

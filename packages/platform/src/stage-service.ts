@@ -17,6 +17,7 @@ import { lowerProcessPriority } from "./priority.js";
 import { createRedis, waitReady } from "./redis.js";
 import { createQueueCache, registerBacklogMetrics, type QueueCache } from "./queues.js";
 import { createShutdown } from "./shutdown.js";
+import { startTracing } from "./tracing.js";
 import { handBackAfterMs, type StageWorkerOptions, type StageWorkers } from "./stage-worker.js";
 
 /** Config of a stage worker process: what it serves, at which priority, and its BullMQ lock policy. */
@@ -106,6 +107,7 @@ export async function runStageService<C extends StageServiceConfig>(o: {
 }): Promise<void> {
   const { config, log } = o;
   if (config.PROCESS_NICE > 0) lowerProcessPriority(config.PROCESS_NICE);
+  const tracing = startTracing(o.service);
   const health = { ready: false };
   const registry = createMetricsRegistry(o.service);
   const ops = await startOpsServer({ host: config.HTTP_HOST, port: config.HTTP_PORT, registry, health });
@@ -134,5 +136,6 @@ export async function runStageService<C extends StageServiceConfig>(o: {
   shutdown.add("close queues", () => queues.close());
   shutdown.add("close redis", () => Promise.all([redis.quit(), workerConnection.quit()]));
   shutdown.add("close ops server", () => ops.close());
+  shutdown.add("flush spans", () => tracing.shutdown());
   shutdown.installSignalHandlers();
 }

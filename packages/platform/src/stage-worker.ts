@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import { Counter, Histogram, type Registry } from "prom-client";
 import { JOB_CATALOG, jobKindOf, stageQueue, WORK_CLASSES, type JobData, type JobKind, type JobKindOf, type Stage, type WorkClass } from "@rebeca/contracts";
 import { DURATION_BUCKETS } from "./metrics.js";
+import { inSpan, recordSpan } from "./tracing.js";
 
 export { UnrecoverableError };
 
@@ -10,6 +11,9 @@ export { UnrecoverableError };
 export const HOP_BUCKETS = [
   0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
 ];
+
+/** The span each stage's jobs run in (OpenTelemetry, when on): the job stage it is. */
+const STAGE_SPANS: Partial<Record<Stage, string>> = { prior: "sampling", decode: "decoding" };
 
 /** The work of one job kind; throw to retry, UnrecoverableError when a retry cannot help. */
 export type StageHandler<K extends JobKind> = (data: JobData<K>, job: Job, tenant: string) => Promise<"done" | "skipped">;
@@ -121,6 +125,8 @@ export async function startStageWorkers<S extends Stage>(o: StageWorkerOptions<S
         const kind = jobKindOf(o.stage, job.name);
         const run = (async () => {
           hop.observe(metric, Math.max(0, (Date.now() - job.timestamp) / 1000));
+          const traceparent = (job.data as { traceparent?: string } | undefined)?.traceparent;
+          recordSpan("queue wait", traceparent, job.timestamp, Date.now(), { "rebeca.queue": queue, "rebeca.job.name": job.name });
           const stop = duration.startTimer(metric);
           try {
             if (!kind) throw new UnrecoverableError(`no ${queue} job is named ${JSON.stringify(job.name)}`);
@@ -131,7 +137,8 @@ export async function startStageWorkers<S extends Stage>(o: StageWorkerOptions<S
               throw new UnrecoverableError(`bad ${queue} ${job.name} payload: ${(err as Error).message}`);
             }
             const handler = o.handlers[kind] as StageHandler<JobKind>;
-            const result = await handler(data as JobData<JobKind>, job, tenant);
+            const span = { "rebeca.job.name": job.name, "rebeca.tenant": tenant, "rebeca.attempt": job.attemptsMade + 1 };
+            const result = await inSpan(STAGE_SPANS[queue] ?? queue, traceparent, span, () => handler(data as JobData<JobKind>, job, tenant));
             outcomes.inc({ ...metric, outcome: result });
             return result;
           } catch (err) {

@@ -29,7 +29,14 @@ export function childSpan(parent: TraceContext | null): TraceContext {
   return { traceId: parent?.traceId ?? randomBytes(16).toString("hex"), spanId: randomBytes(8).toString("hex"), sampled: parent?.sampled ?? true };
 }
 
+let exported: ((incoming: string | undefined) => string | undefined) | undefined;
+
+/** Installed by `startTracing`: hand-offs then name exported spans (see tracing.ts). */
+export function setHandoff(fn: typeof exported): void {
+  exported = fn;
+}
+
 /** `traceparent` of the next hop after a stage that received `incoming`. */
 export function nextTraceparent(incoming: string | undefined): string {
-  return formatTraceparent(childSpan(parseTraceparent(incoming)));
+  return exported?.(incoming) ?? formatTraceparent(childSpan(parseTraceparent(incoming)));
 }

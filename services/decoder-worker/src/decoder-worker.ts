@@ -6,12 +6,13 @@
  */
 import { resolveModelVersions, sessionOptionsOf } from "@rebeca/inference";
 import { JOB_ERROR_CODES } from "@rebeca/contracts";
-import { createStores } from "@rebeca/jobstore";
+import { createShardProgress, createStores } from "@rebeca/jobstore";
 import {
   createFailureRouter,
   createFairLanes,
   createJobOutcomeCounter,
   drainStageWorkers,
+  inSpan,
   stageWorkerSettings,
   startStageWorkers,
   weightOf,
@@ -44,7 +45,12 @@ export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerCo
       )
     : undefined;
   const decoders = threaded?.decoders ?? (await loadDecoders(config.MODELS_DIR, versions, session, log, latentOverrides(config)));
-  const blobs = await createBlobStore(config);
+  const untracedBlobs = await createBlobStore(config);
+  // Each upload is a span of the job's trace (OpenTelemetry, when on).
+  const blobs: typeof untracedBlobs = {
+    ...untracedBlobs,
+    put: (key, body, type) => inSpan("upload", undefined, { "rebeca.bytes": body.byteLength }, () => untracedBlobs.put(key, body, type)),
+  };
   const { store, batches } = createStores(deps.redis, {
     prefix: config.QUEUE_PREFIX,
     retentionSeconds: config.JOB_RETENTION_SECONDS,
@@ -54,6 +60,7 @@ export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerCo
   const metrics = createDecoderMetrics(registry);
   const meter = createDecoderMeter(registry);
   for (const loaded of decoders.values()) loaded.decoder = meter(loaded.decoder);
+  const shardProgress = createShardProgress(deps.redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS });
 
   const lanes = createFairLanes({ lanes: config.DECODE_LANES, weight: weightOf(config.TENANT_WEIGHTS) });
   if (config.DECODE_MAX_BATCH > 1) {
@@ -83,6 +90,8 @@ export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerCo
       lanes,
       jobs: queues,
       observe: metrics.images,
+      progressOf: (batchId, shard) => shardProgress.of(batchId, shard),
+      onChunks: metrics.shardImages,
     }),
     finalizeBatch: createFinalizeProcessor({ batches, blobs }),
   };

@@ -24,7 +24,18 @@ export function createDecoderMetrics(registry: Registry) {
     buckets: [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   });
+  const shardImages = new Counter({
+    name: "rebeca_decoder_shard_images_total",
+    help: "Images of decode shards by source: decoded now, or resumed from the shard's progress record (a predecessor's finished chunks)",
+    labelNames: ["source"],
+    registers: [registry],
+  });
   return {
+    /** One decode shard run: images resumed from its progress record and images decoded now. */
+    shardImages(n: { resumedImages: number; decodedImages: number }) {
+      shardImages.inc({ source: "resumed" }, n.resumedImages);
+      shardImages.inc({ source: "decoded" }, n.decodedImages);
+    },
     /** Images decoded and stored. */
     images: (n: number) => imagesTotal.inc(n),
     /** One decoder call of the micro-batcher for model `version`. */

@@ -17,6 +17,7 @@ import { encodePng, imageAt } from "@rebeca/inference";
 import type { BlobStore } from "@rebeca/storage";
 import { countShard, nextTraceparent, UnrecoverableError, type FairLanes } from "@rebeca/platform";
 import { inOrder } from "./ordered-reads.js";
+import { runChunks, type ShardProgress } from "./shard-chunks.js";
 import type { LoadedDecoder } from "./processor.js";
 
 export interface ShardDecodeDeps {
@@ -28,11 +29,25 @@ export interface ShardDecodeDeps {
   lanes?: FairLanes;
   /** Where the batch's finalize step goes once its last shard is counted. */
   jobs: Pick<JobSink, "add">;
-  /** Images decoded per decoder call: the grain at which tenants take turns. @default 32 */
+  /** Images decoded per decoder call: the grain at which tenants take turns and progress is recorded. @default 32 */
   chunkImages?: number;
   /** Parallel uploads per shard. @default 16 */
   uploadConcurrency?: number;
   observe?: (images: number) => void;
+  /** The record of a shard's finished chunks (spot-safe resume); default: kept in memory, lost with the process. */
+  progressOf?: (batchId: string, shard: number) => ShardProgress<StoredImage> & { clear(): Promise<void> };
+  /** Asked between chunks; a reason stops the shard there and hands it back (see `runChunks`). */
+  shouldStop?: () => string | undefined;
+  /** Per shard run: images taken from the progress record and images decoded now. */
+  onChunks?: (n: { resumedImages: number; decodedImages: number }) => void;
+}
+
+/** One stored image of a batch user, as its result line lists it. */
+type StoredImage = NonNullable<UserResult["images"]>[number];
+
+function inMemoryProgress<T>(): ShardProgress<T> & { clear(): Promise<void> } {
+  const records = new Map<number, T[]>();
+  return { finished: async () => records, record: async (start, out) => void records.set(start, out), clear: async () => records.clear() };
 }
 
 /** Runs `fn` over items with at most `limit` in flight. */
@@ -56,6 +71,7 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, i: number
  * result lines and counts the shard into its batch once. The stage that counts the last shard
  * enqueues the batch's finalize step. Past the batch's deadline no further chunk starts: the users
  * whose images were all decoded are kept and listed, the rest count as expired (no line, no object).
+ * Progress is recorded per chunk, so a killed worker's successor resumes after the last one stored.
  */
 export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
   const chunkImages = deps.chunkImages ?? 32;
@@ -85,39 +101,59 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
     if (embeddings.length !== total * task.embeddingDim)
       throw new UnrecoverableError(`shard embeddings hold ${embeddings.length} values, expected ${total}×${task.embeddingDim}`);
 
-    const images: { png: Uint8Array; width: number; height: number }[] = [];
-    for (let start = 0; start < total && !deadlinePassed(task.spec); start += chunkImages) {
-      const count = Math.min(chunkImages, total - start);
-      const release = deps.lanes ? await deps.lanes.acquire(task.tenant, count) : () => {};
-      let decoded;
-      try {
-        if (deadlinePassed(task.spec)) break; // the lane came free after the deadline: start nothing
-        // Image n is (user n / k, index n % k): the same seed the prior drew its embedding with.
-        const seeds = Array.from({ length: count }, (_, i) => batchImageSeed(task.spec.seed, served[Math.floor((start + i) / k)]!.position, (start + i) % k));
-        decoded = await loaded.decoder.decode(embeddings.subarray(start * task.embeddingDim, (start + count) * task.embeddingDim), count, seeds);
-      } finally {
-        release();
-      }
-      // PNG encoding is outside the lane: the lane is the model's, and another tenant may be waiting.
-      for (let i = 0; i < count; i++) images.push({ png: encodePng(imageAt(decoded, i)), width: decoded.width, height: decoded.height });
-    }
-    deps.observe?.(images.length);
-    // A deadline stop may split a user's images between chunks: only whole users are kept.
-    const done = Math.floor(images.length / k);
-    images.length = done * k;
-    const uploaded = await mapLimit(images, deps.uploadConcurrency ?? 16, async (img, n) => {
-      const user = served[Math.floor(n / k)]!;
-      const index = n % k;
-      const uri = await blobs.put(objectKeys.batchImage(task.tenant, task.batchId, user.position, index), img.png, "image/png");
-      return {
-        uri,
-        sha256: createHash("sha256").update(img.png).digest("hex"),
-        bytes: img.png.byteLength,
-        width: img.width,
-        height: img.height,
-        seed: batchImageSeed(task.spec.seed, user.position, index),
-      };
+    // Chunk by chunk: decode (in the tenant's fair share), encode, upload, record. A successor of a
+    // killed worker resumes after the recorded chunks (deterministic keys: a redone chunk overwrites).
+    const progress = deps.progressOf?.(task.batchId, task.shard) ?? inMemoryProgress<StoredImage>();
+    const { outputs: uploaded, resumedImages } = await runChunks<StoredImage>({
+      total,
+      chunkImages,
+      progress,
+      shouldStop: deps.shouldStop,
+      endEarly: () => deadlinePassed(task.spec),
+      run: async (start, count) => {
+        const release = deps.lanes ? await deps.lanes.acquire(task.tenant, count) : () => {};
+        let decoded;
+        try {
+          if (deadlinePassed(task.spec)) return null; // the lane came free after the deadline: start nothing
+          // Image n is (user n / k, index n % k): the same seed the prior drew its embedding with.
+          const seeds = Array.from({ length: count }, (_, i) => batchImageSeed(task.spec.seed, served[Math.floor((start + i) / k)]!.position, (start + i) % k));
+          decoded = await loaded.decoder.decode(embeddings.subarray(start * task.embeddingDim, (start + count) * task.embeddingDim), count, seeds);
+        } finally {
+          release();
+        }
+        // PNG encoding and uploads are outside the lane: the lane is the model's, and another tenant may be waiting.
+        const stored = await mapLimit(
+          Array.from({ length: count }, (_, i) => i),
+          deps.uploadConcurrency ?? 16,
+          async (i) => {
+            const n = start + i;
+            const user = served[Math.floor(n / k)]!;
+            const index = n % k;
+            const png = encodePng(imageAt(decoded, i));
+            const uri = await blobs.put(objectKeys.batchImage(task.tenant, task.batchId, user.position, index), png, "image/png");
+            return {
+              uri,
+              sha256: createHash("sha256").update(png).digest("hex"),
+              bytes: png.byteLength,
+              width: decoded.width,
+              height: decoded.height,
+              seed: batchImageSeed(task.spec.seed, user.position, index),
+            };
+          },
+        );
+        deps.observe?.(count);
+        return stored;
+      },
     });
+    deps.onChunks?.({ resumedImages, decodedImages: uploaded.length - resumedImages });
+    // A deadline stop may split a user's images between chunks: only whole users are kept, and the
+    // images of a user cut short are deleted (an expired user has no object and no line).
+    const done = Math.floor(uploaded.length / k);
+    const partial = uploaded.splice(done * k).map((_, i) => {
+      const n = done * k + i;
+      return objectKeys.batchImage(task.tenant, task.batchId, served[Math.floor(n / k)]!.position, n % k);
+    });
+    if (partial.length) await blobs.deleteMany(partial);
 
     const servedIndex = new Map(served.map((u, s) => [u.position, s]));
     const lines: UserResult[] = task.userIds.flatMap((userId, j): UserResult[] => {
@@ -150,6 +186,7 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
       task.traceparent ? nextTraceparent(task.traceparent) : "",
     );
     await countShard(deps, task, { succeeded: done, failed: failedAt.size, cancelled: 0, expired: served.length - done });
+    await progress.clear();
     return "done";
   };
 }

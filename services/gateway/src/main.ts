@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** Gateway entry point: config and wiring only (gateway.ts builds the parts). */
-import { createLogger, createMetricsRegistry, createRedis, createShutdown, fatal, loadConfig, startOpsServer, waitReady } from "@rebeca/platform";
+import { createLogger, createMetricsRegistry, createRedis, createShutdown, fatal, loadConfig, startOpsServer, startTracing, waitReady } from "@rebeca/platform";
 import { createBlobStore } from "@rebeca/storage";
 import { gatewayConfigSchema, readApiKeys } from "./config.js";
 import { startConsole } from "./console/server.js";
@@ -15,6 +15,7 @@ import { tlsFilesOf } from "./tls.js";
 async function main() {
   const config = loadConfig(gatewayConfigSchema);
   const log = createLogger("gateway", config.LOG_LEVEL);
+  const tracing = startTracing("gateway");
   const health = { ready: false };
   const registry = createMetricsRegistry("gateway");
   const models = await loadModelCatalog(config.MODELS_DIR, config.DEFAULT_MODEL_VERSION);
@@ -64,6 +65,7 @@ async function main() {
   shutdown.add("close queues", () => gateway.queues.close());
   shutdown.add("close redis", () => Promise.all([redis.quit(), queueConnection.quit()]));
   shutdown.add("close ops server", () => ops.close());
+  shutdown.add("flush spans", () => tracing.shutdown());
   shutdown.installSignalHandlers();
 }
 

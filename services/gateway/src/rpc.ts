@@ -1,8 +1,14 @@
 import { status, type Metadata, type sendUnaryData, type ServerReadableStream, type ServerUnaryCall } from "@grpc/grpc-js";
-import type { Logger } from "@rebeca/platform";
+import { inSpan, type Logger } from "@rebeca/platform";
 import { toServiceError } from "./errors.js";
 import type { GatewayMetrics } from "./metrics.js";
 import { wellFormed } from "./malformed.js";
+
+/** The caller's W3C `traceparent` metadata, if any (the parent of the call's span). */
+const traceHeader = (metadata: Metadata): string | undefined => {
+  const value = metadata.get("traceparent")[0];
+  return typeof value === "string" ? value : undefined;
+};
 
 /**
  * The edge every RPC goes through: authenticate, time, count by status code, map errors (and log
@@ -36,7 +42,13 @@ export function createRpcEdge(deps: { authenticate: (metadata: Metadata) => stri
   return {
     unary<Req, Res>(method: string, fn: (tenant: string, req: Req, metadata: Metadata) => Promise<Res>) {
       return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) =>
-        settle(method, (async () => fn(deps.authenticate(call.metadata), wellFormed(call.request), call.metadata))(), callback);
+        settle(
+          method,
+          inSpan(`gateway ${method}`, traceHeader(call.metadata), {}, async () =>
+            fn(deps.authenticate(call.metadata), wellFormed(call.request), call.metadata),
+          ),
+          callback,
+        );
     },
     clientStream<Req, Res>(method: string, fn: (tenant: string, call: ServerReadableStream<Req, Res>) => Promise<Res>) {
       return (call: ServerReadableStream<Req, Res>, callback: sendUnaryData<Res>) =>

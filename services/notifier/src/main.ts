@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** Notifier entry point: wiring only (see notifier.ts for the parts). */
 import { readFile } from "node:fs/promises";
-import { createLogger, createMetricsRegistry, createRedis, createShutdown, fatal, loadConfig, startOpsServer, waitReady } from "@rebeca/platform";
+import { createLogger, createMetricsRegistry, createRedis, createShutdown, fatal, loadConfig, startOpsServer, startTracing, waitReady } from "@rebeca/platform";
 import { notifierConfigSchema } from "./config.js";
 import { createNotifier } from "./notifier.js";
 import { parseWebhookSecrets } from "./secrets.js";
@@ -11,6 +11,7 @@ const bootLog = createLogger("notifier");
 async function main(): Promise<void> {
   const config = loadConfig(notifierConfigSchema);
   const log = createLogger("notifier", config.LOG_LEVEL);
+  const tracing = startTracing("notifier");
   const secrets = parseWebhookSecrets(config.WEBHOOK_SECRETS ?? (await readFile(config.WEBHOOK_SECRETS_FILE!, "utf8")));
   log.info({ tenants: [...secrets.keys()], allow: config.CALLBACK_ALLOW_HOSTS, retryScale: config.CALLBACK_RETRY_SCALE }, "starting");
 
@@ -40,6 +41,7 @@ async function main(): Promise<void> {
   shutdown.add("drain deliveries", () => notifier.stopWorker());
   shutdown.add("close ops server", () => ops.close());
   shutdown.add("close redis", () => Promise.all([redis.quit(), blockingRedis.quit(), workerRedis.quit()]));
+  shutdown.add("flush spans", () => tracing.shutdown());
   shutdown.installSignalHandlers();
 }
 

@@ -1,7 +1,7 @@
 /** BullMQ adapter of the `callbacks` queue: the producer side (sink) and the delivery worker. */
 import { callbackJobIdOf, callbackTaskSchema, QUEUES, type CallbackTask, type JobSink } from "@rebeca/contracts";
 import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from "bullmq";
-import type { Logger } from "@rebeca/platform";
+import { inSpan, type Logger } from "@rebeca/platform";
 import type { DeliveryProcessor } from "./delivery.js";
 import { RetryLaterError } from "./delivery.js";
 import type { CallbackSink } from "./dispatcher.js";
@@ -41,7 +41,8 @@ export function createDeliveryWorker(opts: DeliveryWorkerOptions): Worker {
     async (job: Job) => {
       const parsed = callbackTaskSchema.safeParse(job.data);
       if (!parsed.success) throw new UnrecoverableError(`invalid callback task: ${parsed.error.message}`);
-      return opts.processor.deliver(parsed.data, job.attemptsMade + 1);
+      const attempt = job.attemptsMade + 1;
+      return inSpan("callback", parsed.data.traceparent, { "rebeca.attempt": attempt }, () => opts.processor.deliver(parsed.data, attempt));
     },
     {
       connection: opts.connection,
