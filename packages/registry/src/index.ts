@@ -6,3 +6,5 @@ export * from "./model-source.js";
 export * from "./watcher.js";
 export * from "./policy.js";
 export * from "./policy-store.js";
+export * from "./client.js";
+export * from "./version-cache.js";

@@ -5,11 +5,13 @@ import { HealthImplementation } from "grpc-health-check";
 import { join } from "node:path";
 import { JobServiceService, type JobServiceServer } from "@rebeca/contracts/grpc";
 import { BatchServiceService, type BatchServiceServer } from "@rebeca/contracts/grpc-batches";
+import { ModelServiceService, type ModelServiceServer } from "@rebeca/contracts/grpc-models";
 import { tolerantService } from "./malformed.js";
 
 export const JOB_SERVICE = "rebeca.v1.JobService";
 export const BATCH_SERVICE = "rebeca.v1.BatchService";
-const SERVICES = ["", JOB_SERVICE, BATCH_SERVICE];
+export const MODEL_SERVICE = "rebeca.v1.ModelService";
+const SERVICES = ["", JOB_SERVICE, BATCH_SERVICE, MODEL_SERVICE];
 
 export interface GrpcServer {
   port: number;
@@ -19,7 +21,7 @@ export interface GrpcServer {
 }
 
 /**
- * The gRPC server: JobService, BatchService, grpc.health.v1 (overall and per service) and server
+ * The gRPC server: JobService, BatchService, ModelService, grpc.health.v1 (overall and per service) and server
  * reflection.
  * `maxMessageBytes` bounds every request so a hostile client cannot make the gateway buffer a
  * large message.
@@ -30,6 +32,7 @@ export async function startGrpcServer(opts: {
   protoDir: string;
   service: JobServiceServer;
   batchService: BatchServiceServer;
+  modelService: ModelServiceServer;
   maxMessageBytes: number;
 }): Promise<GrpcServer> {
   const server = new Server({
@@ -39,10 +42,11 @@ export async function startGrpcServer(opts: {
   // Undecodable request bytes reach the handlers as a marker (INVALID_ARGUMENT), not INTERNAL.
   server.addService(tolerantService(JobServiceService), opts.service);
   server.addService(tolerantService(BatchServiceService), opts.batchService);
+  server.addService(tolerantService(ModelServiceService), opts.modelService);
   const health = new HealthImplementation(Object.fromEntries(SERVICES.map((s) => [s, "NOT_SERVING" as const])));
   health.addToServer(server);
   const definition = loadSync(
-    ["rebeca/v1/jobs.proto", "rebeca/v1/batches.proto"].map((f) => join(opts.protoDir, f)),
+    ["rebeca/v1/jobs.proto", "rebeca/v1/batches.proto", "rebeca/v1/models.proto"].map((f) => join(opts.protoDir, f)),
     { includeDirs: [opts.protoDir] },
   );
   new ReflectionService(definition).addToServer(server);
