@@ -26,6 +26,7 @@ export function createShardProcessor(deps: ShardProcessorDeps) {
   const chunkUsers = deps.chunkUsers ?? 64;
 
   return async function processShard(task: ShardTask): Promise<"done" | "skipped"> {
+    await deps.backend.ensure?.(task.spec.modelVersion);
     const model = deps.backend.versions.get(task.spec.modelVersion);
     if (!model) throw new UnrecoverableError(`model version ${task.spec.modelVersion} is not loaded by this worker`);
     const step = await deps.batches.shardStep(task.batchId, task.shard, "sampling");
