@@ -1,4 +1,6 @@
+import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
+import { promisify } from "node:util";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
@@ -138,5 +140,34 @@ describe("model rollout: registry versions served without restart, refused when 
     expect(new Set(after)).toEqual(new Set(["demo-v1"]));
     const types = (await models.listModelEvents(10)).events.filter((e) => e.tenant === "acme").map((e) => e.type);
     expect(types.slice(0, 2)).toEqual(["model.rolled_back", "model.canary"]);
+  });
+
+  it("the CLI publishes a directory and drives the policy: canary, status, promote", async () => {
+    const env = {
+      ...process.env,
+      REBECA_ADDRESS: stack.grpcAddress,
+      REBECA_API_KEY: stack.tenants.acme!.apiKey,
+      S3_BUCKET: stack.s3.bucket,
+      S3_ENDPOINT: stack.s3.endpoint,
+      AWS_ACCESS_KEY_ID: "S3RVER",
+      AWS_SECRET_ACCESS_KEY: "S3RVER",
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+      REDIS_URL: stack.redis.url,
+      QUEUE_PREFIX: stack.prefix,
+    };
+    const cli = async (...args: string[]) =>
+      (await promisify(execFile)(process.execPath, [`${REPO_ROOT}packages/cli/dist/main.js`, "models", ...args], { env, timeout: 60_000 })).stdout;
+    expect(JSON.parse(await cli("publish", `${REPO_ROOT}models/demo-v2`))).toMatchObject({ version: "demo-v2", files: expect.any(Number), created: true });
+    expect(JSON.parse(await cli("canary", "demo-v1-r2", "--weight", "25", "--reason", "from the cli"))).toMatchObject({
+      candidate: "demo-v1-r2",
+      candidateWeight: 25,
+    });
+    const status = await cli("status");
+    expect(status).toContain('"candidateWeight":25');
+    expect(status).toMatch(/model\.canary\tdemo-v1-r2\tacme\tfrom the cli/);
+    expect(JSON.parse(await cli("promote"))).toMatchObject({ stable: "demo-v1-r2", candidate: "", candidateWeight: 0 });
+    const { job } = await jobs.createJob({ requestId: "after-promote", userId: users[2]! });
+    expect(job!.modelVersion).toBe("demo-v1-r2");
+    expect(await cli("list")).toMatch(/demo-v1-bad\tregistry\t\S+\tREFUSED: /);
   });
 });

@@ -18,6 +18,7 @@ const COMMANDS: Record<string, { positional: number; flags: string[]; booleans?:
   results: { positional: 1, flags: ["out"] },
   batches: { positional: 0, flags: ["limit"] },
   backlog: { positional: 0, flags: [] },
+  models: { positional: -1, flags: ["version", "weight", "reason"] },
 };
 
 export const USAGE = `usage: rebeca <command> [options]
@@ -38,6 +39,17 @@ export const USAGE = `usage: rebeca <command> [options]
                               DIR/report.html; --upload also stores them beside each batch's
                               manifest (the console shows them)
   backlog                     queue backlog per stage and tenant (needs REDIS_URL, QUEUE_PREFIX)
+  models publish DIR [--version V]
+                              publish a model directory to the registry (needs S3_BUCKET,
+                              REDIS_URL, QUEUE_PREFIX, REGISTRY_PREFIX); services load it without restart
+  models list                 versions the gateway serves (and those it refused)
+  models status               the tenant's traffic policy and recent model.* events
+  models canary VERSION --weight PERCENT [--reason R]
+                              send PERCENT of the tenant's users (stable per user) to VERSION
+  models promote [VERSION] [--reason R]
+                              make the candidate (or VERSION) stable for every user
+  models rollback [--reason R]
+                              send no user to the candidate any more
 
 environment: REBECA_ADDRESS (host:port, default localhost:50051), REBECA_API_KEY;
              S3_ENDPOINT, S3_REGION and AWS credentials for results and eval; MODELS_DIR for
