@@ -20,6 +20,18 @@ export const monitorConfigSchema = baseConfigSchema.merge(storageConfigSchema).e
   MONITOR_BLOCK_MS: env.int(1000).pipe(z.number().int().min(1)),
   /** How often the tenant set is re-read for new tenants, ms. */
   MONITOR_TENANT_REFRESH_MS: env.int(10000).pipe(z.number().int().min(100)),
+  /** Roll back a tenant's canary by itself when it serves worse than the stable version (docs/operations.md#model-rollout). */
+  MONITOR_CANARY_ROLLBACK: env.bool(true),
+  /** How far back the canary evidence reaches, seconds: both arms' sampled users and finished jobs within it are compared. */
+  MONITOR_CANARY_WINDOW_SECONDS: env.int(3600).pipe(z.number().int().min(1)),
+  /** Sampled users each arm needs before personalization is compared. */
+  MONITOR_CANARY_MIN_USERS: env.int(30).pipe(z.number().int().min(2)),
+  /** Finished jobs each arm needs before error rates are compared. */
+  MONITOR_CANARY_MIN_JOBS: env.int(100).pipe(z.number().int().min(1)),
+  /** One-sided z of "worse beyond noise" (2.33: 1 % false rollbacks of an equal candidate per check). */
+  MONITOR_CANARY_Z: env.num(2.33).pipe(z.number().positive()),
+  /** Callback URL per tenant for `model.rolled_back`, JSON `{"acme": "https://..."}` (signed like job callbacks, sent by the notifier). */
+  MONITOR_ROLLBACK_CALLBACKS: env.str("{}"),
 });
 
 export type MonitorConfig = z.infer<typeof monitorConfigSchema>;
@@ -34,5 +46,15 @@ export function monitorSettingsOf(config: MonitorConfig) {
     consumer: config.MONITOR_CONSUMER,
     blockMs: config.MONITOR_BLOCK_MS,
     tenantRefreshMs: config.MONITOR_TENANT_REFRESH_MS,
+  };
+}
+
+/** The canary watch's judging settings from config. */
+export function canarySettingsOf(config: MonitorConfig) {
+  return {
+    windowMs: config.MONITOR_CANARY_WINDOW_SECONDS * 1000,
+    refreshMs: Math.min(5000, config.MONITOR_TENANT_REFRESH_MS),
+    judge: { minUsers: config.MONITOR_CANARY_MIN_USERS, minJobs: config.MONITOR_CANARY_MIN_JOBS, z: config.MONITOR_CANARY_Z },
+    callbacks: z.record(z.string(), z.url()).parse(JSON.parse(config.MONITOR_ROLLBACK_CALLBACKS)),
   };
 }

@@ -2,8 +2,12 @@
 /** Monitor entry point: wiring only (see monitor.ts). */
 import { createBlobStore, parseS3Uri } from "@rebeca/storage";
 import { createLogger, createMetricsRegistry, createRedis, createShutdown, fatal, loadConfig, startOpsServer, waitReady } from "@rebeca/platform";
-import { monitorConfigSchema, monitorSettingsOf } from "./config.js";
+import { createPolicyStore } from "@rebeca/registry";
+import { createCanaryWatch } from "./canary-watch.js";
+import { canarySettingsOf, monitorConfigSchema, monitorSettingsOf } from "./config.js";
 import { createMonitor } from "./monitor.js";
+import { createRollbackNotice } from "./rollback-notice.js";
+import { finishedJobOf } from "./sampling.js";
 import { createScorer } from "./scorer.js";
 
 const bootLog = createLogger("monitor");
@@ -20,6 +24,17 @@ async function main(): Promise<void> {
   await waitReady(redis);
   const registry = createMetricsRegistry("monitor");
   const health = { ready: false };
+  const canary = canarySettingsOf(config);
+  const watch = config.MONITOR_CANARY_ROLLBACK
+    ? createCanaryWatch({
+        // The default stable version only matters to tenants without a policy, which have no canary to judge.
+        policies: createPolicyStore({ redis, redisPrefix: config.QUEUE_PREFIX, defaultStable: "" }),
+        windowMs: canary.windowMs,
+        refreshMs: canary.refreshMs,
+        judge: canary.judge,
+        onRolledBack: createRollbackNotice({ redis, prefix: config.QUEUE_PREFIX, callbacks: canary.callbacks, registry, log }),
+      })
+    : undefined;
   const monitor = createMonitor({
     ...monitorSettingsOf(config),
     redis,
@@ -28,6 +43,15 @@ async function main(): Promise<void> {
     readKey: (key) => blobs.get(key),
     registry,
     log,
+    ...(watch
+      ? {
+          onScored: (task, own, others) => watch.observeScores(task.tenant, task.modelVersion, own, others),
+          onEvent: async (tenant, fields) => {
+            const job = finishedJobOf(fields);
+            if (job) await watch.observeJob(tenant, job.modelVersion, job.failed);
+          },
+        }
+      : {}),
   });
   const ops = await startOpsServer({ host: config.HTTP_HOST, port: config.HTTP_PORT, registry, health });
   await monitor.start();
