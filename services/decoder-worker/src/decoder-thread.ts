@@ -52,8 +52,10 @@ serveModelThread<ThreadDecodeRequest, DecodedImages, DecoderThreadReady>(async (
     load: async (version) => {
       const embedded = decoders.get(version);
       if (embedded) return embedded;
-      if (!init.cacheDir || !existsSync(join(init.cacheDir, version, "manifest.json"))) throw new Error(`model version ${version} is not loaded`);
-      return (await loadDecoders(init.cacheDir, [version], init.session, log, init.latent)).get(version)!;
+      // An embedded version outside MODEL_VERSIONS, or one the main thread fetched into the cache.
+      const dir = [init.modelsDir, init.cacheDir].find((d) => d && existsSync(join(d, version, "manifest.json")));
+      if (!dir) throw new Error(`model version ${version} is not loaded`);
+      return (await loadDecoders(dir, [version], init.session, log, init.latent)).get(version)!;
     },
   });
   return {

@@ -42,8 +42,10 @@ serveModelThread<SampleJob, SampleOutcome, SamplerThreadReady>(async () => {
     load: async (version) => {
       const embedded = priors.get(version);
       if (embedded) return embedded;
-      if (!init.cacheDir || !existsSync(join(init.cacheDir, version, "manifest.json"))) throw new Error(`model version ${version} is not loaded`);
-      return (await loadPriors(init.cacheDir, [version], init.session, () => {})).get(version)!;
+      // An embedded version outside MODEL_VERSIONS, or one the main thread fetched into the cache.
+      const dir = [init.modelsDir, init.cacheDir].find((d) => d && existsSync(join(d, version, "manifest.json")));
+      if (!dir) throw new Error(`model version ${version} is not loaded`);
+      return (await loadPriors(dir, [version], init.session, () => {})).get(version)!;
     },
     release: (_version, model) => model.release?.(),
   });
