@@ -7,7 +7,7 @@
  *  - worker memory (RSS) with 1, 2 and 4 versions loaded (workers start with demo-v1 only; each
  *    further version is published and served once);
  *  - throughput of demo-v1 jobs while a new version is being published and loaded, against the
- *    same run without (baseline): the ratio should stay near 1.
+ *    mean of the same run just before and just after (baseline): the ratio should stay near 1.
  */
 import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -85,7 +85,8 @@ try {
     latencies.push((performance.now() - t0) / 1000);
     if (k !== 3) snap(k);
   }
-  const base = await batchSeconds();
+  await batchSeconds(); // warm-up: the first run of a fresh stack is slower whatever follows
+  const before = await batchSeconds();
   // The same run while a fifth version is published, fetched, verified and loaded by every service.
   const loading = (async () => {
     await publishDerivedVersion(registry, "demo-v1", "bench-v5", new Map(), { actor: "bench", reason: "bench" });
@@ -93,13 +94,17 @@ try {
   })();
   const during = await batchSeconds();
   await loading;
+  const after = await batchSeconds();
+  // Baselines on both sides of the loading run, so drift of a shared machine's load shows as their spread.
+  const base = (before + after) / 2;
   const ratio = base / during;
   report(
     "model-rollout",
     [
       ...latencies.map((s, i) => ({ measure: `publish → first job served (bench-v${i + 2}), s`, value: fmt(s) })),
-      { measure: `${JOBS} demo-v1 jobs, baseline, s`, value: fmt(base) },
+      { measure: `${JOBS} demo-v1 jobs, baseline before, s`, value: fmt(before) },
       { measure: `${JOBS} demo-v1 jobs while bench-v5 is published and loaded, s`, value: fmt(during) },
+      { measure: `${JOBS} demo-v1 jobs, baseline after, s`, value: fmt(after) },
       ...memory.flatMap((m) => [
         { measure: `prior-worker RSS with ${m.loaded} version(s) loaded, MB`, value: fmt(m.prior, 0) },
         { measure: `decoder-worker RSS with ${m.loaded} version(s) loaded, MB`, value: fmt(m.decoder, 0) },
