@@ -9,6 +9,10 @@ function memoryPolicies(policy: TrafficPolicy) {
     calls,
     policy,
     all: async () => new Map([["acme", policy]]),
+    promote: async (_tenant: string, _actor: string, reason: string, version?: string) => {
+      policy = { ...policy, stable: version ?? policy.candidate, candidate: "", candidateWeight: 0, reason };
+      return { policy, changed: true };
+    },
     rollback: async (tenant: string, _actor: string, reason: string, expected?: string) => {
       calls.push({ tenant, ...(expected !== undefined ? { expected } : {}) });
       policy = { ...policy, candidateWeight: 0, reason };
@@ -72,5 +76,29 @@ describe("createCanaryWatch", () => {
     for (let i = 0; i < 40; i++) await watch.observeJob("acme", "v1", false);
     for (let i = 0; i < 20; i++) await watch.observeJob("acme", "v2", i % 2 === 0);
     expect(rolled).toEqual(["error_rate"]);
+  });
+
+  it("promotes a candidate after a clean bake with enough users, not before, and never one that is worse", async () => {
+    const t0 = Date.parse("2026-12-02T10:00:00Z");
+    let t = t0;
+    const promoted: string[] = [];
+    const rolled: string[] = [];
+    const watch = createCanaryWatch({
+      policies: memoryPolicies({ ...canary, updatedAt: new Date(t0).toISOString() }),
+      windowMs: 3_600_000,
+      refreshMs: 1000,
+      judge: { minUsers: 3, minJobs: 1000, z: 2.33 },
+      promoteAfterMs: 600_000,
+      onRolledBack: async (tenant) => void rolled.push(tenant),
+      onPromoted: (tenant, before) => void promoted.push(`${tenant} ${before.candidate}`),
+      now: () => t,
+    });
+    for (let i = 0; i < 3; i++) await watch.observeScores("acme", "v1", [0.8 + i * 0.01], [0.2]);
+    for (let i = 0; i < 3; i++) await watch.observeScores("acme", "v2", [0.8 + i * 0.01], [0.2]);
+    expect(promoted).toEqual([]); // equal, but not baked yet
+    t = t0 + 600_000;
+    await watch.observeScores("acme", "v2", [0.81], [0.2]);
+    expect(promoted).toEqual(["acme v2"]);
+    expect(rolled).toEqual([]);
   });
 });

@@ -3,13 +3,14 @@
  * served outputs within a sliding window (each sampled user's personalization lift, and finished
  * jobs with their failures), and once a tenant's candidate is worse than its stable version beyond
  * noise (canary-judge.ts) sets the candidate's weight to 0 through the policy store, which records
- * `model.rolled_back`. The owner is told (callback, alert log, metric).
+ * `model.rolled_back`. The owner is told (callback, alert log, metric). Optionally, a candidate that
+ * has baked for `promoteAfterMs` with enough users and no verdict against it is promoted.
  */
 import type { PolicyStore, TrafficPolicy } from "@rebeca/registry";
 import { judgeCanary, type ArmWindow, type JudgeOptions, type Verdict } from "./canary-judge.js";
 
 export interface CanaryWatchOptions {
-  policies: Pick<PolicyStore, "all" | "rollback">;
+  policies: Pick<PolicyStore, "all" | "rollback" | "promote">;
   /** How far back (ms) the evidence reaches. */
   windowMs: number;
   /** How often (ms) the tenants' policies are re-read. */
@@ -17,6 +18,10 @@ export interface CanaryWatchOptions {
   judge: JudgeOptions;
   /** A canary was rolled back by this watch. */
   onRolledBack: (tenant: string, before: TrafficPolicy, verdict: Extract<Verdict, { rollback: true }>) => Promise<void>;
+  /** Promote a candidate whose canary has run this long (ms since its policy last changed) with `judge.minUsers` sampled users and no verdict against it; 0 = never. */
+  promoteAfterMs?: number;
+  /** A canary was promoted by this watch. */
+  onPromoted?: (tenant: string, before: TrafficPolicy) => void;
   now?: () => number;
 }
 
@@ -54,8 +59,13 @@ export function createCanaryWatch(o: CanaryWatchOptions) {
     }
     const policy = policies.get(tenant);
     if (!policy?.candidate || policy.candidateWeight === 0 || judging.has(tenant)) return;
-    const verdict = judgeCanary(windowOf(tenant, policy.stable), windowOf(tenant, policy.candidate), o.judge);
-    if (!verdict.rollback) return;
+    const candidate = windowOf(tenant, policy.candidate);
+    const verdict = judgeCanary(windowOf(tenant, policy.stable), candidate, o.judge);
+    if (!verdict.rollback) {
+      const baked = o.promoteAfterMs && policy.updatedAt && now() - Date.parse(policy.updatedAt) >= o.promoteAfterMs;
+      if (baked && candidate.lifts.length >= o.judge.minUsers) await promote(tenant, policy);
+      return;
+    }
     judging.add(tenant);
     try {
       const reason = `monitor: candidate ${policy.candidate} rolled back: ${verdict.reason}`;
@@ -64,6 +74,18 @@ export function createCanaryWatch(o: CanaryWatchOptions) {
       policies.set(tenant, r.policy);
       seen.delete(`${tenant}\n${policy.candidate}`);
       if (r.changed) await o.onRolledBack(tenant, policy, verdict);
+    } finally {
+      judging.delete(tenant);
+    }
+  }
+
+  async function promote(tenant: string, policy: TrafficPolicy): Promise<void> {
+    judging.add(tenant);
+    try {
+      const reason = `monitor: candidate ${policy.candidate} promoted after a clean bake of ${Math.round(o.promoteAfterMs! / 1000)} s`;
+      const r = await o.policies.promote(tenant, "monitor", reason, policy.candidate);
+      policies.set(tenant, r.policy);
+      if (r.changed) o.onPromoted?.(tenant, policy);
     } finally {
       judging.delete(tenant);
     }

@@ -30,6 +30,8 @@ export const monitorConfigSchema = baseConfigSchema.merge(storageConfigSchema).e
   MONITOR_CANARY_MIN_JOBS: env.int(100).pipe(z.number().int().min(1)),
   /** One-sided z of "worse beyond noise" (2.33: 1 % false rollbacks of an equal candidate per check). */
   MONITOR_CANARY_Z: env.num(2.33).pipe(z.number().positive()),
+  /** Promote a canary that has run this long (seconds since its policy changed) with MONITOR_CANARY_MIN_USERS users per arm and no verdict against it; 0 = never (promote by hand). */
+  MONITOR_CANARY_PROMOTE_AFTER_SECONDS: env.int(0).pipe(z.number().int().min(0)),
   /** Callback URL per tenant for `model.rolled_back`, JSON `{"acme": "https://..."}` (signed like job callbacks, sent by the notifier). */
   MONITOR_ROLLBACK_CALLBACKS: env.str("{}"),
 });
@@ -53,6 +55,7 @@ export function monitorSettingsOf(config: MonitorConfig) {
 export function canarySettingsOf(config: MonitorConfig) {
   return {
     windowMs: config.MONITOR_CANARY_WINDOW_SECONDS * 1000,
+    promoteAfterMs: config.MONITOR_CANARY_PROMOTE_AFTER_SECONDS * 1000,
     refreshMs: Math.min(5000, config.MONITOR_TENANT_REFRESH_MS),
     judge: { minUsers: config.MONITOR_CANARY_MIN_USERS, minJobs: config.MONITOR_CANARY_MIN_JOBS, z: config.MONITOR_CANARY_Z },
     callbacks: z.record(z.string(), z.url()).parse(JSON.parse(config.MONITOR_ROLLBACK_CALLBACKS)),

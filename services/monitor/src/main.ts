@@ -32,6 +32,8 @@ async function main(): Promise<void> {
         windowMs: canary.windowMs,
         refreshMs: canary.refreshMs,
         judge: canary.judge,
+        promoteAfterMs: canary.promoteAfterMs,
+        onPromoted: (tenant, before) => log.info({ tenant, candidate: before.candidate, stable: before.stable }, "canary promoted after a clean bake"),
         onRolledBack: createRollbackNotice({ redis, prefix: config.QUEUE_PREFIX, callbacks: canary.callbacks, registry, log }),
       })
     : undefined;
