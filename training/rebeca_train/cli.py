@@ -82,6 +82,15 @@ def main(argv=None):
     c.add_argument("manifest", help="manifest.json or model dir")
     c.add_argument("--parity", action="store_true", help="also recompute parity.json from prior.onnx weights")
 
+    rf = sub.add_parser("refit-users", help="re-fit existing users' rows from new interactions (prior frozen, in place)")
+    rf.add_argument("--model-dir", required=True)
+    rf.add_argument("--items", required=True)
+    rf.add_argument("--item-ids", required=True)
+    rf.add_argument("--interactions", required=True, help="local path or s3://bucket/key (.csv, .jsonl)")
+    rf.add_argument("--like-threshold", type=float, default=4.0)
+    rf.add_argument("--steps", type=int, default=300)
+    rf.add_argument("--seed", type=int, default=0)
+
     fb = sub.add_parser("feedback", help="new interactions (CSV/JSONL, path or s3://) -> add-users + refit-users "
                         "(prior frozen) -> candidate version, gated on held-out likes; writes OUT/gate.json")
     fb.add_argument("--model-dir", required=True, help="the current version's directory")
@@ -198,6 +207,10 @@ def run(args):
         if not os.path.exists(args.checkpoint):
             raise InputError(f"checkpoint not found: {args.checkpoint}")
         export_checkpoint(torch.load(args.checkpoint), args.out_dir, args.version, args.decoder_dir)
+    elif args.cmd == "refit-users":
+        from .feedback import refit_users
+        refit_users(args.model_dir, args.items, args.item_ids, args.interactions, args.steps, seed=args.seed,
+                    like_threshold=args.like_threshold)
     elif args.cmd == "feedback":
         from .feedback import build_candidate
         rep = build_candidate(args.model_dir, args.items, args.item_ids, args.interactions, args.out_dir, args.version,

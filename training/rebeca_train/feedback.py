@@ -18,7 +18,7 @@ import zlib
 import numpy as np
 import torch
 
-from .common import CLIP_X0, InputError, log, setup
+from .common import CLIP_X0, InputError, log, setup, sha256_file
 from .data import load_items
 from .evaluate import own_other, permutation_test
 from .export import load_prior, make_parity, model_fn
@@ -249,3 +249,43 @@ def _write_version(src, man, model, table, ids, null_row, out_dir, version, repo
     out["training"].setdefault("feedback", []).append({k: report[k] for k in ("base", "interactions", "candidate", "current", "gate", "fit")})
     refresh_hashes(out_dir, out)
     validate(out_dir)
+
+
+def refit_users(model_dir, items, item_ids_path, interactions, steps=300, lr=0.05, seed=0, like_threshold=4.0):
+    """Re-fits the rows of existing users from their interactions (CSV/JSONL, path or s3://), in place:
+    each row starts at its current value, the prior and every other row (the population row included)
+    stay as they are. Users the model does not know are refused (use add-users). Returns the user ids."""
+    setup(seed)
+    t0 = time.time()
+    validate(model_dir)
+    man, d, model, table, ids = load_prior(model_dir)
+    prior_sha = sha256_file(os.path.join(d, man["files"]["prior"]["path"]))
+    E, item_ids = load_items(items, item_ids_path, expect_dim=man["embedding_dim"])
+    users, U, I, L = stream_interactions(interactions, {iid: i for i, iid in enumerate(item_ids)}, like_threshold)
+    known = {u: r for r, u in enumerate(ids)}
+    unknown = [u for u in users if u not in known]
+    if unknown:
+        raise InputError(f"{interactions}: {len(unknown)} users are not in the model (add them with add-users), e.g. {unknown[:3]}")
+    likes = np.bincount(U, weights=L, minlength=len(users))
+    fit = [k for k in range(len(users)) if likes[k] > 0]
+    if not fit:
+        raise InputError(f"{interactions}: no user has any like")
+    slot = {k: n for n, k in enumerate(fit)}
+    m = np.isin(U, fit)
+    batch_rows = np.stack([np.vectorize(slot.get)(U[m]), I[m], L[m]], 1)
+    rows, final_loss = fit_rows(model, np.stack([table[known[users[k]]] for k in fit]), E, batch_rows, steps, lr, seed, "refit-users")
+    for k in fit:
+        table[known[users[k]]] = rows[slot[k]]
+    table.astype("<f4").tofile(os.path.join(d, man["files"]["user_table"]["path"]))
+    # parity.json pins some rows' outputs; a re-fitted row changes them, so it is made again
+    with open(os.path.join(d, man["files"]["parity"]["path"]), "w") as f:
+        json.dump(make_parity(model, table, man["users"]["null_row"], man["embedding_dim"]), f)
+    man["training"].setdefault("refit_users", []).append(
+        {"source": os.path.basename(interactions), "users": len(fit), "skipped_without_likes": len(users) - len(fit),
+         "prior_sha256": prior_sha, "steps": steps, "lr": lr, "final_loss": round(final_loss, 5), "seconds": round(time.time() - t0, 1)})
+    refresh_hashes(d, man)
+    if sha256_file(os.path.join(d, man["files"]["prior"]["path"])) != prior_sha:
+        raise RuntimeError("prior.onnx changed during refit-users")
+    validate(model_dir)
+    log(f"re-fitted {len(fit)} users; prior.onnx sha256 unchanged {prior_sha[:12]}")
+    return [users[k] for k in fit]
