@@ -16,8 +16,8 @@ import time
 import zlib
 
 import numpy as np
-import torch
 
+from .add_users import fit_rows
 from .common import CLIP_X0, InputError, log, setup, sha256_file
 from .data import load_items
 from .evaluate import own_other, permutation_test
@@ -25,8 +25,6 @@ from .export import load_prior, make_parity, model_fn
 from .manifest import refresh_hashes, validate
 from .s3read import open_text
 from .sampler import sample
-from .schedule import alphas_cumprod
-from .train import x0_loss
 
 
 def _records(stream, uri):
@@ -97,33 +95,6 @@ def held_out(user, item):
     return zlib.crc32(f"{user}\x00{item}".encode()) % 5 == 0
 
 
-def fit_rows(model, init, E, batch_rows, steps, lr, seed, label):
-    """Fits user rows (starting at `init` [n, U]) to interactions [m, 3] (row, item, like) with the prior frozen."""
-    for p in model.parameters():
-        p.requires_grad_(False)
-    rows = torch.nn.Parameter(torch.from_numpy(init.astype(np.float32)).clone())
-
-    class Rows(torch.nn.Module):
-        def forward(self, u):
-            return rows[u]
-
-    ac = alphas_cumprod()
-    sa, s1a = torch.from_numpy(np.sqrt(ac)).float(), torch.from_numpy(np.sqrt(1 - ac)).float()
-    Et, R = torch.from_numpy(E), torch.from_numpy(batch_rows.astype(np.int64))
-    opt = torch.optim.Adam([rows], lr=lr)
-    gen = torch.Generator().manual_seed(seed)
-    loss = torch.tensor(float("nan"))
-    for step in range(1, steps + 1):
-        idx = torch.randint(0, len(R), (min(512, len(R)),), generator=gen)
-        loss = x0_loss(model, Rows(), Et, R[idx], sa, s1a, 0.0, -1, gen, drop=False)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if step % 100 == 0:
-            log(f"{label} step {step} loss {loss.item():.4f}")
-    return rows.detach().numpy().astype(np.float32), float(loss.item())
-
-
 def personalization(model, table, rows, liked, E, per_user, perms, seed, steps, guidance):
     """The gate's statistic on held-out likes: for each generated embedding, the cosine to each evaluated
     user's held-out liked items' mean direction (P[v, j]); the permutation test of T = median_u m_u, and
@@ -169,7 +140,7 @@ def build_candidate(model_dir, items, item_ids_path, interactions, out_dir, vers
     init = np.stack([table[known[users[k]]] if users[k] in known else table[null_row] for k in fit_users])
     m = train_mask & np.isin(U, fit_users)
     batch_rows = np.stack([np.vectorize(slot.get)(U[m]), I[m], L[m]], 1)
-    fitted, final_loss = fit_rows(model, init, E, batch_rows, steps, lr, seed, "feedback")
+    fitted, final_loss = fit_rows(model, init, E, batch_rows, steps, lr, seed, "feedback", min(512, len(batch_rows)))
 
     new_table = np.concatenate([table[:null_row], np.zeros((len(new_users), table.shape[1]), np.float32), table[null_row:]])
     for k in refit_users:
@@ -273,7 +244,8 @@ def refit_users(model_dir, items, item_ids_path, interactions, steps=300, lr=0.0
     slot = {k: n for n, k in enumerate(fit)}
     m = np.isin(U, fit)
     batch_rows = np.stack([np.vectorize(slot.get)(U[m]), I[m], L[m]], 1)
-    rows, final_loss = fit_rows(model, np.stack([table[known[users[k]]] for k in fit]), E, batch_rows, steps, lr, seed, "refit-users")
+    rows, final_loss = fit_rows(model, np.stack([table[known[users[k]]] for k in fit]), E, batch_rows, steps, lr, seed, "refit-users",
+                                min(512, len(batch_rows)))
     for k in fit:
         table[known[users[k]]] = rows[slot[k]]
     table.astype("<f4").tofile(os.path.join(d, man["files"]["user_table"]["path"]))
