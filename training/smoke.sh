@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # CI smoke of the whole training path on a data subset (< 3 minutes): both architectures,
-# export, parity (prior, decoder, encoder), add-users, validate, a tiny evaluate, and the unit tests.
+# export, parity (prior, decoder, encoder), add-users, refit-users, validate, a tiny evaluate, and the unit tests.
 set -euo pipefail
 cd "$(dirname "$0")"
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 PYTHONHASHSEED=0
@@ -22,6 +22,10 @@ for arch in mlp rebeca; do
   $PY -m rebeca_train add-users --model-dir "$T/$arch" --items $W/items.npy --item-ids $W/item_ids.txt \
     --interactions $W/ratings_new_users.csv --steps 50
   [ "$sha" = "$(sha256sum "$T/$arch/prior.onnx" | cut -d' ' -f1)" ] || { echo "prior.onnx changed" >&2; exit 1; }
+  # the users just added get new likes: their rows are re-fitted in place, parity.json made again
+  $PY -m rebeca_train refit-users --model-dir "$T/$arch" --items $W/items.npy --item-ids $W/item_ids.txt \
+    --interactions $W/ratings_new_users.csv --steps 30
+  [ "$sha" = "$(sha256sum "$T/$arch/prior.onnx" | cut -d' ' -f1)" ] || { echo "prior.onnx changed by refit-users" >&2; exit 1; }
   $PY -m rebeca_train validate "$T/$arch" --parity
 done
 # the decoder parity file (decoder/parity.json) is present and listed with its sha256 in both versions;

@@ -35,6 +35,7 @@ describe("alert rules", () => {
         "RebecaCallbackDeadLetters",
         "RebecaRedisMemoryHigh",
         "RebecaPersonalizationDropped",
+        "RebecaCanaryRolledBack",
       ]),
     );
     const tests = parse(readFileSync(RULE_TESTS, "utf8"));

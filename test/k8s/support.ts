@@ -50,7 +50,10 @@ export function one(objs: Obj[], kind: string, name: string): Obj {
 
 /** Pod-owning workloads with their pod template spec. */
 export function workloads(objs: Obj[]): { obj: Obj; pod: Obj }[] {
-  return objs.filter((o) => ["Deployment", "StatefulSet", "DaemonSet"].includes(o.kind)).map((obj) => ({ obj, pod: obj.spec.template.spec }));
+  const pods = objs.filter((o) => ["Deployment", "StatefulSet", "DaemonSet"].includes(o.kind)).map((obj) => ({ obj, pod: obj.spec.template.spec }));
+  // A CronJob's pods are held to the same rules.
+  const cron = objs.filter((o) => o.kind === "CronJob").map((obj) => ({ obj, pod: obj.spec.jobTemplate.spec.template.spec }));
+  return [...pods, ...cron];
 }
 
 /** The four Rebeca services' Deployments by service name. */

@@ -4,6 +4,7 @@ import type { Obj } from "./support.js";
 const MODULES: Record<string, () => Promise<Record<string, unknown>>> = {
   v1: () => import("kubernetes-models/v1"),
   "apps/v1": () => import("kubernetes-models/apps/v1"),
+  "batch/v1": () => import("kubernetes-models/batch/v1"),
   "policy/v1": () => import("kubernetes-models/policy/v1"),
   "autoscaling/v2": () => import("kubernetes-models/autoscaling/v2"),
   "networking.k8s.io/v1": () => import("kubernetes-models/networking.k8s.io/v1"),

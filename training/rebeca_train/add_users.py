@@ -14,6 +14,34 @@ from .schedule import alphas_cumprod
 from .train import x0_loss
 
 
+def fit_rows(model, init, E, batch_rows, steps, lr, seed, label, batch=512):
+    """Fits user rows (starting at `init` [n, U]) to interactions [m, 3] (row index into `init`, item,
+    like) with the prior frozen; returns the rows (float32) and the last batch's loss."""
+    for p in model.parameters():
+        p.requires_grad_(False)
+    rows = torch.nn.Parameter(torch.from_numpy(np.asarray(init, dtype=np.float32)).clone())
+
+    class Rows(torch.nn.Module):
+        def forward(self, u):
+            return rows[u]
+
+    ac = alphas_cumprod()
+    sa, s1a = torch.from_numpy(np.sqrt(ac)).float(), torch.from_numpy(np.sqrt(1 - ac)).float()
+    Et, R = torch.from_numpy(E), torch.from_numpy(np.asarray(batch_rows, dtype=np.int64))
+    opt = torch.optim.Adam([rows], lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    loss = torch.tensor(float("nan"))
+    for step in range(1, steps + 1):
+        idx = torch.randint(0, len(R), (batch,), generator=gen)
+        loss = x0_loss(model, Rows(), Et, R[idx], sa, s1a, 0.0, -1, gen, drop=False)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 100 == 0:
+            log(f"{label} step {step} loss {loss.item():.4f}")
+    return rows.detach().numpy().astype(np.float32), float(loss.item())
+
+
 def add_users(model_dir, items, item_ids_path, interactions, steps=600, lr=0.05, batch=512, seed=0,
               like_threshold=4.0):
     setup(seed)
@@ -35,30 +63,10 @@ def add_users(model_dir, items, item_ids_path, interactions, steps=600, lr=0.05,
         raise InputError(f"{interactions}: {len(dup)} users already in the model, e.g. {dup[:3]}")
     null_vec = table[-1]
     n_old = len(ids)
-    for p in model.parameters():
-        p.requires_grad_(False)
     # new rows start at the population (null) row
-    new = torch.nn.Parameter(torch.from_numpy(np.repeat(null_vec[None], len(users), 0)) +
-                             0.01 * torch.randn(len(users), table.shape[1]))
-
-    class Rows(torch.nn.Module):
-        def forward(self, u):
-            return new[u]
-
-    ac = alphas_cumprod()
-    sa, s1a = torch.from_numpy(np.sqrt(ac)).float(), torch.from_numpy(np.sqrt(1 - ac)).float()
-    Et, R = torch.from_numpy(E), torch.from_numpy(rows)
-    opt = torch.optim.Adam([new], lr=lr)
-    gen = torch.Generator().manual_seed(seed)
-    for step in range(1, steps + 1):
-        idx = torch.randint(0, len(R), (batch,), generator=gen)
-        loss = x0_loss(model, Rows(), Et, R[idx], sa, s1a, 0.0, -1, gen, drop=False)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if step % 100 == 0:
-            log(f"add-users step {step} loss {loss.item():.4f}")
-    new_tab = np.concatenate([table[:-1], new.detach().numpy().astype(np.float32), table[-1:]])
+    init = torch.from_numpy(np.repeat(null_vec[None], len(users), 0)) + 0.01 * torch.randn(len(users), table.shape[1])
+    fitted, final_loss = fit_rows(model, init.numpy(), E, rows, steps, lr, seed, "add-users", batch)
+    new_tab = np.concatenate([table[:-1], fitted, table[-1:]])
     new_tab.astype("<f4").tofile(os.path.join(d, man["files"]["user_table"]["path"]))
     with open(os.path.join(d, man["files"]["user_ids"]["path"]), "w") as f:
         f.write("\n".join(ids + users) + "\n")
@@ -68,7 +76,7 @@ def add_users(model_dir, items, item_ids_path, interactions, steps=600, lr=0.05,
     man["training"].setdefault("added_users", []).append(
         {"source": os.path.basename(interactions), "users": len(users), "first_row": n_old,
          "prior_sha256_before": prior_sha,
-         "skipped_without_likes": n_skipped, "steps": steps, "lr": lr, "final_loss": round(loss.item(), 5),
+         "skipped_without_likes": n_skipped, "steps": steps, "lr": lr, "final_loss": round(final_loss, 5),
          "seconds": round(time.time() - t0, 1)})
     refresh_hashes(d, man)
     if sha256_file(os.path.join(d, man["files"]["prior"]["path"])) != prior_sha:

@@ -82,6 +82,32 @@ def main(argv=None):
     c.add_argument("manifest", help="manifest.json or model dir")
     c.add_argument("--parity", action="store_true", help="also recompute parity.json from prior.onnx weights")
 
+    rf = sub.add_parser("refit-users", help="re-fit existing users' rows from new interactions (prior frozen, in place)")
+    rf.add_argument("--model-dir", required=True)
+    rf.add_argument("--items", required=True)
+    rf.add_argument("--item-ids", required=True)
+    rf.add_argument("--interactions", required=True, help="local path or s3://bucket/key (.csv, .jsonl)")
+    rf.add_argument("--like-threshold", type=float, default=4.0)
+    rf.add_argument("--steps", type=int, default=300)
+    rf.add_argument("--seed", type=int, default=0)
+
+    fb = sub.add_parser("feedback", help="new interactions (CSV/JSONL, path or s3://) -> add-users + refit-users "
+                        "(prior frozen) -> candidate version, gated on held-out likes; writes OUT/gate.json")
+    fb.add_argument("--model-dir", required=True, help="the current version's directory")
+    fb.add_argument("--items", required=True)
+    fb.add_argument("--item-ids", required=True)
+    fb.add_argument("--interactions", required=True, help="local path or s3://bucket/key (.csv, .jsonl)")
+    fb.add_argument("--out-dir", required=True)
+    fb.add_argument("--version", required=True, help="name of the candidate version")
+    fb.add_argument("--steps", type=int, default=300)
+    fb.add_argument("--like-threshold", type=float, default=4.0)
+    fb.add_argument("--per-user", type=int, default=8)
+    fb.add_argument("--perms", type=int, default=1000)
+    fb.add_argument("--eval-users", type=int, default=64)
+    fb.add_argument("--eval-steps", type=int, default=20)
+    fb.add_argument("--alpha", type=float, default=0.01)
+    fb.add_argument("--seed", type=int, default=0)
+
     lf = sub.add_parser("latent-fixture", help="tiny random-weight latent decoder (weights + exported ONNX)")
     lf.add_argument("--out-dir", required=True, help="decoder dir to write (manifest.json, *.onnx, parity.json)")
     lf.add_argument("--weights", default=None, help="also keep the weights checkpoint here")
@@ -181,6 +207,16 @@ def run(args):
         if not os.path.exists(args.checkpoint):
             raise InputError(f"checkpoint not found: {args.checkpoint}")
         export_checkpoint(torch.load(args.checkpoint), args.out_dir, args.version, args.decoder_dir)
+    elif args.cmd == "refit-users":
+        from .feedback import refit_users
+        refit_users(args.model_dir, args.items, args.item_ids, args.interactions, args.steps, seed=args.seed,
+                    like_threshold=args.like_threshold)
+    elif args.cmd == "feedback":
+        from .feedback import build_candidate
+        rep = build_candidate(args.model_dir, args.items, args.item_ids, args.interactions, args.out_dir, args.version,
+                              steps=args.steps, seed=args.seed, like_threshold=args.like_threshold, per_user=args.per_user,
+                              perms=args.perms, eval_users=args.eval_users, eval_steps=args.eval_steps, alpha=args.alpha)
+        print(json.dumps({"passed": rep["passed"], "reasons": rep["reasons"], "version": args.version}))
     elif args.cmd == "add-users":
         from .add_users import add_users
         add_users(args.model_dir, args.items, args.item_ids, args.interactions, args.steps, seed=args.seed,

@@ -18,6 +18,7 @@ const COMMANDS: Record<string, { positional: number; flags: string[]; booleans?:
   results: { positional: 1, flags: ["out"] },
   batches: { positional: 0, flags: ["limit"] },
   backlog: { positional: 0, flags: [] },
+  models: { positional: -1, flags: ["version", "weight", "reason"] },
 };
 
 /** Options every command that talks to the gateway takes: TLS to it. */
@@ -42,6 +43,17 @@ export const USAGE = `usage: rebeca <command> [options]
                               DIR/report.html; --upload also stores them beside each batch's
                               manifest (the console shows them)
   backlog                     queue backlog per stage and tenant (needs REDIS_URL, QUEUE_PREFIX)
+  models publish DIR [--version V]
+                              publish a model directory to the registry (needs S3_BUCKET,
+                              REDIS_URL, QUEUE_PREFIX, REGISTRY_PREFIX); services load it without restart
+  models list                 versions the gateway serves (and those it refused)
+  models status               the tenant's traffic policy and recent model.* events
+  models canary VERSION --weight PERCENT [--reason R]
+                              send PERCENT of the tenant's users (stable per user) to VERSION
+  models promote [VERSION] [--reason R]
+                              make the candidate (or VERSION) stable for every user
+  models rollback [--reason R]
+                              send no user to the candidate any more
 
 TLS (every command that calls the gateway): --tls, or --ca FILE (PEM CA bundle; implies --tls),
           and for mutual TLS --cert FILE --key FILE (client certificate); or the variables

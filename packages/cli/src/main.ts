@@ -12,6 +12,7 @@ import { backlogOf, openQueue, redisTargetOf } from "@rebeca/platform";
 import { intFlag, labels, parseArgs, USAGE, UsageError, type Command } from "./args.js";
 import { formatEta, renderProgress } from "./progress.js";
 import { runEval } from "./eval.js";
+import { runModels } from "./models.js";
 
 const CHUNK = 10_000;
 const FINISHED = new Set([BatchState.BATCH_STATE_COMPLETED, BatchState.BATCH_STATE_CANCELLED, BatchState.BATCH_STATE_FAILED, BatchState.BATCH_STATE_EXPIRED]);
@@ -169,6 +170,7 @@ function clientOptions(cmd: Command): ClientOptions {
 async function main(argv: string[]) {
   const cmd = parseArgs(argv);
   if (cmd.name === "backlog") return backlog();
+  if (cmd.name === "models") return runModels(cmd, process.env.REBECA_ADDRESS ?? "localhost:50051", process.env.REBECA_API_KEY);
   const key = process.env.REBECA_API_KEY;
   if (!key) throw new UsageError("set REBECA_API_KEY");
   const client = createBatchClient(process.env.REBECA_ADDRESS ?? "localhost:50051", key, clientOptions(cmd));

@@ -1,6 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { baseConfigSchema, env, onnxConfigSchema, stageWorkerConfigSchema } from "@rebeca/platform";
+import { registryConfigSchema } from "@rebeca/registry";
 import { storageConfigSchema } from "@rebeca/storage";
 
 const defaultModelsDir = fileURLToPath(new URL("../../../models", import.meta.url));
@@ -9,10 +10,11 @@ export const decoderWorkerConfigSchema = baseConfigSchema
   .extend(onnxConfigSchema.shape)
   .extend(storageConfigSchema.shape)
   .extend(stageWorkerConfigSchema.shape)
+  .extend(registryConfigSchema.shape)
   .extend({
     /** Directory of model versions (`<version>/manifest.json` naming its decoder). */
     MODELS_DIR: env.str(defaultModelsDir),
-    /** Versions this worker decodes (comma-separated); empty = every version in MODELS_DIR. */
+    /** Embedded versions this worker loads at start (comma-separated); empty = every version in MODELS_DIR. Published ones load on first use. */
     MODEL_VERSIONS: env.list(""),
     /** Jobs in flight per tenant queue (decodes share DECODE_LANES; uploads overlap). */
     CONCURRENCY: env.int(2),

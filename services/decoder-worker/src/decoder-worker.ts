@@ -4,13 +4,16 @@
  * queues, the processors of its three job kinds (`decode`, `decodeShard`, `finalizeBatch`) and the
  * stage workers that feed them. Main wires it to config, connections and the shutdown.
  */
+import { join } from "node:path";
 import { resolveModelVersions, sessionOptionsOf } from "@rebeca/inference";
 import { JOB_ERROR_CODES } from "@rebeca/contracts";
+import { parsePriorManifest } from "@rebeca/inference/manifest";
 import { createShardProgress, createStores } from "@rebeca/jobstore";
 import {
   createFailureRouter,
   createFairLanes,
   createJobOutcomeCounter,
+  createRedis,
   drainStageWorkers,
   inSpan,
   stageWorkerSettings,
@@ -20,8 +23,10 @@ import {
   type StageServiceDeps,
   type StageWorkers,
 } from "@rebeca/platform";
+import { RegistryIntegrityError, startRegistryClient, VersionNotPublishedError } from "@rebeca/registry";
 import { createBlobStore } from "@rebeca/storage";
 import { createBatchingDecoder } from "./batching-decoder.js";
+import type { LoadedDecoder } from "./processor.js";
 import type { DecoderWorkerConfig } from "./config.js";
 import { fairUploads } from "./fair-blobs.js";
 import { createDecoderMeter } from "./metered-decoder.js";
@@ -38,7 +43,14 @@ export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerCo
   // Decoding on threads keeps model steps from queueing behind the event loop's PNG/S3/Redis work.
   const threaded = config.DECODE_THREADS
     ? await createThreadedDecoders(
-        { modelsDir: config.MODELS_DIR, versions, session, latent: latentOverrides(config) },
+        {
+          modelsDir: config.MODELS_DIR,
+          versions,
+          session,
+          latent: latentOverrides(config),
+          cacheDir: config.MODEL_CACHE_DIR,
+          maxLoaded: config.MODEL_MAX_LOADED,
+        },
         config.DECODE_LANES,
         log,
         deps.onThreadDeath,
@@ -63,28 +75,57 @@ export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerCo
   const shardProgress = createShardProgress(deps.redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS });
 
   const lanes = createFairLanes({ lanes: config.DECODE_LANES, weight: weightOf(config.TENANT_WEIGHTS) });
-  if (config.DECODE_MAX_BATCH > 1) {
-    for (const [version, loaded] of decoders) {
-      loaded.batching = createBatchingDecoder(loaded.decoder, loaded.embeddingDim, {
-        maxBatch: config.DECODE_MAX_BATCH,
-        maxWaitMs: config.DECODE_MAX_WAIT_MS,
-        concurrency: config.DECODE_LANES,
-        acquire: (tenant, images) => lanes.acquire(tenant, images),
-        onExecution: (s) => {
-          metrics.execution(version, s);
-          if (s.split) log.warn({ version, requests: s.requests }, "batched decode failed; retrying its jobs one by one");
-        },
-      });
+  const withBatching = (version: string, loaded: LoadedDecoder): LoadedDecoder => {
+    if (config.DECODE_MAX_BATCH <= 1) return loaded;
+    loaded.batching = createBatchingDecoder(loaded.decoder, loaded.embeddingDim, {
+      maxBatch: config.DECODE_MAX_BATCH,
+      maxWaitMs: config.DECODE_MAX_WAIT_MS,
+      concurrency: config.DECODE_LANES,
+      acquire: (tenant, images) => lanes.acquire(tenant, images),
+      onExecution: (s) => {
+        metrics.execution(version, s);
+        if (s.split) log.warn({ version, requests: s.requests }, "batched decode failed; retrying its jobs one by one");
+      },
+    });
+    return loaded;
+  };
+  for (const [version, loaded] of decoders) withBatching(version, loaded);
+  // The watcher fetches and verifies each newly published version ahead of its first job.
+  const modelRegistry = await startRegistryClient({
+    config,
+    redis: deps.redis,
+    subscriber: () => createRedis(config.REDIS_URL, "worker", log, "decoder-registry"),
+    blobs,
+    service: "decoder-worker",
+    metrics: registry,
+    log,
+    embedded: versions,
+  });
+  /** A published version's decoder joins `decoders` (on the threads, or loaded here without them). */
+  async function ensureDecoder(version: string): Promise<void> {
+    if (decoders.has(version) || !modelRegistry) return;
+    let dir: string;
+    try {
+      dir = await modelRegistry.source.ensure(version);
+    } catch (err) {
+      // Refused or never published: its job fails for good. S3 or Redis trouble: retried.
+      if (err instanceof RegistryIntegrityError || err instanceof VersionNotPublishedError) return;
+      throw err;
     }
+    if (decoders.has(version)) return;
+    const dim = (await parsePriorManifest(join(dir, version, "manifest.json"))).manifest.embedding_dim;
+    const loaded = threaded ? threaded.threadDecoder(version, dim) : (await loadDecoders(dir, [version], session, log, latentOverrides(config))).get(version)!;
+    if (!decoders.has(version)) decoders.set(version, withBatching(version, loaded));
   }
   const blobsFor = fairUploads(blobs, createFairLanes({ lanes: config.UPLOAD_LANES, weight: weightOf(config.TENANT_WEIGHTS) }));
   const handlers = {
-    decode: createDecodeProcessor({ store, decoders, blobs, blobsFor, lanes, observe: metrics.images }),
+    decode: createDecodeProcessor({ store, decoders, ensureDecoder, blobs, blobsFor, lanes, observe: metrics.images }),
     decodeShard: createShardDecodeProcessor({
       chunkImages: config.DECODE_CHUNK_IMAGES,
       uploadConcurrency: config.UPLOAD_CONCURRENCY,
       batches,
       decoders,
+      ensureDecoder,
       blobs,
       blobsFor,
       lanes,
@@ -121,6 +162,9 @@ export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerCo
     /** Stops taking jobs; decodes not done near the drain deadline are handed back for another worker. */
     drain: () => drainStageWorkers(workers, config.DRAIN_DEADLINE_MS),
     /** Stops the decoder threads (cancelling decodes a hand-back left running). */
-    close: async () => threaded?.close(),
+    close: async () => {
+      await modelRegistry?.close();
+      await threaded?.close();
+    },
   };
 }

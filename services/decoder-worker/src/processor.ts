@@ -17,6 +17,8 @@ export interface DecodeProcessorDeps {
   store: JobStore;
   /** Decoders by prior model version. */
   decoders: Map<string, LoadedDecoder>;
+  /** Adds a published version's decoder to `decoders` before its job is taken (absent: embedded versions only). */
+  ensureDecoder?: (version: string) => Promise<void>;
   blobs: BlobStore;
   /** The store as seen by one tenant (fair upload lanes); default: `blobs` for everyone. */
   blobsFor?: (tenant: string) => BlobStore;
@@ -32,6 +34,7 @@ export interface DecodeProcessorDeps {
 export function createDecodeProcessor(deps: DecodeProcessorDeps) {
   return async function decode(task: DecodeTask): Promise<"done" | "skipped"> {
     const blobs = deps.blobsFor?.(task.tenant) ?? deps.blobs;
+    await deps.ensureDecoder?.(task.modelVersion);
     const loaded = deps.decoders.get(task.modelVersion);
     if (!loaded) throw new UnrecoverableError(`no decoder for model version ${task.modelVersion} in this worker`);
     if (loaded.embeddingDim !== task.embeddingDim)

@@ -23,6 +23,8 @@ import type { LoadedDecoder } from "./processor.js";
 export interface ShardDecodeDeps {
   batches: BatchStore;
   decoders: Map<string, LoadedDecoder>;
+  /** Adds a published version's decoder to `decoders` before its shard is taken (absent: embedded versions only). */
+  ensureDecoder?: (version: string) => Promise<void>;
   blobs: BlobStore;
   /** The store as seen by one tenant (fair upload lanes); default: `blobs` for everyone. */
   blobsFor?: (tenant: string) => BlobStore;
@@ -77,6 +79,7 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
   const chunkImages = deps.chunkImages ?? 32;
 
   return async function decodeShard(task: DecodeShardTask): Promise<"done" | "skipped"> {
+    await deps.ensureDecoder?.(task.spec.modelVersion);
     const loaded = deps.decoders.get(task.spec.modelVersion);
     if (!loaded) throw new UnrecoverableError(`no decoder for model version ${task.spec.modelVersion} in this worker`);
     const blobs = deps.blobsFor?.(task.tenant) ?? deps.blobs;

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { baseConfigSchema, env } from "@rebeca/platform";
+import { registryConfigSchema } from "@rebeca/registry";
 import { storageConfigSchema } from "@rebeca/storage";
 import { defaultDescriptorSetFile } from "./descriptors.js";
 import type { RequestLimits } from "./validate.js";
@@ -10,6 +11,7 @@ const defaultModelsDir = fileURLToPath(new URL("../../../models", import.meta.ur
 
 export const gatewayConfigSchema = baseConfigSchema
   .extend(storageConfigSchema.shape)
+  .extend(registryConfigSchema.shape)
   .extend({
     /** Submissions (CreateJob, CreateBatch) per second per tenant, with one second of burst; 0 = unlimited. */
     SUBMISSIONS_PER_SECOND: env.int(0),
@@ -45,7 +47,7 @@ export const gatewayConfigSchema = baseConfigSchema
     SSE_KEEPALIVE_SECONDS: env.num(15),
     /** Directory of model versions (`<version>/manifest.json`). */
     MODELS_DIR: env.str(defaultModelsDir),
-    /** Model version used when a request names none. */
+    /** Model version used when a request names none and the tenant has no traffic policy (the policy's default stable version). */
     DEFAULT_MODEL_VERSION: env.str("demo-v1"),
     /** API keys as JSON `[{"tenant": "acme", "sha256": "<hex sha256 of the key>"}]`. */
     API_KEYS: z.string().optional(),

@@ -7,6 +7,7 @@ import type { Redis } from "ioredis";
 import { redisKeys, STAGES, WORK_CLASSES } from "@rebeca/contracts";
 import { createBatchStore, createJobStore, createRetentionIndex } from "@rebeca/jobstore";
 import { createJobOutcomeCounter, createQueueCache, createRedis, registerBacklogMetrics, type Logger, type Registry } from "@rebeca/platform";
+import { createPolicyStore } from "@rebeca/registry";
 import type { BlobStore } from "@rebeca/storage";
 import { createAdmission } from "./admission.js";
 import { createAuthenticator, type ApiKeyEntry } from "./auth.js";
@@ -18,13 +19,20 @@ import { createEventHub } from "./event-hub.js";
 import type { IntakeDeps } from "./intake.js";
 import { createJobService } from "./job-service.js";
 import { createGatewayMetrics } from "./metrics.js";
+import { createModelRouter } from "./model-routing.js";
+import { createModelService } from "./model-service.js";
 import type { ModelInfo } from "./validate.js";
 import { tenantOutputTtls } from "./windows.js";
 
 export interface GatewayParts {
   config: GatewayConfig;
   apiKeys: ApiKeyEntry[];
+  /** Versions servable now; the registry client adds published ones as they are fetched and verified. */
   models: ReadonlyMap<string, ModelInfo>;
+  /** The embedded versions (MODELS_DIR) among `models`. */
+  embedded?: ReadonlySet<string>;
+  /** Versions refused by the registry client, with why. */
+  refusedModels?: () => ReadonlyMap<string, string>;
   /** Producer connection (fails fast) for records, admission and events. */
   redis: Redis;
   /** Producer connection the queues share. */
@@ -38,7 +46,7 @@ export interface GatewayParts {
  * Opens every tenant's stage queues (so backlog metrics cover them before the first request) and
  * registers the tenants for the workers, then builds both services.
  */
-export async function createGateway({ config, apiKeys, models, redis, queueConnection, blobs, registry, log }: GatewayParts) {
+export async function createGateway({ config, apiKeys, models, embedded, refusedModels, redis, queueConnection, blobs, registry, log }: GatewayParts) {
   const queues = createQueueCache(queueConnection, config.QUEUE_PREFIX);
   const tenants = [...new Set(apiKeys.map((k) => k.tenant))];
   // Workers open a worker per tenant queue from this set; the metrics cover every tenant's stages.
@@ -60,9 +68,11 @@ export async function createGateway({ config, apiKeys, models, redis, queueConne
     metrics: createGatewayMetrics(registry),
     log,
   };
+  const policies = createPolicyStore({ redis, redisPrefix: config.QUEUE_PREFIX, defaultStable: config.DEFAULT_MODEL_VERSION });
   const intake: IntakeDeps = {
     models,
     defaultModel: config.DEFAULT_MODEL_VERSION,
+    route: createModelRouter({ policies, models, registry }),
     limits: requestLimits(config),
     callbackGuard: createCallbackGuard(config.CALLBACK_ALLOW_HOSTS),
     outputTtlOf: tenantOutputTtls(config.TENANT_OUTPUT_TTL, config.OUTPUT_TTL),
@@ -96,7 +106,16 @@ export async function createGateway({ config, apiKeys, models, redis, queueConne
     shardSize: config.SHARD_SIZE,
     maxUsersPerBatch: config.MAX_USERS_PER_BATCH,
   });
-  return { jobService, batchService, batches, hub, queues };
+  const modelService = createModelService({
+    ...shared,
+    policies,
+    redis,
+    redisPrefix: config.QUEUE_PREFIX,
+    models,
+    embedded: embedded ?? new Set(models.keys()),
+    refused: refusedModels ?? (() => new Map()),
+  });
+  return { jobService, batchService, modelService, batches, hub, queues };
 }
 
 /** The console's settings and parts (it serves on its own admin port; see console/server.ts). */

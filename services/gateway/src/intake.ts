@@ -15,6 +15,11 @@ export interface IntakeDeps {
   models: ReadonlyMap<string, ModelInfo>;
   /** Used when a request names no model version; must be in `models`. */
   defaultModel: string;
+  /**
+   * The version for a request that names none, from the tenant's traffic policy (model-routing.ts):
+   * per user for a job, the stable version for a batch (`userId` null). Absent: `defaultModel`.
+   */
+  route?: (tenant: string, userId: string | null) => Promise<string>;
   limits: RequestLimits;
   callbackGuard: CallbackUrlGuard;
   admission: AdmissionCheck;
@@ -36,17 +41,24 @@ export interface Intake {
    * Validates a submission against the model it names (or the default), then refuses a model
    * that is not deployed, a callback URL into a private network, and an overloaded tenant.
    * `validate` is the pure field check (`validateCreateJob`, `validateBatchParameters`);
-   * `callbackField` names the callback URL in this request's field violations.
+   * `callbackField` names the callback URL in this request's field violations. `userId` (a job's
+   * user; null for a batch) picks the version of a request without one by the tenant's policy; the spec carries the version chosen, which the job keeps.
    */
-  admit<S extends WithCallback>(tenant: string, modelVersion: string, validate: (model: ModelInfo) => S, callbackField: string): Promise<S>;
+  admit<S extends WithCallback>(
+    tenant: string,
+    modelVersion: string,
+    validate: (model: ModelInfo) => S,
+    callbackField: string,
+    userId?: string | null,
+  ): Promise<S>;
 }
 
 export function createIntake(deps: IntakeDeps): Intake {
   const fallback = deps.models.get(deps.defaultModel);
   if (!fallback) throw new Error(`default model version "${deps.defaultModel}" is not among the deployed ones`);
   return {
-    async admit(tenant, modelVersion, validate, callbackField) {
-      const version = modelVersion || deps.defaultModel;
+    async admit(tenant, modelVersion, validate, callbackField, userId = null) {
+      const version = modelVersion || (deps.route ? await deps.route(tenant, userId) : deps.defaultModel);
       const model = deps.models.get(version);
       // Field checks first (against the default model's ranges when the named one is missing),
       // so that a bad request is described in full.

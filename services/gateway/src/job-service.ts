@@ -77,6 +77,7 @@ export function createJobService(deps: JobServiceDeps): JobServiceServer {
         req.modelVersion,
         (model) => validateCreateJob(req, model, deps.limits, () => randomInt(0, 2 ** 32)),
         "callback_url",
+        req.userId,
       );
       const record = newJobRecord({
         jobId: newId("job"),

@@ -1,6 +1,6 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { parsePriorManifest } from "@rebeca/inference/manifest";
+import { parsePriorManifest, type PriorManifest } from "@rebeca/inference/manifest";
 import type { ModelInfo } from "./validate.js";
 
 /**
@@ -19,11 +19,19 @@ export async function loadModelCatalog(modelsDir: string, defaultVersion: string
       throw err;
     });
     if (!parsed) continue;
-    const m = parsed.manifest;
-    catalog.set(m.version, { version: m.version, timesteps: m.schedule.timesteps, defaults: m.defaults });
+    catalog.set(parsed.manifest.version, infoOf(parsed.manifest));
   }
   if (!catalog.has(defaultVersion)) {
     throw new Error(`DEFAULT_MODEL_VERSION "${defaultVersion}" has no manifest in ${modelsDir} (found: ${[...catalog.keys()].join(", ") || "none"})`);
   }
   return catalog;
+}
+
+const infoOf = (m: PriorManifest): ModelInfo => ({ version: m.version, timesteps: m.schedule.timesteps, defaults: m.defaults });
+
+/** The ModelInfo of `<dir>/<version>/manifest.json` (a version fetched from the registry); its manifest must name `version`. */
+export async function modelInfoOf(dir: string, version: string): Promise<ModelInfo> {
+  const parsed = await parsePriorManifest(join(dir, version, "manifest.json"));
+  if (parsed.manifest.version !== version) throw new Error(`${parsed.manifestPath}: names version "${parsed.manifest.version}", published as "${version}"`);
+  return infoOf(parsed.manifest);
 }

@@ -3,13 +3,15 @@ import { HealthImplementation } from "grpc-health-check";
 import { JobServiceService, type JobServiceServer } from "@rebeca/contracts/grpc";
 import { BatchServiceService, type BatchServiceServer } from "@rebeca/contracts/grpc-batches";
 import type { Descriptors } from "./descriptors.js";
+import { ModelServiceService, type ModelServiceServer } from "@rebeca/contracts/grpc-models";
 import { tolerantService } from "./malformed.js";
 import { addReflection } from "./reflection.js";
 import { grpcServerCredentials, type TlsFiles } from "./tls.js";
 
 export const JOB_SERVICE = "rebeca.v1.JobService";
 export const BATCH_SERVICE = "rebeca.v1.BatchService";
-const SERVICES = ["", JOB_SERVICE, BATCH_SERVICE];
+export const MODEL_SERVICE = "rebeca.v1.ModelService";
+const SERVICES = ["", JOB_SERVICE, BATCH_SERVICE, MODEL_SERVICE];
 
 export interface GrpcServer {
   port: number;
@@ -21,7 +23,7 @@ export interface GrpcServer {
 }
 
 /**
- * The gRPC server: JobService, BatchService, grpc.health.v1 (overall and per service) and server
+ * The gRPC server: JobService, BatchService, ModelService, grpc.health.v1 (overall and per service) and server
  * reflection.
  * `maxMessageBytes` bounds every request so a hostile client cannot make the gateway buffer a
  * large message.
@@ -33,6 +35,7 @@ export async function startGrpcServer(opts: {
   descriptors: Descriptors;
   service: JobServiceServer;
   batchService: BatchServiceServer;
+  modelService: ModelServiceServer;
   maxMessageBytes: number;
   /** Serve TLS (mutual with a client CA); plaintext when unset. */
   tls?: TlsFiles;
@@ -44,6 +47,7 @@ export async function startGrpcServer(opts: {
   // Undecodable request bytes reach the handlers as a marker (INVALID_ARGUMENT), not INTERNAL.
   server.addService(tolerantService(JobServiceService), opts.service);
   server.addService(tolerantService(BatchServiceService), opts.batchService);
+  server.addService(tolerantService(ModelServiceService), opts.modelService);
   const health = new HealthImplementation(Object.fromEntries(SERVICES.map((s) => [s, "NOT_SERVING" as const])));
   health.addToServer(server);
   addReflection(server, opts.descriptors);

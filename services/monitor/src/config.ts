@@ -24,6 +24,20 @@ export const monitorConfigSchema = baseConfigSchema.merge(storageConfigSchema).e
   RETENTION_SWEEP_INTERVAL_MS: env.int(60_000).pipe(z.number().int().min(0)),
   /** Jobs and batches one retention sweep handles at most (each: one listing of its prefix, one delete per 1,000 keys). */
   RETENTION_SWEEP_MAX_OWNERS: env.int(100).pipe(z.number().int().min(1)),
+  /** Roll back a tenant's canary by itself when it serves worse than the stable version (docs/operations.md#model-rollout). */
+  MONITOR_CANARY_ROLLBACK: env.bool(true),
+  /** How far back the canary evidence reaches, seconds: both arms' sampled users and finished jobs within it are compared. */
+  MONITOR_CANARY_WINDOW_SECONDS: env.int(3600).pipe(z.number().int().min(1)),
+  /** Sampled users each arm needs before personalization is compared. */
+  MONITOR_CANARY_MIN_USERS: env.int(30).pipe(z.number().int().min(2)),
+  /** Finished jobs each arm needs before error rates are compared. */
+  MONITOR_CANARY_MIN_JOBS: env.int(100).pipe(z.number().int().min(1)),
+  /** One-sided z of "worse beyond noise" (2.33: 1 % false rollbacks of an equal candidate per check). */
+  MONITOR_CANARY_Z: env.num(2.33).pipe(z.number().positive()),
+  /** Promote a canary that has run this long (seconds since its policy changed) with MONITOR_CANARY_MIN_USERS users per arm and no verdict against it; 0 = never (promote by hand). */
+  MONITOR_CANARY_PROMOTE_AFTER_SECONDS: env.int(0).pipe(z.number().int().min(0)),
+  /** Callback URL per tenant for `model.rolled_back`, JSON `{"acme": "https://..."}` (signed like job callbacks, sent by the notifier). */
+  MONITOR_ROLLBACK_CALLBACKS: env.str("{}"),
 });
 
 export type MonitorConfig = z.infer<typeof monitorConfigSchema>;
@@ -38,5 +52,16 @@ export function monitorSettingsOf(config: MonitorConfig) {
     consumer: config.MONITOR_CONSUMER,
     blockMs: config.MONITOR_BLOCK_MS,
     tenantRefreshMs: config.MONITOR_TENANT_REFRESH_MS,
+  };
+}
+
+/** The canary watch's judging settings from config. */
+export function canarySettingsOf(config: MonitorConfig) {
+  return {
+    windowMs: config.MONITOR_CANARY_WINDOW_SECONDS * 1000,
+    promoteAfterMs: config.MONITOR_CANARY_PROMOTE_AFTER_SECONDS * 1000,
+    refreshMs: Math.min(5000, config.MONITOR_TENANT_REFRESH_MS),
+    judge: { minUsers: config.MONITOR_CANARY_MIN_USERS, minJobs: config.MONITOR_CANARY_MIN_JOBS, z: config.MONITOR_CANARY_Z },
+    callbacks: z.record(z.string(), z.url()).parse(JSON.parse(config.MONITOR_ROLLBACK_CALLBACKS)),
   };
 }

@@ -3,9 +3,13 @@
 import { createBlobStore, parseS3Uri } from "@rebeca/storage";
 import { createOutputRecords, createRetentionIndex } from "@rebeca/jobstore";
 import { createLogger, createMetricsRegistry, createRedis, createShutdown, fatal, loadConfig, startOpsServer, waitReady } from "@rebeca/platform";
-import { monitorConfigSchema, monitorSettingsOf } from "./config.js";
+import { createPolicyStore } from "@rebeca/registry";
+import { createCanaryWatch } from "./canary-watch.js";
+import { canarySettingsOf, monitorConfigSchema, monitorSettingsOf } from "./config.js";
 import { createMonitor } from "./monitor.js";
 import { createRetentionSweeper } from "./retention-sweeper.js";
+import { createRollbackNotice } from "./rollback-notice.js";
+import { finishedJobOf } from "./sampling.js";
 import { createScorer } from "./scorer.js";
 
 const bootLog = createLogger("monitor");
@@ -22,6 +26,19 @@ async function main(): Promise<void> {
   await waitReady(redis);
   const registry = createMetricsRegistry("monitor");
   const health = { ready: false };
+  const canary = canarySettingsOf(config);
+  const watch = config.MONITOR_CANARY_ROLLBACK
+    ? createCanaryWatch({
+        // The default stable version only matters to tenants without a policy, which have no canary to judge.
+        policies: createPolicyStore({ redis, redisPrefix: config.QUEUE_PREFIX, defaultStable: "" }),
+        windowMs: canary.windowMs,
+        refreshMs: canary.refreshMs,
+        judge: canary.judge,
+        promoteAfterMs: canary.promoteAfterMs,
+        onPromoted: (tenant, before) => log.info({ tenant, candidate: before.candidate, stable: before.stable }, "canary promoted after a clean bake"),
+        onRolledBack: createRollbackNotice({ redis, prefix: config.QUEUE_PREFIX, callbacks: canary.callbacks, registry, log }),
+      })
+    : undefined;
   const monitor = createMonitor({
     ...monitorSettingsOf(config),
     redis,
@@ -30,6 +47,15 @@ async function main(): Promise<void> {
     readKey: (key) => blobs.get(key),
     registry,
     log,
+    ...(watch
+      ? {
+          onScored: (task, own, others) => watch.observeScores(task.tenant, task.modelVersion, own, others),
+          onEvent: async (tenant, fields) => {
+            const job = finishedJobOf(fields);
+            if (job) await watch.observeJob(tenant, job.modelVersion, job.failed);
+          },
+        }
+      : {}),
   });
   // The sweeper rides with the monitor: both are background readers of Redis and S3 with no model
   // on the serving path, and a sweep is idempotent, so every replica may run it.

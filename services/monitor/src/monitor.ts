@@ -29,6 +29,10 @@ export interface MonitorOptions {
   consumer?: string;
   blockMs: number;
   tenantRefreshMs: number;
+  /** A sampled user was scored (for the canary watch). */
+  onScored?: (task: ScoreTask, own: readonly number[], others: readonly number[]) => Promise<void>;
+  /** Every event read, before it is sampled (for the canary watch's error rates). */
+  onEvent?: (tenant: string, fields: Record<string, string>) => Promise<void>;
 }
 
 type StreamReply = [string, [string, string[]][]][] | null;
@@ -88,6 +92,7 @@ export function createMonitor(o: MonitorOptions) {
         for (const v of s.own) score.observe({ model_version: task.modelVersion, verifier: s.verifier, subject: "own" }, v);
         for (const v of s.others) score.observe({ model_version: task.modelVersion, verifier: s.verifier, subject: "others" }, v);
         users.inc({ model_version: task.modelVersion });
+        await o.onScored?.(task, s.own, s.others);
       } catch (err) {
         const reason = err instanceof SkipError ? err.reason : "error";
         skipped.inc({ reason });
@@ -152,6 +157,7 @@ export function createMonitor(o: MonitorOptions) {
           for (const [id, flat] of entries) {
             const fields: Record<string, string> = {};
             for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
+            await o.onEvent?.(tenant, fields).catch((err: Error) => o.log.warn({ err: err.message, tenant, eventId: id }, "canary watch failed"));
             await handle(tenant, fields).catch((err: Error) => {
               skipped.inc({ reason: "error" });
               o.log.warn({ err: err.message, tenant, eventId: id }, "reading a served batch failed");

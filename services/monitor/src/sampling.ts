@@ -55,6 +55,13 @@ export function workFromEvent(tenant: string, fields: Record<string, string>, ra
   return { tasks: [] };
 }
 
+/** A finished single job's version and outcome from its event (for error rates); null for other events. */
+export function finishedJobOf(fields: Record<string, string>): { modelVersion: string; failed: boolean } | null {
+  if ((fields.type !== "job.succeeded" && fields.type !== "job.failed") || !fields.job) return null;
+  const job = JSON.parse(fields.job) as Pick<JobRecord, "modelVersion">;
+  return { modelVersion: job.modelVersion, failed: fields.type === "job.failed" };
+}
+
 /** The sampled users of a shard result or manifest (users served by the population prior are not personalized, so not scored). */
 export function tasksFromResults(m: { batchId: string; modelVersion: string; tenant: string }, lines: UserResult[], rate: number): ScoreTask[] {
   return lines

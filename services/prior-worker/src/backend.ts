@@ -29,6 +29,11 @@ export interface SampleOutcome {
 export interface PriorBackend {
   /** Model versions served, with their embedding dimension. */
   readonly versions: ReadonlyMap<string, { embeddingDim: number }>;
+  /**
+   * Makes a published version servable (fetched, verified, added to `versions`) before a job of it
+   * is taken; a refused or unknown version stays out of `versions`. Absent: embedded versions only.
+   */
+  ensure?(version: string): Promise<void>;
   sample(job: SampleJob, signal?: AbortSignal): Promise<SampleOutcome>;
   close(): Promise<void>;
 }
@@ -37,6 +42,8 @@ export interface PriorBackend {
 export interface LoadedPrior {
   sampler: PriorSampler;
   users: Pick<UserTable, "rowOf">;
+  /** Frees the ONNX session (the version left the bounded cache). */
+  release?: () => Promise<void>;
 }
 
 /** Resolves users and samples the servable items in one batch (what a sampler thread runs). */

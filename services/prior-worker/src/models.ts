@@ -20,7 +20,11 @@ export async function loadPriors(
       throw new Error(`${files.manifestPath}: version "${files.manifest.version}" does not match its directory "${version}"`);
     const resolved = await createOnnxSession(files.prior.bytes, session);
     const model = createOnnxPrior(resolved.session, { embeddingDim: files.manifest.embedding_dim, userDim: files.manifest.user_dim });
-    loaded.set(version, { sampler: createPriorSampler({ model, userTable: files.userTable, manifest: files.manifest }), users: files.userTable });
+    loaded.set(version, {
+      sampler: createPriorSampler({ model, userTable: files.userTable, manifest: files.manifest }),
+      users: files.userTable,
+      release: () => resolved.session.release(),
+    });
     report({
       version,
       embeddingDim: files.manifest.embedding_dim,

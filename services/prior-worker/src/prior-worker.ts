@@ -10,6 +10,7 @@ import {
   createFailureRouter,
   createFairLanes,
   createJobOutcomeCounter,
+  createRedis,
   drainStageWorkers,
   stageWorkerSettings,
   startStageWorkers,
@@ -18,6 +19,7 @@ import {
   type StageServiceDeps,
   type StageWorkers,
 } from "@rebeca/platform";
+import { startRegistryClient } from "@rebeca/registry";
 import { createBlobStore } from "@rebeca/storage";
 import type { PriorWorkerConfig } from "./config.js";
 import { createDecodeHoldBack } from "./hold-back.js";
@@ -31,8 +33,25 @@ export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig
   const { config, queues, registry, log } = deps;
   const versions = await resolveModelVersions(config.MODELS_DIR, config.MODEL_VERSIONS);
   const session = sessionOptionsOf(config);
-  const backend = await createThreadedBackend({ modelsDir: config.MODELS_DIR, versions, session }, config.SAMPLING_THREADS, log, deps.onThreadDeath);
   const blobs = await createBlobStore(config);
+  const modelRegistry = await startRegistryClient({
+    config,
+    redis: deps.redis,
+    subscriber: () => createRedis(config.REDIS_URL, "worker", log, "prior-registry"),
+    blobs,
+    service: "prior-worker",
+    metrics: registry,
+    log,
+    // The watcher fetches and verifies each newly published version ahead of its first job.
+    embedded: versions,
+  });
+  const backend = await createThreadedBackend(
+    { modelsDir: config.MODELS_DIR, versions, session, cacheDir: config.MODEL_CACHE_DIR, maxLoaded: config.MODEL_MAX_LOADED },
+    config.SAMPLING_THREADS,
+    log,
+    deps.onThreadDeath,
+    modelRegistry?.source,
+  );
   const { store, batches } = createStores(deps.redis, {
     prefix: config.QUEUE_PREFIX,
     retentionSeconds: config.JOB_RETENTION_SECONDS,
@@ -93,7 +112,10 @@ export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig
      * (another worker resumes them from their recorded state at once, no stalled-job wait).
      */
     drain: () => drainStageWorkers(workers, config.DRAIN_DEADLINE_MS),
-    /** Stops the sampler threads (cancelling samples a hand-back left running). */
-    close: () => backend.close(),
+    /** Stops the registry watcher and the sampler threads (cancelling samples a hand-back left running). */
+    close: async () => {
+      await modelRegistry?.close();
+      await backend.close();
+    },
   };
 }

@@ -36,6 +36,7 @@ export function createPriorProcessor(deps: PriorProcessorDeps) {
   }
 
   return async function sample(task: PriorTask): Promise<"done" | "skipped"> {
+    await deps.backend.ensure?.(task.modelVersion);
     const model = deps.backend.versions.get(task.modelVersion);
     if (!model) throw new UnrecoverableError(`model version ${task.modelVersion} is not loaded by this worker`);
     const next = decodeTask(task, model.embeddingDim);

@@ -37,6 +37,7 @@ export function usersPerCall(numImages: number, steps: number, minUsers: number,
 
 export function createShardProcessor(deps: ShardProcessorDeps) {
   return async function processShard(task: ShardTask): Promise<"done" | "skipped"> {
+    await deps.backend.ensure?.(task.spec.modelVersion);
     const model = deps.backend.versions.get(task.spec.modelVersion);
     if (!model) throw new UnrecoverableError(`model version ${task.spec.modelVersion} is not loaded by this worker`);
     const step = await deps.batches.shardStep(task.batchId, task.shard, "sampling");

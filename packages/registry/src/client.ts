@@ -1,0 +1,107 @@
+import { z } from "zod";
+import type { Redis } from "ioredis";
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import type { BlobStore } from "@rebeca/storage";
+import { createModelSource, type ModelSource } from "./model-source.js";
+import { watchRegistry } from "./watcher.js";
+
+/** The registry settings every service shares. */
+export const registryConfigSchema = z.object({
+  /** Where versions fetched from the registry are kept; empty = the registry is off and only MODELS_DIR is served. */
+  MODEL_CACHE_DIR: z.string().default(""),
+  /** Object-key prefix of the registry in S3_BUCKET (`<prefix>/models/<version>/…`). */
+  REGISTRY_PREFIX: z.string().default("registry"),
+  /** How often (ms) the registry pointer is re-read in case a change announcement was missed. */
+  REGISTRY_POLL_MS: z.coerce.number().int().min(100).default(15_000),
+  /** Most model versions a model thread keeps loaded (least recently used leave memory first; their files stay). */
+  MODEL_MAX_LOADED: z.coerce.number().int().min(1).default(4),
+});
+export type RegistryConfig = z.infer<typeof registryConfigSchema>;
+
+/** The registry's metrics, the same in every service (each registry adds its `service` label). */
+export function createRegistryMetrics(registry: Registry) {
+  return {
+    refused: new Counter({
+      name: "rebeca_model_refused_total",
+      help: "Model versions refused because their registry index or a file did not match",
+      labelNames: ["version"],
+      registers: [registry],
+    }),
+    fetchSeconds: new Histogram({
+      name: "rebeca_model_fetch_seconds",
+      help: "Time to fetch and verify a model version from the registry",
+      buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [registry],
+    }),
+    available: new Gauge({
+      name: "rebeca_model_versions_available",
+      help: "Model versions this process can serve (embedded and fetched)",
+      registers: [registry],
+    }),
+  };
+}
+
+export interface RegistryClientOptions {
+  config: RegistryConfig & { MODELS_DIR: string; QUEUE_PREFIX: string };
+  redis: Redis;
+  /** Opens the watcher's own connection (a subscribed connection can do nothing else). */
+  subscriber: () => Redis;
+  blobs: BlobStore;
+  service: string;
+  metrics: Registry;
+  log: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
+  /** Embedded versions this process serves at start (counted as available). */
+  embedded: readonly string[];
+  /** A newly published version was fetched and verified: load what the service needs of it (`dir/<version>/`). */
+  onVersion?: (version: string, dir: string) => Promise<void> | void;
+}
+
+/**
+ * A service's view of the registry: the model source that fetches and verifies versions on demand
+ * (`ensure`), and a watcher that fetches each newly published version ahead of its first job. Null
+ * when MODEL_CACHE_DIR is empty (embedded models only).
+ */
+export async function startRegistryClient(o: RegistryClientOptions): Promise<{ source: ModelSource; close(): Promise<void> } | null> {
+  if (!o.config.MODEL_CACHE_DIR) return null;
+  const metrics = createRegistryMetrics(o.metrics);
+  const available = new Set(o.embedded);
+  metrics.available.set(available.size);
+  const source = createModelSource({
+    embeddedDir: o.config.MODELS_DIR,
+    cacheDir: o.config.MODEL_CACHE_DIR,
+    blobs: o.blobs,
+    redis: o.redis,
+    objectPrefix: o.config.REGISTRY_PREFIX,
+    redisPrefix: o.config.QUEUE_PREFIX,
+    service: o.service,
+    onRefused: (version, reason) => {
+      metrics.refused.inc({ version });
+      o.log.warn({ version, reason }, "model version refused; the versions already loaded keep serving");
+    },
+    onFetched: (version, seconds) => {
+      metrics.fetchSeconds.observe(seconds);
+      o.log.info({ version, seconds }, "model version fetched from the registry and verified");
+    },
+  });
+  const prefetch = async (version: string) => {
+    try {
+      const dir = await source.ensure(version);
+      await o.onVersion?.(version, dir);
+      available.add(version);
+      metrics.available.set(available.size);
+    } catch (err) {
+      // Refusals are logged and counted by the source; anything else (S3 down) is retried on the
+      // first job that needs the version.
+      if (!source.refused.has(version)) o.log.warn({ version, err: (err as Error).message }, "model version not fetched yet");
+    }
+  };
+  const watcher = await watchRegistry({
+    subscriber: o.subscriber(),
+    redis: o.redis,
+    redisPrefix: o.config.QUEUE_PREFIX,
+    pollMs: o.config.REGISTRY_POLL_MS,
+    onVersion: (v) => void prefetch(v),
+    onError: (err) => o.log.warn({ err: err.message }, "registry poll failed"),
+  });
+  return { source, close: () => watcher.close() };
+}
