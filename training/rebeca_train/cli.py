@@ -103,6 +103,10 @@ def main(argv=None):
     tv.add_argument("--steps", type=int, default=500)
     tv.add_argument("--batch", type=int, default=128)
     tv.add_argument("--train-images", type=int, default=None, help="use only the first N training images")
+    tv.add_argument("--lr", type=float, default=2e-3)
+    tv.add_argument("--kl-weight", type=float, default=1e-4)
+    tv.add_argument("--perceptual-weight", type=float, default=0.0, help="weight of the encoder-feature distance")
+    tv.add_argument("--perceptual-encoder", default=None, help="decoder/encoder.onnx whose features it compares")
     tv.add_argument("--seed", type=int, default=0)
 
     tu = sub.add_parser("train-latent-unet", help="UNet + IP-Adapter projection in the VAE's latent space, "
@@ -223,7 +227,9 @@ def run(args):
         from .world import load_fmnist
         pix = None if args.train_images is None else load_fmnist("train")[0][:args.train_images]
         if args.cmd == "train-vae":
-            dt.train_vae(args.out, args.steps, args.batch, seed=args.seed, train_images=pix)
+            dt.train_vae(args.out, args.steps, args.batch, lr=args.lr, kl_weight=args.kl_weight, seed=args.seed,
+                         train_images=pix, perceptual_weight=args.perceptual_weight,
+                         perceptual_encoder=args.perceptual_encoder)
         else:
             cfg = dict(dt.SMALL_CONFIG, unet_channels=args.unet_channels)
             dt.train_unet(args.vae, args.encoder, args.out, args.steps, args.batch, args.lr, seed=args.seed,
