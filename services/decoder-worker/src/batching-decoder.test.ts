@@ -2,17 +2,19 @@
 // images they would get alone, so batching is invisible to clients.
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { loadLatentDecoder } from "@rebeca/inference";
+import { createHash } from "node:crypto";
+import { encodePng, imageAt, loadLatentDecoder } from "@rebeca/inference";
 import { createBatchingDecoder } from "./batching-decoder.js";
+import { encodeImages } from "./encoded-images.js";
 
 const MANIFEST = fileURLToPath(new URL("../../../packages/inference/test-fixtures/latent-tiny/manifest.json", import.meta.url));
 
 describe("batching decoder over the latent decoder", () => {
-  it("three concurrent jobs share one decoder call and each gets its own images (within 1e-5 of decoding alone)", async () => {
+  it("three concurrent jobs share one decoder call and each gets its own images (within 1e-5 of decoding alone) and their PNGs", async () => {
     const { decoder } = await loadLatentDecoder(MANIFEST, { providers: ["cpu"], intraOpThreads: 1, interOpThreads: 1 }, { steps: 4 });
     const E = decoder.config.embeddingDim;
     let calls = 0;
-    const counting = { decode: (e: Float32Array, n: number, s?: readonly number[]) => (calls++, decoder.decode(e, n, s)) };
+    const counting = async (e: Float32Array, n: number, s?: readonly number[]) => (calls++, encodeImages(await decoder.decode(e, n, s)));
     const batching = createBatchingDecoder(counting, E, { maxBatch: 8, maxWaitMs: 50, concurrency: 1 });
     const jobs = [
       { tenant: "acme", count: 2, seeds: [1, 2] },
@@ -28,6 +30,12 @@ describe("batching decoder over the latent decoder", () => {
       let max = 0;
       for (let k = 0; k < alone.pixels.length; k++) max = Math.max(max, Math.abs(together[n]!.pixels[k]! - alone.pixels[k]!));
       expect(max).toBeLessThan(1e-5);
+      // the PNGs split with the pixels: each is this job's own image, hashed
+      expect(together[n]!.encoded.length).toBe(j.count);
+      for (const [i, e] of together[n]!.encoded.entries()) {
+        expect(Buffer.from(e.png).equals(Buffer.from(encodePng(imageAt(together[n]!, i))))).toBe(true);
+        expect(e.sha256).toBe(createHash("sha256").update(e.png).digest("hex"));
+      }
     }
   });
 });

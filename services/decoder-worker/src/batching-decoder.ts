@@ -4,7 +4,7 @@
  * Correct only because the decoders are batch-invariant (an image depends on its embedding and
  * seed, never on its neighbours), which packages/inference tests.
  */
-import type { DecodedImages, ImageDecoder } from "@rebeca/inference";
+import type { EncodedDecode, EncodingDecode } from "./encoded-images.js";
 import { createMicroBatcher, type BatchClock, type ExecutionStats } from "./micro-batcher.js";
 
 export interface DecodeRequest {
@@ -28,20 +28,21 @@ export interface BatchingOptions {
   readonly clock?: BatchClock;
 }
 
-/** Splits a batched decode into per-request images (views, no copy). */
-export function splitDecoded(images: DecodedImages, counts: readonly number[]): DecodedImages[] {
+/** Splits a batched decode into per-request images and their PNGs (views, no copy). */
+export function splitDecoded(images: EncodedDecode, counts: readonly number[]): EncodedDecode[] {
   const per = images.channels * images.height * images.width;
   let at = 0;
   return counts.map((count) => {
     const pixels = images.pixels.subarray(at * per, (at + count) * per);
+    const encoded = images.encoded.slice(at, at + count);
     at += count;
-    return { ...images, pixels, count };
+    return { ...images, pixels, encoded, count };
   });
 }
 
-/** A decode function that batches concurrent calls into one `decoder.decode`. */
-export function createBatchingDecoder(decoder: ImageDecoder, embeddingDim: number, opts: BatchingOptions) {
-  const batcher = createMicroBatcher<DecodeRequest, DecodedImages>({
+/** A decode function that batches concurrent calls into one call of `decode` (which also encodes the PNGs). */
+export function createBatchingDecoder(decode: EncodingDecode, embeddingDim: number, opts: BatchingOptions) {
+  const batcher = createMicroBatcher<DecodeRequest, EncodedDecode>({
     maxBatch: opts.maxBatch,
     maxWaitMs: opts.maxWaitMs,
     concurrency: opts.concurrency,
@@ -52,7 +53,7 @@ export function createBatchingDecoder(decoder: ImageDecoder, embeddingDim: numbe
       const total = reqs.reduce((n, r) => n + r.count, 0);
       const release = opts.acquire ? await opts.acquire(reqs[0]!.tenant, total) : () => {};
       try {
-        if (reqs.length === 1) return [await decoder.decode(reqs[0]!.embeddings, reqs[0]!.count, reqs[0]!.seeds)];
+        if (reqs.length === 1) return [await decode(reqs[0]!.embeddings, reqs[0]!.count, reqs[0]!.seeds)];
         const embeddings = new Float32Array(total * embeddingDim);
         const seeds: number[] = [];
         let at = 0;
@@ -61,7 +62,7 @@ export function createBatchingDecoder(decoder: ImageDecoder, embeddingDim: numbe
           at += r.embeddings.length;
           seeds.push(...r.seeds);
         }
-        const images = await decoder.decode(embeddings, total, seeds);
+        const images = await decode(embeddings, total, seeds);
         return splitDecoded(
           images,
           reqs.map((r) => r.count),
@@ -72,7 +73,7 @@ export function createBatchingDecoder(decoder: ImageDecoder, embeddingDim: numbe
     },
   });
   return {
-    decode: (req: DecodeRequest): Promise<DecodedImages> => {
+    decode: (req: DecodeRequest): Promise<EncodedDecode> => {
       if (req.embeddings.length !== req.count * embeddingDim)
         return Promise.reject(new RangeError(`embeddings has ${req.embeddings.length} values, expected ${req.count}×${embeddingDim}`));
       if (req.seeds.length !== req.count) return Promise.reject(new RangeError(`${req.seeds.length} seeds for ${req.count} images`));

@@ -20,6 +20,7 @@ import {
 } from "@rebeca/platform";
 import { createBlobStore } from "@rebeca/storage";
 import { createBatchingDecoder } from "./batching-decoder.js";
+import { encodingDecodeOf } from "./encoded-images.js";
 import type { DecoderWorkerConfig } from "./config.js";
 import { fairUploads } from "./fair-blobs.js";
 import { createDecoderMetrics } from "./metrics.js";
@@ -54,7 +55,7 @@ export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerCo
   const lanes = createFairLanes({ lanes: config.DECODE_LANES, weight: weightOf(config.TENANT_WEIGHTS) });
   if (config.DECODE_MAX_BATCH > 1) {
     for (const [version, loaded] of decoders) {
-      loaded.batching = createBatchingDecoder(loaded.decoder, loaded.embeddingDim, {
+      loaded.batching = createBatchingDecoder(encodingDecodeOf(loaded), loaded.embeddingDim, {
         maxBatch: config.DECODE_MAX_BATCH,
         maxWaitMs: config.DECODE_MAX_WAIT_MS,
         concurrency: config.DECODE_LANES,

@@ -1,14 +1,16 @@
-import { createHash } from "node:crypto";
 import { decodeEmbeddings, fromInlineEmbeddings, objectKeys, type DecodeTask, type JobOutput } from "@rebeca/contracts";
 import type { JobStore } from "@rebeca/jobstore";
-import { encodePng, imageAt, type ImageDecoder } from "@rebeca/inference";
+import type { ImageDecoder } from "@rebeca/inference";
 import type { BlobStore } from "@rebeca/storage";
 import { UnrecoverableError, type FairLanes } from "@rebeca/platform";
 import type { BatchingDecoder } from "./batching-decoder.js";
+import { encodingDecodeOf, type EncodingDecode } from "./encoded-images.js";
 
 export interface LoadedDecoder {
   decoder: ImageDecoder;
   embeddingDim: number;
+  /** Decode + PNG encoding in one call where the images are made (a decoder thread); absent = encode here. */
+  decodeEncoded?: EncodingDecode;
   /** Micro-batches single jobs across calls (holds the fair lanes itself); absent = one call per job. */
   batching?: BatchingDecoder;
 }
@@ -55,7 +57,7 @@ export function createDecodeProcessor(deps: DecodeProcessorDeps) {
     } else {
       const release = deps.lanes ? await deps.lanes.acquire(task.tenant, count) : () => {};
       try {
-        images = await loaded.decoder.decode(embeddings, count, task.seeds);
+        images = await encodingDecodeOf(loaded)(embeddings, count, task.seeds);
       } finally {
         release();
       }
@@ -64,14 +66,14 @@ export function createDecodeProcessor(deps: DecodeProcessorDeps) {
     const embeddingUri = blobs.uri(task.embeddingsKey);
     const outputs: JobOutput[] = await Promise.all(
       task.seeds.map(async (seed, index) => {
-        const png = encodePng(imageAt(images, index));
+        const { png, sha256 } = images.encoded[index]!;
         const uri = await blobs.put(objectKeys.image(task.tenant, task.jobId, index), png, "image/png");
         return {
           index,
           uri,
           width: images.width,
           height: images.height,
-          sha256: createHash("sha256").update(png).digest("hex"),
+          sha256,
           bytes: png.byteLength,
           contentType: "image/png",
           embeddingUri,

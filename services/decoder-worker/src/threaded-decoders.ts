@@ -1,6 +1,7 @@
 import type { DecodedImages } from "@rebeca/inference";
 import { createModelThreadPool, type Logger } from "@rebeca/platform";
-import type { ThreadDecodeRequest, DecoderThreadInit, DecoderThreadReady } from "./decoder-thread.js";
+import type { ThreadDecodeRequest, DecoderThreadInit, DecoderThreadReady, ThreadDecodeResult } from "./decoder-thread.js";
+import type { EncodedDecode } from "./encoded-images.js";
 import type { LoadedDecoder } from "./processor.js";
 
 /**
@@ -15,7 +16,7 @@ export async function createThreadedDecoders(
   /** A thread died after start-up (e.g. the GPU failed): the process should exit and be replaced. */
   onThreadDeath?: (err: Error) => void,
 ): Promise<{ decoders: Map<string, LoadedDecoder>; close(): Promise<void> }> {
-  const pool = await createModelThreadPool<ThreadDecodeRequest, DecodedImages, DecoderThreadReady>({
+  const pool = await createModelThreadPool<ThreadDecodeRequest, ThreadDecodeResult, DecoderThreadReady>({
     entry: new URL("./decoder-thread.js", import.meta.url),
     workerData: init,
     threads,
@@ -24,15 +25,16 @@ export async function createThreadedDecoders(
   for (const l of pool.ready.logs) log.info(l.info, l.msg);
   const decoders = new Map<string, LoadedDecoder>();
   for (const m of pool.ready.models) {
+    const run = (embeddings: Float32Array, count: number, seeds: readonly number[] | undefined, encode: boolean, signal?: AbortSignal) => {
+      // Structured clone copies a view's whole ArrayBuffer: send a shard chunk's own values only.
+      const own = embeddings.byteLength === embeddings.buffer.byteLength ? embeddings : embeddings.slice();
+      const req = { version: m.version, embeddings: own, count, ...(seeds ? { seeds: [...seeds] } : {}), ...(encode ? { encode } : {}) };
+      return pool.run(req, signal ? { signal } : {});
+    };
     decoders.set(m.version, {
       embeddingDim: m.embeddingDim,
-      decoder: {
-        decode(embeddings, count, seeds, signal) {
-          // Structured clone copies a view's whole ArrayBuffer: send a shard chunk's own values only.
-          const own = embeddings.byteLength === embeddings.buffer.byteLength ? embeddings : embeddings.slice();
-          return pool.run({ version: m.version, embeddings: own, count, ...(seeds ? { seeds: [...seeds] } : {}) }, signal ? { signal } : {});
-        },
-      },
+      decoder: { decode: (embeddings, count, seeds, signal): Promise<DecodedImages> => run(embeddings, count, seeds, false, signal) },
+      decodeEncoded: (embeddings, count, seeds) => run(embeddings, count, seeds, true) as Promise<EncodedDecode>,
     });
   }
   return {
