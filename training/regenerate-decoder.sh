@@ -10,6 +10,7 @@
 #                priors (run this after the priors are retrained; seconds).
 #   CLASSIFIER=path  measure with this realism classifier (a train-classifier checkpoint) instead of
 #                training one (its recipe and test accuracy travel in its stats into the evaluation).
+#   VAE=path     continue from this train-vae checkpoint instead of training the VAE (e.g. a run cut after it).
 set -euo pipefail
 cd "$(dirname "$0")"
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 PYTHONHASHSEED=0
@@ -42,7 +43,7 @@ else
   # what made the committed decoder (models/README.md has the CPU seconds of each stage)
   # perceptual weight 1 (the embedding encoder's features): recon Fashion-FID 91 vs 104 without, 108 at 0.25
   # (300 steps × 64 each; docs/evaluation.md)
-  SUB=""; VAE_ARGS="--steps 700 --batch 128 --perceptual-weight 1"; UNET_ARGS="--steps 1600 --batch 48 --lr 1e-3"; CLS_EPOCHS=3
+  SUB=""; VAE_ARGS="--steps 700 --batch 128 --perceptual-weight 1"; UNET_ARGS="--steps 800 --batch 48 --lr 1e-3 --train-images 30000"; CLS_EPOCHS=3
 fi
 P=$OUT/demo-v1
 if [ -n "${CLASSIFIER:-}" ]; then
@@ -61,7 +62,11 @@ if [ "$CLS_EPOCHS" -gt 0 ]; then
   } > "$W/classifier.log" 2>&1 &
   cls=$!
 fi
-$PY -m rebeca_train train-vae --out "$W/vae.pt" $VAE_ARGS --perceptual-encoder "$P/decoder/encoder.onnx" $SUB
+if [ -n "${VAE:-}" ]; then
+  [ "$VAE" -ef "$W/vae.pt" ] || cp "$VAE" "$W/vae.pt"
+else
+  $PY -m rebeca_train train-vae --out "$W/vae.pt" $VAE_ARGS --perceptual-encoder "$P/decoder/encoder.onnx" $SUB
+fi
 $PY -m rebeca_train train-latent-unet --vae "$W/vae.pt" --encoder "$P/decoder/encoder.onnx" --out "$W/latent.pt" \
   $UNET_ARGS $SUB
 $PY -m rebeca_train export-latent --weights "$W/latent.pt" --out-dir "$W/latent" \

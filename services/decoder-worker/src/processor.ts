@@ -83,7 +83,9 @@ export function createDecodeProcessor(deps: DecodeProcessorDeps) {
     );
     await storedEmbeddings;
     deps.observe?.(count);
-    const done = await deps.store.transition(task.jobId, "succeeded", { outputs });
+    // The record read before decoding saves the transition its own read (compare-and-set: a cancel
+    // meanwhile makes it re-read and decide again).
+    const done = await deps.store.transition(task.jobId, "succeeded", { outputs }, record);
     return done.applied ? "done" : "skipped";
   };
 }
