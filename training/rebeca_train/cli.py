@@ -130,6 +130,12 @@ def main(argv=None):
     tc.add_argument("--min-accuracy", type=float, default=0.9, help="exit 2 below this test accuracy")
     tc.add_argument("--seed", type=int, default=0)
 
+    ev = sub.add_parser("evaluate-vae", help="Fashion-FID and class accuracy of VAE reconstructions of catalogue images")
+    ev.add_argument("vaes", nargs="+", help="train-vae checkpoints")
+    ev.add_argument("--classifier", required=True, help="checkpoint from train-classifier")
+    ev.add_argument("--world", required=True)
+    ev.add_argument("--n", type=int, default=1000)
+
     ed = sub.add_parser("evaluate-decoders", help="Fashion-FID, class accuracy and re-encoded cosine of the "
                         "latent-diffusion decoder vs the autoencoder decoder on the same embeddings")
     ed.add_argument("--weights", required=True, help="rebeca.latent-weights/v1 checkpoint of the diffusion decoder")
@@ -234,6 +240,9 @@ def run(args):
             cfg = dict(dt.SMALL_CONFIG, unet_channels=args.unet_channels)
             dt.train_unet(args.vae, args.encoder, args.out, args.steps, args.batch, args.lr, seed=args.seed,
                           train_pixels=pix, config=cfg)
+    elif args.cmd == "evaluate-vae":
+        from .decoder_eval import vae_realism
+        vae_realism(args.vaes, args.classifier, args.world, args.n)
     elif args.cmd == "train-classifier":
         from .realism import train_classifier
         train_classifier(args.out, args.epochs, lr=args.lr, seed=args.seed, init=args.init,
