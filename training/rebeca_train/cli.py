@@ -129,6 +129,10 @@ def main(argv=None):
     tv.add_argument("--steps", type=int, default=500)
     tv.add_argument("--batch", type=int, default=128)
     tv.add_argument("--train-images", type=int, default=None, help="use only the first N training images")
+    tv.add_argument("--lr", type=float, default=2e-3)
+    tv.add_argument("--kl-weight", type=float, default=1e-4)
+    tv.add_argument("--perceptual-weight", type=float, default=0.0, help="weight of the encoder-feature distance")
+    tv.add_argument("--perceptual-encoder", default=None, help="decoder/encoder.onnx whose features it compares")
     tv.add_argument("--seed", type=int, default=0)
 
     tu = sub.add_parser("train-latent-unet", help="UNet + IP-Adapter projection in the VAE's latent space, "
@@ -151,6 +155,12 @@ def main(argv=None):
     tc.add_argument("--no-augment", action="store_true", help="no flips or shifts")
     tc.add_argument("--min-accuracy", type=float, default=0.9, help="exit 2 below this test accuracy")
     tc.add_argument("--seed", type=int, default=0)
+
+    ev = sub.add_parser("evaluate-vae", help="Fashion-FID and class accuracy of VAE reconstructions of catalogue images")
+    ev.add_argument("vaes", nargs="+", help="train-vae checkpoints")
+    ev.add_argument("--classifier", required=True, help="checkpoint from train-classifier")
+    ev.add_argument("--world", required=True)
+    ev.add_argument("--n", type=int, default=1000)
 
     ed = sub.add_parser("evaluate-decoders", help="Fashion-FID, class accuracy and re-encoded cosine of the "
                         "latent-diffusion decoder vs the autoencoder decoder on the same embeddings")
@@ -259,11 +269,16 @@ def run(args):
         from .world import load_fmnist
         pix = None if args.train_images is None else load_fmnist("train")[0][:args.train_images]
         if args.cmd == "train-vae":
-            dt.train_vae(args.out, args.steps, args.batch, seed=args.seed, train_images=pix)
+            dt.train_vae(args.out, args.steps, args.batch, lr=args.lr, kl_weight=args.kl_weight, seed=args.seed,
+                         train_images=pix, perceptual_weight=args.perceptual_weight,
+                         perceptual_encoder=args.perceptual_encoder)
         else:
             cfg = dict(dt.SMALL_CONFIG, unet_channels=args.unet_channels)
             dt.train_unet(args.vae, args.encoder, args.out, args.steps, args.batch, args.lr, seed=args.seed,
                           train_pixels=pix, config=cfg)
+    elif args.cmd == "evaluate-vae":
+        from .decoder_eval import vae_realism
+        vae_realism(args.vaes, args.classifier, args.world, args.n)
     elif args.cmd == "train-classifier":
         from .realism import train_classifier
         train_classifier(args.out, args.epochs, lr=args.lr, seed=args.seed, init=args.init,

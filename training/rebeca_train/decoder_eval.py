@@ -22,7 +22,7 @@ import torch
 
 from . import latent_export, latent_schedulers
 from .common import InputError, log, setup
-from .decoder_train import load_embedding_encoder
+from .decoder_train import images_pm1, load_embedding_encoder, load_vae
 from .evaluate import generate
 from .export import load_prior
 from .realism import frechet, gaussian, load_classifier, predict
@@ -201,3 +201,23 @@ def print_table(r):
             print(f"| {name} | diffusion (seeds {k}) | {f(d['fid'])} | {f(d['class_accuracy']) if 'class_accuracy' in d else '—'} | {f(d['cosine'])} |")
         print(f"| {name} | FID ratio diffusion/AE | {f(s['fid_ratio_diffusion_over_autoencoder'])} | | |")
     print(f"| floor | real train vs test | {f(fl['fid_train_vs_test'])} | {f(fl['catalogue_class_accuracy'])} | {f(fl['catalogue_real_cosine'])} |")
+
+
+def vae_realism(vae_paths, classifier, world, n=1000):
+    """The ceiling a VAE sets on the diffusion decoder: Fashion-FID and class accuracy of its own
+    reconstructions (posterior means) of the first `n` catalogue images, against the 10,000 real
+    test images; the real catalogue images alone as the floor. Rows: {path: {fid, class_accuracy}}."""
+    model, _ = load_classifier(classifier)
+    ref = gaussian(predict(model, load_fmnist("test")[0])[0])
+    pix = np.load(os.path.join(world, "item_pixels.npy"))[:n]
+    lab = np.load(os.path.join(world, "item_labels.npy"))[:n]
+    rows = {}
+    for path, images in [("real catalogue images", pix)] + [(p, None) for p in vae_paths]:
+        if images is None:
+            _, enc, dec, _ = load_vae(path)
+            with torch.no_grad():
+                images = ((dec(enc(images_pm1(pix))[0]) + 1) / 2).clamp(0, 1).numpy()[:, 0]
+        feats, cls = predict(model, images)
+        rows[path] = {"fid": round(frechet(feats, ref), 2), "class_accuracy": round(float(np.mean(cls == lab)), 4)}
+        log(f"{path}: {rows[path]}")
+    return rows

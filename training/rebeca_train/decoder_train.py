@@ -37,10 +37,35 @@ def cosine_lr(step, steps, lr, warmup=100):
     return lr * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
 
 
-def train_vae(out, steps=500, batch=128, lr=2e-3, kl_weight=1e-4, seed=0, config=None, train_images=None):
-    """KL autoencoder (SD's recipe without the GAN): L1 + MSE reconstruction + a small KL to N(0, 1).
+class EncoderFeatures(torch.nn.Module):
+    """An LPIPS-like perceptual distance from the frozen embedding encoder (decoder/encoder.onnx): its two
+    conv activations, unit-normalised over channels, and its embedding, compared by mean squared difference.
+    Deliberately not the realism classifier: the network that scores Fashion-FID must not be trained against."""
+
+    def __init__(self, encoder_path):
+        super().__init__()
+        self.net = load_embedding_encoder(encoder_path).requires_grad_(False)
+
+    def _feats(self, x_pm1):
+        x = (x_pm1 + 1) / 2
+        h1 = F.relu(self.net.c1(x))
+        h2 = F.relu(self.net.c2(h1))
+        unit = [h / (h.pow(2).sum(1, keepdim=True).sqrt() + 1e-6) for h in (h1, h2)]
+        return unit + [self.net(x) / 8.0]  # embedding at unit-ish scale (standardised 64-d: norm ≈ 8)
+
+    def forward(self, a, b):
+        return sum((fa - fb).pow(2).sum(1).mean() for fa, fb in zip(self._feats(a), self._feats(b)))
+
+
+def train_vae(out, steps=500, batch=128, lr=2e-3, kl_weight=1e-4, seed=0, config=None, train_images=None,
+              perceptual_weight=0.0, perceptual_encoder=None):
+    """KL autoencoder (SD's recipe without the GAN): L1 + MSE reconstruction + a small KL to N(0, 1), plus
+    `perceptual_weight` × EncoderFeatures(`perceptual_encoder`) (sharper than pixel losses alone).
     Writes {format, config, encoder, decoder, stats} to `out`."""
     setup(seed)
+    if perceptual_weight > 0 and not perceptual_encoder:
+        raise InputError("a perceptual weight needs --perceptual-encoder (decoder/encoder.onnx)")
+    perceptual = EncoderFeatures(perceptual_encoder) if perceptual_weight > 0 else None
     cfg = dict(config or SMALL_CONFIG)
     X = images_pm1(load_fmnist("train")[0] if train_images is None else train_images)
     enc = latent_modules.SmallVaeEncoder(cfg["latent_channels"], cfg["vae_channels"])
@@ -59,14 +84,17 @@ def train_vae(out, steps=500, batch=128, lr=2e-3, kl_weight=1e-4, seed=0, config
         l1, mse = (rec - x).abs().mean(), (rec - x).pow(2).mean()
         kl = 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).mean()
         loss = l1 + mse + kl_weight * kl
+        perc = perceptual(rec, x) if perceptual is not None else torch.zeros(())
+        loss = loss + perceptual_weight * perc
         opt.zero_grad()
         loss.backward()
         opt.step()
         if (step + 1) % 100 == 0 or step == steps - 1:
-            log(f"VAE step {step + 1}/{steps} l1 {l1.item():.4f} mse {mse.item():.4f} kl {kl.item():.2f} "
+            log(f"VAE step {step + 1}/{steps} l1 {l1.item():.4f} mse {mse.item():.4f} kl {kl.item():.2f} perc {perc.item():.4f} "
                 f"cpu {time.process_time() - c0:.0f}s")
     enc.eval(), dec.eval()
-    stats = {"steps": steps, "batch": batch, "l1": float(l1.item()), "mse": float(mse.item()), "kl": float(kl.item()),
+    stats = {"steps": steps, "batch": batch, "lr": lr, "kl_weight": kl_weight, "perceptual_weight": perceptual_weight,
+             "l1": float(l1.item()), "mse": float(mse.item()), "kl": float(kl.item()), "perceptual": float(perc.item()),
              "seconds": round(time.time() - t0, 1), "cpu_seconds": round(time.process_time() - c0, 1)}
     torch.save({"format": VAE_FORMAT, "config": cfg, "encoder": enc.state_dict(), "decoder": dec.state_dict(),
                 "stats": stats}, out)

@@ -45,6 +45,29 @@ class Modules(unittest.TestCase):
         self.assertGreater(float((a - b).abs().max()), 1e-4)
 
 
+class Perceptual(unittest.TestCase):
+    """The VAE's perceptual term: the committed encoder's features, frozen."""
+
+    def setUp(self):
+        self.dist = decoder_train.EncoderFeatures(os.path.join(MODELS, "demo-v1", "decoder", "encoder.onnx"))
+        self.x = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
+
+    def test_zero_on_identical_images_and_larger_the_further_apart(self):
+        self.assertAlmostEqual(float(self.dist(self.x, self.x)), 0.0, places=6)
+        near, far = self.x + 0.05, self.x.flip(3)
+        self.assertGreater(float(self.dist(far, self.x)), float(self.dist(near, self.x)))
+
+    def test_its_gradient_reaches_the_image_and_never_the_encoder(self):
+        y = self.x.clone().requires_grad_(True)
+        self.dist(y, self.x.flip(2)).backward()
+        self.assertGreater(float(y.grad.abs().sum()), 0.0)
+        self.assertTrue(all(p.grad is None for p in self.dist.parameters()))
+
+    def test_a_weight_without_an_encoder_is_refused(self):
+        with self.assertRaises(InputError):
+            decoder_train.train_vae(os.devnull, steps=1, perceptual_weight=1.0)
+
+
 class Fid(unittest.TestCase):
     def test_identical_sets_are_zero_and_a_shift_costs_its_square(self):
         rng = np.random.default_rng(0)
