@@ -9,3 +9,4 @@ export * from "./catalog.js";
 export * from "./outbox.js";
 export * from "./embeddings.js";
 export * from "./webhooks.js";
+export * from "./userdata.js";

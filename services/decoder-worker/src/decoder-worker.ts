@@ -26,6 +26,7 @@ import { createDecoderMetrics } from "./metrics.js";
 import { latentOverrides, loadDecoders } from "./models.js";
 import { createDecodeProcessor } from "./processor.js";
 import { createFinalizeProcessor, createShardDecodeProcessor } from "./shard-processor.js";
+import { createUserIndex } from "@rebeca/userdata";
 import { createThreadedDecoders } from "./threaded-decoders.js";
 
 export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerConfig>): Promise<StageService> {
@@ -79,6 +80,7 @@ export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerCo
       lanes,
       jobs: queues,
       observe: metrics.images,
+      userIndex: createUserIndex(deps.redis, config.QUEUE_PREFIX),
     }),
     finalizeBatch: createFinalizeProcessor({ batches, blobs }),
   };

@@ -17,6 +17,7 @@ import type { BlobStore } from "@rebeca/storage";
 import { countShard, nextTraceparent, UnrecoverableError, type FairLanes } from "@rebeca/platform";
 import { inOrder } from "./ordered-reads.js";
 import type { LoadedDecoder } from "./processor.js";
+import type { UserIndex } from "@rebeca/userdata";
 
 export interface ShardDecodeDeps {
   batches: BatchStore;
@@ -32,6 +33,8 @@ export interface ShardDecodeDeps {
   /** Parallel uploads per shard. @default 16 */
   uploadConcurrency?: number;
   observe?: (images: number) => void;
+  /** Indexes each user's outputs for erasure (DeleteUserData); recorded before they are written. */
+  userIndex?: Pick<UserIndex, "recordBatchOutputs">;
 }
 
 /** Runs `fn` over items with at most `limit` in flight. */
@@ -78,6 +81,12 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
     const k = task.spec.numImages;
     const failedAt = new Map(task.failed.map((f) => [f.position, f]));
     const served = task.userIds.map((userId, j) => ({ userId, position: task.firstPosition + j })).filter((u) => !failedAt.has(u.position));
+    await deps.userIndex?.recordBatchOutputs(
+      task.tenant,
+      task.batchId,
+      task.shard,
+      task.userIds.map((user_id, j) => ({ user_id, position: task.firstPosition + j })),
+    );
     const embeddings = decodeEmbeddings(await blobs.get(task.embeddingsKey));
     const total = served.length * k;
     if (embeddings.length !== total * task.embeddingDim)

@@ -17,6 +17,8 @@ import { requestLimits, type GatewayConfig } from "./config.js";
 import { createEventHub } from "./event-hub.js";
 import type { IntakeDeps } from "./intake.js";
 import { createJobService } from "./job-service.js";
+import { createDataService } from "./data-service.js";
+import { createErasureStore, createUsageStore, createUserIndex } from "@rebeca/userdata";
 import { createGatewayMetrics } from "./metrics.js";
 import type { ModelInfo } from "./validate.js";
 
@@ -78,6 +80,7 @@ export async function createGateway({ config, apiKeys, models, redis, queueConne
     store,
     jobs: queues,
     unqueue: async (tenant, jobId) => (await queues.queueOf("sample", tenant).remove(jobId)) === 1,
+    userIndex: createUserIndex(redis, config.QUEUE_PREFIX),
     hub,
     maxWatchersPerTenant: config.MAX_WATCHERS_PER_TENANT,
     watchBufferEvents: config.WATCH_BUFFER_EVENTS,
@@ -93,7 +96,17 @@ export async function createGateway({ config, apiKeys, models, redis, queueConne
     shardSize: config.SHARD_SIZE,
     maxUsersPerBatch: config.MAX_USERS_PER_BATCH,
   });
-  return { jobService, batchService, batches, hub, queues };
+  const dataService = createDataService({
+    ...shared,
+    erasures: createErasureStore(redis, config.QUEUE_PREFIX),
+    usage: createUsageStore(redis, config.QUEUE_PREFIX),
+    jobs: queues,
+    blobs,
+    bucket: config.S3_BUCKET,
+    maxManifestBytes: config.MAX_MANIFEST_BYTES,
+    callbackGuard: intake.callbackGuard,
+  });
+  return { jobService, batchService, dataService, batches, hub, queues };
 }
 
 /** The console's settings and parts (it serves on its own admin port; see console/server.ts). */

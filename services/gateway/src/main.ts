@@ -28,6 +28,7 @@ async function main() {
     protoDir: config.PROTO_DIR,
     service: gateway.jobService,
     batchService: gateway.batchService,
+    dataService: gateway.dataService,
     maxMessageBytes: config.MAX_MESSAGE_BYTES,
   });
   const admin = config.CONSOLE_ENABLED

@@ -5,11 +5,13 @@ import { HealthImplementation } from "grpc-health-check";
 import { join } from "node:path";
 import { JobServiceService, type JobServiceServer } from "@rebeca/contracts/grpc";
 import { BatchServiceService, type BatchServiceServer } from "@rebeca/contracts/grpc-batches";
+import { DataServiceService, type DataServiceServer } from "@rebeca/contracts/grpc-data";
 import { tolerantService } from "./malformed.js";
 
 export const JOB_SERVICE = "rebeca.v1.JobService";
 export const BATCH_SERVICE = "rebeca.v1.BatchService";
-const SERVICES = ["", JOB_SERVICE, BATCH_SERVICE];
+export const DATA_SERVICE = "rebeca.v1.DataService";
+const SERVICES = ["", JOB_SERVICE, BATCH_SERVICE, DATA_SERVICE];
 
 export interface GrpcServer {
   port: number;
@@ -30,6 +32,7 @@ export async function startGrpcServer(opts: {
   protoDir: string;
   service: JobServiceServer;
   batchService: BatchServiceServer;
+  dataService: DataServiceServer;
   maxMessageBytes: number;
 }): Promise<GrpcServer> {
   const server = new Server({
@@ -39,10 +42,11 @@ export async function startGrpcServer(opts: {
   // Undecodable request bytes reach the handlers as a marker (INVALID_ARGUMENT), not INTERNAL.
   server.addService(tolerantService(JobServiceService), opts.service);
   server.addService(tolerantService(BatchServiceService), opts.batchService);
+  server.addService(tolerantService(DataServiceService), opts.dataService);
   const health = new HealthImplementation(Object.fromEntries(SERVICES.map((s) => [s, "NOT_SERVING" as const])));
   health.addToServer(server);
   const definition = loadSync(
-    ["rebeca/v1/jobs.proto", "rebeca/v1/batches.proto"].map((f) => join(opts.protoDir, f)),
+    ["rebeca/v1/jobs.proto", "rebeca/v1/batches.proto", "rebeca/v1/data.proto"].map((f) => join(opts.protoDir, f)),
     { includeDirs: [opts.protoDir] },
   );
   new ReflectionService(definition).addToServer(server);
