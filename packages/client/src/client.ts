@@ -143,3 +143,4 @@ export function* chunksOf(ids: string[], size: number, from = 0): Generator<User
   if (ids.length === from) yield { offset: from, userIds: [], last: true };
   for (let i = from; i < ids.length; i += size) yield { offset: i, userIds: ids.slice(i, i + size), last: i + size >= ids.length };
 }
+export * from "./data-client.js";

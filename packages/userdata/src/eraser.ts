@@ -2,7 +2,6 @@ import type { Redis } from "ioredis";
 import {
   decodeEmbeddings,
   encodeEmbeddings,
-  finalizeJobId,
   objectKeys,
   redisKeys,
   shardJobId,
@@ -170,8 +169,6 @@ export function createEraser(deps: EraserDeps) {
       for (const position of new Set(list.map((r) => r.position))) await deletePrefix(`tenants/${tenant}/batches/${batchId}/users/${position}/`, counts);
       for (const shard of new Set(list.map((r) => r.shard))) free = (await eraseShard(tenant, batchId, shard, users, counts)) && free;
       await eraseManifest(tenant, batchId, users, counts);
-      const queue = deps.queue(stageQueue("decode", tenant, "batch"));
-      if ((await queue.remove(finalizeJobId(batchId))) === 1) counts.queueEntries++;
     }
     return free;
   }

@@ -8,5 +8,7 @@ export const dataWorkerConfigSchema = baseConfigSchema.merge(storageConfigSchema
   ERASE_CHUNK_USERS: env.int(1000).pipe(z.number().int().min(1).max(100_000)),
   /** Erasures run at once by this process. */
   ERASE_CONCURRENCY: env.int(2).pipe(z.number().int().min(1).max(64)),
+  /** BullMQ lock of a running erasure, ms; a killed worker's erasure resumes elsewhere within about twice this. */
+  ERASE_LOCK_MS: env.int(30_000).pipe(z.number().int().min(1000)),
 });
 export type DataWorkerConfig = z.infer<typeof dataWorkerConfigSchema>;

@@ -28,8 +28,9 @@ async function main() {
     return q;
   };
   const store = createJobStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, eventsMaxLen: config.EVENTS_MAX_LEN });
+  const erasures = createErasureStore(redis, config.QUEUE_PREFIX);
   const run = createErasureRunner({
-    erasures: createErasureStore(redis, config.QUEUE_PREFIX),
+    erasures,
     eraser: createEraser({ redis, blobs, store, prefix: config.QUEUE_PREFIX, queue }),
     chunkSize: config.ERASE_CHUNK_USERS,
     onChunk: (erasureId, users, cursor) => {
@@ -44,9 +45,22 @@ async function main() {
       if (!parsed.success) throw new UnrecoverableError(`bad eraseUsers payload: ${parsed.error.message}`);
       return run(parsed.data);
     },
-    { connection: workerConnection, prefix: config.QUEUE_PREFIX, concurrency: config.ERASE_CONCURRENCY },
+    {
+      connection: workerConnection,
+      prefix: config.QUEUE_PREFIX,
+      concurrency: config.ERASE_CONCURRENCY,
+      lockDuration: config.ERASE_LOCK_MS,
+      stalledInterval: config.ERASE_LOCK_MS,
+      // A killed worker's erasure is resumed, not failed: every chunk is idempotent.
+      maxStalledCount: 100,
+    },
   );
-  worker.on("failed", (job, err) => log.warn({ erasureId: job?.id, attempts: job?.attemptsMade, err: err.message }, "erasure attempt failed"));
+  worker.on("failed", (job, err) => {
+    log.warn({ erasureId: job?.id, attempts: job?.attemptsMade, err: err.message }, "erasure attempt failed");
+    // Out of attempts: the erasure says so instead of staying "running" forever.
+    if (job?.id && job.attemptsMade >= (job.opts.attempts ?? 1))
+      erasures.finish(job.id, "failed", new Date().toISOString(), err.message).catch((e: unknown) => log.error({ err: e }, "could not record a failed erasure"));
+  });
   worker.on("error", (err) => log.error({ err }, "data worker error"));
   const health = { ready: true };
   const ops = await startOpsServer({ host: config.HTTP_HOST, port: config.HTTP_PORT, registry, health });
