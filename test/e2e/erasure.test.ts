@@ -7,7 +7,6 @@
 import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Redis } from "ioredis";
 import {
   chunksOf,
   createBatchClient,
@@ -22,7 +21,7 @@ import {
   type WebhookReceiver,
 } from "@rebeca/devstack";
 import { decodeEmbeddings, objectKeys } from "@rebeca/contracts";
-import { JobState, UnknownUserPolicy } from "@rebeca/contracts/grpc";
+import { JobState } from "@rebeca/contracts/grpc";
 import { AfterErasure, UserDataDeletionState, type UserDataDeletion } from "@rebeca/contracts/grpc-data";
 import { grpcError } from "../support/grpc-errors.js";
 import { untilBatchCompleted, untilJobDone } from "../support/wait.js";
@@ -174,5 +173,77 @@ describe("user-data erasure", () => {
     const callback = JSON.parse(receiver.received.find((w) => JSON.parse(w.body).type === "user_data.deleted")!.body);
     expect(callback.data).toMatchObject({ deletion_id: deletion!.deletionId, state: "succeeded", counts: { job_records: 5, manifest_lines: 6 } });
     expect(JSON.stringify(callback)).not.toContain(victim);
+  });
+
+  it("is idempotent: a repeated request returns the first erasure, a new one finds nothing left", async () => {
+    const first = await data.deleteUserData({ requestId: "erase-1", userIds: [victim] });
+    expect(first.deduplicated).toBe(true);
+    expect(first.deletion!.state).toBe(UserDataDeletionState.USER_DATA_DELETION_STATE_SUCCEEDED);
+    const again = await data.deleteUserData({ requestId: "erase-1-again", userIds: [victim] });
+    expect(again.deduplicated).toBe(false);
+    const receipt = await untilErased(data, again.deletion!.deletionId);
+    expect(receipt.state).toBe(UserDataDeletionState.USER_DATA_DELETION_STATE_SUCCEEDED);
+    expect(Object.values(receipt.counts!).every((n) => n === 0)).toBe(true);
+  });
+
+  it("refuses another tenant's manifest and erasure ids, and bad requests, changing nothing", async () => {
+    const globexJob = await finishedJob(users[9]!, "g-untouched", globexJobs);
+    await s3.send(new PutObjectCommand({ Bucket: stack.s3.bucket, Key: "tenants/globex/erase.txt", Body: `${users[9]}\n` }));
+    const foreign = await grpcError(() => data.deleteUserData({ requestId: "steal", manifestUri: `s3://${stack.s3.bucket}/tenants/globex/erase.txt` }));
+    expect(foreign.code).toBe(status.INVALID_ARGUMENT);
+    expect(foreign.details).toContain("tenants/acme/");
+    const theirs = await globexData.deleteUserData({ requestId: "g-erase", userIds: ["nobody-here"] });
+    expect(await grpcError(() => data.getUserDataDeletion(theirs.deletion!.deletionId))).toMatchObject({ code: status.NOT_FOUND });
+    for (const bad of [
+      { requestId: "", userIds: ["a"] },
+      { requestId: "both", userIds: ["a"], manifestUri: `s3://${stack.s3.bucket}/tenants/acme/x.txt` },
+      { requestId: "neither" },
+      { requestId: "bad-id", userIds: ["has space"] },
+    ])
+      expect((await grpcError(() => data.deleteUserData(bad))).code).toBe(status.INVALID_ARGUMENT);
+    expect((await globexJobs.getJob(globexJob.jobId)).job!.state).toBe(JobState.JOB_STATE_SUCCEEDED);
+    expect((await globexJobs.createJob({ requestId: "g-still-served", userId: users[9]! })).job).toBeDefined();
+  });
+
+  it("serves an erased user from the population prior when the tenant asks for that", async () => {
+    const user = users[7]!;
+    const { deletion } = await data.deleteUserData({ requestId: "erase-pop", userIds: [user], afterErasure: AfterErasure.AFTER_ERASURE_POPULATION });
+    expect((await untilErased(data, deletion!.deletionId)).state).toBe(UserDataDeletionState.USER_DATA_DELETION_STATE_SUCCEEDED);
+    const job = await finishedJob(user, "pop-after-erasure");
+    expect(job).toMatchObject({ state: JobState.JOB_STATE_SUCCEEDED, populationPrior: true });
+    // Without the erasure the same user is served from their own row.
+    expect(await finishedJob(users[8]!, "own-row")).toMatchObject({ populationPrior: false });
+  });
+
+  it("cancels queued work and survives a data worker SIGKILL midway (a manifest of 200 users, 2 per step)", async () => {
+    const withData = users.slice(20, 24);
+    for (const [i, u] of withData.entries()) expect((await finishedJob(u, `k-${i}`)).state).toBe(JobState.JOB_STATE_SUCCEEDED);
+    // A queued job: no prior worker is running while it waits.
+    await stack.services["prior-worker"]!.process.stop();
+    const { job: queued } = await jobs.createJob({ requestId: "k-queued", userId: withData[0]!, numImages: IMAGES });
+    expect(queued!.state).toBe(JobState.JOB_STATE_QUEUED);
+
+    const ids = [...withData, ...Array.from({ length: 196 }, (_, i) => `never-seen-${i}`)];
+    await s3.send(new PutObjectCommand({ Bucket: stack.s3.bucket, Key: "tenants/acme/forget.txt", Body: ids.join("\n") + "\n" }));
+    const worker = stack.services["data-worker"]!;
+    const { deletion } = await data.deleteUserData({ requestId: "erase-many", manifestUri: `s3://${stack.s3.bucket}/tenants/acme/forget.txt` });
+    expect(deletion!.totalUsers).toBe(200);
+    await worker.process.waitFor((line) => (line.includes("erasure chunk done") && line.includes(deletion!.deletionId) ? true : undefined), 60_000);
+    await worker.process.kill();
+    const midway = (await data.getUserDataDeletion(deletion!.deletionId)).deletion!;
+    expect(midway.state).toBe(UserDataDeletionState.USER_DATA_DELETION_STATE_RUNNING);
+    expect(midway.doneUsers).toBeGreaterThan(0);
+    expect(midway.doneUsers).toBeLessThan(200);
+
+    await stack.start("data-worker", { ERASE_CHUNK_USERS: "2", ERASE_LOCK_MS: "2000" });
+    const receipt = await untilErased(data, deletion!.deletionId);
+    expect(receipt).toMatchObject({ state: UserDataDeletionState.USER_DATA_DELETION_STATE_SUCCEEDED, doneUsers: 200 });
+    expect(receipt.counts!.jobsCancelled).toBe(1);
+    // The chunk the kill interrupted may have deleted before it could count: at least the first chunk's are counted.
+    expect(receipt.counts!.jobRecords).toBeGreaterThanOrEqual(2);
+    expect(receipt.counts!.jobRecords).toBeLessThanOrEqual(5);
+    expect(await grpcError(() => jobs.getJob(queued!.jobId))).toMatchObject({ code: status.NOT_FOUND });
+    // Only the tenant's own list of ids to erase is left (theirs to delete; docs/security.md).
+    for (const u of withData) expect(await leftovers(u, "acme", { name: "globex", jobIds: [] })).toEqual({ redis: [], objects: ["tenants/acme/forget.txt"] });
   });
 });
