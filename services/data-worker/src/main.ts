@@ -59,7 +59,9 @@ async function main() {
     log.warn({ erasureId: job?.id, attempts: job?.attemptsMade, err: err.message }, "erasure attempt failed");
     // Out of attempts: the erasure says so instead of staying "running" forever.
     if (job?.id && job.attemptsMade >= (job.opts.attempts ?? 1))
-      erasures.finish(job.id, "failed", new Date().toISOString(), err.message).catch((e: unknown) => log.error({ err: e }, "could not record a failed erasure"));
+      erasures
+        .finish(job.id, "failed", new Date().toISOString(), err.message)
+        .catch((e: unknown) => log.error({ err: e }, "could not record a failed erasure"));
   });
   worker.on("error", (err) => log.error({ err }, "data worker error"));
   const health = { ready: true };
