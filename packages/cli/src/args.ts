@@ -18,6 +18,7 @@ const COMMANDS: Record<string, { positional: number; flags: string[]; booleans?:
   results: { positional: 1, flags: ["out"] },
   batches: { positional: 0, flags: ["limit"] },
   backlog: { positional: 0, flags: [] },
+  usage: { positional: 0, flags: ["from", "to"] },
 };
 
 export const USAGE = `usage: rebeca <command> [options]
@@ -38,6 +39,9 @@ export const USAGE = `usage: rebeca <command> [options]
                               DIR/report.html; --upload also stores them beside each batch's
                               manifest (the console shows them)
   backlog                     queue backlog per stage and tenant (needs REDIS_URL, QUEUE_PREFIX)
+  usage   [--from DAY] [--to DAY]
+                              the tenant's usage per UTC day (YYYY-MM-DD; default the last 30
+                              days): images, embeddings, prior and decoder seconds, bytes stored
 
 environment: REBECA_ADDRESS (host:port, default localhost:50051), REBECA_API_KEY;
              S3_ENDPOINT, S3_REGION and AWS credentials for results and eval; MODELS_DIR for

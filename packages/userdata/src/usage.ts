@@ -1,21 +1,20 @@
 import type { Redis } from "ioredis";
+import { Counter, type Registry } from "@rebeca/platform";
 import { userDataKeys } from "./keys.js";
 
-/** What a tenant used on one day (UTC). Seconds are model time (wall time of the ONNX calls). */
+/** What a tenant used on one day (UTC). Seconds are the time stage workers spent on the tenant's jobs. */
 export interface UsageDay {
   day: string;
   images: number;
   embeddings: number;
   priorSeconds: number;
   decoderSeconds: number;
-  /** Bytes written to the store (images, embeddings). */
+  /** Bytes of images written to the store. */
   bytesStored: number;
-  jobs: number;
-  batches: number;
 }
 
 export type UsageCounter = Exclude<keyof UsageDay, "day">;
-export const USAGE_COUNTERS: readonly UsageCounter[] = ["images", "embeddings", "priorSeconds", "decoderSeconds", "bytesStored", "jobs", "batches"];
+export const USAGE_COUNTERS: readonly UsageCounter[] = ["images", "embeddings", "priorSeconds", "decoderSeconds", "bytesStored"];
 
 /** Usage counters are kept this long (per day hash), seconds. @default 400 days */
 const USAGE_TTL_SECONDS = 400 * 24 * 3600;
@@ -82,3 +81,43 @@ export function createUsageStore(redis: Redis, prefix: string, now: () => Date =
   };
 }
 export type UsageStore = ReturnType<typeof createUsageStore>;
+
+/** Prometheus counters of usage, per tenant (the same quantities as the daily records). */
+export function createUsageRecorder(store: Pick<UsageStore, "add">, registry: Registry, log: { warn: (o: object, msg: string) => void }) {
+  const counters = {
+    images: new Counter({ name: "rebeca_usage_images_total", help: "Images generated, per tenant", labelNames: ["tenant"], registers: [registry] }),
+    embeddings: new Counter({ name: "rebeca_usage_embeddings_total", help: "Embeddings generated, per tenant", labelNames: ["tenant"], registers: [registry] }),
+    priorSeconds: new Counter({
+      name: "rebeca_usage_prior_seconds_total",
+      help: "Prior-stage seconds spent on a tenant's jobs",
+      labelNames: ["tenant"],
+      registers: [registry],
+    }),
+    decoderSeconds: new Counter({
+      name: "rebeca_usage_decoder_seconds_total",
+      help: "Decode-stage seconds spent on a tenant's jobs",
+      labelNames: ["tenant"],
+      registers: [registry],
+    }),
+    bytesStored: new Counter({
+      name: "rebeca_usage_stored_bytes_total",
+      help: "Bytes of images written to the store, per tenant",
+      labelNames: ["tenant"],
+      registers: [registry],
+    }),
+  } satisfies Record<UsageCounter, Counter>;
+  /**
+   * Adds to the tenant's counters and, off the job's path, to today's record. A failed write is
+   * logged, never thrown: usage must not fail the work it measures.
+   */
+  return function record(tenant: string, delta: Partial<Record<UsageCounter, number>>): void {
+    for (const c of USAGE_COUNTERS) if (delta[c]) counters[c].inc({ tenant }, delta[c]);
+    store.add(tenant, delta).catch((err: unknown) => log.warn({ err: (err as Error).message, tenant }, "usage not recorded"));
+  };
+}
+export type UsageRecord = ReturnType<typeof createUsageRecorder>;
+
+/** The usage of stored outputs: one image and one embedding each, and the images' bytes. */
+export function usageOfOutputs(outputs: readonly { bytes: number }[]): Partial<Record<UsageCounter, number>> {
+  return { images: outputs.length, embeddings: outputs.length, bytesStored: outputs.reduce((sum, o) => sum + o.bytes, 0) };
+}

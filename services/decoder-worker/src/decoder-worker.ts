@@ -26,7 +26,7 @@ import { createDecoderMetrics } from "./metrics.js";
 import { latentOverrides, loadDecoders } from "./models.js";
 import { createDecodeProcessor } from "./processor.js";
 import { createFinalizeProcessor, createShardDecodeProcessor } from "./shard-processor.js";
-import { createUserIndex } from "@rebeca/userdata";
+import { createUsageRecorder, createUsageStore, createUserIndex, usageOfOutputs } from "@rebeca/userdata";
 import { createThreadedDecoders } from "./threaded-decoders.js";
 
 export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerConfig>): Promise<StageService> {
@@ -44,11 +44,16 @@ export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerCo
     : undefined;
   const decoders = threaded?.decoders ?? (await loadDecoders(config.MODELS_DIR, versions, session, log, latentOverrides(config)));
   const blobs = await createBlobStore(config);
+  const usage = createUsageRecorder(createUsageStore(deps.redis, config.QUEUE_PREFIX), registry, log);
+  const countOutcome = createJobOutcomeCounter(registry);
   const { store, batches } = createStores(deps.redis, {
     prefix: config.QUEUE_PREFIX,
     retentionSeconds: config.JOB_RETENTION_SECONDS,
     eventsMaxLen: config.EVENTS_MAX_LEN,
-    onFinished: createJobOutcomeCounter(registry),
+    onFinished: (record) => {
+      countOutcome(record);
+      if (record.state === "succeeded") usage(record.tenant, usageOfOutputs(record.outputs));
+    },
   });
   const metrics = createDecoderMetrics(registry);
 
@@ -81,6 +86,7 @@ export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerCo
       jobs: queues,
       observe: metrics.images,
       userIndex: createUserIndex(deps.redis, config.QUEUE_PREFIX),
+      usage,
     }),
     finalizeBatch: createFinalizeProcessor({ batches, blobs }),
   };
@@ -103,6 +109,7 @@ export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerCo
         },
         handlers,
         onFinalFailure: createFailureRouter({ code: "DECODING_FAILED", jobs: store, batches, sink: queues }),
+        onProcessed: (tenant, seconds) => usage(tenant, { decoderSeconds: seconds }),
         registry,
         log,
       });

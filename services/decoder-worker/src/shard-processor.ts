@@ -17,7 +17,7 @@ import type { BlobStore } from "@rebeca/storage";
 import { countShard, nextTraceparent, UnrecoverableError, type FairLanes } from "@rebeca/platform";
 import { inOrder } from "./ordered-reads.js";
 import type { LoadedDecoder } from "./processor.js";
-import type { UserIndex } from "@rebeca/userdata";
+import { usageOfOutputs, type UsageRecord, type UserIndex } from "@rebeca/userdata";
 
 export interface ShardDecodeDeps {
   batches: BatchStore;
@@ -35,6 +35,8 @@ export interface ShardDecodeDeps {
   observe?: (images: number) => void;
   /** Indexes each user's outputs for erasure (DeleteUserData); recorded before they are written. */
   userIndex?: Pick<UserIndex, "recordBatchOutputs">;
+  /** Per-tenant usage (images, embeddings, bytes stored). */
+  usage?: UsageRecord;
 }
 
 /** Runs `fn` over items with at most `limit` in flight. */
@@ -121,6 +123,7 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
       };
     });
     deps.observe?.(images.length);
+    deps.usage?.(task.tenant, usageOfOutputs(uploaded));
 
     const lines: UserResult[] = task.userIds.map((userId, j) => {
       const position = task.firstPosition + j;

@@ -6,7 +6,7 @@
 import type { Redis } from "ioredis";
 import { redisKeys, STAGES, WORK_CLASSES } from "@rebeca/contracts";
 import { createBatchStore, createJobStore } from "@rebeca/jobstore";
-import { createJobOutcomeCounter, createQueueCache, createRedis, registerBacklogMetrics, type Logger, type Registry } from "@rebeca/platform";
+import { backlogOf, createJobOutcomeCounter, createQueueCache, createRedis, registerBacklogMetrics, type Logger, type Registry } from "@rebeca/platform";
 import type { BlobStore } from "@rebeca/storage";
 import { createAdmission } from "./admission.js";
 import { createAuthenticator, type ApiKeyEntry } from "./auth.js";
@@ -18,6 +18,7 @@ import { createEventHub } from "./event-hub.js";
 import type { IntakeDeps } from "./intake.js";
 import { createJobService } from "./job-service.js";
 import { createDataService } from "./data-service.js";
+import { createQuotaCheck, parseTenantQuotas } from "./quota.js";
 import { createErasureStore, createUsageStore, createUserIndex } from "@rebeca/userdata";
 import { createGatewayMetrics } from "./metrics.js";
 import type { ModelInfo } from "./validate.js";
@@ -50,6 +51,7 @@ export async function createGateway({ config, apiKeys, models, redis, queueConne
   const retention = { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, eventsMaxLen: config.EVENTS_MAX_LEN };
   const store = createJobStore(redis, { ...retention, onFinished: createJobOutcomeCounter(registry) });
   const batches = createBatchStore(redis, retention);
+  const usage = createUsageStore(redis, config.QUEUE_PREFIX);
   const hub = createEventHub({
     store,
     log,
@@ -72,6 +74,11 @@ export async function createGateway({ config, apiKeys, models, redis, queueConne
       maxBacklog: config.MAX_PRIOR_BACKLOG,
       submissionsPerSecond: config.SUBMISSIONS_PER_SECOND,
       redisMemoryBudgetBytes: config.REDIS_MEMORY_BUDGET_BYTES,
+    }),
+    quota: createQuotaCheck(parseTenantQuotas(config.TENANT_QUOTAS), {
+      imagesToday: (tenant) => usage.today(tenant, "images"),
+      activeBatches: async (tenant) => (await batches.list(tenant, 100)).records.filter((b) => b.state === "receiving" || b.state === "running").length,
+      backlog: async (tenant) => (await Promise.all(WORK_CLASSES.map((c) => backlogOf(queues.get("prior", tenant, c))))).reduce((sum, b) => sum + b.total, 0),
     }),
   };
   const jobService = createJobService({
@@ -99,7 +106,7 @@ export async function createGateway({ config, apiKeys, models, redis, queueConne
   const dataService = createDataService({
     ...shared,
     erasures: createErasureStore(redis, config.QUEUE_PREFIX),
-    usage: createUsageStore(redis, config.QUEUE_PREFIX),
+    usage,
     jobs: queues,
     blobs,
     bucket: config.S3_BUCKET,

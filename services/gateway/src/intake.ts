@@ -8,6 +8,7 @@ import { isId } from "@rebeca/contracts";
 import { nextTraceparent } from "@rebeca/platform";
 import { RpcError } from "./errors.js";
 import type { AdmissionCheck, CallbackUrlGuard } from "./ports.js";
+import type { QuotaCheck } from "./quota.js";
 import { checkLabels, ValidationError, type FieldViolation, type ModelInfo, type RequestLimits } from "./validate.js";
 
 export interface IntakeDeps {
@@ -17,6 +18,8 @@ export interface IntakeDeps {
   limits: RequestLimits;
   callbackGuard: CallbackUrlGuard;
   admission: AdmissionCheck;
+  /** Per-tenant quotas (quota.ts); none when unset. */
+  quota?: QuotaCheck;
 }
 
 /** A request's validated spec: whatever it holds, it may name a callback URL. */
@@ -57,6 +60,9 @@ export function createIntake(deps: IntakeDeps): Intake {
       }
       const overloaded = await deps.admission(tenant);
       if (overloaded) throw new RpcError(status.RESOURCE_EXHAUSTED, overloaded.reason, [], overloaded.retryAfterSeconds);
+      // A batch spec has a shard size; a job's images are known up front, a batch's are not.
+      const batch = "shardSize" in spec;
+      await deps.quota?.(tenant, { images: batch ? 0 : Number((spec as { numImages?: number }).numImages ?? 0), batch });
       return spec;
     },
   };

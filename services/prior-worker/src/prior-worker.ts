@@ -5,6 +5,7 @@
  */
 import { resolveModelVersions, sessionOptionsOf } from "@rebeca/inference";
 import { createStores } from "@rebeca/jobstore";
+import { createUsageRecorder, createUsageStore } from "@rebeca/userdata";
 import {
   createFailureRouter,
   createFairLanes,
@@ -39,6 +40,7 @@ export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig
     onFinished: createJobOutcomeCounter(registry),
   });
   const metrics = createPriorMetrics(registry);
+  const usage = createUsageRecorder(createUsageStore(deps.redis, config.QUEUE_PREFIX), registry, log);
 
   const lanes = createFairLanes({ lanes: config.SAMPLING_THREADS, weight: weightOf(config.TENANT_WEIGHTS) });
   // A tenant's jobs that wait for a lane share the call it gets (sample-batcher.ts).
@@ -77,6 +79,7 @@ export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig
         ...stageWorkerSettings(config, deps.redis, deps.workerConnection),
         handlers: { sample, sampleShard },
         onFinalFailure: createFailureRouter({ code: "SAMPLING_FAILED", jobs: store, batches, sink: queues }),
+        onProcessed: (tenant, seconds) => usage(tenant, { priorSeconds: seconds }),
         registry,
         log,
       });
