@@ -53,6 +53,11 @@ describe("usage per tenant and quotas", () => {
       const metrics = await (await fetch(`http://127.0.0.1:${stack.services["decoder-worker"]!.httpPort}/metrics`)).text();
       expect(metrics).toMatch(/rebeca_usage_images_total\{[^}]*tenant="acme"[^}]*\} 6/);
 
+      // The console's usage page shows the tenant its own days only.
+      const page = await (await fetch(`${stack.consoleUrl}/usage`, { headers: { authorization: `Bearer ${stack.tenants.acme!.apiKey}` } })).text();
+      expect(page).toContain("<h2>acme</h2><p>6 images in the last 30 days</p>");
+      expect(page).not.toContain("globex");
+
       const refused = await grpcError(() => jobs.createJob({ requestId: "u-over", userId: users[0]!, numImages: 1 }));
       expect(refused.code).toBe(status.RESOURCE_EXHAUSTED);
       expect(quotaViolations(refused)).toEqual([{ subject: "tenant:acme", description: "images per day: 6 generated today, 1 asked, limit 6" }]);
