@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every benchmark; each prints its baseline, its figure and the ratio, then a RESULT line.
-# Usage: bench/run.sh [name ...]   (names: prior-throughput create-job-latency hop-latency batch-intake fairness batch-e2e decoder-batching)
+# Usage: bench/run.sh [name ...]   (names: prior-throughput create-job-latency hop-latency batch-intake fairness batch-e2e decoder-batching erasure)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d node_modules ] || bash packages/devstack/bin/setup.sh

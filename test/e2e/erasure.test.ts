@@ -142,7 +142,8 @@ describe("user-data erasure", () => {
       // job.queued, sampling, decoding, succeeded per job.
       events: 5 * 4,
     });
-    expect(receipt.counts!.queueEntries).toBeGreaterThanOrEqual(5);
+    // Finished BullMQ entries are kept an hour (removeOnComplete): the 5 jobs' prior and decode entries at least.
+    expect(receipt.counts!.queueEntries).toBeGreaterThanOrEqual(10);
 
     const after = await leftovers(victim, "acme", { name: "globex", jobIds: [globexJob.jobId] });
     expect(after).toEqual({ redis: [], objects: [] });

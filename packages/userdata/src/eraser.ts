@@ -10,6 +10,7 @@ import {
   zeroCounts,
   type AfterErasure,
   type ErasureCounts,
+  type JobRecord,
 } from "@rebeca/contracts";
 import type { JobStore } from "@rebeca/jobstore";
 import { BlobNotFoundError, type BlobStore } from "@rebeca/storage";
@@ -32,6 +33,23 @@ export interface EraserDeps {
   queue: (name: string) => ErasableQueue;
   /** Stream entries read per XRANGE while looking for the users' events. @default 2000 */
   scanPage?: number;
+  /** Jobs released (record, queue entries, listing) at once. @default 16 */
+  concurrency?: number;
+}
+
+/** Runs `fn` over items with at most `limit` in flight; results in order. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i]!);
+      }
+    }),
+  );
+  return out;
 }
 
 /** What erasing one chunk of users did; `pending` when some of their work was still running. */
@@ -54,10 +72,13 @@ export function createEraser(deps: EraserDeps) {
   const keys = redisKeys(deps.prefix);
   const dataKeys = userDataKeys(deps.prefix);
   const scanPage = deps.scanPage ?? 2000;
+  const concurrency = deps.concurrency ?? 16;
 
-  /** Removes a BullMQ entry; false when a worker holds it (active), so it cannot go yet. */
+  /** Removes a BullMQ entry if there is one; false when a worker holds it (active), so it cannot go yet. */
   async function removeEntry(queueName: string, jobId: string, counts: ErasureCounts): Promise<boolean> {
     const queue = deps.queue(queueName);
+    // BullMQ's remove answers 1 for an id it does not hold: look first, so the receipt counts real entries.
+    if ((await queue.getJobState(jobId)) === "unknown") return true;
     if ((await queue.remove(jobId)) === 1) {
       counts.queueEntries++;
       return true;
@@ -65,15 +86,25 @@ export function createEraser(deps: EraserDeps) {
     return (await queue.getJobState(jobId)) === "unknown";
   }
 
-  async function deletePrefix(prefix: string, counts: ErasureCounts): Promise<void> {
+  /** The keys under a prefix (one listing; the per-user index names the prefixes, so no bucket scan). */
+  async function keysUnder(prefix: string): Promise<string[]> {
     const found: string[] = [];
     for await (const o of blobs.list(prefix)) found.push(o.key);
-    if (found.length === 0) return;
-    await blobs.deleteMany(found);
-    for (const key of found) {
+    return found;
+  }
+
+  /** Deletes objects in as few requests as the store allows and counts them by kind. */
+  async function deleteObjects(keys: readonly string[], counts: ErasureCounts): Promise<void> {
+    if (keys.length === 0) return;
+    await blobs.deleteMany(keys);
+    for (const key of keys) {
       if (key.endsWith(".png")) counts.images++;
       else if (key.endsWith(".f32")) counts.embeddings++;
     }
+  }
+
+  async function deletePrefix(prefix: string, counts: ErasureCounts): Promise<void> {
+    await deleteObjects(await keysUnder(prefix), counts);
   }
 
   async function getOrNull(key: string): Promise<Uint8Array | null> {
@@ -85,26 +116,39 @@ export function createEraser(deps: EraserDeps) {
     }
   }
 
-  /** One job: cancel it if it has not finished, drop its queue entries, objects and record. */
-  async function eraseJob(tenant: string, jobId: string, counts: ErasureCounts): Promise<boolean> {
+  /**
+   * One job, up to its deletion: cancel it if it has not finished and drop its queue entries.
+   * @returns its objects' keys and record (null: the job is still active on a worker and must wait)
+   */
+  async function releaseJob(tenant: string, jobId: string, counts: ErasureCounts): Promise<{ keys: string[]; record: JobRecord | null } | null> {
     const record = await deps.store.get(jobId);
-    if (record && record.tenant !== tenant) return true; // the index is per tenant; never another's
+    if (record && record.tenant !== tenant) return { keys: [], record: null }; // the index is per tenant; never another's
     if (record && !TERMINAL_STATES.has(record.state)) {
       const moved = await deps.store.transition(jobId, "cancelled", { error: USER_ERASED }, record);
       if (moved.applied) counts.jobsCancelled++;
     }
     const free = [await removeEntry(stageQueue("prior", tenant), jobId, counts), await removeEntry(stageQueue("decode", tenant), jobId, counts)];
     // An active job may still write outputs or its record: leave both until it stops.
-    if (free.includes(false)) return false;
-    await deletePrefix(objectKeys.jobPrefix(tenant, jobId), counts);
-    if (record) {
-      const [deleted] = (await redis.multi().del(keys.job(jobId)).del(keys.request(tenant, record.requestId)).zrem(keys.tenantJobs(tenant), jobId).exec()) as [
-        Error | null,
-        number,
-      ][];
-      counts.jobRecords += deleted?.[1] ?? 0;
+    if (free.includes(false)) return null;
+    return { keys: await keysUnder(objectKeys.jobPrefix(tenant, jobId)), record };
+  }
+
+  /** The users' jobs: released in parallel, then their objects deleted in bulk and their records in one transaction. */
+  async function eraseJobs(tenant: string, jobIds: readonly string[], counts: ErasureCounts): Promise<boolean> {
+    const released = await mapLimit(jobIds, concurrency, (jobId) => releaseJob(tenant, jobId, counts));
+    const done = released.filter((r) => r !== null);
+    await deleteObjects(
+      done.flatMap((r) => r.keys),
+      counts,
+    );
+    const records = done.flatMap((r) => (r.record ? [r.record] : []));
+    if (records.length > 0) {
+      const m = redis.multi();
+      for (const r of records) m.del(keys.job(r.jobId)).del(keys.request(tenant, r.requestId)).zrem(keys.tenantJobs(tenant), r.jobId);
+      const results = ((await m.exec()) ?? []) as [Error | null, number][];
+      for (let i = 0; i < records.length; i++) counts.jobRecords += results[i * 3]?.[1] ?? 0;
     }
-    return true;
+    return done.length === released.length;
   }
 
   /** One shard of a batch: zero the users' embedding rows, then mark their result lines erased. */
@@ -223,8 +267,7 @@ export function createEraser(deps: EraserDeps) {
         .flat()
         .map(parseBatchOutputRef);
 
-      let free = true;
-      for (const jobId of jobIds) free = (await eraseJob(tenant, jobId, counts)) && free;
+      let free = await eraseJobs(tenant, jobIds, counts);
       free = (await eraseBatches(tenant, refs, users, counts)) && free;
       await deleteEvents(keys.events(tenant), (f) => namesUser(f, users), counts);
       await deleteEvents(keys.outbox(), (f) => f.tenant === tenant && namesUser(f, users), counts);
