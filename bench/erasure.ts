@@ -185,7 +185,11 @@ try {
     "erasure-100k-users",
     [
       { what: "bare index lookups (baseline)", seconds: fmt(lookupSeconds, 2), "users/s": fmt(ERASE_USERS / lookupSeconds, 0) },
-      { what: `erasure (${WITH_DATA} with a job; ${CHUNK} per step; stream of ${EVENTS} events)`, seconds: fmt(bulkSeconds, 2), "users/s": fmt(ERASE_USERS / bulkSeconds, 0) },
+      {
+        what: `erasure (${WITH_DATA} with a job; ${CHUNK} per step; stream of ${EVENTS} events)`,
+        seconds: fmt(bulkSeconds, 2),
+        "users/s": fmt(ERASE_USERS / bulkSeconds, 0),
+      },
     ],
     {
       users: ERASE_USERS,
