@@ -185,6 +185,19 @@ describe("user-data erasure", () => {
     const receipt = await untilErased(data, again.deletion!.deletionId);
     expect(receipt.state).toBe(UserDataDeletionState.USER_DATA_DELETION_STATE_SUCCEEDED);
     expect(Object.values(receipt.counts!).every((n) => n === 0)).toBe(true);
+
+    // In a later batch the model no longer knows them: refused under the batch's default unknown_user=REJECT.
+    const later = await batches.createBatch({ requestId: "after-erasure-batch", numImages: IMAGES }, chunksOf([users[0]!, victim], 10));
+    const laterBatch = await untilBatchCompleted(batches, later.batchId);
+    const laterLines = (await dumpBucket(s3, stack.s3.bucket))
+      .get(objectKeys.batchManifest("acme", laterBatch.batchId))!
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    expect(laterLines.map((l) => [l.user_id, l.error?.code ?? "ok"])).toEqual([
+      [users[0], "ok"],
+      [victim, "USER_ERASED"],
+    ]);
   });
 
   it("refuses another tenant's manifest and erasure ids, and bad requests, changing nothing", async () => {

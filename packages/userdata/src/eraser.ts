@@ -130,7 +130,13 @@ export function createEraser(deps: EraserDeps) {
     const free = [await removeEntry(stageQueue("prior", tenant), jobId, counts), await removeEntry(stageQueue("decode", tenant), jobId, counts)];
     // An active job may still write outputs or its record: leave both until it stops.
     if (free.includes(false)) return null;
-    return { keys: await keysUnder(objectKeys.jobPrefix(tenant, jobId)), record };
+    // A finished job's record names its objects (deterministic keys): no listing. A record past
+    // its retention (its objects are not), or a job that ended without outputs, is listed instead.
+    const keys =
+      record && record.outputs.length > 0
+        ? [objectKeys.embeddings(tenant, jobId), ...record.outputs.map((o) => objectKeys.image(tenant, jobId, o.index))]
+        : await keysUnder(objectKeys.jobPrefix(tenant, jobId));
+    return { keys, record };
   }
 
   /** The users' jobs: released in parallel, then their objects deleted in bulk and their records in one transaction. */
@@ -151,14 +157,25 @@ export function createEraser(deps: EraserDeps) {
     return done.length === released.length;
   }
 
-  /** One shard of a batch: zero the users' embedding rows, then mark their result lines erased. */
-  async function eraseShard(tenant: string, batchId: string, shard: number, users: ReadonlySet<string>, counts: ErasureCounts): Promise<boolean> {
+  /** One shard of a batch: delete the users' images, zero their embedding rows, then mark their result lines erased. */
+  async function eraseShard(
+    tenant: string,
+    batchId: string,
+    shard: number,
+    users: ReadonlySet<string>,
+    counts: ErasureCounts,
+  ): Promise<{ free: boolean; missing: boolean }> {
     const resultKey = objectKeys.shardResult(tenant, batchId, shard);
     const text = await getOrNull(resultKey);
     if (text) {
       const erased = eraseShardLines(Buffer.from(text).toString("utf8"), users);
       if (erased.removed > 0) {
-        // Rows first: a crash before the lines are rewritten finds the same rows again.
+        // Images, then rows, then the lines: a crash before the lines are rewritten finds the same
+        // images and rows again. The lines say how many images each user had (deterministic keys).
+        await deleteObjects(
+          erased.images.flatMap((u) => Array.from({ length: u.count }, (_, i) => objectKeys.batchImage(tenant, batchId, u.position, i))),
+          counts,
+        );
         const embKey = objectKeys.shardEmbeddings(tenant, batchId, shard);
         const bytes = erased.ranges.length > 0 ? await getOrNull(embKey) : null;
         if (bytes) {
@@ -180,7 +197,7 @@ export function createEraser(deps: EraserDeps) {
       await removeEntry(stageQueue("prior", tenant, "batch"), shardJobId(batchId, shard), counts),
       await removeEntry(stageQueue("decode", tenant, "batch"), shardJobId(batchId, shard), counts),
     ];
-    return !free.includes(false);
+    return { free: !free.includes(false), missing: text === null };
   }
 
   async function eraseManifest(tenant: string, batchId: string, users: ReadonlySet<string>, counts: ErasureCounts): Promise<void> {
@@ -210,8 +227,13 @@ export function createEraser(deps: EraserDeps) {
     for (const r of refs) byBatch.set(r.batchId, [...(byBatch.get(r.batchId) ?? []), r]);
     let free = true;
     for (const [batchId, list] of byBatch) {
-      for (const position of new Set(list.map((r) => r.position))) await deletePrefix(`tenants/${tenant}/batches/${batchId}/users/${position}/`, counts);
-      for (const shard of new Set(list.map((r) => r.shard))) free = (await eraseShard(tenant, batchId, shard, users, counts)) && free;
+      for (const shard of new Set(list.map((r) => r.shard))) {
+        // A shard with no result yet (its decode has not finished) has no lines to go by: list its users' folders.
+        const found = await eraseShard(tenant, batchId, shard, users, counts);
+        if (found.missing)
+          for (const r of list.filter((r) => r.shard === shard)) await deletePrefix(`tenants/${tenant}/batches/${batchId}/users/${r.position}/`, counts);
+        free = found.free && free;
+      }
       await eraseManifest(tenant, batchId, users, counts);
     }
     return free;

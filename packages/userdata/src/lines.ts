@@ -58,10 +58,13 @@ const isErased = (line: ShardLine): line is ErasedLine => (line as ErasedLine).e
 /**
  * A shard's result lines with the erased users' lines replaced by {@link ErasedLine}s, and the
  * embedding rows those users had.
- * @returns the new text, how many lines were replaced, the half-open row ranges to zero, and how
- *   many rows the shard's embeddings object holds
+ * @returns the new text, how many lines were replaced, the half-open row ranges to zero, how
+ *   many rows the shard's embeddings object holds, and the images each erased user had (by position)
  */
-export function eraseShardLines(text: string, users: ReadonlySet<string>): { text: string; removed: number; ranges: [number, number][]; rows: number } {
+export function eraseShardLines(
+  text: string,
+  users: ReadonlySet<string>,
+): { text: string; removed: number; ranges: [number, number][]; rows: number; images: { position: number; count: number }[] } {
   const lines = text
     .split("\n")
     .filter((l) => l.trim() !== "")
@@ -69,6 +72,7 @@ export function eraseShardLines(text: string, users: ReadonlySet<string>): { tex
   const ranges: [number, number][] = [];
   let row = 0;
   let removed = 0;
+  const images: { position: number; count: number }[] = [];
   const out = lines.map((line): ShardLine => {
     const rows = isErased(line) ? line.rows : line.error || !line.images ? 0 : line.images.length;
     const from = row;
@@ -76,9 +80,10 @@ export function eraseShardLines(text: string, users: ReadonlySet<string>): { tex
     if (isErased(line) || !users.has(line.user_id)) return line;
     removed++;
     if (rows > 0) ranges.push([from, row]);
+    images.push({ position: line.position, count: line.images?.length ?? 0 });
     return { position: line.position, erased: true, rows };
   });
-  return { text: out.map((l) => JSON.stringify(l)).join("\n") + (out.length > 0 ? "\n" : ""), removed, ranges, rows: row };
+  return { text: out.map((l) => JSON.stringify(l)).join("\n") + (out.length > 0 ? "\n" : ""), removed, ranges, rows: row, images };
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { resolveModelVersions, sessionOptionsOf } from "@rebeca/inference";
 import { createStores } from "@rebeca/jobstore";
-import { createUsageRecorder, createUsageStore } from "@rebeca/userdata";
+import { createUsageRecorder, createUsageStore, createUserIndex } from "@rebeca/userdata";
 import {
   createFailureRouter,
   createFairLanes,
@@ -41,6 +41,7 @@ export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig
   });
   const metrics = createPriorMetrics(registry);
   const usage = createUsageRecorder(createUsageStore(deps.redis, config.QUEUE_PREFIX), registry, log);
+  const userIndex = createUserIndex(deps.redis, config.QUEUE_PREFIX);
 
   const lanes = createFairLanes({ lanes: config.SAMPLING_THREADS, weight: weightOf(config.TENANT_WEIGHTS) });
   // A tenant's jobs that wait for a lane share the call it gets (sample-batcher.ts).
@@ -66,6 +67,7 @@ export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig
     holdBack: createDecodeHoldBack((tenant) => queues.queueOf("decodeShard", tenant), config.DECODE_BACKLOG_LIMIT),
     chunkUsers: config.SHARD_CHUNK_USERS,
     observe: metrics.observe,
+    erased: (tenant, userIds) => userIndex.erasedModes(tenant, userIds),
   });
   let workers: StageWorkers | undefined;
 
