@@ -30,7 +30,7 @@ export interface DataServiceDeps {
   callbackGuard: CallbackUrlGuard;
   /** Most users one DeleteUserData names inline (more go in a manifest). @default 10000 */
   maxInlineUsers?: number;
-  /** Most users one erasure covers. @default 10000000 */
+  /** Most users one erasure covers (the gateway holds the manifest's ids while it stores them). @default 1000000 */
   maxUsersPerErasure?: number;
 }
 
@@ -61,7 +61,7 @@ function toProtoDeletion(r: ErasureRecord): UserDataDeletion {
 export function createDataService(deps: DataServiceDeps): DataServiceServer {
   const { unary } = createRpcEdge(deps);
   const maxInline = deps.maxInlineUsers ?? 10_000;
-  const maxUsers = deps.maxUsersPerErasure ?? 10_000_000;
+  const maxUsers = deps.maxUsersPerErasure ?? 1_000_000;
 
   /** The user ids of a manifest under the tenant's prefix (one per line, blank lines skipped). */
   async function manifestUsers(tenant: string, uri: string): Promise<string[]> {
