@@ -33,9 +33,19 @@ function details(err: ServiceError): { typeUrl: string; value: Uint8Array }[] {
 
 /** Field violations of a google.rpc.BadRequest in the `grpc-status-details-bin` trailer. */
 export function fieldViolations(err: ServiceError): Violation[] {
+  return pairsOf(err, "google.rpc.BadRequest");
+}
+
+/** The google.rpc.QuotaFailure violations (subject, description) in the status details. */
+export function quotaViolations(err: ServiceError): { subject: string; description: string }[] {
+  return pairsOf(err, "google.rpc.QuotaFailure").map((v) => ({ subject: v.field, description: v.description }));
+}
+
+/** The repeated (string 1, string 2) messages in field 1 of a detail of type `type`: BadRequest's and QuotaFailure's violations. */
+function pairsOf(err: ServiceError, type: string): Violation[] {
   const out: Violation[] = [];
   for (const { typeUrl, value } of details(err)) {
-    if (!typeUrl.endsWith("google.rpc.BadRequest")) continue;
+    if (!typeUrl.endsWith(type)) continue;
     const bad = new BinaryReader(value);
     while (bad.pos < bad.len) {
       const [f, w] = bad.tag();

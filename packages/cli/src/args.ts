@@ -19,6 +19,7 @@ const COMMANDS: Record<string, { positional: number; flags: string[]; booleans?:
   batches: { positional: 0, flags: ["limit"] },
   backlog: { positional: 0, flags: [] },
   models: { positional: -1, flags: ["version", "weight", "reason"] },
+  usage: { positional: 0, flags: ["from", "to"] },
 };
 
 /** Options every command that talks to the gateway takes: TLS to it. */
@@ -43,6 +44,9 @@ export const USAGE = `usage: rebeca <command> [options]
                               DIR/report.html; --upload also stores them beside each batch's
                               manifest (the console shows them)
   backlog                     queue backlog per stage and tenant (needs REDIS_URL, QUEUE_PREFIX)
+  usage   [--from DAY] [--to DAY]
+                              the tenant's usage per UTC day (YYYY-MM-DD; default the last 30
+                              days): images, embeddings, prior and decoder seconds, bytes stored
   models publish DIR [--version V]
                               publish a model directory to the registry (needs S3_BUCKET,
                               REDIS_URL, QUEUE_PREFIX, REGISTRY_PREFIX); services load it without restart

@@ -3,7 +3,7 @@ import { createReadStream, createWriteStream } from "node:fs";
 import { createInterface } from "node:readline";
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { Redis } from "ioredis";
-import { createBatchClient, tlsFromFiles, type BatchClient, type ClientOptions } from "@rebeca/client";
+import { createBatchClient, createDataClient, tlsFromFiles, type BatchClient, type ClientOptions } from "@rebeca/client";
 import { BatchState, type Batch } from "@rebeca/contracts/grpc-batches";
 import type { SamplerName, SpacingName } from "@rebeca/contracts";
 import { toProtoSampler, toProtoSpacing } from "@rebeca/contracts/sampler-enums";
@@ -167,12 +167,25 @@ function clientOptions(cmd: Command): ClientOptions {
   }
 }
 
+/** The tenant's usage per day as a table (tab-separated, one row per day). */
+async function usage(key: string, from: string, to: string, options: ClientOptions) {
+  const client = createDataClient(process.env.REBECA_ADDRESS ?? "localhost:50051", key, options);
+  try {
+    const { days } = await client.getUsage(from, to);
+    console.log(["day", "images", "embeddings", "prior_seconds", "decoder_seconds", "bytes_stored"].join("\t"));
+    for (const d of days) console.log([d.day, d.images, d.embeddings, d.priorSeconds.toFixed(3), d.decoderSeconds.toFixed(3), d.bytesStored].join("\t"));
+  } finally {
+    client.close();
+  }
+}
+
 async function main(argv: string[]) {
   const cmd = parseArgs(argv);
   if (cmd.name === "backlog") return backlog();
   if (cmd.name === "models") return runModels(cmd, process.env.REBECA_ADDRESS ?? "localhost:50051", process.env.REBECA_API_KEY);
   const key = process.env.REBECA_API_KEY;
   if (!key) throw new UsageError("set REBECA_API_KEY");
+  if (cmd.name === "usage") return usage(key, cmd.flags.get("from")?.at(-1) ?? "", cmd.flags.get("to")?.at(-1) ?? "", clientOptions(cmd));
   const client = createBatchClient(process.env.REBECA_ADDRESS ?? "localhost:50051", key, clientOptions(cmd));
   try {
     if (cmd.name === "submit") await submit(cmd, client);

@@ -87,6 +87,7 @@ describe("job catalog", () => {
       decodeShard: { ...shard, embeddingsKey: "k", embeddingDim: 4, failed: [] },
       finalizeBatch: { tenant: "t", batchId: "b" },
       deliverCallback: { tenant: "t", messageId: "m", url: "https://example.com/", eventId: "e", body: "{}" },
+      eraseUsers: { tenant: "t", erasureId: "erasure_1" },
     };
     for (const kind of Object.keys(JOB_CATALOG) as JobKind[]) {
       const { opts } = prepareJob(kind, samples[kind] as never);
@@ -95,5 +96,11 @@ describe("job catalog", () => {
       expect(opts.attempts, kind).toBeGreaterThan(1);
       expect(opts.jobId, kind).toBeTruthy();
     }
+  });
+
+  it("puts every tenant's erasures in the one data queue under the erasure's id (a repeat adds nothing)", () => {
+    const job = prepareJob("eraseUsers", { tenant: "acme", erasureId: "erasure_x" });
+    expect(job).toMatchObject({ queue: "data", family: "data", tenant: "", name: "erase-users" });
+    expect(job.opts.jobId).toBe("erasure_x");
   });
 });

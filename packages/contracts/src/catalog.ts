@@ -13,9 +13,10 @@ import { decodeShardTaskSchema, finalizeJobId, finalizeTaskSchema, shardJobId, s
 import { callbackTaskSchema, decodeTaskSchema, priorTaskSchema } from "./payloads.js";
 import { jobOptions, QUEUES, stageQueue, type Stage, type WorkClass } from "./queues.js";
 import { delayUntil } from "./windows.js";
+import { eraseUsersTaskSchema } from "./userdata.js";
 
 /** Where a job travels: a pipeline stage (per-tenant queues, one per work class) or the callbacks queue. */
-export type QueueFamily = Stage | typeof QUEUES.callbacks;
+export type QueueFamily = Stage | typeof QUEUES.callbacks | typeof QUEUES.data;
 
 /** One catalog entry. */
 export interface JobDefinition<S extends z.ZodType = z.ZodType> {
@@ -113,6 +114,13 @@ export const JOB_CATALOG = {
     schema: callbackTaskSchema,
     options: (t) => ({ ...jobOptions({ jobId: callbackJobIdOf(t.messageId), attempts: CALLBACK_JOB_ATTEMPTS }), backoff: { type: CALLBACK_BACKOFF } }),
   }),
+  /** DeleteUserData → data worker: erase a tenant's users, chunk by chunk from the erasure's cursor. */
+  eraseUsers: define({
+    family: QUEUES.data,
+    name: "erase-users",
+    schema: eraseUsersTaskSchema,
+    options: (t) => jobOptions({ jobId: t.erasureId, attempts: 20 }),
+  }),
 } as const satisfies Record<string, JobDefinition>;
 
 export type JobCatalog = typeof JOB_CATALOG;
@@ -155,10 +163,10 @@ export function prepareJob<K extends JobKind>(kind: K, payload: JobPayload<K>, o
   return { ...queueOfJob(kind, data.tenant), name: entry.name, data, opts };
 }
 
-/** The queue that jobs of `kind` for `tenant` go to (all tenants share the callbacks queue). */
+/** The queue that jobs of `kind` for `tenant` go to (all tenants share the callbacks and data queues). */
 export function queueOfJob(kind: JobKind, tenant: string): { queue: string; family: QueueFamily; workClass?: WorkClass; tenant: string } {
   const entry: JobDefinition = JOB_CATALOG[kind];
-  if (entry.family === QUEUES.callbacks) return { queue: entry.family, family: entry.family, tenant: "" };
+  if (entry.family === QUEUES.callbacks || entry.family === QUEUES.data) return { queue: entry.family, family: entry.family, tenant: "" };
   const workClass = entry.workClass ?? "interactive";
   return { queue: stageQueue(entry.family, tenant, workClass), family: entry.family, workClass, tenant };
 }

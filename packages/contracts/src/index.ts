@@ -10,3 +10,4 @@ export * from "./outbox.js";
 export * from "./embeddings.js";
 export * from "./webhooks.js";
 export * from "./windows.js";
+export * from "./userdata.js";

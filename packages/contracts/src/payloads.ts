@@ -6,7 +6,8 @@ import { SAMPLERS, SPACINGS } from "./jobs.js";
 export const priorTaskSchema = z.object({
   tenant: z.string().min(1),
   jobId: z.string().min(1),
-  userId: z.string().min(1),
+  /** Empty for a user the tenant erased with after_erasure=POPULATION: no user row, the population prior. */
+  userId: z.string(),
   modelVersion: z.string().min(1),
   numImages: z.number().int().positive(),
   guidance: z.number().finite(),

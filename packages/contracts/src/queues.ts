@@ -5,6 +5,8 @@ export const QUEUES = {
   prior: "prior",
   decode: "decode",
   callbacks: "callbacks",
+  /** User-data erasure runs (`eraseUsers`), consumed by the data worker; one queue for all tenants. */
+  data: "data",
 } as const;
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 

@@ -4,7 +4,7 @@ import { jsonLine, startProcess, type ManagedProcess } from "./process.js";
 /** The repository root (this file is in packages/devstack/{src,dist}). */
 export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 
-export type ServiceName = "gateway" | "prior-worker" | "decoder-worker" | "notifier" | "monitor";
+export type ServiceName = "gateway" | "prior-worker" | "decoder-worker" | "notifier" | "monitor" | "data-worker";
 
 const STARTED: Record<ServiceName, string> = {
   gateway: "gateway started",
@@ -12,6 +12,7 @@ const STARTED: Record<ServiceName, string> = {
   "decoder-worker": "decoder worker started",
   notifier: "notifier started",
   monitor: "monitor started",
+  "data-worker": "data worker started",
 };
 
 export interface RunningService {

@@ -55,6 +55,8 @@ export interface StageWorkerOptions<S extends Stage> {
   handlers: StageHandlers<S>;
   /** Called once when a job will not be retried again, so its record can say why (see `createFailureRouter`). */
   onFinalFailure: (failure: FinalFailure) => Promise<void>;
+  /** Told how long each handled job of a tenant took, seconds (per-tenant usage). */
+  onProcessed?: (tenant: string, seconds: number) => void;
   registry: Registry;
   log: Logger;
 }
@@ -137,9 +139,11 @@ export async function startStageWorkers<S extends Stage>(o: StageWorkerOptions<S
               throw new UnrecoverableError(`bad ${queue} ${job.name} payload: ${(err as Error).message}`);
             }
             const handler = o.handlers[kind] as StageHandler<JobKind>;
+            const started = performance.now();
             const span = { "rebeca.job.name": job.name, "rebeca.tenant": tenant, "rebeca.attempt": job.attemptsMade + 1 };
             const result = await inSpan(STAGE_SPANS[queue] ?? queue, traceparent, span, () => handler(data as JobData<JobKind>, job, tenant));
             outcomes.inc({ ...metric, outcome: result });
+            o.onProcessed?.(tenant, (performance.now() - started) / 1000);
             return result;
           } catch (err) {
             // A handed-back job belongs to another worker now: what this copy hits (sessions

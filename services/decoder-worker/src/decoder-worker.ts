@@ -34,6 +34,7 @@ import { createDecoderMetrics } from "./metrics.js";
 import { latentOverrides, loadDecoders } from "./models.js";
 import { createDecodeProcessor } from "./processor.js";
 import { createFinalizeProcessor, createShardDecodeProcessor } from "./shard-processor.js";
+import { createUsageRecorder, createUsageStore, createUserIndex, usageOfOutputs } from "@rebeca/userdata";
 import { createThreadedDecoders } from "./threaded-decoders.js";
 
 export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerConfig>): Promise<StageService> {
@@ -63,11 +64,16 @@ export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerCo
     ...untracedBlobs,
     put: (key, body, type) => inSpan("upload", undefined, { "rebeca.bytes": body.byteLength }, () => untracedBlobs.put(key, body, type)),
   };
+  const usage = createUsageRecorder(createUsageStore(deps.redis, config.QUEUE_PREFIX), registry, log);
+  const countOutcome = createJobOutcomeCounter(registry);
   const { store, batches } = createStores(deps.redis, {
     prefix: config.QUEUE_PREFIX,
     retentionSeconds: config.JOB_RETENTION_SECONDS,
     eventsMaxLen: config.EVENTS_MAX_LEN,
-    onFinished: createJobOutcomeCounter(registry),
+    onFinished: (record) => {
+      countOutcome(record);
+      if (record.state === "succeeded") usage(record.tenant, usageOfOutputs(record.outputs));
+    },
   });
   const metrics = createDecoderMetrics(registry);
   const meter = createDecoderMeter(registry);
@@ -133,6 +139,8 @@ export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerCo
       observe: metrics.images,
       progressOf: (batchId, shard) => shardProgress.of(batchId, shard),
       onChunks: metrics.shardImages,
+      userIndex: createUserIndex(deps.redis, config.QUEUE_PREFIX),
+      usage,
     }),
     finalizeBatch: createFinalizeProcessor({ batches, blobs }),
   };
@@ -155,6 +163,7 @@ export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerCo
         },
         handlers,
         onFinalFailure: createFailureRouter({ code: JOB_ERROR_CODES.DECODING_FAILED, jobs: store, batches, sink: queues }),
+        onProcessed: (tenant, seconds) => usage(tenant, { decoderSeconds: seconds }),
         registry,
         log,
       });

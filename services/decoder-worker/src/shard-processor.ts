@@ -19,6 +19,7 @@ import { countShard, nextTraceparent, UnrecoverableError, type FairLanes } from 
 import { inOrder } from "./ordered-reads.js";
 import { runChunks, type ShardProgress } from "./shard-chunks.js";
 import type { LoadedDecoder } from "./processor.js";
+import { usageOfOutputs, type UsageRecord, type UserIndex } from "@rebeca/userdata";
 
 export interface ShardDecodeDeps {
   batches: BatchStore;
@@ -42,6 +43,10 @@ export interface ShardDecodeDeps {
   shouldStop?: () => string | undefined;
   /** Per shard run: images taken from the progress record and images decoded now. */
   onChunks?: (n: { resumedImages: number; decodedImages: number }) => void;
+  /** Indexes each user's outputs for erasure (DeleteUserData); recorded before they are written. */
+  userIndex?: Pick<UserIndex, "recordBatchOutputs">;
+  /** Per-tenant usage (images, embeddings, bytes stored). */
+  usage?: UsageRecord;
 }
 
 /** One stored image of a batch user, as its result line lists it. */
@@ -99,6 +104,12 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
     const k = task.spec.numImages;
     const failedAt = new Map(task.failed.map((f) => [f.position, f]));
     const served = task.userIds.map((userId, j) => ({ userId, position: task.firstPosition + j })).filter((u) => !failedAt.has(u.position));
+    await deps.userIndex?.recordBatchOutputs(
+      task.tenant,
+      task.batchId,
+      task.shard,
+      task.userIds.map((user_id, j) => ({ user_id, position: task.firstPosition + j })),
+    );
     const embeddings = decodeEmbeddings(await blobs.get(task.embeddingsKey));
     const total = served.length * k;
     if (embeddings.length !== total * task.embeddingDim)
@@ -157,6 +168,7 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
       return objectKeys.batchImage(task.tenant, task.batchId, served[Math.floor(n / k)]!.position, n % k);
     });
     if (partial.length) await blobs.deleteMany(partial);
+    deps.usage?.(task.tenant, usageOfOutputs(uploaded));
 
     const servedIndex = new Map(served.map((u, s) => [u.position, s]));
     const lines: UserResult[] = task.userIds.flatMap((userId, j): UserResult[] => {

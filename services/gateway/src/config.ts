@@ -65,6 +65,8 @@ export const gatewayConfigSchema = baseConfigSchema
     WATCH_BUFFER_EVENTS: env.int(10_000),
     /** A tenant's unfinished prior-stage jobs above which its CreateJob answers RESOURCE_EXHAUSTED. */
     MAX_PRIOR_BACKLOG: env.int(100_000),
+    /** Per-tenant quotas as JSON: `{"acme": {"imagesPerDay": 100000, "concurrentBatches": 2, "backlog": 5000}, "*": {...}}` (docs/operations.md). */
+    TENANT_QUOTAS: env.str("{}"),
     /** Hosts or CIDRs callback URLs may point at although they are private (e.g. `127.0.0.1` in tests). */
     CALLBACK_ALLOW_HOSTS: env.list(""),
     /** Serve the web console (batches, galleries, evaluation reports, queue view) on its own admin HTTP port. */

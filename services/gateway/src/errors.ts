@@ -10,13 +10,22 @@ export class RpcError extends Error {
     readonly violations: FieldViolation[] = [],
     /** For RESOURCE_EXHAUSTED: when to try again (sent as google.rpc.RetryInfo). */
     readonly retryAfterSeconds?: number,
+    /** For RESOURCE_EXHAUSTED: the quotas exceeded (sent as google.rpc.QuotaFailure). */
+    readonly quotaViolations: QuotaViolation[] = [],
   ) {
     super(message);
     this.name = "RpcError";
   }
 }
 
+/** One exceeded quota, as google.rpc.QuotaFailure.Violation carries it. */
+export interface QuotaViolation {
+  subject: string;
+  description: string;
+}
+
 const BAD_REQUEST_TYPE = "type.googleapis.com/google.rpc.BadRequest";
+const QUOTA_FAILURE_TYPE = "type.googleapis.com/google.rpc.QuotaFailure";
 const RETRY_INFO_TYPE = "type.googleapis.com/google.rpc.RetryInfo";
 
 function any(typeUrl: string, value: Uint8Array): Uint8Array {
@@ -27,7 +36,13 @@ function any(typeUrl: string, value: Uint8Array): Uint8Array {
  * google.rpc.Status { code, message, details } in wire format, with a google.rpc.BadRequest (one
  * field violation per problem) and/or a google.rpc.RetryInfo { retry_delay: Duration }.
  */
-export function encodeStatusDetails(code: status, message: string, violations: FieldViolation[], retryAfterSeconds?: number): Uint8Array {
+export function encodeStatusDetails(
+  code: status,
+  message: string,
+  violations: FieldViolation[],
+  retryAfterSeconds?: number,
+  quotaViolations: QuotaViolation[] = [],
+): Uint8Array {
   const statusMsg = new BinaryWriter().uint32(8).int32(code).uint32(18).string(message);
   if (violations.length > 0) {
     const badRequest = new BinaryWriter();
@@ -40,6 +55,11 @@ export function encodeStatusDetails(code: status, message: string, violations: F
     const duration = new BinaryWriter().uint32(8).int64(seconds).uint32(16).int32(nanos).finish();
     statusMsg.uint32(26).bytes(any(RETRY_INFO_TYPE, new BinaryWriter().uint32(10).bytes(duration).finish()));
   }
+  if (quotaViolations.length > 0) {
+    const failure = new BinaryWriter();
+    for (const v of quotaViolations) failure.uint32(10).fork().uint32(10).string(v.subject).uint32(18).string(v.description).join();
+    statusMsg.uint32(26).bytes(any(QUOTA_FAILURE_TYPE, failure.finish()));
+  }
   return statusMsg.finish();
 }
 
@@ -51,7 +71,7 @@ export function encodeStatusDetails(code: status, message: string, violations: F
  */
 export function toServiceError(err: unknown): Partial<ServiceError> & { code: status; details: string } {
   if (err instanceof ValidationError) return withDetails(status.INVALID_ARGUMENT, `invalid request: ${err.message}`, err.violations);
-  if (err instanceof RpcError) return withDetails(err.code, err.message, err.violations, err.retryAfterSeconds);
+  if (err instanceof RpcError) return withDetails(err.code, err.message, err.violations, err.retryAfterSeconds, err.quotaViolations);
   if (isRedisUnavailable(err)) return withDetails(status.UNAVAILABLE, "job store unavailable, retry with backoff", []);
   return withDetails(status.INTERNAL, "internal error", []);
 }
@@ -70,12 +90,12 @@ export function safeText(text: string, max = MAX_DETAILS_CHARS): string {
   return cut.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, "\ufffd");
 }
 
-function withDetails(code: status, rawMessage: string, rawViolations: FieldViolation[], retryAfterSeconds?: number) {
+function withDetails(code: status, rawMessage: string, rawViolations: FieldViolation[], retryAfterSeconds?: number, quotaViolations: QuotaViolation[] = []) {
   const message = safeText(rawMessage);
   const violations = rawViolations.map((v) => ({ field: safeText(v.field, 256), description: safeText(v.description, 512) }));
   const metadata = new Metadata();
-  if (violations.length > 0 || retryAfterSeconds !== undefined) {
-    metadata.set("grpc-status-details-bin", Buffer.from(encodeStatusDetails(code, message, violations, retryAfterSeconds)));
+  if (violations.length > 0 || retryAfterSeconds !== undefined || quotaViolations.length > 0) {
+    metadata.set("grpc-status-details-bin", Buffer.from(encodeStatusDetails(code, message, violations, retryAfterSeconds, quotaViolations)));
   }
   return { code, details: message, metadata };
 }

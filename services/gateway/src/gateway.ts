@@ -6,7 +6,7 @@
 import type { Redis } from "ioredis";
 import { redisKeys, STAGES, WORK_CLASSES } from "@rebeca/contracts";
 import { createBatchStore, createJobStore, createRetentionIndex } from "@rebeca/jobstore";
-import { createJobOutcomeCounter, createQueueCache, createRedis, registerBacklogMetrics, type Logger, type Registry } from "@rebeca/platform";
+import { backlogOf, createJobOutcomeCounter, createQueueCache, createRedis, registerBacklogMetrics, type Logger, type Registry } from "@rebeca/platform";
 import { createPolicyStore } from "@rebeca/registry";
 import type { BlobStore } from "@rebeca/storage";
 import { createAdmission } from "./admission.js";
@@ -18,6 +18,9 @@ import { requestLimits, type GatewayConfig } from "./config.js";
 import { createEventHub } from "./event-hub.js";
 import type { IntakeDeps } from "./intake.js";
 import { createJobService } from "./job-service.js";
+import { createDataService } from "./data-service.js";
+import { createQuotaCheck, parseTenantQuotas } from "./quota.js";
+import { createErasureStore, createUsageStore, createUserIndex } from "@rebeca/userdata";
 import { createGatewayMetrics } from "./metrics.js";
 import { createModelRouter } from "./model-routing.js";
 import { createModelService } from "./model-service.js";
@@ -57,6 +60,7 @@ export async function createGateway({ config, apiKeys, models, embedded, refused
   const retention = { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, eventsMaxLen: config.EVENTS_MAX_LEN };
   const store = createJobStore(redis, { ...retention, onFinished: createJobOutcomeCounter(registry) });
   const batches = createBatchStore(redis, retention);
+  const usage = createUsageStore(redis, config.QUEUE_PREFIX);
   const hub = createEventHub({
     store,
     log,
@@ -84,6 +88,11 @@ export async function createGateway({ config, apiKeys, models, embedded, refused
       submissionsPerSecond: config.SUBMISSIONS_PER_SECOND,
       redisMemoryBudgetBytes: config.REDIS_MEMORY_BUDGET_BYTES,
     }),
+    quota: createQuotaCheck(parseTenantQuotas(config.TENANT_QUOTAS), {
+      imagesToday: (tenant) => usage.today(tenant, "images"),
+      activeBatches: async (tenant) => (await batches.list(tenant, 100)).records.filter((b) => b.state === "receiving" || b.state === "running").length,
+      backlog: async (tenant) => (await Promise.all(WORK_CLASSES.map((c) => backlogOf(queues.get("prior", tenant, c))))).reduce((sum, b) => sum + b.total, 0),
+    }),
   };
   const jobService = createJobService({
     ...shared,
@@ -91,6 +100,7 @@ export async function createGateway({ config, apiKeys, models, embedded, refused
     store,
     jobs: queues,
     unqueue: async (tenant, jobId) => (await queues.queueOf("sample", tenant).remove(jobId)) === 1,
+    userIndex: createUserIndex(redis, config.QUEUE_PREFIX),
     hub,
     maxWatchersPerTenant: config.MAX_WATCHERS_PER_TENANT,
     watchBufferEvents: config.WATCH_BUFFER_EVENTS,
@@ -115,7 +125,17 @@ export async function createGateway({ config, apiKeys, models, embedded, refused
     embedded: embedded ?? new Set(models.keys()),
     refused: refusedModels ?? (() => new Map()),
   });
-  return { jobService, batchService, modelService, batches, hub, queues };
+  const dataService = createDataService({
+    ...shared,
+    erasures: createErasureStore(redis, config.QUEUE_PREFIX),
+    usage,
+    jobs: queues,
+    blobs,
+    bucket: config.S3_BUCKET,
+    maxManifestBytes: config.MAX_MANIFEST_BYTES,
+    callbackGuard: intake.callbackGuard,
+  });
+  return { jobService, batchService, modelService, dataService, batches, hub, queues };
 }
 
 /** The console's settings and parts (it serves on its own admin port; see console/server.ts). */

@@ -9,6 +9,7 @@ import { nextTraceparent } from "@rebeca/platform";
 import type { RetentionIndex } from "@rebeca/jobstore";
 import { RpcError } from "./errors.js";
 import type { AdmissionCheck, CallbackUrlGuard } from "./ports.js";
+import type { QuotaCheck } from "./quota.js";
 import { checkLabels, ValidationError, type FieldViolation, type ModelInfo, type RequestLimits } from "./validate.js";
 
 export interface IntakeDeps {
@@ -27,6 +28,8 @@ export interface IntakeDeps {
   outputTtlOf?: (tenant: string) => number;
   /** Where work with an output lifetime is registered for the retention sweeper. @default none registered */
   retention?: Pick<RetentionIndex, "register">;
+  /** Per-tenant quotas (quota.ts); none when unset. */
+  quota?: QuotaCheck;
 }
 
 /** A request's validated spec: whatever it holds, it may name a callback URL and an output lifetime. */
@@ -76,6 +79,9 @@ export function createIntake(deps: IntakeDeps): Intake {
       const overloaded = await deps.admission(tenant);
       if (overloaded) throw new RpcError(status.RESOURCE_EXHAUSTED, overloaded.reason, [], overloaded.retryAfterSeconds);
       if (spec.outputTtlSeconds === undefined && deps.outputTtlOf?.(tenant)) spec.outputTtlSeconds = deps.outputTtlOf(tenant);
+      // A batch spec has a shard size; a job's images are known up front, a batch's are not.
+      const batch = "shardSize" in spec;
+      await deps.quota?.(tenant, { images: batch ? 0 : Number((spec as { numImages?: number }).numImages ?? 0), batch });
       return spec;
     },
   };

@@ -15,6 +15,7 @@ import { checkLabelFilter, checkPage, createIntake, registerRetention, requireId
 import type { Authenticate, JobRecords, JobSink, Unqueue } from "./ports.js";
 import { validateCreateJob, type FieldViolation } from "./validate.js";
 import type { GatewayMetrics } from "./metrics.js";
+import type { UserIndex } from "@rebeca/userdata";
 
 export interface JobServiceDeps extends IntakeDeps {
   authenticate: Authenticate;
@@ -22,6 +23,8 @@ export interface JobServiceDeps extends IntakeDeps {
   /** Where accepted jobs are enqueued (the job catalog's producer side). */
   jobs: JobSink;
   unqueue: Unqueue;
+  /** Indexes each job under its user (for erasure) and says whether the user was erased. */
+  userIndex?: Pick<UserIndex, "admitJob">;
   hub: Pick<EventHub, "subscribe">;
   metrics: GatewayMetrics;
   log: Logger;
@@ -31,12 +34,12 @@ export interface JobServiceDeps extends IntakeDeps {
   watchBufferEvents?: number;
 }
 
-/** The prior stage's task for a stored job. */
-function priorTask(r: JobRecord): PriorTask {
+/** The prior stage's task for a stored job; `forgotten`: the user was erased, so no user row (population prior). */
+function priorTask(r: JobRecord, forgotten = false): PriorTask {
   return {
     tenant: r.tenant,
     jobId: r.jobId,
-    userId: r.userId,
+    userId: forgotten ? "" : r.userId,
     modelVersion: r.modelVersion,
     numImages: r.numImages,
     guidance: r.guidance,
@@ -79,8 +82,13 @@ export function createJobService(deps: JobServiceDeps): JobServiceServer {
         "callback_url",
         req.userId,
       );
+      const jobId = newId("job");
+      const erased = (await deps.userIndex?.admitJob(tenant, spec.userId, jobId)) ?? null;
+      if (erased === "reject")
+        throw new RpcError(status.FAILED_PRECONDITION, `user ${spec.userId} was erased (DeleteUserData); the tenant refuses requests for them`);
+      if (erased === "population") spec.unknownUser = "population";
       const record = newJobRecord({
-        jobId: newId("job"),
+        jobId,
         tenant,
         requestId: req.requestId,
         spec,
@@ -92,7 +100,7 @@ export function createJobService(deps: JobServiceDeps): JobServiceServer {
       await registerRetention(deps, "job", { tenant, id: stored.jobId, createTime: stored.createTime, ttlSeconds: stored.outputTtlSeconds });
       // Also on a repeat: if the first attempt stored the job but failed before enqueueing, this
       // enqueues it; a repeat add of a queued job id adds nothing.
-      if (result.record.state === "queued") await deps.jobs.add("sample", priorTask(result.record));
+      if (result.record.state === "queued") await deps.jobs.add("sample", priorTask(result.record, erased === "population"));
       if (result.created) metrics.jobsCreated.inc();
       return { job: toProtoJob(result.record), deduplicated: !result.created };
     }),

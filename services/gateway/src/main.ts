@@ -62,6 +62,7 @@ async function main() {
     service: gateway.jobService,
     batchService: gateway.batchService,
     modelService: gateway.modelService,
+    dataService: gateway.dataService,
     maxMessageBytes: config.MAX_MESSAGE_BYTES,
   });
   const httpJson = config.HTTP_JSON_ENABLED ? await startHttpBridge(httpBridgeOptions(config, descriptors, grpc.internalAddress)) : undefined;

@@ -4,6 +4,7 @@ import { JobServiceService, type JobServiceServer } from "@rebeca/contracts/grpc
 import { BatchServiceService, type BatchServiceServer } from "@rebeca/contracts/grpc-batches";
 import type { Descriptors } from "./descriptors.js";
 import { ModelServiceService, type ModelServiceServer } from "@rebeca/contracts/grpc-models";
+import { DataServiceService, type DataServiceServer } from "@rebeca/contracts/grpc-data";
 import { tolerantService } from "./malformed.js";
 import { addReflection } from "./reflection.js";
 import { grpcServerCredentials, type TlsFiles } from "./tls.js";
@@ -11,7 +12,8 @@ import { grpcServerCredentials, type TlsFiles } from "./tls.js";
 export const JOB_SERVICE = "rebeca.v1.JobService";
 export const BATCH_SERVICE = "rebeca.v1.BatchService";
 export const MODEL_SERVICE = "rebeca.v1.ModelService";
-const SERVICES = ["", JOB_SERVICE, BATCH_SERVICE, MODEL_SERVICE];
+export const DATA_SERVICE = "rebeca.v1.DataService";
+const SERVICES = ["", JOB_SERVICE, BATCH_SERVICE, MODEL_SERVICE, DATA_SERVICE];
 
 export interface GrpcServer {
   port: number;
@@ -36,6 +38,7 @@ export async function startGrpcServer(opts: {
   service: JobServiceServer;
   batchService: BatchServiceServer;
   modelService: ModelServiceServer;
+  dataService: DataServiceServer;
   maxMessageBytes: number;
   /** Serve TLS (mutual with a client CA); plaintext when unset. */
   tls?: TlsFiles;
@@ -48,6 +51,7 @@ export async function startGrpcServer(opts: {
   server.addService(tolerantService(JobServiceService), opts.service);
   server.addService(tolerantService(BatchServiceService), opts.batchService);
   server.addService(tolerantService(ModelServiceService), opts.modelService);
+  server.addService(tolerantService(DataServiceService), opts.dataService);
   const health = new HealthImplementation(Object.fromEntries(SERVICES.map((s) => [s, "NOT_SERVING" as const])));
   health.addToServer(server);
   addReflection(server, opts.descriptors);

@@ -6,6 +6,7 @@
 import { resolveModelVersions, sessionOptionsOf } from "@rebeca/inference";
 import { JOB_ERROR_CODES } from "@rebeca/contracts";
 import { createStores } from "@rebeca/jobstore";
+import { createUsageRecorder, createUsageStore, createUserIndex } from "@rebeca/userdata";
 import {
   createFailureRouter,
   createFairLanes,
@@ -58,6 +59,8 @@ export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig
     eventsMaxLen: config.EVENTS_MAX_LEN,
     onFinished: createJobOutcomeCounter(registry),
   });
+  const usage = createUsageRecorder(createUsageStore(deps.redis, config.QUEUE_PREFIX), registry, log);
+  const userIndex = createUserIndex(deps.redis, config.QUEUE_PREFIX);
 
   const metrics = createPriorMetrics(registry);
   const lanes = createFairLanes({ lanes: config.SAMPLING_THREADS, weight: weightOf(config.TENANT_WEIGHTS) });
@@ -90,6 +93,7 @@ export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig
     chunkUsers: config.SHARD_CHUNK_USERS,
     chunkWork: config.SAMPLER_BATCH_WORK,
     countEmbeddings: metrics.countEmbeddings,
+    erased: (tenant, userIds) => userIndex.erasedModes(tenant, userIds),
   });
   let workers: StageWorkers | undefined;
 
@@ -103,6 +107,7 @@ export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig
         ...stageWorkerSettings(config, deps.redis, deps.workerConnection),
         handlers: { sample, sampleShard },
         onFinalFailure: createFailureRouter({ code: JOB_ERROR_CODES.SAMPLING_FAILED, jobs: store, batches, sink: queues }),
+        onProcessed: (tenant, seconds) => usage(tenant, { priorSeconds: seconds }),
         registry,
         log,
       });

@@ -21,6 +21,8 @@ export interface ShardProcessorDeps extends SamplingDeps {
   holdBack?: (tenant: string) => Promise<void>;
   /** Counts the embeddings sampled (sampler calls are observed where they run: the batcher). */
   countEmbeddings?: (embeddings: number) => void;
+  /** Which of the users the tenant erased (DeleteUserData): the model no longer knows them. */
+  erased?: (tenant: string, userIds: readonly string[]) => Promise<unknown[]>;
 }
 
 /**
@@ -51,6 +53,9 @@ export function createShardProcessor(deps: ShardProcessorDeps) {
     const k = task.spec.numImages;
     const D = model.embeddingDim;
     const chunkUsers = usersPerCall(k, task.spec.steps, deps.chunkUsers ?? 64, deps.chunkWork ?? 0);
+    // An erased user is sampled without a user row (""): unknown to the model, so the batch's
+    // unknown_user policy applies (refused as USER_ERASED, or the population prior).
+    const forgotten = new Set((await deps.erased?.(task.tenant, task.userIds))?.flatMap((mode, i) => (mode ? [task.userIds[i]!] : [])));
     const rows: Float32Array[] = [];
     const failed: DecodeShardTask["failed"] = [];
     const stillWanted = async () => !deadlinePassed(task.spec) && (await deps.batches.shardStep(task.batchId, task.shard, "sampling")) === "ok";
@@ -60,7 +65,7 @@ export function createShardProcessor(deps: ShardProcessorDeps) {
         return "skipped";
       }
       const users = task.userIds.slice(start, start + chunkUsers);
-      const userIds = users.flatMap((u) => Array<string>(k).fill(u));
+      const userIds = users.flatMap((u) => Array<string>(k).fill(forgotten.has(u) ? "" : u));
       const seeds = users.flatMap((_, j) => Array.from({ length: k }, (_, i) => batchImageSeed(task.spec.seed, task.firstPosition + start + j, i)));
       const outcome = await sampleWhile(deps, task.tenant, stillWanted, {
         version: task.spec.modelVersion,
@@ -84,7 +89,11 @@ export function createShardProcessor(deps: ShardProcessorDeps) {
       }
       const rejectedUsers = new Set(outcome.rejected.map((i) => Math.floor(i / k)));
       for (const j of rejectedUsers)
-        failed.push({ position: task.firstPosition + start + j, code: "UNKNOWN_USER", message: `user ${users[j]} is not in model ${task.spec.modelVersion}` });
+        failed.push(
+          forgotten.has(users[j]!)
+            ? { position: task.firstPosition + start + j, code: "USER_ERASED", message: "the user's data was erased (DeleteUserData)" }
+            : { position: task.firstPosition + start + j, code: "UNKNOWN_USER", message: `user ${users[j]} is not in model ${task.spec.modelVersion}` },
+        );
       rows.push(outcome.embeddings);
       deps.countEmbeddings?.(outcome.served.length);
     }

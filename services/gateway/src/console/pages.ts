@@ -7,7 +7,7 @@ const seg = (s: string) => encodeURIComponent(s);
 
 export function layout(title: string, body: string, who?: Principal, refreshSeconds?: number): string {
   const nav = who
-    ? `<nav><a href="/batches">Batches</a>${who.role === "admin" ? ` <a href="/queues/">Queues</a>` : ""} <span class="who">${who.role === "admin" ? "admin" : `tenant ${esc(who.tenant)}`}</span>
+    ? `<nav><a href="/batches">Batches</a> <a href="/usage">Usage</a>${who.role === "admin" ? ` <a href="/queues/">Queues</a>` : ""} <span class="who">${who.role === "admin" ? "admin" : `tenant ${esc(who.tenant)}`}</span>
 <form method="post" action="/logout" class="inline"><button type="submit">Sign out</button></form></nav>`
     : "";
   return `<!doctype html>

@@ -17,6 +17,8 @@ import { BlobNotFoundError, type BlobStore } from "@rebeca/storage";
 import { etaSeconds } from "../batch-mapping.js";
 import { canSee, cookieValue, createKeyCheck, createSessionStore, type ConsoleKeys, type Principal } from "./auth.js";
 import { batchesPage, batchPage, galleryPage, loginPage, layout, type EvalSummary } from "./pages.js";
+import { usagePage } from "./usage-page.js";
+import { createUsageStore, dayOf, daysBetween } from "@rebeca/userdata";
 
 export interface ConsoleDeps {
   host: string;
@@ -107,6 +109,19 @@ export async function startConsole(d: ConsoleDeps): Promise<{ port: number; clos
         .slice(0, 100)
         .map((record) => ({ record, eta: etaSeconds(record, now) }));
       html(res, 200, batchesPage(p, all));
+    } catch (err) {
+      next(err);
+    }
+  });
+
+  app.get("/usage", async (_req, res, next) => {
+    try {
+      const p = who(res);
+      const tenants = p.role === "admin" ? (await d.redis.smembers(redisKeys(d.prefix).tenants())).sort() : [p.tenant];
+      const usage = createUsageStore(d.redis, d.prefix);
+      const today = dayOf(new Date());
+      const days = daysBetween(dayOf(new Date(Date.now() - 29 * 86_400_000)), today);
+      html(res, 200, usagePage(p, await Promise.all(tenants.map(async (tenant) => ({ tenant, days: await usage.read(tenant, days) })))));
     } catch (err) {
       next(err);
     }
