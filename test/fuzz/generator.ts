@@ -4,7 +4,7 @@
  * is any Redis key a case leaves behind.
  */
 import { status } from "@grpc/grpc-js";
-import { Sampler, TimestepSpacing } from "@rebeca/contracts/grpc";
+import { JobState, Sampler, TimestepSpacing } from "@rebeca/contracts/grpc";
 import { seededRandom } from "@rebeca/eval";
 import { concat, f32, int, len, mapEntry, tag, varint, type Bytes } from "./wire.js";
 
@@ -12,6 +12,7 @@ import { concat, f32, int, len, mapEntry, tag, varint, type Bytes } from "./wire
 const firstUnknown = (e: object) => Math.max(...Object.values(e).filter((v): v is number => typeof v === "number")) + 1;
 const FIRST_UNKNOWN_SAMPLER = firstUnknown(Sampler);
 const FIRST_UNKNOWN_SPACING = firstUnknown(TimestepSpacing);
+const FIRST_UNKNOWN_JOB_STATE = firstUnknown(JobState);
 
 /** The project's seeded generator (mulberry32) with the draws the cases need. */
 export function fuzzRandom(seed: number) {
@@ -346,7 +347,7 @@ const makers: [weight: number, make: Make][] = [
         labels.push("page_token");
       }
       if (v === 2) {
-        parts.push(int(3, r.pick([7, 99, -1])));
+        parts.push(int(3, r.pick([FIRST_UNKNOWN_JOB_STATE, 99, -1])));
         labels.push("state");
       }
       if (v === 3) {

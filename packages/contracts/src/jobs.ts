@@ -43,6 +43,10 @@ export const JOB_ERROR_CODES = {
   DECODING_FAILED: "DECODING_FAILED",
   /** The client cancelled the job. */
   CANCELLED: "CANCELLED",
+  /** The job's deadline passed before it finished (state EXPIRED). */
+  DEADLINE_EXCEEDED: "DEADLINE_EXCEEDED",
+  /** The tenant erased the user's data (DeleteUserData): queued work is cancelled, batch lines refused. */
+  USER_ERASED: "USER_ERASED",
 } as const;
 export type JobErrorCode = keyof typeof JOB_ERROR_CODES;
 

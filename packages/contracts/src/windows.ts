@@ -1,3 +1,5 @@
+import { JOB_ERROR_CODES } from "./jobs.js";
+
 /**
  * Start windows, deadlines and output lifetimes: how requests write them and how every stage
  * reads them back. Pure: the clock is always passed in.
@@ -45,7 +47,7 @@ export function delayUntil(startAfter: string | undefined, now: number = Date.no
 
 /** The error a job ends EXPIRED with. */
 export function expiredError(deadline: string): { code: string; message: string } {
-  return { code: "DEADLINE_EXCEEDED", message: `the deadline ${deadline} passed before the work finished` };
+  return { code: JOB_ERROR_CODES.DEADLINE_EXCEEDED, message: `the deadline ${deadline} passed before the work finished` };
 }
 
 /** When outputs kept `ttlSeconds` after `endTime` are due for deletion (ISO 8601); "" when kept or not ended. */

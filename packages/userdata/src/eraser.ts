@@ -2,6 +2,7 @@ import type { Redis } from "ioredis";
 import {
   decodeEmbeddings,
   encodeEmbeddings,
+  JOB_ERROR_CODES,
   objectKeys,
   redisKeys,
   shardJobId,
@@ -60,7 +61,7 @@ export interface ChunkOutcome {
 }
 
 /** Erasing a job's outputs must wait for it: its job is active on a worker. */
-const USER_ERASED = { code: "USER_ERASED", message: "the user's data was erased (DeleteUserData)" };
+const USER_ERASED = { code: JOB_ERROR_CODES.USER_ERASED, message: "the user's data was erased (DeleteUserData)" };
 
 /**
  * Erases users of one tenant: every step finds its data through the per-user index (no bucket

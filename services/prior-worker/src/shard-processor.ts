@@ -1,4 +1,13 @@
-import { batchImageSeed, deadlinePassed, encodeEmbeddings, objectKeys, type DecodeShardTask, type JobSink, type ShardTask } from "@rebeca/contracts";
+import {
+  batchImageSeed,
+  deadlinePassed,
+  encodeEmbeddings,
+  JOB_ERROR_CODES,
+  objectKeys,
+  type DecodeShardTask,
+  type JobSink,
+  type ShardTask,
+} from "@rebeca/contracts";
 import type { BatchStore } from "@rebeca/jobstore";
 import type { BlobStore } from "@rebeca/storage";
 import { countShard, nextTraceparent, UnrecoverableError } from "@rebeca/platform";
@@ -91,7 +100,7 @@ export function createShardProcessor(deps: ShardProcessorDeps) {
       for (const j of rejectedUsers)
         failed.push(
           forgotten.has(users[j]!)
-            ? { position: task.firstPosition + start + j, code: "USER_ERASED", message: "the user's data was erased (DeleteUserData)" }
+            ? { position: task.firstPosition + start + j, code: JOB_ERROR_CODES.USER_ERASED, message: "the user's data was erased (DeleteUserData)" }
             : { position: task.firstPosition + start + j, code: "UNKNOWN_USER", message: `user ${users[j]} is not in model ${task.spec.modelVersion}` },
         );
       rows.push(outcome.embeddings);
