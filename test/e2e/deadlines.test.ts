@@ -13,20 +13,13 @@ import type { UserResult } from "@rebeca/contracts";
 import { collect } from "../support/events.js";
 import { fieldViolations, grpcError } from "../support/grpc-errors.js";
 import { untilBatchCompleted, untilJobDone } from "../support/wait.js";
+import { metricSum } from "../support/metrics.js";
+import { s3Of } from "../support/invariants.js";
 import { modelUserIds } from "../support/world.js";
 
 const SHARD = 16;
 const CHUNK = 4;
 const DECODER_CONCURRENCY = 2;
-
-/** Sum of a metric's samples (over labels matching `labels`) in a Prometheus exposition. */
-function metric(text: string, name: string, labels: Record<string, string> = {}): number {
-  return text
-    .split("\n")
-    .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
-    .filter((l) => Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)))
-    .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
-}
 
 describe("deadlines and start windows", () => {
   let stack: Stack;
@@ -45,14 +38,7 @@ describe("deadlines and start windows", () => {
     });
     batches = createBatchClient(stack.grpcAddress, stack.tenants.acme!.apiKey);
     jobs = createJobClient(stack.grpcAddress, stack.tenants.acme!.apiKey);
-    s3 = new S3Client({
-      endpoint: stack.s3.endpoint,
-      region: "us-east-1",
-      forcePathStyle: true,
-      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
-      requestChecksumCalculation: "WHEN_REQUIRED",
-      responseChecksumValidation: "WHEN_REQUIRED",
-    });
+    s3 = s3Of(stack);
   });
   afterAll(async () => {
     batches?.close();
@@ -86,7 +72,7 @@ describe("deadlines and start windows", () => {
 
     // The decoder's work as of the deadline, read the moment it passes.
     await new Promise((r) => setTimeout(r, deadline - Date.now()));
-    const atDeadline = metric(await scrape("decoder-worker"), "rebeca_decoder_model_images_total");
+    const atDeadline = metricSum(await scrape("decoder-worker"), "rebeca_decoder_model_images_total");
 
     const events = await watch.until((es) => es.some((e) => e.batchId === created.batchId), 180_000);
     watch.close();
@@ -125,10 +111,10 @@ describe("deadlines and start windows", () => {
 
     // No decoder call started after the deadline; work after it is at most the chunks in flight then.
     const after = await scrape("decoder-worker");
-    expect(metric(after, "rebeca_decoder_model_last_call_start_timestamp_seconds") * 1000).toBeLessThanOrEqual(deadline);
-    expect(metric(after, "rebeca_decoder_model_images_total") - atDeadline).toBeLessThanOrEqual(CHUNK * DECODER_CONCURRENCY);
+    expect(metricSum(after, "rebeca_decoder_model_last_call_start_timestamp_seconds") * 1000).toBeLessThanOrEqual(deadline);
+    expect(metricSum(after, "rebeca_decoder_model_images_total") - atDeadline).toBeLessThanOrEqual(CHUNK * DECODER_CONCURRENCY);
     // And every image kept was decoded (decoded images beyond those: a user cut mid-chunk, < 2 per shard).
-    expect(metric(after, "rebeca_decoder_model_images_total")).toBeGreaterThanOrEqual(2 * c.succeeded);
+    expect(metricSum(after, "rebeca_decoder_model_images_total")).toBeGreaterThanOrEqual(2 * c.succeeded);
 
     batch = await batches.getBatch(created.batchId);
     expect(batch.state).toBe(BatchState.BATCH_STATE_EXPIRED);
@@ -142,8 +128,8 @@ describe("deadlines and start windows", () => {
     await scrape("gateway");
     const held = await scrape("gateway");
     const labels = { queue: "prior", tenant: "acme", class: "interactive" };
-    expect(metric(held, "rebeca_queue_backlog_jobs", { ...labels, state: "delayed" })).toBe(1);
-    expect(metric(held, "rebeca_queue_backlog_total_jobs", labels)).toBe(0);
+    expect(metricSum(held, "rebeca_queue_backlog_jobs", { ...labels, state: "delayed" })).toBe(1);
+    expect(metricSum(held, "rebeca_queue_backlog_total_jobs", labels)).toBe(0);
     expect((await jobs.getJob(created.jobId)).job!.state).toBe(JobState.JOB_STATE_QUEUED);
 
     const done = await untilJobDone(jobs, created.jobId, 60_000);
@@ -157,8 +143,8 @@ describe("deadlines and start windows", () => {
     const opens = Date.parse(created.parameters!.startAfter);
     await scrape("gateway");
     const held = await scrape("gateway");
-    expect(metric(held, "rebeca_queue_backlog_jobs", { queue: "prior", tenant: "acme", class: "batch", state: "delayed" })).toBe(Math.ceil(40 / SHARD));
-    expect(metric(held, "rebeca_queue_backlog_total_jobs", { queue: "prior", tenant: "acme", class: "batch" })).toBe(0);
+    expect(metricSum(held, "rebeca_queue_backlog_jobs", { queue: "prior", tenant: "acme", class: "batch", state: "delayed" })).toBe(Math.ceil(40 / SHARD));
+    expect(metricSum(held, "rebeca_queue_backlog_total_jobs", { queue: "prior", tenant: "acme", class: "batch" })).toBe(0);
     const watch = collect(jobs.watchEvents({ batchId: created.batchId, afterEventId: "0", types: ["batch.progress", "batch.completed"] }));
     const events = await watch.until((es) => es.some((e) => e.type === "batch.completed"), 60_000);
     watch.close();

@@ -25,6 +25,7 @@ import { JobState } from "@rebeca/contracts/grpc";
 import { AfterErasure, UserDataDeletionState, type UserDataDeletion } from "@rebeca/contracts/grpc-data";
 import { grpcError } from "../support/grpc-errors.js";
 import { untilBatchCompleted, untilJobDone } from "../support/wait.js";
+import { s3Of } from "../support/invariants.js";
 import { modelUserIds } from "../support/world.js";
 import { dumpBucket, dumpRedis, mentions } from "../support/everything.js";
 
@@ -54,14 +55,7 @@ describe("user-data erasure", () => {
     data = createDataClient(stack.grpcAddress, stack.tenants.acme!.apiKey);
     globexJobs = createJobClient(stack.grpcAddress, stack.tenants.globex!.apiKey);
     globexData = createDataClient(stack.grpcAddress, stack.tenants.globex!.apiKey);
-    s3 = new S3Client({
-      endpoint: stack.s3.endpoint,
-      region: "us-east-1",
-      forcePathStyle: true,
-      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
-      requestChecksumCalculation: "WHEN_REQUIRED",
-      responseChecksumValidation: "WHEN_REQUIRED",
-    });
+    s3 = s3Of(stack);
   });
   afterAll(async () => {
     for (const c of [jobs, batches, data, globexJobs, globexData]) c?.close();

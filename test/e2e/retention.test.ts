@@ -8,15 +8,9 @@ import { chunksOf, createBatchClient, createJobClient, startStack, type BatchCli
 import { JobState } from "@rebeca/contracts/grpc";
 import { BatchState } from "@rebeca/contracts/grpc-batches";
 import { untilBatchCompleted, untilJobDone } from "../support/wait.js";
+import { metricSum } from "../support/metrics.js";
+import { s3Of } from "../support/invariants.js";
 import { modelUserIds } from "../support/world.js";
-
-function metric(text: string, name: string, labels: Record<string, string> = {}): number {
-  return text
-    .split("\n")
-    .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
-    .filter((l) => Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)))
-    .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
-}
 
 describe("output retention", () => {
   let stack: Stack;
@@ -38,14 +32,7 @@ describe("output retention", () => {
     acme = createJobClient(stack.grpcAddress, stack.tenants.acme!.apiKey);
     acmeBatches = createBatchClient(stack.grpcAddress, stack.tenants.acme!.apiKey);
     globex = createJobClient(stack.grpcAddress, stack.tenants.globex!.apiKey);
-    s3 = new S3Client({
-      endpoint: stack.s3.endpoint,
-      region: "us-east-1",
-      forcePathStyle: true,
-      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
-      requestChecksumCalculation: "WHEN_REQUIRED",
-      responseChecksumValidation: "WHEN_REQUIRED",
-    });
+    s3 = s3Of(stack);
   });
   afterAll(async () => {
     acme?.close();
@@ -94,18 +81,18 @@ describe("output retention", () => {
     let text = "";
     for (;;) {
       text = await (await fetch(monitorUrl)).text();
-      if (metric(text, "rebeca_retention_owners_swept_total") >= 3 || Date.now() > until) break;
+      if (metricSum(text, "rebeca_retention_owners_swept_total") >= 3 || Date.now() > until) break;
       await new Promise((r) => setTimeout(r, 500));
     }
-    expect(metric(text, "rebeca_retention_owners_swept_total", { kind: "job" })).toBe(2);
-    expect(metric(text, "rebeca_retention_owners_swept_total", { kind: "batch" })).toBe(1);
+    expect(metricSum(text, "rebeca_retention_owners_swept_total", { kind: "job" })).toBe(2);
+    expect(metricSum(text, "rebeca_retention_owners_swept_total", { kind: "batch" })).toBe(1);
 
     const after = await bucket();
     const gone = [...before].filter((k) => !after.has(k)).sort();
     const expected = expiring.flatMap((p) => under(before, p)).sort();
     expect(gone).toEqual(expected);
     expect([...after].filter((k) => !before.has(k))).toEqual([]);
-    expect(metric(text, "rebeca_retention_objects_deleted_total")).toBe(expected.length);
+    expect(metricSum(text, "rebeca_retention_objects_deleted_total")).toBe(expected.length);
 
     const swept = (await acme.getJob(short.jobId)).job!;
     expect(swept).toMatchObject({ state: JobState.JOB_STATE_SUCCEEDED, outputsDeleted: true, outputs: [] });
@@ -124,8 +111,8 @@ describe("output retention", () => {
     // Nothing more is due: the day-long owners wait, the next sweeps delete nothing.
     await new Promise((r) => setTimeout(r, 1500));
     const later = await (await fetch(monitorUrl)).text();
-    expect(metric(later, "rebeca_retention_objects_deleted_total")).toBe(expected.length);
-    expect(metric(later, "rebeca_retention_due_owners")).toBe(0);
+    expect(metricSum(later, "rebeca_retention_objects_deleted_total")).toBe(expected.length);
+    expect(metricSum(later, "rebeca_retention_due_owners")).toBe(0);
     expect((await bucket()).size).toBe(after.size);
   }, 240_000);
 });
