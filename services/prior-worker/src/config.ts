@@ -38,6 +38,11 @@ export const priorWorkerConfigSchema = baseConfigSchema
      * and on Redis).
      */
     PIPELINE_STORE: env.bool(true),
+    /**
+     * How often the jobs' prior-seconds are written to the tenants' daily usage (summed per tenant
+     * meanwhile, so a job costs no Redis write of its own); a crash loses at most this much of it.
+     */
+    USAGE_FLUSH_MS: env.int(1000).pipe(z.number().int().min(1)),
     /** Embeddings of a job up to this many bytes travel inline in its decode task instead of via S3 (max 49152). */
     INLINE_EMBEDDINGS_MAX_BYTES: env.int(16_384).pipe(z.number().int().min(0).max(49_152)),
     /**

@@ -29,6 +29,7 @@ import { createPriorProcessor } from "./processor.js";
 import { createSampleBatcher } from "./sample-batcher.js";
 import { createShardProcessor } from "./shard-processor.js";
 import { createThreadedBackend } from "./threaded-backend.js";
+import { createUsageCoalescer } from "./usage-coalescer.js";
 
 export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig>): Promise<StageService> {
   const { config, queues, registry, log } = deps;
@@ -59,7 +60,9 @@ export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig
     eventsMaxLen: config.EVENTS_MAX_LEN,
     onFinished: createJobOutcomeCounter(registry),
   });
-  const usage = createUsageRecorder(createUsageStore(deps.redis, config.QUEUE_PREFIX), registry, log);
+  const recordUsage = createUsageRecorder(createUsageStore(deps.redis, config.QUEUE_PREFIX), registry, log);
+  // Jobs' prior-seconds are summed per tenant and written every USAGE_FLUSH_MS (usage-coalescer.ts).
+  const usage = createUsageCoalescer(recordUsage, config.USAGE_FLUSH_MS);
   const userIndex = createUserIndex(deps.redis, config.QUEUE_PREFIX);
 
   const metrics = createPriorMetrics(registry);
@@ -107,7 +110,7 @@ export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig
         ...stageWorkerSettings(config, deps.redis, deps.workerConnection),
         handlers: { sample, sampleShard },
         onFinalFailure: createFailureRouter({ code: JOB_ERROR_CODES.SAMPLING_FAILED, jobs: store, batches, sink: queues }),
-        onProcessed: (tenant, seconds) => usage(tenant, { priorSeconds: seconds }),
+        onProcessed: (tenant, seconds) => usage.add(tenant, seconds),
         registry,
         log,
       });
@@ -117,8 +120,9 @@ export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig
      * (another worker resumes them from their recorded state at once, no stalled-job wait).
      */
     drain: () => drainStageWorkers(workers, config.DRAIN_DEADLINE_MS),
-    /** Stops the registry watcher and the sampler threads (cancelling samples a hand-back left running). */
+    /** Writes the pending usage, stops the registry watcher and the sampler threads (cancelling samples a hand-back left running). */
     close: async () => {
+      usage.flush(true);
       await modelRegistry?.close();
       await backend.close();
     },
