@@ -72,6 +72,8 @@ interface Merging {
   calls: number;
   jobsPerCall: number;
   rowsPerCall: number;
+  /** Wall seconds the sampler calls ran (their sum); over the run's wall time: how busy the sampler was kept. */
+  busySeconds: number;
 }
 
 interface RedisStats {
@@ -97,7 +99,14 @@ async function redisStats(redis: Redis): Promise<RedisStats> {
 
 async function throughQueue(
   users: string[],
-): Promise<{ rate: number; cpu: QueueCpu; merging: Merging; trips: { commands: number; reads: number; byCommand: string[] } }> {
+): Promise<{
+  rate: number;
+  /** Share of the measured wall time the sampler thread had a call running (1 = never idle, waiting for the event loop). */
+  samplerBusy: number;
+  cpu: QueueCpu;
+  merging: Merging;
+  trips: { commands: number; reads: number; byCommand: string[] };
+}> {
   const stack = await startStack({ services: ["gateway"], tenants: ["bench"] });
   const client = createJobClient(stack.grpcAddress, stack.tenants.bench!.apiKey);
   const createJobs = async (prefix: string, n: number, seed0: number) => {
@@ -143,7 +152,12 @@ async function throughQueue(
     const metrics1 = await scrape();
     const delta = (name: string) => sampleValue(metrics1, name) - (sampleValue(metrics0, name) || 0);
     const calls = delta("rebeca_prior_batch_jobs_count");
-    const merging = { calls, jobsPerCall: delta("rebeca_prior_batch_jobs_sum") / calls, rowsPerCall: delta("rebeca_prior_batch_rows_sum") / calls };
+    const merging = {
+      calls,
+      jobsPerCall: delta("rebeca_prior_batch_jobs_sum") / calls,
+      rowsPerCall: delta("rebeca_prior_batch_rows_sum") / calls,
+      busySeconds: delta("rebeca_prior_sampler_busy_seconds_total"),
+    };
     await priorQueue.close();
     redis.disconnect();
     const all = await listAllJobs(client);
@@ -171,7 +185,7 @@ async function throughQueue(
       .slice(0, 8)
       .map((c) => `${c.name} ${fmt(c.calls, 1)}× ${fmt(c.usec, 0)} µs`);
     const trips = { commands: perJob("commands"), reads: perJob("reads"), byCommand };
-    return { rate: (JOBS * BATCH) / ((t1 - t0) / 1000), cpu, merging, trips };
+    return { rate: (JOBS * BATCH) / ((t1 - t0) / 1000), samplerBusy: merging.busySeconds / ((t1 - t0) / 1000), cpu, merging, trips };
   } finally {
     client.close();
     await stack.stop();
@@ -183,7 +197,7 @@ const users = (await import("node:fs"))
   .split("\n")
   .filter(Boolean);
 const { rate: base, cpuMsPerJob: bareCpuMs } = await bare(users);
-const { rate: queued, cpu, merging, trips } = await throughQueue(users);
+const { rate: queued, samplerBusy, cpu, merging, trips } = await throughQueue(users);
 const ratio = queued / base;
 const { defaults } = JSON.parse((await import("node:fs")).readFileSync(join(REPO_ROOT, "models", VERSION, "manifest.json"), "utf8")) as {
   defaults: { sampler: string; steps: number; spacing?: string; guidance: number };
@@ -207,6 +221,7 @@ report(
     perJobSampleMs: (BATCH / base) * 1000,
     bareCpuMsPerJob: bareCpuMs,
     merging,
+    samplerBusy,
     redisPerJob: trips,
     perJobCpuMs: { workerMain: cpu.workerMain * 1000, sampler: cpu.sampler * 1000, workerRest: cpu.workerRest * 1000, redis: cpu.redis * 1000 },
     target: 0.85,
@@ -214,5 +229,5 @@ report(
   },
 );
 console.log(
-  `${defaults.sampler}-${defaults.steps} ${defaults.spacing ?? "linspace"} g=${defaults.guidance}: ratio ${fmt(ratio, 3)} (target ≥ 0.85); per job: sampling ${fmt((BATCH / base) * 1000, 2)} ms, queue overhead ${fmt(overheadMs, 2)} ms; CPU per job: bare loop ${fmt(bareCpuMs, 2)} ms; through the queue: worker main thread ${fmt(cpu.workerMain * 1000, 2)} ms, sampler thread ${fmt(cpu.sampler * 1000, 2)} ms, other threads ${fmt(cpu.workerRest * 1000, 2)} ms, Redis ${fmt(cpu.redis * 1000, 2)} ms; ${merging.calls} sampler calls, ${fmt(merging.jobsPerCall, 1)} jobs each; Redis per job: ${fmt(trips.commands, 1)} commands in ${fmt(trips.reads, 1)} socket reads (${trips.byCommand.join(", ")})`,
+  `${defaults.sampler}-${defaults.steps} ${defaults.spacing ?? "linspace"} g=${defaults.guidance}: ratio ${fmt(ratio, 3)} (target ≥ 0.85); per job: sampling ${fmt((BATCH / base) * 1000, 2)} ms, queue overhead ${fmt(overheadMs, 2)} ms; CPU per job: bare loop ${fmt(bareCpuMs, 2)} ms; through the queue: worker main thread ${fmt(cpu.workerMain * 1000, 2)} ms, sampler thread ${fmt(cpu.sampler * 1000, 2)} ms, other threads ${fmt(cpu.workerRest * 1000, 2)} ms, Redis ${fmt(cpu.redis * 1000, 2)} ms; ${merging.calls} sampler calls, ${fmt(merging.jobsPerCall, 1)} jobs each, the sampler busy ${fmt(100 * samplerBusy, 0)} % of the time; Redis per job: ${fmt(trips.commands, 1)} commands in ${fmt(trips.reads, 1)} socket reads (${trips.byCommand.join(", ")})`,
 );

@@ -4,8 +4,13 @@
  * `objectKeys.shardEmbeddings`) or inline in a decode task as base64.
  */
 
+/** Whether this machine stores floats little-endian (the format's order): then encoding is one copy. */
+const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Float32Array([1]).buffer)[3] === 0x3f;
+
 /** Floats as little-endian bytes (the embedding object format). */
 export function encodeEmbeddings(values: Float32Array): Uint8Array {
+  // One copy of the memory instead of a DataView write per float (the prior worker encodes every job's).
+  if (HOST_IS_LITTLE_ENDIAN) return new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength));
   const out = new Uint8Array(values.length * 4);
   const view = new DataView(out.buffer);
   values.forEach((v, i) => view.setFloat32(i * 4, v, true));

@@ -16,6 +16,9 @@ describe("embedding codec", () => {
     framed.set(bytes, 4);
     expect(decodeEmbeddings(framed.subarray(4, 24))).toEqual(values);
     expect(toInlineEmbeddings(framed.subarray(4, 24))).toBe(toInlineEmbeddings(bytes));
+    const wide = new Float32Array(7);
+    wide.set(values, 1);
+    expect(encodeEmbeddings(wide.subarray(1, 6))).toEqual(bytes); // only the view's floats
   });
   it("refuses bytes that are not whole floats", () => {
     expect(() => decodeEmbeddings(new Uint8Array(6))).toThrow(/whole number/);

@@ -14,15 +14,21 @@ export function createPriorMetrics(registry: Registry) {
     buckets: [1, 2, 4, 8, 16, 32, 64],
     registers: [registry],
   });
+  const busySeconds = new Counter({
+    name: "rebeca_prior_sampler_busy_seconds_total",
+    help: "Wall seconds sampler calls ran (summed over calls): over elapsed time x SAMPLING_THREADS, how busy the sampler was kept",
+    registers: [registry],
+  });
   const embeddingsTotal = new Counter({ name: "rebeca_prior_embeddings_total", help: "Embeddings sampled", registers: [registry] });
   return {
     /**
-     * One sampler call of `rows` rows for `jobs` merged jobs: the average batch is the rows
-     * histogram's sum over its count (inferences / executions).
+     * One sampler call of `rows` rows for `jobs` merged jobs that ran `seconds`: the average batch
+     * is the rows histogram's sum over its count (inferences / executions).
      */
-    observeCall(rows: number, jobs: number) {
+    observeCall(rows: number, jobs: number, seconds: number) {
       batchRows.observe(rows);
       batchJobs.observe(jobs);
+      busySeconds.inc(seconds);
     },
     /** Embeddings handed on to the decode stage. */
     countEmbeddings(n: number) {

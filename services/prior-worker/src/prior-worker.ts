@@ -107,7 +107,10 @@ export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig
     async start(): Promise<void> {
       workers = await startStageWorkers({
         stage: "prior",
-        ...stageWorkerSettings(config, deps.redis, deps.workerConnection),
+        // Pipelined, BullMQ's per-job commands (finish this job, fetch the next) share the writes of
+        // the job store's: the jobs of one merged sampler call finish in one write, not one each.
+        // Its blocking wait for new jobs runs on a connection of its own (BullMQ duplicates it).
+        ...stageWorkerSettings(config, deps.redis, config.PIPELINE_STORE ? deps.redis : deps.workerConnection),
         handlers: { sample, sampleShard },
         onFinalFailure: createFailureRouter({ code: JOB_ERROR_CODES.SAMPLING_FAILED, jobs: store, batches, sink: queues }),
         onProcessed: (tenant, seconds) => usage.add(tenant, seconds),

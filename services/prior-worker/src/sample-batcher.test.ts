@@ -56,16 +56,22 @@ describe("createSampleBatcher", () => {
     const s = gatedSampler();
     const lanes = createFairLanes({ lanes: 1 });
     const observed: [rows: number, jobs: number][] = [];
-    return { s, lanes, observed, sample: createSampleBatcher({ run: s.run, lanes, maxWork, observe: (rows, jobs) => observed.push([rows, jobs]) }) };
+    const busy: number[] = [];
+    const observe = (rows: number, jobs: number, seconds: number) => {
+      observed.push([rows, jobs]);
+      busy.push(seconds);
+    };
+    return { s, lanes, observed, busy, sample: createSampleBatcher({ run: s.run, lanes, maxWork, observe }) };
   };
 
   it("runs a job at once on an idle sampler and merges a tenant's jobs that wait for the lane, up to maxWork", async () => {
-    const { s, sample, observed } = setUp(9); // 3 evaluations per item: at most 3 items per call
+    const { s, sample, observed, busy } = setUp(9); // 3 evaluations per item: at most 3 items per call
     const jobs = [job(["alice"], 1), job(["bob", "alice"], 2), job(["alice"], 5), job(["bob"], 7)];
     const results = [sample("acme", jobs[0]!)];
     await tick();
     expect(s.calls.map((c) => c.job.seeds)).toEqual([[1]]); // no waiting to fill a batch
     results.push(...jobs.slice(1).map((j) => sample("acme", j)));
+    await new Promise((r) => setTimeout(r, 20)); // the first call runs at least 20 ms
     s.calls[0]!.finish();
     await tick();
     expect(s.calls.map((c) => c.job.seeds)).toEqual([[1], [2, 3, 5]]);
@@ -80,6 +86,10 @@ describe("createSampleBatcher", () => {
       [6, 2],
       [2, 1],
     ]);
+    // And how long each call ran (the sampler's busy time), from its start to its outcome.
+    expect(busy).toHaveLength(3);
+    expect(busy[0]).toBeGreaterThanOrEqual(0.019);
+    for (const seconds of busy) expect(seconds).toBeGreaterThanOrEqual(0);
   });
 
   it("never merges across tenants or settings, and lets a newcomer's call go before a backlogged tenant's next", async () => {

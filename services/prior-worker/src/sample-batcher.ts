@@ -92,8 +92,11 @@ export interface SampleBatcherOptions {
    * DDPM 1000 are never merged).
    */
   maxWork: number;
-  /** Told of every sampler call that returned: its rows (2 per served item: CFG) and how many jobs it carried. */
-  observe?: (rows: number, jobs: number) => void;
+  /**
+   * Told of every sampler call that returned: its rows (2 per served item: CFG), how many jobs it
+   * carried and how long it ran (seconds, from the call to its outcome: the sampler's busy time).
+   */
+  observe?: (rows: number, jobs: number, seconds: number) => void;
 }
 
 /** Aborted before its items were sampled: what a cancelled job's sample rejects with. */
@@ -121,8 +124,9 @@ export function createSampleBatcher(o: SampleBatcherOptions): SampleBatcher {
   const open = new Map<string, OpenBatch>();
 
   async function call(job: SampleJob, jobs: number, signal: AbortSignal): Promise<SampleOutcome> {
+    const started = performance.now();
     const outcome = await o.run(job, signal);
-    o.observe?.(outcome.served.length * 2, jobs);
+    o.observe?.(outcome.served.length * 2, jobs, (performance.now() - started) / 1000);
     return outcome;
   }
 
