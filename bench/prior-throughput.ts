@@ -97,9 +97,7 @@ async function redisStats(redis: Redis): Promise<RedisStats> {
   return { commands: field("total_commands_processed"), reads: field("total_reads_processed") };
 }
 
-async function throughQueue(
-  users: string[],
-): Promise<{
+async function throughQueue(users: string[]): Promise<{
   rate: number;
   /** Share of the measured wall time the sampler thread had a call running (1 = never idle, waiting for the event loop). */
   samplerBusy: number;
