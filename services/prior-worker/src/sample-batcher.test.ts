@@ -92,6 +92,22 @@ describe("createSampleBatcher", () => {
     for (const seconds of busy) expect(seconds).toBeGreaterThanOrEqual(0);
   });
 
+  it("posts the next merged call before it hands on the jobs of the call that returned", async () => {
+    const { s, sample } = setUp();
+    const first = sample("acme", job(["alice"], 1));
+    await tick();
+    const rest = [sample("acme", job(["bob"], 2)), sample("acme", job(["alice"], 3))];
+    const callsWhenHandedOn: number[] = [];
+    void first.then(() => callsWhenHandedOn.push(s.calls.length));
+    s.calls[0]!.finish();
+    await first;
+    // By the time the first job went on, the two waiting ones were already sampling (one call).
+    expect(callsWhenHandedOn).toEqual([2]);
+    expect(s.calls[1]!.job.seeds).toEqual([2, 3]);
+    s.calls[1]!.finish();
+    expect(await Promise.all(rest)).toEqual([await s.alone(job(["bob"], 2)), await s.alone(job(["alice"], 3))]);
+  });
+
   it("never merges across tenants or settings, and lets a newcomer's call go before a backlogged tenant's next", async () => {
     const { s, sample } = setUp();
     const a = [job(["alice"], 1), job(["alice"], 2), job(["alice"], 3, { guidance: 5 }), job(["alice"], 4)];

@@ -130,7 +130,12 @@ export function createSampleBatcher(o: SampleBatcherOptions): SampleBatcher {
     return outcome;
   }
 
-  async function runBatch(batch: Waiting[]): Promise<void> {
+  /**
+   * Runs a batch as one call and settles its jobs. `free` gives the lane back: called as soon as
+   * the merged call returns, before its jobs go on (see below); a failed merged call keeps the
+   * lane while its jobs are retried one by one.
+   */
+  async function runBatch(batch: Waiting[], free: () => void): Promise<void> {
     const abort = new AbortController();
     let live = batch.length;
     const settled = new Set<Waiting>();
@@ -149,6 +154,11 @@ export function createSampleBatcher(o: SampleBatcherOptions): SampleBatcher {
       try {
         // One open batch holds jobs of one key only, so they merge without re-checking.
         const parts = splitOutcome(await call(jobs.length === 1 ? jobs[0]! : concatItems(jobs), jobs.length, abort.signal), jobs);
+        // The sampler is free: the batch that gathered meanwhile gets the lane and its call is
+        // posted (microtasks) before these jobs' hand-offs run (after them, in the check phase);
+        // otherwise the sampler would stand idle while the event loop hands on a whole batch.
+        free();
+        await new Promise((r) => setImmediate(r));
         batch.forEach((w, i) => settle(w, () => w.resolve(parts[i]!)));
       } catch (err) {
         if (batch.length === 1 || abort.signal.aborted) {
@@ -172,9 +182,9 @@ export function createSampleBatcher(o: SampleBatcherOptions): SampleBatcher {
     const release = await o.lanes.acquire(tenant, batch.members[0]!.job.seeds.length);
     if (open.get(key) === batch) open.delete(key);
     try {
-      if (batch.members.length > 0) await runBatch(batch.members);
+      if (batch.members.length > 0) await runBatch(batch.members, release);
     } finally {
-      release();
+      release(); // a second call is a no-op (fair-lanes.ts)
     }
   }
 
