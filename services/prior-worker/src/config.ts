@@ -18,11 +18,12 @@ export const priorWorkerConfigSchema = baseConfigSchema
     MODEL_VERSIONS: env.list(""),
     /**
      * Jobs in flight per tenant queue: while some sample, the others do their Redis and S3 I/O, and
-     * those waiting for the sampler share its next call (up to SAMPLER_BATCH_WORK). Three merged
-     * calls' worth (16 jobs each at the default), so that while one samples the next has gathered
-     * and the last one's jobs are handed on: at 16 the sampler stood idle over half the time.
+     * those waiting for the sampler share its next call (up to SAMPLER_BATCH_WORK). Six merged
+     * calls' worth (16 jobs each at the default), so that while one samples the next has always
+     * gathered, though the jobs that arrive take two Redis round trips before they can join: the
+     * sampler was busy 41 % of the time at 16, 87–93 % at 48–64, 96–98 % at 96 (bench/README.md).
      */
-    CONCURRENCY: env.int(48),
+    CONCURRENCY: env.int(96),
     /** Tenants' shares of the sampler, JSON `{"acme": 3}` (default weight 1). */
     TENANT_WEIGHTS: env.str("{}"),
     /** Sampler threads (model instances), off the event loop; keep ORT threads × these within the cores. */

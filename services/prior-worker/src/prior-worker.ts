@@ -8,6 +8,7 @@ import { JOB_ERROR_CODES } from "@rebeca/contracts";
 import { createStores } from "@rebeca/jobstore";
 import { createUsageRecorder, createUsageStore, createUserIndex } from "@rebeca/userdata";
 import {
+  backlogOf,
   createFailureRouter,
   createFairLanes,
   createJobOutcomeCounter,
@@ -92,7 +93,7 @@ export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig
     batcher,
     blobs,
     jobs: queues,
-    holdBack: createDecodeHoldBack((tenant) => queues.queueOf("decodeShard", tenant), config.DECODE_BACKLOG_LIMIT),
+    holdBack: createDecodeHoldBack(async (tenant) => (await backlogOf(queues.queueOf("decodeShard", tenant))).total, config.DECODE_BACKLOG_LIMIT),
     chunkUsers: config.SHARD_CHUNK_USERS,
     chunkWork: config.SAMPLER_BATCH_WORK,
     countEmbeddings: metrics.countEmbeddings,
