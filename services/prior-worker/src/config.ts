@@ -29,6 +29,12 @@ export const priorWorkerConfigSchema = baseConfigSchema
     /** Sampler threads (model instances), off the event loop; keep ORT threads × these within the cores. */
     SAMPLING_THREADS: env.int(1),
     /**
+     * Sampler calls handed to each thread at once: with 2, the next call waits in the thread and
+     * starts the moment the running one ends, instead of when the event loop has taken that result
+     * and posted the next (which a busy event loop delays). The thread runs them one at a time.
+     */
+    LANES_PER_THREAD: env.int(2).pipe(z.number().int().min(1)),
+    /**
      * Most work (images × evaluations) of one sampler call: a tenant's jobs that wait for the
      * sampler share its next call up to this (with few evaluations per embedding the per-call cost
      * rivals the sampling); larger jobs run alone. The default merges up to 16 jobs of 16 images at

@@ -16,18 +16,21 @@ export function createPriorMetrics(registry: Registry) {
   });
   const busySeconds = new Counter({
     name: "rebeca_prior_sampler_busy_seconds_total",
-    help: "Wall seconds sampler calls ran (summed over calls): over elapsed time x SAMPLING_THREADS, how busy the sampler was kept",
+    help: "Wall seconds during which the sampler had at least one call (running or queued in its thread): over elapsed time, how busy the event loop kept it",
     registers: [registry],
   });
   const embeddingsTotal = new Counter({ name: "rebeca_prior_embeddings_total", help: "Embeddings sampled", registers: [registry] });
   return {
     /**
-     * One sampler call of `rows` rows for `jobs` merged jobs that ran `seconds`: the average batch
-     * is the rows histogram's sum over its count (inferences / executions).
+     * One sampler call of `rows` rows for `jobs` merged jobs: the average batch is the rows
+     * histogram's sum over its count (inferences / executions).
      */
-    observeCall(rows: number, jobs: number, seconds: number) {
+    observeCall(rows: number, jobs: number) {
       batchRows.observe(rows);
       batchJobs.observe(jobs);
+    },
+    /** A period of `seconds` in which the sampler always had a call. */
+    observeBusy(seconds: number) {
       busySeconds.inc(seconds);
     },
     /** Embeddings handed on to the decode stage. */

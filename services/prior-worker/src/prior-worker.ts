@@ -67,13 +67,15 @@ export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig
   const userIndex = createUserIndex(deps.redis, config.QUEUE_PREFIX);
 
   const metrics = createPriorMetrics(registry);
-  const lanes = createFairLanes({ lanes: config.SAMPLING_THREADS, weight: weightOf(config.TENANT_WEIGHTS) });
+  // LANES_PER_THREAD calls per sampler thread: the next one waits in the thread, not on the event loop.
+  const lanes = createFairLanes({ lanes: config.SAMPLING_THREADS * config.LANES_PER_THREAD, weight: weightOf(config.TENANT_WEIGHTS) });
   // A tenant's jobs that wait for a lane share the call it gets (sample-batcher.ts).
   const batcher = createSampleBatcher({
     run: (job, signal) => backend.sample(job, signal),
     lanes,
     maxWork: config.SAMPLER_BATCH_WORK,
     observe: metrics.observeCall,
+    busy: metrics.observeBusy,
   });
   const sample = createPriorProcessor({
     store,

@@ -57,11 +57,8 @@ describe("createSampleBatcher", () => {
     const lanes = createFairLanes({ lanes: 1 });
     const observed: [rows: number, jobs: number][] = [];
     const busy: number[] = [];
-    const observe = (rows: number, jobs: number, seconds: number) => {
-      observed.push([rows, jobs]);
-      busy.push(seconds);
-    };
-    return { s, lanes, observed, busy, sample: createSampleBatcher({ run: s.run, lanes, maxWork, observe }) };
+    const observe = (rows: number, jobs: number) => observed.push([rows, jobs]);
+    return { s, lanes, observed, busy, sample: createSampleBatcher({ run: s.run, lanes, maxWork, observe, busy: (seconds) => busy.push(seconds) }) };
   };
 
   it("runs a job at once on an idle sampler and merges a tenant's jobs that wait for the lane, up to maxWork", async () => {
@@ -86,7 +83,8 @@ describe("createSampleBatcher", () => {
       [6, 2],
       [2, 1],
     ]);
-    // And how long each call ran (the sampler's busy time), from its start to its outcome.
+    // And each period in which the sampler had a call: here one per call, as each ended before
+    // the next began; the first lasted at least its 20 ms.
     expect(busy).toHaveLength(3);
     expect(busy[0]).toBeGreaterThanOrEqual(0.019);
     for (const seconds of busy) expect(seconds).toBeGreaterThanOrEqual(0);
@@ -106,6 +104,23 @@ describe("createSampleBatcher", () => {
     expect(s.calls[1]!.job.seeds).toEqual([2, 3]);
     s.calls[1]!.finish();
     expect(await Promise.all(rest)).toEqual([await s.alone(job(["bob"], 2)), await s.alone(job(["alice"], 3))]);
+  });
+
+  it("with two lanes, posts a second call while the first runs, and counts the overlap as one busy period", async () => {
+    const s = gatedSampler();
+    const busy: number[] = [];
+    const sample = createSampleBatcher({ run: s.run, lanes: createFairLanes({ lanes: 2 }), maxWork: 1000, busy: (seconds) => busy.push(seconds) });
+    const a = sample("acme", job(["alice"], 1));
+    await tick();
+    const b = sample("acme", job(["bob"], 2));
+    await tick();
+    expect(s.calls.map((c) => c.job.seeds)).toEqual([[1], [2]]); // both posted
+    s.calls[0]!.finish();
+    await a;
+    expect(busy).toEqual([]); // the second call is still out
+    s.calls[1]!.finish();
+    await b;
+    expect(busy).toHaveLength(1);
   });
 
   it("never merges across tenants or settings, and lets a newcomer's call go before a backlogged tenant's next", async () => {

@@ -92,11 +92,13 @@ export interface SampleBatcherOptions {
    * DDPM 1000 are never merged).
    */
   maxWork: number;
+  /** Told of every sampler call that returned: its rows (2 per served item: CFG) and how many jobs it carried. */
+  observe?: (rows: number, jobs: number) => void;
   /**
-   * Told of every sampler call that returned: its rows (2 per served item: CFG), how many jobs it
-   * carried and how long it ran (seconds, from the call to its outcome: the sampler's busy time).
+   * Told, each time the sampler runs out of calls, how long it had at least one (running or queued
+   * in its thread), in seconds: summed over time, how busy the sampler was kept.
    */
-  observe?: (rows: number, jobs: number, seconds: number) => void;
+  busy?: (seconds: number) => void;
 }
 
 /** Aborted before its items were sampled: what a cancelled job's sample rejects with. */
@@ -123,11 +125,17 @@ export function createSampleBatcher(o: SampleBatcherOptions): SampleBatcher {
   if (!(o.maxWork >= 1)) throw new RangeError(`maxWork must be ≥ 1, got ${o.maxWork}`);
   const open = new Map<string, OpenBatch>();
 
+  let outstanding = 0;
+  let busySince = 0;
   async function call(job: SampleJob, jobs: number, signal: AbortSignal): Promise<SampleOutcome> {
-    const started = performance.now();
-    const outcome = await o.run(job, signal);
-    o.observe?.(outcome.served.length * 2, jobs, (performance.now() - started) / 1000);
-    return outcome;
+    if (outstanding++ === 0) busySince = performance.now();
+    try {
+      const outcome = await o.run(job, signal);
+      o.observe?.(outcome.served.length * 2, jobs);
+      return outcome;
+    } finally {
+      if (--outstanding === 0) o.busy?.((performance.now() - busySince) / 1000);
+    }
   }
 
   /**

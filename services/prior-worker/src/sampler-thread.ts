@@ -10,6 +10,7 @@ import { serveModelThread } from "@rebeca/platform";
 import type { SessionOptions } from "@rebeca/inference";
 import { createVersionCache } from "@rebeca/registry";
 import { sampleWith, type SampleJob, type SampleOutcome } from "./backend.js";
+import { createInTurn } from "./in-turn.js";
 import { loadPriors } from "./models.js";
 
 export interface ThreadInit {
@@ -49,10 +50,14 @@ serveModelThread<SampleJob, SampleOutcome, SamplerThreadReady>(async () => {
     },
     release: (_version, model) => model.release?.(),
   });
+  // One sample at a time, in arrival order: the worker keeps the next call queued here while one
+  // runs (LANES_PER_THREAD), so it starts the moment the previous one ends instead of after the
+  // event loop has seen that result; run side by side, the two would only interleave their steps.
+  const inTurn = createInTurn();
   return {
     ready: { models },
     work: {
-      run: (job, signal) => cache.use(job.version, (model) => sampleWith(model, job, signal)),
+      run: (job, signal) => inTurn(() => cache.use(job.version, (model) => sampleWith(model, job, signal))),
       transfer: (outcome) => [outcome.embeddings.buffer as ArrayBuffer],
     },
   };
