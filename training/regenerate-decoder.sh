@@ -11,6 +11,11 @@
 #   CLASSIFIER=path  measure with this realism classifier (a train-classifier checkpoint) instead of
 #                training one (its recipe and test accuracy travel in its stats into the evaluation).
 #   VAE=path     continue from this train-vae checkpoint instead of training the VAE (e.g. a run cut after it).
+#   EVALUATE=1   no training: the settings sweep and the evaluation of the committed decoder (needs CLASSIFIER;
+#                the sweep is 1,000 other catalogue items × SWEEP_SETTINGS × SWEEP_GUIDANCE × 2 noise seed sets).
+#   REEXPORT=1   no training: the committed decoder written again with SCHEDULER/STEPS/GUIDANCE as its defaults
+#                (export-latent --from-decoder: same graphs, sha256s checked, parity decodes at the new guidance)
+#                and re-paired.
 set -euo pipefail
 cd "$(dirname "$0")"
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 PYTHONHASHSEED=0
@@ -18,6 +23,8 @@ PY=/usr/bin/python3
 OUT=${OUT:-../models}
 WORK=${WORK:-work}
 SCHEDULER=${SCHEDULER:-ddim} STEPS=${STEPS:-10} GUIDANCE=${GUIDANCE:-5}  # chosen by the sweep (docs/evaluation.md)
+SWEEP_SETTINGS=${SWEEP_SETTINGS:-ddim:10 ddim:15 ddim:25 euler:15 euler:25 pndm:15 pndm:24}
+SWEEP_GUIDANCE=${SWEEP_GUIDANCE:-1 2 3 5 7 9 12}
 start=$(date +%s)
 
 pair() {  # pair DECODER_DIR: demo-v2 (decoder copied, unless already in place) and demo-v2-control (linked)
@@ -28,9 +35,36 @@ pair() {  # pair DECODER_DIR: demo-v2 (decoder copied, unless already in place) 
   $PY -m rebeca_train validate "$OUT/demo-v2-control" >/dev/null
 }
 
+evaluate() {  # evaluate MANIFEST CLASSIFIER [extra evaluate-decoders args]: the realism evaluation through onnxruntime
+  local man=$1 cls=$2; shift 2
+  $PY -m rebeca_train evaluate-decoders --ae-decoder-dir "$OUT/demo-v1/decoder" --prior-dir "$OUT/demo-v1" \
+    --world "$OUT/demo-v1/world" --classifier "$cls" --decoder-manifest "$man" \
+    --scheduler "$SCHEDULER" --steps "$STEPS" --guidance "$GUIDANCE" "$@"
+}
+
 if [ "${PAIR_ONLY:-0}" = 1 ]; then
   pair "$OUT/demo-v2/decoder"
   echo "regenerate-decoder.sh (pair only) done in $(( $(date +%s) - start ))s"
+  exit 0
+fi
+if [ "${REEXPORT:-0}" = 1 ]; then
+  W=$WORK/decoder; rm -rf "$W/reexport"; mkdir -p "$W"
+  $PY -m rebeca_train export-latent --from-decoder "$OUT/demo-v2/decoder" --out-dir "$W/reexport" \
+    --scheduler "$SCHEDULER" --steps "$STEPS" --guidance "$GUIDANCE"
+  rm -rf "$OUT/demo-v2/decoder"
+  pair "$W/reexport"
+  echo "regenerate-decoder.sh (re-export with $SCHEDULER $STEPS g $GUIDANCE) done in $(( $(date +%s) - start ))s"
+  exit 0
+fi
+if [ "${EVALUATE:-0}" = 1 ]; then
+  [ -n "${CLASSIFIER:-}" ] || { echo "EVALUATE=1 needs CLASSIFIER=path (a train-classifier checkpoint)" >&2; exit 2; }
+  [ -f ../packages/eval/dist/decode-cli.js ] || { echo "EVALUATE=1 needs the TypeScript build (pnpm run build)" >&2; exit 2; }
+  W=$WORK/decoder; mkdir -p "$W"
+  # the sweep first, on other catalogue items; then the evaluation set at SCHEDULER/STEPS/GUIDANCE, carrying the sweep
+  evaluate "$OUT/demo-v2/decoder/manifest.json" "$CLASSIFIER" --out "$W/sweep.json" --sweep 1000 --sweep-only \
+    --sweep-settings $SWEEP_SETTINGS --sweep-guidance $SWEEP_GUIDANCE
+  evaluate "$OUT/demo-v2/decoder/manifest.json" "$CLASSIFIER" --out "$OUT/decoder-evaluation.json" --sweep-report "$W/sweep.json"
+  echo "regenerate-decoder.sh (evaluate) done in $(( $(date +%s) - start ))s"
   exit 0
 fi
 
@@ -81,7 +115,8 @@ if [ "$CLS_EPOCHS" != 0 ]; then
   NODE_DECODE=""; [ -f ../packages/eval/dist/decode-cli.js ] && NODE_DECODE="--decoder-manifest $W/latent/manifest.json"
   $PY -m rebeca_train evaluate-decoders --weights "$W/latent.pt" --ae-decoder-dir "$P/decoder" --prior-dir "$P" \
     --world "$P/world" --classifier "$W/classifier.pt" --out "$OUT/decoder-evaluation.json" $NODE_DECODE \
-    --scheduler "$SCHEDULER" --steps "$STEPS" --guidance "$GUIDANCE" --sweep "${SWEEP:-200}" --sweep-guidance 2 3 5
+    --scheduler "$SCHEDULER" --steps "$STEPS" --guidance "$GUIDANCE" --sweep "${SWEEP:-1000}" \
+    --sweep-settings $SWEEP_SETTINGS --sweep-guidance $SWEEP_GUIDANCE
 fi
 rm -rf "$OUT/demo-v2/decoder"
 pair "$W/latent"
