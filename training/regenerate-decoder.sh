@@ -22,7 +22,7 @@ export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 PYTHONHASHSEED=0
 PY=/usr/bin/python3
 OUT=${OUT:-../models}
 WORK=${WORK:-work}
-SCHEDULER=${SCHEDULER:-ddim} STEPS=${STEPS:-10} GUIDANCE=${GUIDANCE:-5}  # chosen by the sweep (docs/evaluation.md)
+SCHEDULER=${SCHEDULER:-ddim} STEPS=${STEPS:-10} GUIDANCE=${GUIDANCE:-3}  # chosen by the sweep (docs/evaluation.md)
 SWEEP_SETTINGS=${SWEEP_SETTINGS:-ddim:10 ddim:15 ddim:25 euler:15 euler:25 pndm:15 pndm:24}
 SWEEP_GUIDANCE=${SWEEP_GUIDANCE:-1 2 3 5 7 9 12}
 start=$(date +%s)

@@ -146,6 +146,8 @@ def main(argv=None):
     tu.add_argument("--batch", type=int, default=128)
     tu.add_argument("--lr", type=float, default=1e-3)
     tu.add_argument("--unet-channels", type=int, default=32)
+    tu.add_argument("--init-decoder", default=None, help="continue training this exported decoder dir "
+                    "(e.g. ../models/demo-v2/decoder; trained on the same --vae)")
     tu.add_argument("--train-images", type=int, default=None, help="use only the first N training images")
     tu.add_argument("--seed", type=int, default=0)
 
@@ -182,7 +184,8 @@ def main(argv=None):
     ed.add_argument("--sweep-guidance", type=float, nargs="+", default=[3.0])
     ed.add_argument("--sweep-settings", nargs="+", default=None,
                     help="SCHEDULER:STEPS settings to sweep (default: decoder_eval.SWEEP)")
-    ed.add_argument("--sweep-report", default=None, help="carry the sweep of this earlier --sweep-only report instead of re-running it")
+    ed.add_argument("--sweep-report", nargs="+", default=None, help="carry the sweeps of these earlier --sweep-only "
+                    "reports (same items and seeds, rows merged) instead of re-running one")
     ed.add_argument("--sweep-only", action="store_true", help="stop after the sweep")
     ed.add_argument("--decoder-manifest", default=None, help="the exported decoder: decode through onnxruntime "
                     "(packages/eval/dist/decode-cli.js, as the worker) instead of PyTorch")
@@ -283,7 +286,7 @@ def run(args):
         else:
             cfg = dict(dt.SMALL_CONFIG, unet_channels=args.unet_channels)
             dt.train_unet(args.vae, args.encoder, args.out, args.steps, args.batch, args.lr, seed=args.seed,
-                          train_pixels=pix, config=cfg)
+                          train_pixels=pix, config=cfg, init_decoder=args.init_decoder)
     elif args.cmd == "evaluate-vae":
         from .decoder_eval import vae_realism
         vae_realism(args.vaes, args.classifier, args.world, args.n)

@@ -174,21 +174,33 @@ def sweep(judge, models, embeds, labels, ae_images, settings=SWEEP, guidances=(3
 
 def choose_default(rows, max_ratio=0.5, max_calls=25):
     """The manifest default: among settings whose class accuracy passes the rule and whose FID ratio's
-    upper bound is ≤ `max_ratio`, at ≤ `max_calls` UNet calls, the fewest calls (serving cost), then
-    the highest pooled class-accuracy difference. None when no setting qualifies."""
+    upper bound is ≤ `max_ratio`, at ≤ `max_calls` UNet calls, the fewest calls (serving cost), then —
+    as the prior's sampler default is chosen — the smallest guidance (the most diverse images of an
+    embedding), then the larger class-accuracy difference. None when no setting qualifies."""
     ok = [r for r in rows if r["class_accuracy_vs_autoencoder"]["passes"] and r["fid_ratio"][2] <= max_ratio
           and r["unet_calls"] <= max_calls]
     if not ok:
         return None
-    best = min(ok, key=lambda r: (r["unet_calls"], -r["class_accuracy_vs_autoencoder"]["difference"]))
+    best = min(ok, key=lambda r: (r["unet_calls"], r["guidance"], -r["class_accuracy_vs_autoencoder"]["difference"]))
     return {k: best[k] for k in ("scheduler", "steps", "guidance", "unet_calls")}
+
+
+def merge_sweeps(sweeps):
+    """Sweeps run separately on the same items and seeds (e.g. a grid split over several runs) as one:
+    their rows together, the setting chosen again over all of them."""
+    first = sweeps[0]
+    for other in sweeps[1:]:
+        if (other["n"], other["autoencoder"]["class_accuracy"][0]) != (first["n"], first["autoencoder"]["class_accuracy"][0]):
+            raise InputError("sweeps to merge were not run on the same items")
+    rows = [r for sw in sweeps for r in sw["rows"]]
+    return dict(first, rows=rows, chosen=choose_default(rows))
 
 
 def evaluate_decoders(weights, ae_dir, prior_dir, world, classifier, out, n=1000, seed_sets=2, scheduler="ddim",
                       steps=20, guidance=3.0, sweep_n=0, sweep_guidances=(3.0,), seed=0, decoder_manifest=None,
                       sweep_only=False, sweep_settings=SWEEP, sweep_report=None):
-    """`sweep_report`: a JSON written earlier with `sweep_only` whose sweep is carried into this report
-    instead of re-running it (the same items and seeds)."""
+    """`sweep_report`: JSON(s) written earlier with `sweep_only` whose sweeps are carried (merged) into this
+    report instead of re-running them (the same items and seeds)."""
     setup(seed)
     t0 = time.time()
     if not (decoder_manifest or weights):
@@ -205,8 +217,11 @@ def evaluate_decoders(weights, ae_dir, prior_dir, world, classifier, out, n=1000
     report = {"n": n, "decoded_with": "onnxruntime (decode-cli)" if decoder_manifest else "pytorch", "scheduler": scheduler, "steps": steps, "guidance": guidance, "seed_sets": seed_sets,
               "classifier": judge.stats, "reference": "10,000 Fashion-MNIST test images"}
     if sweep_report:
-        with open(sweep_report) as f:
-            report["sweep"] = json.load(f)["sweep"]
+        sweeps = []
+        for path in ([sweep_report] if isinstance(sweep_report, str) else sweep_report):
+            with open(path) as f:
+                sweeps.append(json.load(f)["sweep"])
+        report["sweep"] = merge_sweeps(sweeps)
     elif sweep_n:
         sw = perm[n:n + sweep_n]  # other catalogue items: the setting is not chosen on the evaluation set
         report["sweep"] = {"n": sweep_n, "seed_sets": seed_sets,

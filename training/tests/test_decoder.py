@@ -14,7 +14,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from rebeca_train import decoder_train, latent_export, latent_modules  # noqa: E402
 from rebeca_train.common import InputError, sha256_file  # noqa: E402
-from rebeca_train.decoder_eval import choose_default, class_accuracy_rule, interval, parse_settings  # noqa: E402
+from rebeca_train.decoder_eval import (choose_default, class_accuracy_rule, interval, merge_sweeps,  # noqa: E402
+                                       parse_settings)
 from rebeca_train.pair import pair_version  # noqa: E402
 from rebeca_train.realism import frechet  # noqa: E402
 
@@ -135,10 +136,20 @@ class SettingsChoice(unittest.TestCase):
                 "fid_ratio": [ratio_hi - 0.1, ratio_hi - 0.2, ratio_hi],
                 "class_accuracy_vs_autoencoder": {"difference": diff, "passes": passes}}
 
-    def test_fewest_calls_then_the_larger_difference(self):
-        rows = [self.row("ddim", 25, 25, 5, 0.03, True, 0.4), self.row("ddim", 10, 10, 5, 0.00, True, 0.4),
-                self.row("ddim", 10, 10, 7, 0.01, True, 0.4), self.row("ddim", 10, 10, 9, 0.02, False, 0.4)]
-        self.assertEqual(choose_default(rows), {"scheduler": "ddim", "steps": 10, "guidance": 7, "unet_calls": 10})
+    def test_fewest_calls_then_the_smallest_guidance(self):
+        rows = [self.row("ddim", 25, 25, 3, 0.03, True, 0.4), self.row("ddim", 10, 10, 5, 0.02, True, 0.4),
+                self.row("ddim", 10, 10, 3, 0.01, True, 0.4), self.row("ddim", 10, 10, 2, 0.02, False, 0.4)]
+        self.assertEqual(choose_default(rows), {"scheduler": "ddim", "steps": 10, "guidance": 3, "unet_calls": 10})
+
+    def test_merged_sweeps_choose_over_all_rows(self):
+        ae = {"class_accuracy": [0.8, 0.78, 0.82]}
+        a = {"n": 1000, "autoencoder": ae, "rows": [self.row("ddim", 25, 25, 3, 0.03, True, 0.4)]}
+        b = {"n": 1000, "autoencoder": ae, "rows": [self.row("ddim", 10, 10, 5, 0.02, True, 0.4)]}
+        merged = merge_sweeps([a, b])
+        self.assertEqual(len(merged["rows"]), 2)
+        self.assertEqual(merged["chosen"]["steps"], 10)
+        with self.assertRaises(InputError):
+            merge_sweeps([a, dict(b, n=200)])
 
     def test_the_fid_ratio_and_the_call_budget_bind(self):
         rows = [self.row("ddim", 10, 10, 12, 0.05, True, 0.55), self.row("pndm", 25, 26, 5, 0.05, True, 0.3)]
