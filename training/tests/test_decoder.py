@@ -183,6 +183,19 @@ class Reexport(unittest.TestCase):
             self.assertEqual({d["guidance"] for d in json.load(f)["decode"]}, {7.5})
         self.assertLessEqual(max(latent_export.check_latent_parity(self.tmp).values()), 1e-5)
 
+    def test_training_continues_from_the_exported_modules(self):
+        man, proj, unet, _ = latent_export.load_exported(self.src)
+        cfg, model, continued = decoder_train.init_from_decoder(self.src, man["source"]["config"])
+        self.assertEqual(continued, man["source"]["training"])
+        self.assertEqual(cfg["latent_scale"], man["latent"]["scale"])
+        g = torch.Generator().manual_seed(0)
+        x, e = torch.randn(2, 4, 8, 8, generator=g), torch.randn(2, 64, generator=g)
+        t = torch.tensor([10.0, 700.0])
+        with torch.no_grad():
+            self.assertLess(float((model.eval()(x, t, e) - unet(x, t, proj(e))).abs().max()), 1e-6)
+        with self.assertRaisesRegex(InputError, "latent space"):
+            decoder_train.init_from_decoder(self.src, dict(man["source"]["config"], latent_channels=8))
+
     def test_a_tampered_graph_is_refused(self):
         bad = os.path.join(self.tmp, "bad")
         shutil.copytree(self.src, bad)
