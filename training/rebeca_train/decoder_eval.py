@@ -9,7 +9,9 @@
 - cosine between the committed encoder's re-encoding of each image and the target embedding.
 
 Intervals: 95% bootstrap over the 1,000 rows (paired between decoders for the FID ratio), and the
-diffusion decoder's seed-to-seed spread over independent noise seeds.
+diffusion decoder's seed-to-seed spread over independent noise seeds. Class accuracy is compared by a
+one-sided paired rule (`class_accuracy_rule`); the serving settings are swept on 1,000 *other*
+catalogue items and the default chosen there (`sweep`, `choose_default`), never on the evaluation set.
 """
 import json
 import os
