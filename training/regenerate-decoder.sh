@@ -12,7 +12,8 @@
 #                training one (its recipe and test accuracy travel in its stats into the evaluation).
 #   VAE=path     continue from this train-vae checkpoint instead of training the VAE (e.g. a run cut after it).
 #   EVALUATE=1   no training: the settings sweep and the evaluation of the committed decoder (needs CLASSIFIER;
-#                the sweep is 1,000 other catalogue items × SWEEP_SETTINGS × SWEEP_GUIDANCE × 2 noise seed sets).
+#                1,000 other catalogue items × 2 noise seed sets: DDIM 10 at SWEEP_GUIDANCE, then SWEEP_SETTINGS
+#                at GUIDANCE; ~10 min on a quiet machine). Training runs no sweep (SWEEP=N to add one).
 #   REEXPORT=1   no training: the committed decoder written again with SCHEDULER/STEPS/GUIDANCE as its defaults
 #                (export-latent --from-decoder: same graphs, sha256s checked, parity decodes at the new guidance)
 #                and re-paired.
@@ -23,8 +24,8 @@ PY=/usr/bin/python3
 OUT=${OUT:-../models}
 WORK=${WORK:-work}
 SCHEDULER=${SCHEDULER:-ddim} STEPS=${STEPS:-10} GUIDANCE=${GUIDANCE:-3}  # chosen by the sweep (docs/evaluation.md)
-SWEEP_SETTINGS=${SWEEP_SETTINGS:-ddim:10 ddim:15 ddim:25 euler:15 euler:25 pndm:15 pndm:24}
-SWEEP_GUIDANCE=${SWEEP_GUIDANCE:-1 2 3 5 7 9 12}
+SWEEP_GUIDANCE=${SWEEP_GUIDANCE:-1 2 3 5 7 9 12}                   # DDIM 10 at each
+SWEEP_SETTINGS=${SWEEP_SETTINGS:-ddim:15 ddim:25 euler:25 pndm:24}  # each at GUIDANCE
 start=$(date +%s)
 
 pair() {  # pair DECODER_DIR: demo-v2 (decoder copied, unless already in place) and demo-v2-control (linked)
@@ -60,10 +61,14 @@ if [ "${EVALUATE:-0}" = 1 ]; then
   [ -n "${CLASSIFIER:-}" ] || { echo "EVALUATE=1 needs CLASSIFIER=path (a train-classifier checkpoint)" >&2; exit 2; }
   [ -f ../packages/eval/dist/decode-cli.js ] || { echo "EVALUATE=1 needs the TypeScript build (pnpm run build)" >&2; exit 2; }
   W=$WORK/decoder; mkdir -p "$W"
-  # the sweep first, on other catalogue items; then the evaluation set at SCHEDULER/STEPS/GUIDANCE, carrying the sweep
-  evaluate "$OUT/demo-v2/decoder/manifest.json" "$CLASSIFIER" --out "$W/sweep.json" --sweep 1000 --sweep-only \
-    --sweep-settings $SWEEP_SETTINGS --sweep-guidance $SWEEP_GUIDANCE
-  evaluate "$OUT/demo-v2/decoder/manifest.json" "$CLASSIFIER" --out "$OUT/decoder-evaluation.json" --sweep-report "$W/sweep.json"
+  # the sweep first, on other catalogue items (guidance, then steps and schedulers at GUIDANCE); then the
+  # evaluation set at SCHEDULER/STEPS/GUIDANCE, carrying both sweeps merged
+  M="$OUT/demo-v2/decoder/manifest.json"
+  evaluate "$M" "$CLASSIFIER" --out "$W/sweep-guidance.json" --sweep 1000 --sweep-only --sweep-settings ddim:10 \
+    --sweep-guidance $SWEEP_GUIDANCE
+  evaluate "$M" "$CLASSIFIER" --out "$W/sweep-steps.json" --sweep 1000 --sweep-only --sweep-settings $SWEEP_SETTINGS \
+    --sweep-guidance "$GUIDANCE"
+  evaluate "$M" "$CLASSIFIER" --out "$OUT/decoder-evaluation.json" --sweep-report "$W/sweep-guidance.json" "$W/sweep-steps.json"
   echo "regenerate-decoder.sh (evaluate) done in $(( $(date +%s) - start ))s"
   exit 0
 fi
@@ -123,8 +128,8 @@ if [ "$CLS_EPOCHS" != 0 ]; then
   NODE_DECODE=""; [ -f ../packages/eval/dist/decode-cli.js ] && NODE_DECODE="--decoder-manifest $W/latent/manifest.json"
   $PY -m rebeca_train evaluate-decoders --weights "$W/latent.pt" --ae-decoder-dir "$P/decoder" --prior-dir "$P" \
     --world "$P/world" --classifier "$W/classifier.pt" --out "$OUT/decoder-evaluation.json" $NODE_DECODE \
-    --scheduler "$SCHEDULER" --steps "$STEPS" --guidance "$GUIDANCE" --sweep "${SWEEP:-1000}" \
-    --sweep-settings $SWEEP_SETTINGS --sweep-guidance $SWEEP_GUIDANCE
+    --scheduler "$SCHEDULER" --steps "$STEPS" --guidance "$GUIDANCE" --sweep "${SWEEP:-0}" \
+    --sweep-settings ddim:10 --sweep-guidance $SWEEP_GUIDANCE  # the full sweep: EVALUATE=1 afterwards
 fi
 rm -rf "$OUT/demo-v2/decoder"
 pair "$W/latent"
