@@ -119,6 +119,8 @@ def main(argv=None):
     le.add_argument("--weights", default=None, help="a rebeca.latent-weights/v1 checkpoint (.pt)")
     le.add_argument("--sd15-dir", default=None, help="Stable Diffusion 1.5 diffusers folder (needs diffusers)")
     le.add_argument("--ip-adapter", default=None, help="ip-adapter_sd15.bin (with --sd15-dir)")
+    le.add_argument("--from-decoder", default=None, help="an exported decoder dir (sha256s checked): the same "
+                    "weights written again with new serving defaults and parity decodes")
     le.add_argument("--out-dir", required=True)
     le.add_argument("--scheduler", choices=["ddim", "euler", "pndm"], default="pndm")
     le.add_argument("--steps", type=int, default=50)
@@ -144,6 +146,8 @@ def main(argv=None):
     tu.add_argument("--batch", type=int, default=128)
     tu.add_argument("--lr", type=float, default=1e-3)
     tu.add_argument("--unet-channels", type=int, default=32)
+    tu.add_argument("--init-decoder", default=None, help="continue training this exported decoder dir "
+                    "(e.g. ../models/demo-v2/decoder; trained on the same --vae)")
     tu.add_argument("--train-images", type=int, default=None, help="use only the first N training images")
     tu.add_argument("--seed", type=int, default=0)
 
@@ -164,7 +168,8 @@ def main(argv=None):
 
     ed = sub.add_parser("evaluate-decoders", help="Fashion-FID, class accuracy and re-encoded cosine of the "
                         "latent-diffusion decoder vs the autoencoder decoder on the same embeddings")
-    ed.add_argument("--weights", required=True, help="rebeca.latent-weights/v1 checkpoint of the diffusion decoder")
+    ed.add_argument("--weights", default=None, help="rebeca.latent-weights/v1 checkpoint of the diffusion decoder "
+                    "(decoded in PyTorch; not needed with --decoder-manifest)")
     ed.add_argument("--ae-decoder-dir", required=True, help="single-shot decoder dir (decoder.onnx, encoder.onnx)")
     ed.add_argument("--prior-dir", required=True, help="prior version whose samples are decoded")
     ed.add_argument("--world", required=True)
@@ -177,6 +182,10 @@ def main(argv=None):
     ed.add_argument("--guidance", type=float, default=3.0)
     ed.add_argument("--sweep", type=int, default=0, help="also sweep schedulers × steps on this many catalogue items")
     ed.add_argument("--sweep-guidance", type=float, nargs="+", default=[3.0])
+    ed.add_argument("--sweep-settings", nargs="+", default=None,
+                    help="SCHEDULER:STEPS settings to sweep (default: decoder_eval.SWEEP)")
+    ed.add_argument("--sweep-report", nargs="+", default=None, help="carry the sweeps of these earlier --sweep-only "
+                    "reports (same items and seeds, rows merged) instead of re-running one")
     ed.add_argument("--sweep-only", action="store_true", help="stop after the sweep")
     ed.add_argument("--decoder-manifest", default=None, help="the exported decoder: decode through onnxruntime "
                     "(packages/eval/dist/decode-cli.js, as the worker) instead of PyTorch")
@@ -262,8 +271,10 @@ def run(args):
                                                  args.steps, args.guidance)
         elif args.weights:
             latent_export.export_weights(args.weights, args.out_dir, args.scheduler, args.steps, args.guidance)
+        elif args.from_decoder:
+            latent_export.reexport(args.from_decoder, args.out_dir, args.scheduler, args.steps, args.guidance)
         else:
-            raise InputError("export-latent needs --weights or --sd15-dir")
+            raise InputError("export-latent needs --weights, --sd15-dir or --from-decoder")
     elif args.cmd in ("train-vae", "train-latent-unet"):
         from . import decoder_train as dt
         from .world import load_fmnist
@@ -275,7 +286,7 @@ def run(args):
         else:
             cfg = dict(dt.SMALL_CONFIG, unet_channels=args.unet_channels)
             dt.train_unet(args.vae, args.encoder, args.out, args.steps, args.batch, args.lr, seed=args.seed,
-                          train_pixels=pix, config=cfg)
+                          train_pixels=pix, config=cfg, init_decoder=args.init_decoder)
     elif args.cmd == "evaluate-vae":
         from .decoder_eval import vae_realism
         vae_realism(args.vaes, args.classifier, args.world, args.n)
@@ -284,11 +295,12 @@ def run(args):
         train_classifier(args.out, args.epochs, lr=args.lr, seed=args.seed, init=args.init,
                          augment=not args.no_augment, min_accuracy=args.min_accuracy)
     elif args.cmd == "evaluate-decoders":
-        from .decoder_eval import evaluate_decoders
+        from .decoder_eval import evaluate_decoders, parse_settings
         evaluate_decoders(args.weights, args.ae_decoder_dir, args.prior_dir, args.world, args.classifier, args.out,
                           args.n, args.seed_sets, args.scheduler, args.steps, args.guidance, args.sweep,
                           tuple(args.sweep_guidance), decoder_manifest=args.decoder_manifest,
-                          sweep_only=args.sweep_only)
+                          sweep_only=args.sweep_only, sweep_report=args.sweep_report,
+                          **({"sweep_settings": parse_settings(args.sweep_settings)} if args.sweep_settings else {}))
     elif args.cmd == "pair-version":
         from .pair import pair_version
         pair_version(args.prior_dir, args.decoder_dir, args.out_dir, args.version, args.link_decoder)

@@ -17,7 +17,7 @@ from torch.nn import functional as F
 
 from . import latent_modules, latent_schedulers, onnx_io
 from .common import InputError, log, setup, sha256_file
-from .latent_export import WEIGHTS_FORMAT
+from .latent_export import WEIGHTS_FORMAT, load_exported
 from .world import Encoder, load_fmnist
 
 SMALL_CONFIG = {"arch": "small", "embedding_dim": 64, "ip_tokens": 4, "cross_dim": 64, "text_tokens": 4,
@@ -147,25 +147,44 @@ class Trainable(torch.nn.Module):
         return self.unet(x, t, self.text_embeds[None].expand(len(x), -1, -1), ip)
 
 
+def init_from_decoder(decoder_dir, vae_cfg):
+    """(config, Trainable, training record) of an exported decoder, to continue training it: the modules
+    rebuilt from its graphs (sha256s checked), its latent scale kept (its UNet learned that space)."""
+    man, proj, unet, _ = load_exported(decoder_dir)
+    cfg = dict(man["source"]["config"])
+    if any(cfg[k] != vae_cfg[k] for k in ("latent_channels", "vae_channels")):
+        raise InputError(f"{decoder_dir}: its latent space ({cfg['latent_channels']} channels) is not this VAE's")
+    model = Trainable(cfg)
+    with torch.no_grad():
+        model.proj.load_state_dict(proj.state_dict())
+        model.unet.load_state_dict(unet.unet.state_dict())
+        model.text_embeds.copy_(unet.text_embeds)
+    return cfg, model, man["source"].get("training")
+
+
 def train_unet(vae_path, encoder_path, out, steps=2000, batch=128, lr=1e-3, cond_drop=0.1, ema_decay=0.999,
-               min_snr=5.0, seed=0, train_pixels=None, config=None):
+               min_snr=5.0, seed=0, train_pixels=None, config=None, init_decoder=None):
     """ε-prediction on SD 1.5's scaled-linear schedule (the contract's), min-SNR-γ loss weighting,
-    condition dropout to the zero embedding (the manifest's negative), EMA weights exported."""
+    condition dropout to the zero embedding (the manifest's negative), EMA weights exported.
+    `init_decoder`: continue an exported decoder (trained on this VAE) instead of starting afresh."""
     setup(seed)
     vcfg, venc, vdec, vstats = load_vae(vae_path)
     cfg = dict(config or SMALL_CONFIG)
     cfg.update({k: vcfg[k] for k in ("latent_channels", "vae_channels")})
+    model, continued = None, None
+    if init_decoder:
+        cfg, model, continued = init_from_decoder(init_decoder, vcfg)
     pixels = load_fmnist("train")[0] if train_pixels is None else train_pixels
     t0, c0 = time.time(), time.process_time()
     Z, Em = encode_pairs(venc, load_embedding_encoder(encoder_path), pixels)
-    scale = float(1.0 / Z.std())  # SD's scaling factor: unit-variance latents for the diffusion
+    scale = cfg["latent_scale"] if init_decoder else float(1.0 / Z.std())  # SD's scaling factor: unit-variance latents
     cfg["latent_scale"] = scale
     Z = Z * scale
     log(f"encoded {len(Z)} pairs in {time.process_time() - c0:.0f} cpu s; latent scale {scale:.5f}")
     alphas = torch.from_numpy(latent_schedulers.scaled_linear_alphas_cumprod()).float()
     snr = alphas / (1 - alphas)
     weight = torch.clamp(snr, max=min_snr) / snr
-    model = Trainable(cfg)
+    model = model or Trainable(cfg)
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     g = torch.Generator().manual_seed(seed + 1)
@@ -196,7 +215,7 @@ def train_unet(vae_path, encoder_path, out, steps=2000, batch=128, lr=1e-3, cond
     stats = {"steps": steps, "batch": batch, "lr": lr, "cond_drop": cond_drop, "ema_decay": ema_decay,
              "min_snr": min_snr, "loss": round(run, 5), "pairs": len(Z), "seed": seed,
              "seconds": round(time.time() - t0, 1), "cpu_seconds": round(time.process_time() - c0, 1), "vae": vstats,
-             "encoder_sha256": sha256_file(encoder_path)}
+             "encoder_sha256": sha256_file(encoder_path), **({"continued_from": continued} if continued else {})}
     torch.save({"format": WEIGHTS_FORMAT, "config": cfg, "image_proj": ema.proj.state_dict(),
                 "unet": ema.unet.state_dict(), "vae_decoder": vdec.state_dict(),
                 "text_embeds": ema.text_embeds.detach().clone(), "training": stats}, out)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from . import latent_modules, latent_schedulers, onnx_io
-from .common import InputError, log, setup
+from .common import InputError, log, setup, sha256_file
 from .manifest import file_entry
 from .rng import normal
 
@@ -195,21 +195,44 @@ def export_weights(weights, out_dir, scheduler="pndm", steps=50, guidance=5.0, d
                          decode_parity=decode_parity)
 
 
-def check_latent_parity(decoder_dir, atol=1e-5):
-    """Recompute parity.json's reference decodes from the weights inside the exported graphs (module
-    structure from the manifest's `source.config`); returns the max abs image difference per decode."""
+def load_exported(decoder_dir):
+    """(manifest, proj, unet, vae): the modules rebuilt from an exported decoder's graphs (structure from
+    the manifest's `source.config`, weights from the graphs' initializers), every file's sha256 checked
+    against the manifest first."""
     with open(os.path.join(decoder_dir, "manifest.json")) as f:
         man = json.load(f)
     cfg = man.get("source", {}).get("config")
     if not cfg:
         raise InputError(f"{decoder_dir}/manifest.json: source.config missing (not exported from rebeca weights); "
-                         "cannot rebuild the modules to recompute parity")
+                         "cannot rebuild the modules from its graphs")
+    f = man["files"]
+    for key in ("image_proj", "unet", "vae_decoder", "parity"):
+        path = os.path.join(decoder_dir, f[key]["path"])
+        if sha256_file(path) != f[key]["sha256"]:
+            raise InputError(f"{path}: sha256 {sha256_file(path)} ≠ the manifest's {f[key]['sha256']}")
     proj, unet, vae = latent_modules.build(cfg)
     text = torch.zeros(cfg["text_tokens"], cfg["cross_dim"])
-    f = man["files"]
     proj = onnx_io.load_weights(proj, os.path.join(decoder_dir, f["image_proj"]["path"]))
     unet = onnx_io.load_weights(latent_modules.UNetWithText(unet, text), os.path.join(decoder_dir, f["unet"]["path"]))
     vae = onnx_io.load_weights(vae, os.path.join(decoder_dir, f["vae_decoder"]["path"]))
+    return man, proj, unet, vae
+
+
+def reexport(decoder_dir, out_dir, scheduler, steps, guidance):
+    """An exported decoder written again with new serving defaults (scheduler, steps, guidance): the
+    same weights (rebuilt from its graphs), its parity decodes recomputed at the new guidance, every
+    sha256 recomputed; `source` (config, training record) carried over."""
+    man, proj, unet, vae = load_exported(decoder_dir)
+    return write_decoder(out_dir, man["source"]["config"], proj, unet, vae, scheduler, steps, guidance,
+                         family=man["family"], alphas=np.array(man["scheduler"]["alphas_cumprod"], np.float64),
+                         extra=man["source"])
+
+
+def check_latent_parity(decoder_dir, atol=1e-5):
+    """Recompute parity.json's reference decodes from the weights inside the exported graphs (module
+    structure from the manifest's `source.config`); returns the max abs image difference per decode."""
+    man, proj, unet, vae = load_exported(decoder_dir)
+    f = man["files"]
     with open(os.path.join(decoder_dir, f["parity"]["path"])) as fh:
         par = json.load(fh)
     alphas = np.array(man["scheduler"]["alphas_cumprod"], np.float64)

@@ -1,4 +1,5 @@
-"""The trained decoder's parts: module shapes, Fashion-FID's formula, bootstrap intervals, version pairing."""
+"""The trained decoder's parts: module shapes, Fashion-FID's formula, bootstrap intervals, the class-accuracy
+rule and the settings choice, re-export with new defaults, version pairing."""
 import json
 import os
 import shutil
@@ -13,7 +14,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from rebeca_train import decoder_train, latent_export, latent_modules  # noqa: E402
 from rebeca_train.common import InputError, sha256_file  # noqa: E402
-from rebeca_train.decoder_eval import interval  # noqa: E402
+from rebeca_train.decoder_eval import (choose_default, class_accuracy_rule, interval, merge_sweeps,  # noqa: E402
+                                       parse_settings)
 from rebeca_train.pair import pair_version  # noqa: E402
 from rebeca_train.realism import frechet  # noqa: E402
 
@@ -94,6 +96,113 @@ class Fid(unittest.TestCase):
         p, l, h = interval(np.arange(100.0), np.mean, np.random.default_rng(4), n=200)
         self.assertAlmostEqual(p, 49.5)
         self.assertTrue(l < 49.5 < h and h - l < 25)
+
+
+class ClassAccuracyRule(unittest.TestCase):
+    def setUp(self):
+        rng = np.random.default_rng(5)
+        self.ae = rng.random(1000) < 0.83
+
+    def test_equal_accuracy_passes_and_the_noise_is_the_seed_sets_gap(self):
+        r = class_accuracy_rule([self.ae, self.ae], self.ae, np.random.default_rng(0))
+        self.assertEqual((r["difference"], r["lower_95"], r["noise"], r["passes"]), (0.0, 0.0, 0.0, True))
+        flipped = self.ae.copy()
+        flipped[:20] = ~flipped[:20]
+        r = class_accuracy_rule([self.ae, flipped], self.ae, np.random.default_rng(0))
+        self.assertAlmostEqual(r["noise"], abs(flipped.mean() - self.ae.mean()), places=4)
+
+    def test_one_sided_far_above_passes_clearly_below_fails(self):
+        better = self.ae | (np.arange(1000) % 5 == 0)
+        r = class_accuracy_rule([better, better], self.ae, np.random.default_rng(0))
+        self.assertTrue(r["passes"])
+        self.assertAlmostEqual(r["difference"], better.mean() - self.ae.mean(), places=4)
+        self.assertGreater(r["lower_95"], 0)
+        worse = self.ae & (np.arange(1000) % 10 != 0)
+        r = class_accuracy_rule([worse, worse], self.ae, np.random.default_rng(0))
+        self.assertFalse(r["passes"])
+        self.assertLess(r["difference"], -0.05)
+
+    def test_a_mean_below_the_autoencoder_fails_even_within_noise(self):
+        a, b = self.ae.copy(), self.ae.copy()
+        b[np.flatnonzero(b)[:10]] = False  # one seed set 10 items worse: mean −0.005, noise 0.01
+        r = class_accuracy_rule([a, b], self.ae, np.random.default_rng(0))
+        self.assertLess(r["difference"], 0)
+        self.assertFalse(r["passes"])
+
+
+class SettingsChoice(unittest.TestCase):
+    def row(self, scheduler, steps, calls, guidance, diff, passes, ratio_hi):
+        return {"scheduler": scheduler, "steps": steps, "unet_calls": calls, "guidance": guidance,
+                "fid_ratio": [ratio_hi - 0.1, ratio_hi - 0.2, ratio_hi],
+                "class_accuracy_vs_autoencoder": {"difference": diff, "passes": passes}}
+
+    def test_fewest_calls_then_the_smallest_guidance(self):
+        rows = [self.row("ddim", 25, 25, 3, 0.03, True, 0.4), self.row("ddim", 10, 10, 5, 0.02, True, 0.4),
+                self.row("ddim", 10, 10, 3, 0.01, True, 0.4), self.row("ddim", 10, 10, 2, 0.02, False, 0.4)]
+        self.assertEqual(choose_default(rows), {"scheduler": "ddim", "steps": 10, "guidance": 3, "unet_calls": 10})
+
+    def test_merged_sweeps_choose_over_all_rows(self):
+        ae = {"class_accuracy": [0.8, 0.78, 0.82]}
+        a = {"n": 1000, "autoencoder": ae, "rows": [self.row("ddim", 25, 25, 3, 0.03, True, 0.4)]}
+        b = {"n": 1000, "autoencoder": ae, "rows": [self.row("ddim", 10, 10, 5, 0.02, True, 0.4)]}
+        merged = merge_sweeps([a, b])
+        self.assertEqual(len(merged["rows"]), 2)
+        self.assertEqual(merged["chosen"]["steps"], 10)
+        with self.assertRaises(InputError):
+            merge_sweeps([a, dict(b, n=200)])
+
+    def test_the_fid_ratio_and_the_call_budget_bind(self):
+        rows = [self.row("ddim", 10, 10, 12, 0.05, True, 0.55), self.row("pndm", 25, 26, 5, 0.05, True, 0.3)]
+        self.assertIsNone(choose_default(rows))
+
+    def test_settings_parse(self):
+        self.assertEqual(parse_settings(["ddim:10", "pndm:24"]), [("ddim", 10), ("pndm", 24)])
+        with self.assertRaises(InputError):
+            parse_settings(["ddim"])
+
+
+class Reexport(unittest.TestCase):
+    """export-latent --from-decoder: the committed decoder written again with new serving defaults."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+        self.src = os.path.join(MODELS, "demo-v2", "decoder")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def test_same_graphs_new_defaults_and_parity_decodes_at_the_new_guidance(self):
+        with open(os.path.join(self.src, "manifest.json")) as f:
+            old = json.load(f)
+        man = latent_export.reexport(self.src, self.tmp, "euler", 15, 7.5)
+        self.assertEqual(man["defaults"], {"scheduler": "euler", "steps": 15, "guidance": 7.5})
+        for key in ("unet", "image_proj", "vae_decoder"):
+            self.assertEqual(man["files"][key]["sha256"], old["files"][key]["sha256"])
+        self.assertEqual(man["source"], old["source"])
+        with open(os.path.join(self.tmp, "parity.json")) as f:
+            self.assertEqual({d["guidance"] for d in json.load(f)["decode"]}, {7.5})
+        self.assertLessEqual(max(latent_export.check_latent_parity(self.tmp).values()), 1e-5)
+
+    def test_training_continues_from_the_exported_modules(self):
+        man, proj, unet, _ = latent_export.load_exported(self.src)
+        cfg, model, continued = decoder_train.init_from_decoder(self.src, man["source"]["config"])
+        self.assertEqual(continued, man["source"]["training"])
+        self.assertEqual(cfg["latent_scale"], man["latent"]["scale"])
+        g = torch.Generator().manual_seed(0)
+        x, e = torch.randn(2, 4, 8, 8, generator=g), torch.randn(2, 64, generator=g)
+        t = torch.tensor([10.0, 700.0])
+        with torch.no_grad():
+            self.assertLess(float((model.eval()(x, t, e) - unet(x, t, proj(e))).abs().max()), 1e-6)
+        with self.assertRaisesRegex(InputError, "latent space"):
+            decoder_train.init_from_decoder(self.src, dict(man["source"]["config"], latent_channels=8))
+
+    def test_a_tampered_graph_is_refused(self):
+        bad = os.path.join(self.tmp, "bad")
+        shutil.copytree(self.src, bad)
+        with open(os.path.join(bad, "vae_decoder.onnx"), "ab") as f:
+            f.write(b"\0")
+        with self.assertRaisesRegex(InputError, "vae_decoder.onnx: sha256"):
+            latent_export.reexport(bad, os.path.join(self.tmp, "out"), "ddim", 10, 5.0)
 
 
 class Pairing(unittest.TestCase):
