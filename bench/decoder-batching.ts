@@ -23,7 +23,7 @@ import { JobState } from "@rebeca/contracts/grpc";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { listAllJobs } from "./jobs.js";
-import { cpuSeconds } from "./proc.js";
+import { cpuSeconds, splitThreadCpu, threadCpuSeconds } from "./proc.js";
 import { fmt, report } from "./stats.js";
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 128);
@@ -77,7 +77,9 @@ async function bare(): Promise<{ one: number; batched: number; cpuPerImage: numb
   return { one: (ROUNDS * images) / (t1 / 1000), batched: (ROUNDS * images) / (tb / 1000), cpuPerImage: cpuB / (ROUNDS * images) };
 }
 
-async function throughWorker(users: string[]): Promise<{ imagesPerS: number; avgBatch: number; cpuPerImage: Record<string, number> }> {
+async function throughWorker(
+  users: string[],
+): Promise<{ imagesPerS: number; avgBatch: number; cpuPerImage: Record<string, number>; threadsPerImage: ReturnType<typeof splitThreadCpu> }> {
   // the trained version is served from models/ itself; the bench model is paired with demo-v1's prior
   const modelsDir = TRAINED ? undefined : assembleLatentModelsDir(MODEL, VERSION);
   const stack = await startStack({
@@ -116,9 +118,13 @@ async function throughWorker(users: string[]): Promise<{ imagesPerS: number; avg
     // prior worker are idle by now): a load-independent view of what a job costs besides the model.
     const pids = { "decoder-worker": worker.process.child.pid, s3rver: stack.s3.process.child.pid, redis: stack.redis.process.child.pid };
     const cpu0 = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
+    const threads0 = threadCpuSeconds(pids["decoder-worker"]);
     const decodeQueue = new Queue("decode.bench", { connection: redis, prefix: stack.prefix });
     await drained(decodeQueue);
     const cpuPerImage = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, (cpuSeconds(pid) - cpu0[k]!) / JOBS]));
+    // The worker's event loop (job plumbing) apart from its decoder thread (the model).
+    const threads = splitThreadCpu(pids["decoder-worker"], threads0, threadCpuSeconds(pids["decoder-worker"]));
+    const threadsPerImage = { main: threads.main / JOBS, busiest: threads.busiest / JOBS, rest: threads.rest / JOBS };
     await decodeQueue.close();
     const metrics = await (await fetch(`http://127.0.0.1:${worker.httpPort}/metrics`)).text();
     const sum = (name: string) =>
@@ -139,6 +145,7 @@ async function throughWorker(users: string[]): Promise<{ imagesPerS: number; avg
       imagesPerS: (JOBS - BATCH) / ((t1 - first) / 1000),
       avgBatch: sum("rebeca_decoder_batch_inferences_total") / sum("rebeca_decoder_batch_executions_total"),
       cpuPerImage,
+      threadsPerImage,
     };
   } finally {
     client.close();
@@ -170,6 +177,10 @@ log(
   `CPU ms per image: bare loop ${fmt(1000 * before.cpuPerImage, 1)}; worker path ${fmt(1000 * workerCpu, 1)} (${Object.entries(worker.cpuPerImage)
     .map(([k, v]) => `${k} ${fmt(1000 * v, 1)}`)
     .join(", ")}; from the worker's ready line until its queue drained)`,
+);
+const t = worker.threadsPerImage;
+log(
+  `decoder-worker CPU ms per image by thread: event loop ${fmt(1000 * t.main, 1)}, decoder thread ${fmt(1000 * t.busiest, 1)}, other threads ${fmt(1000 * t.rest, 1)}`,
 );
 report(
   "decoder batching",

@@ -45,6 +45,8 @@ export const decoderWorkerConfigSchema = baseConfigSchema
     UPLOAD_CONCURRENCY: env.int(8),
     /** Uploads in flight per process, shared fairly between tenants like the decoder. */
     UPLOAD_LANES: env.int(8),
+    /** Object writes as lean signed PUTs (`createS3Put`) instead of through the AWS SDK; false: the SDK's PutObject. */
+    S3_LEAN_PUTS: env.bool(true),
     /** Tenants' shares of the decoder, JSON `{"acme": 3}` (default weight 1). */
     TENANT_WEIGHTS: env.str("{}"),
   });

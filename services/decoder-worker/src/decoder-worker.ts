@@ -58,7 +58,8 @@ export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerCo
       )
     : undefined;
   const decoders = threaded?.decoders ?? (await loadDecoders(config.MODELS_DIR, versions, session, log, latentOverrides(config)));
-  const untracedBlobs = await createBlobStore(config);
+  // Two objects per image (PNG, embeddings): PUTs without the SDK's per-request middleware.
+  const untracedBlobs = await createBlobStore(config, { leanPuts: config.S3_LEAN_PUTS });
   // Each upload is a span of the job's trace (OpenTelemetry, when on).
   const blobs: typeof untracedBlobs = {
     ...untracedBlobs,
