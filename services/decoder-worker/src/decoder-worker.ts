@@ -36,6 +36,10 @@ import { createDecodeProcessor } from "./processor.js";
 import { createFinalizeProcessor, createShardDecodeProcessor } from "./shard-processor.js";
 import { createUsageRecorder, createUsageStore, createUserIndex, usageOfOutputs } from "@rebeca/userdata";
 import { createThreadedDecoders } from "./threaded-decoders.js";
+import { coalesceUsage } from "./coalesced-usage.js";
+
+/** How long usage deltas are summed before one write per tenant (at most this much is lost in a crash). */
+const USAGE_WINDOW_MS = 250;
 
 export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerConfig>): Promise<StageService> {
   const { config, queues, registry, log } = deps;
@@ -65,7 +69,9 @@ export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerCo
     ...untracedBlobs,
     put: (key, body, type) => inSpan("upload", undefined, { "rebeca.bytes": body.byteLength }, () => untracedBlobs.put(key, body, type)),
   };
-  const usage = createUsageRecorder(createUsageStore(deps.redis, config.QUEUE_PREFIX), registry, log);
+  // Two usage records per job, written once per tenant per window.
+  const usageWrites = coalesceUsage(createUsageStore(deps.redis, config.QUEUE_PREFIX), { windowMs: USAGE_WINDOW_MS });
+  const usage = createUsageRecorder(usageWrites, registry, log);
   const countOutcome = createJobOutcomeCounter(registry);
   const { store, batches } = createStores(deps.redis, {
     prefix: config.QUEUE_PREFIX,
@@ -175,6 +181,7 @@ export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerCo
     close: async () => {
       await modelRegistry?.close();
       await threaded?.close();
+      await usageWrites.flush().catch(() => {}); // a failed write was logged by the recorder
     },
   };
 }

@@ -85,7 +85,8 @@ export function createDecodeProcessor(deps: DecodeProcessorDeps) {
     );
     await storedEmbeddings;
     deps.observe?.(count);
-    const done = await deps.store.transition(task.jobId, "succeeded", { outputs });
+    // The record read before decoding saves a read; the store's compare-and-set rereads it if stale.
+    const done = await deps.store.transition(task.jobId, "succeeded", { outputs }, record);
     return done.applied ? "done" : "skipped";
   };
 }
