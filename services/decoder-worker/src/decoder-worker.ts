@@ -132,7 +132,7 @@ export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerCo
   }
   const blobsFor = fairUploads(blobs, createFairLanes({ lanes: config.UPLOAD_LANES, weight: weightOf(config.TENANT_WEIGHTS) }));
   const handlers = {
-    decode: createDecodeProcessor({ store, decoders, ensureDecoder, blobs, blobsFor, lanes, observe: metrics.images }),
+    decode: createDecodeProcessor({ store, decoders, ensureDecoder, blobs, blobsFor, lanes, observe: metrics.images, pngLevel: config.PNG_LEVEL }),
     decodeShard: createShardDecodeProcessor({
       chunkImages: config.DECODE_CHUNK_IMAGES,
       uploadConcurrency: config.UPLOAD_CONCURRENCY,
@@ -148,6 +148,7 @@ export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerCo
       onChunks: metrics.shardImages,
       userIndex: createUserIndex(deps.redis, config.QUEUE_PREFIX),
       usage,
+      pngLevel: config.PNG_LEVEL,
     }),
     finalizeBatch: createFinalizeProcessor({ batches, blobs }),
   };
