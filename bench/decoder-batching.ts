@@ -94,9 +94,7 @@ async function bare(): Promise<{ one: number; batched: number; cpuPerImage: numb
   return { one: (ROUNDS * images) / (t1 / 1000), batched: (ROUNDS * images) / (tb / 1000), cpuPerImage: cpuB / (ROUNDS * images) };
 }
 
-async function throughWorker(
-  users: string[],
-): Promise<{
+async function throughWorker(users: string[]): Promise<{
   imagesPerS: number;
   avgBatch: number;
   cpuPerImage: Record<string, number>;
@@ -148,7 +146,26 @@ async function throughWorker(
     await drained(decodeQueue);
     const cpuPerImage = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, (cpuSeconds(pid) - cpu0[k]!) / JOBS]));
     // The worker's event loop (job plumbing) apart from its decoder thread (the model).
-    const threads = splitThreadCpu(pids["decoder-worker"], threads0, threadCpuSeconds(pids["decoder-worker"]));
+    const threads1 = threadCpuSeconds(pids["decoder-worker"]);
+    const threads = splitThreadCpu(pids["decoder-worker"], threads0, threads1);
+    // What the other threads are (V8's GC/compiler helpers, libuv's pool, onnxruntime's own), by name.
+    const byName = new Map<string, number>();
+    for (const [tid, s] of threads1) {
+      if (tid === pids["decoder-worker"]) continue;
+      let name = "?";
+      try {
+        name = readFileSync(`/proc/${pids["decoder-worker"]}/task/${tid}/comm`, "utf8").trim();
+      } catch {
+        // the thread ended
+      }
+      byName.set(name, (byName.get(name) ?? 0) + (s - (threads0.get(tid) ?? 0)));
+    }
+    log(
+      `decoder-worker threads besides the event loop, CPU ms per image by name: ${[...byName]
+        .sort((a, b) => b[1] - a[1])
+        .map(([n, v]) => `${n} ${fmt((1000 * v) / JOBS, 1)}`)
+        .join(", ")}`,
+    );
     const threadsPerImage = { main: threads.main / JOBS, busiest: threads.busiest / JOBS, rest: threads.rest / JOBS };
     // The decoder thread (the busiest besides the event loop): running, waiting for a CPU, or idle
     // for want of a batch, as shares of the drain.
