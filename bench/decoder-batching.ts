@@ -14,7 +14,7 @@
  * Concurrent single jobs only share a decoder call through the micro-batcher.
  */
 import { join } from "node:path";
-import { readFileSync, rmSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { loadLatentDecoder } from "@rebeca/inference";
 import { assembleLatentModelsDir, createJobClient, REPO_ROOT, startStack } from "@rebeca/devstack";
@@ -23,7 +23,7 @@ import { JobState } from "@rebeca/contracts/grpc";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { listAllJobs } from "./jobs.js";
-import { cpuSeconds } from "./proc.js";
+import { cpuSeconds, splitThreadCpu, threadCpuSeconds } from "./proc.js";
 import { fmt, report } from "./stats.js";
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 128);
@@ -36,6 +36,23 @@ const STEPS = process.env.BENCH_STEPS ? Number(process.env.BENCH_STEPS) : TRAINE
 const log = (msg: string) => console.log(`[decoder-batching] ${msg}`);
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
+
+/**
+ * Per thread of a process: seconds on a CPU and seconds runnable but waiting for one (Linux
+ * schedstat), so a thread's idle time (nothing to run) can be told apart from CPU contention.
+ */
+function schedSeconds(pid: number | undefined): Map<number, { run: number; wait: number }> {
+  const out = new Map<number, { run: number; wait: number }>();
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const [run, wait] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ").map(Number);
+      out.set(Number(tid), { run: run! / 1e9, wait: wait! / 1e9 });
+    }
+  } catch {
+    // no /proc or no schedstat: no figures
+  }
+  return out;
+}
 
 /**
  * The bare in-process loop: one decoder, `ROUNDS` rounds that each decode the same 2·BATCH images
@@ -77,7 +94,13 @@ async function bare(): Promise<{ one: number; batched: number; cpuPerImage: numb
   return { one: (ROUNDS * images) / (t1 / 1000), batched: (ROUNDS * images) / (tb / 1000), cpuPerImage: cpuB / (ROUNDS * images) };
 }
 
-async function throughWorker(users: string[]): Promise<{ imagesPerS: number; avgBatch: number; cpuPerImage: Record<string, number> }> {
+async function throughWorker(users: string[]): Promise<{
+  imagesPerS: number;
+  avgBatch: number;
+  cpuPerImage: Record<string, number>;
+  threadsPerImage: ReturnType<typeof splitThreadCpu>;
+  decoderShares: { run: number; wait: number };
+}> {
   // the trained version is served from models/ itself; the bench model is paired with demo-v1's prior
   const modelsDir = TRAINED ? undefined : assembleLatentModelsDir(MODEL, VERSION);
   const stack = await startStack({
@@ -116,9 +139,42 @@ async function throughWorker(users: string[]): Promise<{ imagesPerS: number; avg
     // prior worker are idle by now): a load-independent view of what a job costs besides the model.
     const pids = { "decoder-worker": worker.process.child.pid, s3rver: stack.s3.process.child.pid, redis: stack.redis.process.child.pid };
     const cpu0 = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
+    const threads0 = threadCpuSeconds(pids["decoder-worker"]);
+    const sched0 = schedSeconds(pids["decoder-worker"]);
+    const wall0 = performance.now();
     const decodeQueue = new Queue("decode.bench", { connection: redis, prefix: stack.prefix });
     await drained(decodeQueue);
     const cpuPerImage = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, (cpuSeconds(pid) - cpu0[k]!) / JOBS]));
+    // The worker's event loop (job plumbing) apart from its decoder thread (the model).
+    const threads1 = threadCpuSeconds(pids["decoder-worker"]);
+    const threads = splitThreadCpu(pids["decoder-worker"], threads0, threads1);
+    // What the other threads are (V8's GC/compiler helpers, libuv's pool, onnxruntime's own), by name.
+    const byName = new Map<string, number>();
+    for (const [tid, s] of threads1) {
+      if (tid === pids["decoder-worker"]) continue;
+      let name = "?";
+      try {
+        name = readFileSync(`/proc/${pids["decoder-worker"]}/task/${tid}/comm`, "utf8").trim();
+      } catch {
+        // the thread ended
+      }
+      byName.set(name, (byName.get(name) ?? 0) + (s - (threads0.get(tid) ?? 0)));
+    }
+    log(
+      `decoder-worker threads besides the event loop, CPU ms per image by name: ${[...byName]
+        .sort((a, b) => b[1] - a[1])
+        .map(([n, v]) => `${n} ${fmt((1000 * v) / JOBS, 1)}`)
+        .join(", ")}`,
+    );
+    const threadsPerImage = { main: threads.main / JOBS, busiest: threads.busiest / JOBS, rest: threads.rest / JOBS };
+    // The decoder thread (the busiest besides the event loop): running, waiting for a CPU, or idle
+    // for want of a batch, as shares of the drain.
+    const wall = (performance.now() - wall0) / 1000;
+    const decoderThread = [...schedSeconds(pids["decoder-worker"])]
+      .filter(([tid]) => tid !== pids["decoder-worker"])
+      .map(([tid, s]) => ({ run: s.run - (sched0.get(tid)?.run ?? 0), wait: s.wait - (sched0.get(tid)?.wait ?? 0) }))
+      .sort((a, b) => b.run - a.run)[0];
+    const decoderShares = decoderThread ? { run: decoderThread.run / wall, wait: decoderThread.wait / wall } : { run: NaN, wait: NaN };
     await decodeQueue.close();
     const metrics = await (await fetch(`http://127.0.0.1:${worker.httpPort}/metrics`)).text();
     const sum = (name: string) =>
@@ -139,6 +195,8 @@ async function throughWorker(users: string[]): Promise<{ imagesPerS: number; avg
       imagesPerS: (JOBS - BATCH) / ((t1 - first) / 1000),
       avgBatch: sum("rebeca_decoder_batch_inferences_total") / sum("rebeca_decoder_batch_executions_total"),
       cpuPerImage,
+      threadsPerImage,
+      decoderShares,
     };
   } finally {
     client.close();
@@ -170,6 +228,14 @@ log(
   `CPU ms per image: bare loop ${fmt(1000 * before.cpuPerImage, 1)}; worker path ${fmt(1000 * workerCpu, 1)} (${Object.entries(worker.cpuPerImage)
     .map(([k, v]) => `${k} ${fmt(1000 * v, 1)}`)
     .join(", ")}; from the worker's ready line until its queue drained)`,
+);
+const t = worker.threadsPerImage;
+const d = worker.decoderShares;
+log(
+  `decoder thread during the drain: running ${fmt(100 * d.run, 0)} %, waiting for a CPU ${fmt(100 * d.wait, 0)} %, idle (no batch) ${fmt(100 * (1 - d.run - d.wait), 0)} %`,
+);
+log(
+  `decoder-worker CPU ms per image by thread: event loop ${fmt(1000 * t.main, 1)}, decoder thread ${fmt(1000 * t.busiest, 1)}, other threads ${fmt(1000 * t.rest, 1)}`,
 );
 report(
   "decoder batching",

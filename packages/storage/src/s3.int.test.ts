@@ -1,3 +1,4 @@
+import { HeadObjectCommand } from "@aws-sdk/client-s3";
 import { createHash, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startS3, type S3Server } from "@rebeca/devstack";
@@ -7,6 +8,7 @@ import { join } from "node:path";
 import { BlobNotFoundError, BlobTooLargeError, type BlobStore } from "./blob-store.js";
 import { createLocalBlobStore } from "./local.js";
 import { createS3BlobStore, createS3Client } from "./s3.js";
+import { createS3Put, S3PutError } from "./s3-put.js";
 
 describe("S3 blob store on s3rver: streamed writes", () => {
   let s3: S3Server;
@@ -113,6 +115,32 @@ describe("S3 blob store on s3rver: streamed writes", () => {
     }
     expect((await store.get("t/abandon")).byteLength).toBe(4 * 1024 * 1024);
   }, 30_000);
+
+  it("lean PUTs (createS3Put) write objects the SDK reads back byte for byte, with their content type, and overwrite in place", async () => {
+    const lean = createS3Put({ bucket: s3.bucket, endpoint: s3.endpoint, region: "us-east-1", credentials: () => client.config.credentials() });
+    const store = createS3BlobStore(client, s3.bucket);
+    const png = new Uint8Array(Array.from({ length: 700 }, (_, i) => (i * 31) % 256));
+    const keys = Array.from({ length: 20 }, (_, i) => `tenants/t/jobs/j ${i}+é/images/0.png`);
+    const uris = await Promise.all(keys.map((k) => lean.put(k, png, "image/png")));
+    expect(uris[3]).toBe(`s3://${s3.bucket}/${keys[3]}`);
+    for (const k of keys) expect(await store.get(k)).toEqual(png);
+    const head = await client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: keys[0] }));
+    expect(head.ContentType).toBe("image/png");
+    await lean.put(keys[0]!, new Uint8Array([1, 2, 3]), "application/octet-stream");
+    expect(await store.get(keys[0]!)).toEqual(new Uint8Array([1, 2, 3]));
+    await lean.put("t/empty", new Uint8Array(0), "application/octet-stream");
+    expect((await store.get("t/empty")).byteLength).toBe(0);
+    lean.close();
+  });
+
+  it("a lean PUT the store refuses fails at once, with the store's error code", async () => {
+    const lean = createS3Put({ bucket: "no-such-bucket", endpoint: s3.endpoint, region: "us-east-1", credentials: () => client.config.credentials() });
+    const err = await lean.put("t/x", new Uint8Array([1]), "image/png").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(S3PutError);
+    expect(err).toMatchObject({ status: 404, code: "NoSuchBucket" });
+    await expect(lean.put("../escape", new Uint8Array([1]), "image/png")).rejects.toThrow(/unsafe object key/);
+    lean.close();
+  });
 });
 
 describe("listing and deleting objects, on s3rver and on local files alike", () => {

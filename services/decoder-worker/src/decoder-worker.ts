@@ -36,6 +36,10 @@ import { createDecodeProcessor } from "./processor.js";
 import { createFinalizeProcessor, createShardDecodeProcessor } from "./shard-processor.js";
 import { createUsageRecorder, createUsageStore, createUserIndex, usageOfOutputs } from "@rebeca/userdata";
 import { createThreadedDecoders } from "./threaded-decoders.js";
+import { coalesceUsage } from "./coalesced-usage.js";
+
+/** How long usage deltas are summed before one write per tenant (at most this much is lost in a crash). */
+const USAGE_WINDOW_MS = 250;
 
 export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerConfig>): Promise<StageService> {
   const { config, queues, registry, log } = deps;
@@ -58,13 +62,16 @@ export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerCo
       )
     : undefined;
   const decoders = threaded?.decoders ?? (await loadDecoders(config.MODELS_DIR, versions, session, log, latentOverrides(config)));
-  const untracedBlobs = await createBlobStore(config);
+  // Two objects per image (PNG, embeddings): PUTs without the SDK's per-request middleware.
+  const untracedBlobs = await createBlobStore(config, { leanPuts: config.S3_LEAN_PUTS });
   // Each upload is a span of the job's trace (OpenTelemetry, when on).
   const blobs: typeof untracedBlobs = {
     ...untracedBlobs,
     put: (key, body, type) => inSpan("upload", undefined, { "rebeca.bytes": body.byteLength }, () => untracedBlobs.put(key, body, type)),
   };
-  const usage = createUsageRecorder(createUsageStore(deps.redis, config.QUEUE_PREFIX), registry, log);
+  // Two usage records per job, written once per tenant per window.
+  const usageWrites = coalesceUsage(createUsageStore(deps.redis, config.QUEUE_PREFIX), { windowMs: USAGE_WINDOW_MS });
+  const usage = createUsageRecorder(usageWrites, registry, log);
   const countOutcome = createJobOutcomeCounter(registry);
   const { store, batches } = createStores(deps.redis, {
     prefix: config.QUEUE_PREFIX,
@@ -125,7 +132,7 @@ export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerCo
   }
   const blobsFor = fairUploads(blobs, createFairLanes({ lanes: config.UPLOAD_LANES, weight: weightOf(config.TENANT_WEIGHTS) }));
   const handlers = {
-    decode: createDecodeProcessor({ store, decoders, ensureDecoder, blobs, blobsFor, lanes, observe: metrics.images }),
+    decode: createDecodeProcessor({ store, decoders, ensureDecoder, blobs, blobsFor, lanes, observe: metrics.images, pngLevel: config.PNG_LEVEL }),
     decodeShard: createShardDecodeProcessor({
       chunkImages: config.DECODE_CHUNK_IMAGES,
       uploadConcurrency: config.UPLOAD_CONCURRENCY,
@@ -141,6 +148,7 @@ export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerCo
       onChunks: metrics.shardImages,
       userIndex: createUserIndex(deps.redis, config.QUEUE_PREFIX),
       usage,
+      pngLevel: config.PNG_LEVEL,
     }),
     finalizeBatch: createFinalizeProcessor({ batches, blobs }),
   };
@@ -174,6 +182,7 @@ export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerCo
     close: async () => {
       await modelRegistry?.close();
       await threaded?.close();
+      await usageWrites.flush().catch(() => {}); // a failed write was logged by the recorder
     },
   };
 }

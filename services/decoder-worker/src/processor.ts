@@ -25,6 +25,8 @@ export interface DecodeProcessorDeps {
   /** Shares the decoder between tenants (weighted fair); uploads run outside it. */
   lanes?: FairLanes;
   observe?: (images: number) => void;
+  /** zlib level of the PNGs (PNG_LEVEL). @default 9, encodePng's */
+  pngLevel?: number;
 }
 
 /**
@@ -68,7 +70,7 @@ export function createDecodeProcessor(deps: DecodeProcessorDeps) {
     const embeddingUri = blobs.uri(task.embeddingsKey);
     const outputs: JobOutput[] = await Promise.all(
       task.seeds.map(async (seed, index) => {
-        const png = encodePng(imageAt(images, index));
+        const png = encodePng(imageAt(images, index), { level: deps.pngLevel });
         const uri = await blobs.put(objectKeys.image(task.tenant, task.jobId, index), png, "image/png");
         return {
           index,
@@ -85,7 +87,8 @@ export function createDecodeProcessor(deps: DecodeProcessorDeps) {
     );
     await storedEmbeddings;
     deps.observe?.(count);
-    const done = await deps.store.transition(task.jobId, "succeeded", { outputs });
+    // The record read before decoding saves a read; the store's compare-and-set rereads it if stale.
+    const done = await deps.store.transition(task.jobId, "succeeded", { outputs }, record);
     return done.applied ? "done" : "skipped";
   };
 }

@@ -47,6 +47,8 @@ export interface ShardDecodeDeps {
   userIndex?: Pick<UserIndex, "recordBatchOutputs">;
   /** Per-tenant usage (images, embeddings, bytes stored). */
   usage?: UsageRecord;
+  /** zlib level of the PNGs (PNG_LEVEL). @default 9, encodePng's */
+  pngLevel?: number;
 }
 
 /** One stored image of a batch user, as its result line lists it. */
@@ -143,7 +145,7 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
             const n = start + i;
             const user = served[Math.floor(n / k)]!;
             const index = n % k;
-            const png = encodePng(imageAt(decoded, i));
+            const png = encodePng(imageAt(decoded, i), { level: deps.pngLevel });
             const uri = await blobs.put(objectKeys.batchImage(task.tenant, task.batchId, user.position, index), png, "image/png");
             return {
               uri,
