@@ -41,31 +41,24 @@ export function createRegistryMetrics(registry: Registry) {
   };
 }
 
-export interface RegistryClientOptions {
+/** What a service needs to fetch versions from the registry (see {@link createRegistrySource}). */
+export interface RegistrySourceOptions {
   config: RegistryConfig & { MODELS_DIR: string; QUEUE_PREFIX: string };
   redis: Redis;
-  /** Opens the watcher's own connection (a subscribed connection can do nothing else). */
-  subscriber: () => Redis;
   blobs: BlobStore;
   service: string;
   metrics: Registry;
   log: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
-  /** Embedded versions this process serves at start (counted as available). */
-  embedded: readonly string[];
-  /** A newly published version was fetched and verified: load what the service needs of it (`dir/<version>/`). */
-  onVersion?: (version: string, dir: string) => Promise<void> | void;
 }
 
 /**
- * A service's view of the registry: the model source that fetches and verifies versions on demand
- * (`ensure`), and a watcher that fetches each newly published version ahead of its first job. Null
- * when MODEL_CACHE_DIR is empty (embedded models only).
+ * The model source every service fetches registry versions through (verified into
+ * MODEL_CACHE_DIR), with the registry's refusal and fetch-time metrics and logs. Null when
+ * MODEL_CACHE_DIR is empty (embedded models only).
  */
-export async function startRegistryClient(o: RegistryClientOptions): Promise<{ source: ModelSource; close(): Promise<void> } | null> {
+export function createRegistrySource(o: RegistrySourceOptions): { source: ModelSource; metrics: ReturnType<typeof createRegistryMetrics> } | null {
   if (!o.config.MODEL_CACHE_DIR) return null;
   const metrics = createRegistryMetrics(o.metrics);
-  const available = new Set(o.embedded);
-  metrics.available.set(available.size);
   const source = createModelSource({
     embeddedDir: o.config.MODELS_DIR,
     cacheDir: o.config.MODEL_CACHE_DIR,
@@ -83,6 +76,29 @@ export async function startRegistryClient(o: RegistryClientOptions): Promise<{ s
       o.log.info({ version, seconds }, "model version fetched from the registry and verified");
     },
   });
+  return { source, metrics };
+}
+
+export interface RegistryClientOptions extends RegistrySourceOptions {
+  /** Opens the watcher's own connection (a subscribed connection can do nothing else). */
+  subscriber: () => Redis;
+  /** Embedded versions this process serves at start (counted as available). */
+  embedded: readonly string[];
+  /** A newly published version was fetched and verified: load what the service needs of it (`dir/<version>/`). */
+  onVersion?: (version: string, dir: string) => Promise<void> | void;
+}
+
+/**
+ * A service's view of the registry: the model source that fetches and verifies versions on demand
+ * (`ensure`), and a watcher that fetches each newly published version ahead of its first job. Null
+ * when MODEL_CACHE_DIR is empty (embedded models only).
+ */
+export async function startRegistryClient(o: RegistryClientOptions): Promise<{ source: ModelSource; close(): Promise<void> } | null> {
+  const created = createRegistrySource(o);
+  if (!created) return null;
+  const { source, metrics } = created;
+  const available = new Set(o.embedded);
+  metrics.available.set(available.size);
   const prefetch = async (version: string) => {
     try {
       const dir = await source.ensure(version);
