@@ -73,10 +73,11 @@ export async function createGateway({ config, apiKeys, models, embedded, refused
     log,
   };
   const policies = createPolicyStore({ redis, redisPrefix: config.QUEUE_PREFIX, defaultStable: config.DEFAULT_MODEL_VERSION });
+  const router = createModelRouter({ policies, models, registry });
   const intake: IntakeDeps = {
     models,
     defaultModel: config.DEFAULT_MODEL_VERSION,
-    route: createModelRouter({ policies, models, registry }),
+    route: router,
     limits: requestLimits(config),
     callbackGuard: createCallbackGuard(config.CALLBACK_ALLOW_HOSTS),
     outputTtlOf: tenantOutputTtls(config.TENANT_OUTPUT_TTL, config.OUTPUT_TTL),
@@ -108,6 +109,7 @@ export async function createGateway({ config, apiKeys, models, embedded, refused
   const batchService = createBatchService({
     ...shared,
     ...intake,
+    batchRouting: router,
     batches,
     jobs: queues,
     blobs,
