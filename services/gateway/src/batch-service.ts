@@ -93,7 +93,10 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
   async function open(tenant: string, p: BatchParameters, metadata: Metadata) {
     const s = await spec(tenant, p);
     const canary = p.modelVersion ? undefined : await deps.batchRouting?.canaryOf(tenant);
-    if (canary) s.canary = canary;
+    if (canary) {
+      s.canary = canary;
+      deps.noteVersion?.(canary.version);
+    }
     const { batchId } = await batches.create({
       batchId: newId("batch"),
       tenant,

@@ -7,7 +7,7 @@ import type { Redis } from "ioredis";
 import { redisKeys, STAGES, WORK_CLASSES } from "@rebeca/contracts";
 import { createBatchStore, createJobStore, createRetentionIndex } from "@rebeca/jobstore";
 import { backlogOf, createJobOutcomeCounter, createQueueCache, createRedis, registerBacklogMetrics, type Logger, type Registry } from "@rebeca/platform";
-import { createPolicyStore } from "@rebeca/registry";
+import { createAcceptedVersions, createPolicyStore } from "@rebeca/registry";
 import type { BlobStore } from "@rebeca/storage";
 import { createAdmission } from "./admission.js";
 import { createAuthenticator, type ApiKeyEntry } from "./auth.js";
@@ -78,6 +78,7 @@ export async function createGateway({ config, apiKeys, models, embedded, refused
     models,
     defaultModel: config.DEFAULT_MODEL_VERSION,
     route: router,
+    noteVersion: createAcceptedVersions(redis, config.QUEUE_PREFIX).note,
     limits: requestLimits(config),
     callbackGuard: createCallbackGuard(config.CALLBACK_ALLOW_HOSTS),
     outputTtlOf: tenantOutputTtls(config.TENANT_OUTPUT_TTL, config.OUTPUT_TTL),
