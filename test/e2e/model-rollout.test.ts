@@ -83,6 +83,7 @@ describe("model rollout: registry versions served without restart, refused when 
       expect(finished.state).toBe(BatchState.BATCH_STATE_COMPLETED);
       expect(finished.counts).toMatchObject({ total: batchUsers.length, succeeded: batchUsers.length, failed: 0, cancelled: 0 });
       expect(finished.parameters?.modelVersion).toBe("demo-v1");
+      expect(finished.canaryVersion).toBe(""); // it named its version: no canary applies
       // Nobody restarted: the processes that started the test served the new version.
       for (const name of ["gateway", "prior-worker", "decoder-worker"] as const) expect(stack.services[name]!.process.child.exitCode).toBeNull();
     } finally {
@@ -163,6 +164,7 @@ describe("model rollout: registry versions served without restart, refused when 
     try {
       const finished = await untilBatchCompleted(reader, batchId, 180_000);
       expect(finished.state).toBe(BatchState.BATCH_STATE_COMPLETED);
+      expect(finished).toMatchObject({ canaryVersion: "demo-v1-r2", canaryWeight: 10, parameters: { modelVersion: "demo-v1" } });
       // Lost 0: every user accounted for (the unknown ones refused at the prior, the known ones served).
       expect(finished.counts).toMatchObject({ total: batchUsers.length, succeeded: known.length, failed: ids.length, cancelled: 0, expired: 0 });
       const key = finished.resultManifestUri.replace(`s3://${stack.s3.bucket}/`, "");
