@@ -17,7 +17,7 @@ import { Redis } from "ioredis";
 import { createJobClient, REPO_ROOT, startStack } from "@rebeca/devstack";
 import { JobState } from "@rebeca/contracts/grpc";
 import { publishDerivedVersion, publishVersionDir } from "@rebeca/registry";
-import { createS3BlobStore, createS3Client } from "@rebeca/storage";
+import { registryOf } from "./registry.js";
 import { fmt, quantile, report } from "./stats.js";
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 40);
@@ -33,15 +33,7 @@ const stack = await startStack({
 });
 const client = createJobClient(stack.grpcAddress, stack.tenants.bench!.apiKey);
 const redis = new Redis(stack.redis.url);
-const registry = {
-  blobs: createS3BlobStore(
-    createS3Client({ bucket: stack.s3.bucket, endpoint: stack.s3.endpoint, accessKeyId: "S3RVER", secretAccessKey: "S3RVER" }),
-    stack.s3.bucket,
-  ),
-  redis,
-  objectPrefix: "registry",
-  redisPrefix: stack.prefix,
-};
+const registry = registryOf(stack, redis);
 let n = 0;
 async function served(modelVersion: string, userId = users[0]!): Promise<void> {
   for (;;) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every benchmark; each prints its baseline, its figure and the ratio, then a RESULT line.
-# Usage: bench/run.sh [name ...]   (names: prior-throughput create-job-latency hop-latency batch-intake fairness batch-e2e decoder-batching retention-sweep deadline-overhead model-rollout erasure)
+# Usage: bench/run.sh [name ...]   (names: prior-throughput prior-throughput-loading create-job-latency hop-latency batch-intake fairness batch-e2e decoder-batching retention-sweep deadline-overhead model-rollout erasure)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The same Node as the README's commands (24 LTS; installed when the machine's is older).

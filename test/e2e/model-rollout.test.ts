@@ -83,6 +83,7 @@ describe("model rollout: registry versions served without restart, refused when 
       expect(finished.state).toBe(BatchState.BATCH_STATE_COMPLETED);
       expect(finished.counts).toMatchObject({ total: batchUsers.length, succeeded: batchUsers.length, failed: 0, cancelled: 0 });
       expect(finished.parameters?.modelVersion).toBe("demo-v1");
+      expect(finished.canaryVersion).toBe(""); // it named its version: no canary applies
       // Nobody restarted: the processes that started the test served the new version.
       for (const name of ["gateway", "prior-worker", "decoder-worker"] as const) expect(stack.services[name]!.process.child.exitCode).toBeNull();
     } finally {
@@ -134,12 +135,55 @@ describe("model rollout: registry versions served without restart, refused when 
     const routed = await metricsOf(stack.services.gateway!.httpPort);
     expect(routed).toMatch(/rebeca_gateway_model_routed_total\{[^}]*version="demo-v1-r2"[^}]*arm="candidate"[^}]*\} [1-9]/);
 
+    // A batch without a model_version under the same canary: each user on the version their single
+    // job got, grouped into per-version shards; it keeps those versions after the rollback below.
+    const batches = createBatchClient(stack.grpcAddress, stack.tenants.acme!.apiKey);
+    const known = users.slice(100, 160);
+    const batchUsers = [...ids, ...known];
+    const singleOf = new Map(ids.map((u, i) => [u, first[i]!]));
+    for (const u of known) singleOf.set(u, await create(u, `c4-${u}`));
+    let batchId = "";
+    try {
+      const batch = await batches.createBatch(
+        { requestId: "canary-batch", numImages: 1, unknownUser: UnknownUserPolicy.UNKNOWN_USER_POLICY_REJECT },
+        chunksOf(batchUsers, 250),
+      );
+      batchId = batch.batchId;
+    } finally {
+      batches.close();
+    }
+
     const rolled = await models.rollback("test over");
     expect(rolled).toMatchObject({ changed: true, policy: { candidateWeight: 0 } });
     const after = await Promise.all(ids.slice(0, 200).map((u) => create(u, `c3-${u}`)));
     expect(new Set(after)).toEqual(new Set(["demo-v1"]));
     const types = (await models.listModelEvents(10)).events.filter((e) => e.tenant === "acme").map((e) => e.type);
     expect(types.slice(0, 2)).toEqual(["model.rolled_back", "model.canary"]);
+
+    const reader = createBatchClient(stack.grpcAddress, stack.tenants.acme!.apiKey);
+    try {
+      const finished = await untilBatchCompleted(reader, batchId, 180_000);
+      expect(finished.state).toBe(BatchState.BATCH_STATE_COMPLETED);
+      expect(finished).toMatchObject({ canaryVersion: "demo-v1-r2", canaryWeight: 10, parameters: { modelVersion: "demo-v1" } });
+      // Lost 0: every user accounted for (the unknown ones refused at the prior, the known ones served).
+      expect(finished.counts).toMatchObject({ total: batchUsers.length, succeeded: known.length, failed: ids.length, cancelled: 0, expired: 0 });
+      const key = finished.resultManifestUri.replace(`s3://${stack.s3.bucket}/`, "");
+      const lines = new TextDecoder()
+        .decode(await registry.blobs.get(key))
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { user_id: string; position: number; model_version: string; images?: unknown[] });
+      expect(lines.map((l) => l.position)).toEqual(batchUsers.map((_, i) => i));
+      expect(lines.map((l) => l.user_id)).toEqual(batchUsers);
+      // The same version as the user's single job, recorded per user, after the policy was rolled back.
+      expect(lines.map((l) => l.model_version)).toEqual(batchUsers.map((u) => singleOf.get(u)));
+      const onCandidate = lines.filter((l) => l.model_version === "demo-v1-r2").length / lines.length;
+      expect(onCandidate).toBeGreaterThanOrEqual(0.07);
+      expect(onCandidate).toBeLessThanOrEqual(0.13);
+      expect(lines.filter((l) => l.images?.length === 1).map((l) => l.user_id)).toEqual(known);
+    } finally {
+      reader.close();
+    }
   });
 
   it("the CLI publishes a directory and drives the policy: canary, status, promote", async () => {

@@ -103,6 +103,25 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
     }
   });
 
+  it("gives every pod that loads models a MODEL_CACHE_DIR on its own emptyDir, with the pruning bound below the volume's limit", () => {
+    const all = objs();
+    const loaders = workloads(all).filter(({ pod }) => /rebeca\/(gateway|prior-worker|decoder-worker|monitor)\b/.test(pod.containers[0].image));
+    // The main and batch pools of both workers, the gateway and the monitor at least.
+    expect(loaders.length, overlay).toBeGreaterThanOrEqual(4);
+    const bytes = (q: string) => Number(/^(\d+)(Mi|Gi)$/.exec(q)![1]) * (q.endsWith("Gi") ? 2 ** 30 : 2 ** 20);
+    for (const { obj, pod } of loaders) {
+      const c = pod.containers[0];
+      const env = effectiveEnv(all, c);
+      const dir = env.MODEL_CACHE_DIR;
+      expect(dir, obj.metadata.name).toMatch(/^\//);
+      const mount = c.volumeMounts.find((m: Obj) => m.mountPath === dir);
+      const volume = pod.volumes.find((v: Obj) => v.name === mount?.name);
+      expect(volume?.emptyDir?.sizeLimit, obj.metadata.name).toBeDefined();
+      expect(Number(env.MODEL_CACHE_MAX_BYTES), obj.metadata.name).toBeGreaterThan(0);
+      expect(Number(env.MODEL_CACHE_MAX_BYTES), obj.metadata.name).toBeLessThan(bytes(volume.emptyDir.sizeLimit));
+    }
+  });
+
   it("sets terminationGracePeriodSeconds above each service's drain deadline (plus preStop)", () => {
     const all = objs();
     for (const svc of SERVICES) {

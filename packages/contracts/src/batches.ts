@@ -22,6 +22,12 @@ export const DEFAULT_BATCH_CALLBACK_EVENTS: readonly string[] = ["batch.complete
 /** Parameters every user of a batch shares, fixed at creation: a job's, less the user, plus the shard size. */
 export const batchSpecSchema = jobSpecSchema.omit({ userId: true }).extend({
   shardSize: z.number().int().positive(),
+  /**
+   * The tenant's canary when the batch was accepted without a model_version: `weight`% of its users
+   * (by the same hash of tenant and user as single jobs) get `version`, the rest `modelVersion`.
+   * Fixed with the batch, so a resumed intake splits its users exactly as before.
+   */
+  canary: z.object({ version: z.string().min(1), weight: z.number().min(0).max(100) }).optional(),
 });
 export type BatchSpec = z.infer<typeof batchSpecSchema>;
 
@@ -65,6 +71,8 @@ export const shardTaskSchema = z.object({
   /** Position of userIds[0] in the batch. */
   firstPosition: z.number().int().nonnegative(),
   userIds: z.array(z.string().min(1)).min(1),
+  /** Each user's position, when they are not consecutive from firstPosition (a canary batch's shard holds one version's users of a block). */
+  positions: z.array(z.number().int().nonnegative()).optional(),
   spec: batchSpecSchema,
   /** W3C traceparent of the hop that enqueued this shard (the batch's trace). */
   traceparent: z.string().default(""),
@@ -84,6 +92,11 @@ export type DecodeShardTask = z.infer<typeof decodeShardTaskSchema>;
 export const finalizeTaskSchema = z.object({ tenant: z.string().min(1), batchId: z.string().min(1) });
 export type FinalizeTask = z.infer<typeof finalizeTaskSchema>;
 
+/** Position in the batch of the shard's user `j`. */
+export function positionOf(task: Pick<ShardTask, "firstPosition" | "positions">, j: number): number {
+  return task.positions ? task.positions[j]! : task.firstPosition + j;
+}
+
 /** Deterministic BullMQ ids: a re-sent chunk or a retried stage adds nothing new. */
 export const shardJobId = (batchId: string, shard: number) => `${batchId}-s${shard}`;
 export const finalizeJobId = (batchId: string) => `${batchId}-final`;
@@ -100,4 +113,6 @@ export interface UserResult {
   images?: { uri: string; sha256: string; bytes: number; width: number; height: number; seed: number }[];
   population_prior?: boolean;
   error?: { code: string; message: string };
+  /** The model version that served the user (a canary batch's users differ). */
+  model_version?: string;
 }

@@ -35,6 +35,8 @@ export function registryRedisKeys(prefix: string) {
     policies: () => `${prefix}:models:policies`,
     /** Stream of `model.*` events (publish, refuse, canary, promote, rollback): the audit trail. */
     events: () => `${prefix}:models:events`,
+    /** Hash: version → when a gateway last accepted work naming it (ms); cache pruning keeps these. */
+    accepted: () => `${prefix}:models:accepted`,
   };
 }
 

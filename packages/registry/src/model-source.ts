@@ -32,7 +32,7 @@ export interface ModelSourceOptions {
 }
 
 /** Marker written last into a fetched version's directory: every file in it was verified. */
-const VERIFIED = ".verified";
+export const VERIFIED = ".verified";
 
 const exists = (path: string) =>
   access(path).then(
@@ -52,11 +52,14 @@ export interface ModelSource {
   ensure(version: string): Promise<string>;
   /** Versions refused by this process, with why. */
   readonly refused: ReadonlyMap<string, string>;
+  /** When this process last asked for each version (ms since epoch): what cache pruning keeps. */
+  readonly usedAt: ReadonlyMap<string, number>;
 }
 
 export function createModelSource(o: ModelSourceOptions): ModelSource {
   const inflight = new Map<string, Promise<string>>();
   const refused = new Map<string, string>();
+  const usedAt = new Map<string, number>();
   const keys = registryObjectKeys(o.objectPrefix);
 
   async function fetchVersion(version: string): Promise<string> {
@@ -121,7 +124,9 @@ export function createModelSource(o: ModelSourceOptions): ModelSource {
 
   return {
     refused,
+    usedAt,
     ensure(version) {
+      usedAt.set(version, Date.now());
       let p = inflight.get(version);
       if (!p) {
         p = resolve(version).finally(() => inflight.delete(version));

@@ -113,6 +113,8 @@ export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerCo
     metrics: registry,
     log,
     embedded: versions,
+    // Its threads may load any decoder it has taken on at any time: pruning keeps their files.
+    inUse: () => decoders.keys(),
   });
   /** A published version's decoder joins `decoders` (on the threads, or loaded here without them). */
   async function ensureDecoder(version: string): Promise<void> {

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import {
   batchImageSeed,
   objectKeys,
+  positionOf,
   type BatchRecord,
   type DecodeShardTask,
   type FinalizeTask,
@@ -17,6 +18,7 @@ import { encodePng, imageAt } from "@rebeca/inference";
 import type { BlobStore } from "@rebeca/storage";
 import { countShard, nextTraceparent, UnrecoverableError, type FairLanes } from "@rebeca/platform";
 import { inOrder } from "./ordered-reads.js";
+import { mergeByPosition } from "./merge-by-position.js";
 import { runChunks, type ShardProgress } from "./shard-chunks.js";
 import type { LoadedDecoder } from "./processor.js";
 import { usageOfOutputs, type UsageRecord, type UserIndex } from "@rebeca/userdata";
@@ -105,12 +107,12 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
 
     const k = task.spec.numImages;
     const failedAt = new Map(task.failed.map((f) => [f.position, f]));
-    const served = task.userIds.map((userId, j) => ({ userId, position: task.firstPosition + j })).filter((u) => !failedAt.has(u.position));
+    const served = task.userIds.map((userId, j) => ({ userId, position: positionOf(task, j) })).filter((u) => !failedAt.has(u.position));
     await deps.userIndex?.recordBatchOutputs(
       task.tenant,
       task.batchId,
       task.shard,
-      task.userIds.map((user_id, j) => ({ user_id, position: task.firstPosition + j })),
+      task.userIds.map((user_id, j) => ({ user_id, position: positionOf(task, j) })),
     );
     const embeddings = decodeEmbeddings(await blobs.get(task.embeddingsKey));
     const total = served.length * k;
@@ -174,11 +176,12 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
 
     const servedIndex = new Map(served.map((u, s) => [u.position, s]));
     const lines: UserResult[] = task.userIds.flatMap((userId, j): UserResult[] => {
-      const position = task.firstPosition + j;
+      const position = positionOf(task, j);
       const failure = failedAt.get(position);
-      if (failure) return [{ user_id: userId, position, error: { code: failure.code, message: failure.message } }];
+      const model_version = task.spec.modelVersion;
+      if (failure) return [{ user_id: userId, position, error: { code: failure.code, message: failure.message }, model_version }];
       const s = servedIndex.get(position)!;
-      return s < done ? [{ user_id: userId, position, images: uploaded.slice(s * k, (s + 1) * k) }] : [];
+      return s < done ? [{ user_id: userId, position, images: uploaded.slice(s * k, (s + 1) * k), model_version }] : [];
     });
     await blobs.put(
       objectKeys.shardResult(task.tenant, task.batchId, task.shard),
@@ -228,7 +231,10 @@ export function createFinalizeProcessor(deps: { batches: BatchStore; blobs: Blob
       }
     };
     // Streamed in shard order with a few reads ahead: a 10M-user manifest (GBs) never sits in memory.
-    const parts = inOrder(batch.counts.shardsTotal, deps.readConcurrency ?? 16, readShard);
+    // A canary batch's block b is shards 2b (stable users) and 2b+1 (candidate users): merged back into position order.
+    const parts = batch.spec.canary
+      ? inOrder(batch.counts.shardsTotal / 2, deps.readConcurrency ?? 16, async (b) => mergeByPosition(await readShard(2 * b), await readShard(2 * b + 1)))
+      : inOrder(batch.counts.shardsTotal, deps.readConcurrency ?? 16, readShard);
     const uri = await deps.blobs.putStream(objectKeys.batchManifest(task.tenant, task.batchId), parts, "application/x-ndjson");
     // On a cancelled batch this only records the manifest and end time (it stays CANCELLED). Users
     // left undone by the deadline make it EXPIRED: the manifest then lists what was done.

@@ -66,5 +66,7 @@ export function toProtoBatch(b: BatchRecord, now = Date.now()): Batch {
     outputsExpireTime: outputsExpireTime(b.endTime, b.spec.outputTtlSeconds),
     outputsDeleted: !!b.outputsDeletedTime,
     outputsDeleteTime: b.outputsDeletedTime,
+    canaryVersion: b.spec.canary?.version ?? "",
+    canaryWeight: b.spec.canary?.weight ?? 0,
   };
 }

@@ -13,6 +13,7 @@ import { stageQueue, type ShardTask } from "@rebeca/contracts";
 import { Sampler, UnknownUserPolicy } from "@rebeca/contracts/grpc";
 import { BatchState, type BatchParameters, type CreateBatchRequest, type CreateBatchResponse } from "@rebeca/contracts/grpc-batches";
 import { createLocalBlobStore } from "@rebeca/storage";
+import { routeVersion } from "@rebeca/registry";
 import { createBatchService } from "./batch-service.js";
 import type { IntakeDeps } from "./intake.js";
 import {
@@ -46,7 +47,7 @@ function parameters(overrides: Partial<BatchParameters> = {}): BatchParameters {
   };
 }
 
-function setUp(intake: Partial<IntakeDeps> = {}, maxManifestBytes = 1 << 20) {
+function setUp(intake: Partial<IntakeDeps> = {}, maxManifestBytes = 1 << 20, canary?: { version: string; weight: number }) {
   const batches = memoryBatchStore();
   const jobs = recordingJobSink();
   const dir = mkdtempSync(join(tmpdir(), "rebeca-batch-service-"));
@@ -63,6 +64,7 @@ function setUp(intake: Partial<IntakeDeps> = {}, maxManifestBytes = 1 << 20) {
     maxManifestBytes,
     shardSize: 2,
     maxUsersPerBatch: 1000,
+    ...(canary ? { batchRouting: { canaryOf: async () => canary, countRouted: () => {} } } : {}),
   });
   /** CreateBatch with the parameters, then one message per chunk. */
   const stream = (p: BatchParameters | undefined, chunks: { offset: number; userIds: string[]; last: boolean }[], tenant = "acme") => {
@@ -107,6 +109,41 @@ describe("CreateBatch", () => {
     expect([...batches.shards.get(batch.batchId)!]).toEqual([0, 1, 2]);
     // Nothing is finished yet, so nobody asks for the finalize step.
     expect(jobs.added.some((j) => j.name === "finalize")).toBe(false);
+  });
+
+  it("under a canary gives each user the version a single job of theirs gets, in shards 2b and 2b+1; an empty one is done at once", async () => {
+    const { stream, batches, shardsAdded } = setUp({}, 1 << 20, { version: "demo-v2", weight: 50 });
+    const users = Array.from({ length: 40 }, (_, i) => `u${i}`);
+    const batch = batchOf(await stream(parameters(), [{ offset: 0, userIds: users, last: true }]));
+    const stored = batches.records.get(batch.batchId)!;
+    expect(stored.spec.canary).toEqual({ version: "demo-v2", weight: 50 });
+    expect(stored.counts).toMatchObject({ total: 40, shardsTotal: 40 });
+    const policy = { stable: "demo-v1", candidate: "demo-v2", candidateWeight: 50 };
+    const seen = new Map<number, string>();
+    for (const task of shardsAdded()) {
+      const block = Math.floor(task.shard / 2);
+      expect(task.spec.modelVersion).toBe(task.shard % 2 === 0 ? "demo-v1" : "demo-v2");
+      task.userIds.forEach((u, j) => {
+        expect(routeVersion(policy, "acme", u, () => true).version).toBe(task.spec.modelVersion);
+        expect(Math.floor(task.positions![j]! / 2)).toBe(block);
+        seen.set(task.positions![j]!, u);
+      });
+    }
+    // Every user exactly once, at their position; the versions no user of a block got are done already.
+    expect([...seen.keys()].sort((a, b) => a - b)).toEqual(users.map((_, i) => i));
+    expect([...seen.entries()].every(([p, u]) => users[p] === u)).toBe(true);
+    expect(batches.doneShards).toBe(40 - shardsAdded().length);
+    expect(batches.doneShards).toBeGreaterThan(0);
+  });
+
+  it("a batch that names model_version is not split by the canary", async () => {
+    const { stream, batches, shardsAdded } = setUp({}, 1 << 20, { version: "demo-v2", weight: 50 });
+    const batch = batchOf(await stream(parameters({ modelVersion: "demo-v1" }), [{ offset: 0, userIds: ["a", "b", "c"], last: true }]));
+    expect(batches.records.get(batch.batchId)!.spec.canary).toBeUndefined();
+    expect(shardsAdded().map((t) => [t.shard, t.spec.modelVersion, t.positions])).toEqual([
+      [0, "demo-v1", undefined],
+      [1, "demo-v1", undefined],
+    ]);
   });
 
   it("enqueues the finalize step when every shard already finished by the time the batch is sealed", async () => {

@@ -13,6 +13,8 @@ import { createShardBuilder, type BuiltShard } from "./shard-builder.js";
 import { idChunks, splitLines, type IdChunk } from "./manifest-lines.js";
 import { checkPage, createIntake, registerRetention, requireId, throwViolations, traceparentOf, type IntakeDeps } from "./intake.js";
 import type { Authenticate, BatchRecords, JobSink } from "./ports.js";
+import { shardsOfBatch, splitByVersion } from "./batch-routing.js";
+import type { ModelRouter } from "./model-routing.js";
 import { checkUserIds, validateBatchParameters, ValidationError, type FieldViolation } from "./validate.js";
 
 export interface BatchServiceDeps extends IntakeDeps {
@@ -29,6 +31,8 @@ export interface BatchServiceDeps extends IntakeDeps {
   maxUsersPerBatch: number;
   metrics: GatewayMetrics;
   log: Logger;
+  /** The tenant's canary for batches without a model_version, and the routed-users metric (batch-routing.ts). Absent: no canary for batches. */
+  batchRouting?: Pick<ModelRouter, "canaryOf" | "countRouted">;
 }
 
 /** Ids per intake chunk from a manifest: shards form and are stored as the object streams in. */
@@ -88,6 +92,11 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
   /** Creates the batch, or finds the one this request id made before (to resume it). */
   async function open(tenant: string, p: BatchParameters, metadata: Metadata) {
     const s = await spec(tenant, p);
+    const canary = p.modelVersion ? undefined : await deps.batchRouting?.canaryOf(tenant);
+    if (canary) {
+      s.canary = canary;
+      deps.noteVersion?.(canary.version);
+    }
     const { batchId } = await batches.create({
       batchId: newId("batch"),
       tenant,
@@ -107,27 +116,33 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
    * shard records (a worker must find one when it takes the job), the jobs (idempotent ids),
    * then the intake watermark a resuming client starts from.
    */
-  async function store(tenant: string, { batchId, spec: s, traceparent }: BatchRecord, shards: BuiltShard[], upTo: number) {
-    if (shards.length === 0) return;
+  async function store(tenant: string, { batchId, spec: s, traceparent }: BatchRecord, blocks: BuiltShard[], upTo: number) {
+    if (blocks.length === 0) return;
     const refuse = (state: string) => new RpcError(status.FAILED_PRECONDITION, `batch ${batchId} is ${state}; it takes no more users`);
+    const shards = blocks.flatMap((b) => splitByVersion(tenant, s, b));
     const recorded = await batches.addShards(
       batchId,
       shards.map((sh) => ({ index: sh.index, users: sh.userIds.length })),
       0,
     );
     if (recorded !== "ok") throw refuse(recorded);
+    // A version no user of the block got: its shard is done at once (the batch counts every shard).
+    for (const sh of shards) if (sh.userIds.length === 0) await batches.shardDone({ batchId, tenant }, sh.index, { succeeded: 0, failed: 0, cancelled: 0 });
+    const queued = shards.filter((sh) => sh.userIds.length > 0);
     await deps.jobs.addBulk(
       "sampleShard",
-      shards.map((sh): ShardTask => ({
+      queued.map((sh): ShardTask => ({
         tenant,
         batchId,
         shard: sh.index,
         firstPosition: sh.firstPosition,
         userIds: sh.userIds,
-        spec: s,
+        ...(sh.positions ? { positions: sh.positions } : {}),
+        spec: { ...s, modelVersion: sh.version },
         traceparent: traceparent ? nextTraceparent(traceparent) : "",
       })),
     );
+    for (const sh of queued) deps.batchRouting?.countRouted(sh.version, sh.arm, sh.userIds.length);
     const advanced = await batches.addShards(batchId, [], upTo);
     if (advanced !== "ok") throw refuse(advanced);
   }
@@ -180,7 +195,7 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
         pending.push(...builder.finish());
         await flush();
         const total = builder.stored();
-        const result = await batches.seal(record, total, Math.ceil(total / record.spec.shardSize));
+        const result = await batches.seal(record, total, shardsOfBatch(record.spec, total));
         if (result.allDone) await deps.jobs.add("finalizeBatch", { tenant, batchId: record.batchId });
         return (await batches.get(record.batchId))!;
       }

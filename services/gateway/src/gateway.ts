@@ -7,7 +7,7 @@ import type { Redis } from "ioredis";
 import { redisKeys, STAGES, WORK_CLASSES } from "@rebeca/contracts";
 import { createBatchStore, createJobStore, createRetentionIndex } from "@rebeca/jobstore";
 import { backlogOf, createJobOutcomeCounter, createQueueCache, createRedis, registerBacklogMetrics, type Logger, type Registry } from "@rebeca/platform";
-import { createPolicyStore } from "@rebeca/registry";
+import { createAcceptedVersions, createPolicyStore } from "@rebeca/registry";
 import type { BlobStore } from "@rebeca/storage";
 import { createAdmission } from "./admission.js";
 import { createAuthenticator, type ApiKeyEntry } from "./auth.js";
@@ -73,10 +73,12 @@ export async function createGateway({ config, apiKeys, models, embedded, refused
     log,
   };
   const policies = createPolicyStore({ redis, redisPrefix: config.QUEUE_PREFIX, defaultStable: config.DEFAULT_MODEL_VERSION });
+  const router = createModelRouter({ policies, models, registry });
   const intake: IntakeDeps = {
     models,
     defaultModel: config.DEFAULT_MODEL_VERSION,
-    route: createModelRouter({ policies, models, registry }),
+    route: router,
+    noteVersion: createAcceptedVersions(redis, config.QUEUE_PREFIX).note,
     limits: requestLimits(config),
     callbackGuard: createCallbackGuard(config.CALLBACK_ALLOW_HOSTS),
     outputTtlOf: tenantOutputTtls(config.TENANT_OUTPUT_TTL, config.OUTPUT_TTL),
@@ -108,6 +110,7 @@ export async function createGateway({ config, apiKeys, models, embedded, refused
   const batchService = createBatchService({
     ...shared,
     ...intake,
+    batchRouting: router,
     batches,
     jobs: queues,
     blobs,

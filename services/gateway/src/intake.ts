@@ -30,6 +30,8 @@ export interface IntakeDeps {
   retention?: Pick<RetentionIndex, "register">;
   /** Per-tenant quotas (quota.ts); none when unset. */
   quota?: QuotaCheck;
+  /** Records the version accepted work names, so cache pruning keeps it while work may be queued (registry cache-pruner.ts). */
+  noteVersion?: (version: string) => void;
 }
 
 /** A request's validated spec: whatever it holds, it may name a callback URL and an output lifetime. */
@@ -63,6 +65,7 @@ export function createIntake(deps: IntakeDeps): Intake {
     async admit(tenant, modelVersion, validate, callbackField, userId = null) {
       const version = modelVersion || (deps.route ? await deps.route(tenant, userId) : deps.defaultModel);
       const model = deps.models.get(version);
+      if (model) deps.noteVersion?.(version);
       // Field checks first (against the default model's ranges when the named one is missing),
       // so that a bad request is described in full.
       const spec = validate(model ?? fallback);

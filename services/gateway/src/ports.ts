@@ -33,4 +33,4 @@ export type Unqueue = (tenant: string, jobId: string) => Promise<boolean>;
 export type JobRecords = Pick<JobStore, "create" | "get" | "list" | "transition">;
 
 /** What BatchService does with batch records. */
-export type BatchRecords = Pick<BatchStore, "create" | "get" | "findByRequest" | "addShards" | "seal" | "list" | "finish">;
+export type BatchRecords = Pick<BatchStore, "create" | "get" | "findByRequest" | "addShards" | "shardDone" | "seal" | "list" | "finish">;

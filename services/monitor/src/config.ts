@@ -1,11 +1,15 @@
 /** The monitor's configuration, parsed in main with loadConfig. */
 import { baseConfigSchema, env } from "@rebeca/platform";
 import { storageConfigSchema } from "@rebeca/storage";
+import { registryConfigSchema } from "@rebeca/registry";
 import { z } from "zod";
 
-export const monitorConfigSchema = baseConfigSchema.merge(storageConfigSchema).extend({
+// With MODEL_CACHE_DIR set (registryConfigSchema), versions only in the registry are fetched, verified, to be scored too.
+export const monitorConfigSchema = baseConfigSchema.merge(storageConfigSchema.merge(registryConfigSchema)).extend({
   /** Directory of model versions (`<dir>/<version>/decoder` holds the image encoder, `<version>/world` the verifiers). */
   MODELS_DIR: env.str("models"),
+  /** The embedded version whose `world/` (verifiers) judges versions that ship none: registry versions publish no world. */
+  MONITOR_WORLD_VERSION: env.str("demo-v1"),
   /** Share of served users (single jobs and batch users) whose images are scored, 0..1; the choice is a hash of the job or batch position, so replicas agree. */
   MONITOR_SAMPLE_RATE: env.num(0.01).pipe(z.number().min(0).max(1)),
   /** Other users each sampled image is also scored for (the "others" baseline of the effect). */

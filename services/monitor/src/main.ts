@@ -3,9 +3,10 @@
 import { createBlobStore, parseS3Uri } from "@rebeca/storage";
 import { createOutputRecords, createRetentionIndex } from "@rebeca/jobstore";
 import { createLogger, createMetricsRegistry, createRedis, createShutdown, fatal, loadConfig, startOpsServer, waitReady } from "@rebeca/platform";
-import { createPolicyStore } from "@rebeca/registry";
+import { createPolicyStore, createRegistrySource } from "@rebeca/registry";
 import { createCanaryWatch } from "./canary-watch.js";
 import { canarySettingsOf, monitorConfigSchema, monitorSettingsOf } from "./config.js";
+import { createScoringDirs } from "./model-dirs.js";
 import { createMonitor } from "./monitor.js";
 import { createRetentionSweeper } from "./retention-sweeper.js";
 import { createRollbackNotice } from "./rollback-notice.js";
@@ -43,7 +44,15 @@ async function main(): Promise<void> {
     ...monitorSettingsOf(config),
     redis,
     blockingRedis,
-    scorer: createScorer({ modelsDir: config.MODELS_DIR, references: config.MONITOR_REFERENCE_USERS, read }),
+    scorer: createScorer({
+      locate: createScoringDirs({
+        modelsDir: config.MODELS_DIR,
+        source: createRegistrySource({ config, redis, blobs, service: "monitor", metrics: registry, log })?.source,
+        worldVersion: config.MONITOR_WORLD_VERSION,
+      }),
+      references: config.MONITOR_REFERENCE_USERS,
+      read,
+    }),
     readKey: (key) => blobs.get(key),
     registry,
     log,

@@ -56,6 +56,21 @@ describe("tasksFromResults", () => {
     const tasks = tasksFromResults({ batchId: "batch_1", modelVersion: "demo-v1", tenant: "acme" }, lines, 1);
     expect(tasks.map((t) => [t.userId, t.key, t.imageUris])).toEqual([["a", "batch_1:0", ["s3://b/0.png"]]]);
   });
+
+  it("scores each user of a canary batch under the version its line says served it", () => {
+    const image = { uri: "s3://b/0.png", sha256: "", bytes: 1, width: 1, height: 1, seed: 1 };
+    const lines = [
+      { user_id: "a", position: 0, images: [image], model_version: "demo-v1" },
+      { user_id: "b", position: 1, images: [image], model_version: "demo-v1-r2" },
+      { user_id: "c", position: 2, images: [image] },
+    ];
+    const tasks = tasksFromResults({ batchId: "batch_1", modelVersion: "demo-v1", tenant: "acme" }, lines, 1);
+    expect(tasks.map((t) => [t.userId, t.modelVersion])).toEqual([
+      ["a", "demo-v1"],
+      ["b", "demo-v1-r2"],
+      ["c", "demo-v1"],
+    ]);
+  });
 });
 
 describe("referenceUsers", () => {

@@ -68,7 +68,8 @@ export function tasksFromResults(m: { batchId: string; modelVersion: string; ten
     .filter((l) => l.images && l.images.length > 0 && !l.population_prior && sampled(`${m.batchId}:${l.position}`, rate))
     .map((l) => ({
       tenant: m.tenant,
-      modelVersion: m.modelVersion,
+      // A canary batch's users were served by different versions; each line says which.
+      modelVersion: l.model_version || m.modelVersion,
       userId: l.user_id,
       imageUris: l.images!.map((i) => i.uri),
       key: `${m.batchId}:${l.position}`,

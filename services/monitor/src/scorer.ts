@@ -1,9 +1,8 @@
 /**
  * Scores one sampled user's served images: re-encodes the PNGs with the model's image encoder and
  * asks the verifier for P(like) for the user and for reference users (the baseline). Models are
- * loaded once per version, on first use.
+ * loaded once per version, on first use, from where `locate` says (model-dirs.ts).
  */
-import { join } from "node:path";
 import { decodePng, learnedVerifier, loadDemoWorld, loadImageEncoder, oracleVerifier, type LoadedEncoder, type Verifier } from "@rebeca/eval/served";
 import { referenceUsers, type ScoreTask } from "./sampling.js";
 
@@ -34,20 +33,25 @@ export interface Scorer {
   score(task: ScoreTask): Promise<UserScore>;
 }
 
-export function createScorer(deps: { modelsDir: string; references: number; read: (uri: string) => Promise<Uint8Array> }): Scorer {
+export function createScorer(deps: {
+  /** The version's directory (its `decoder/` holds the image encoder) and the world whose verifiers judge it. */
+  locate: (version: string) => Promise<{ modelDir: string; worldDir: string }>;
+  references: number;
+  read: (uri: string) => Promise<Uint8Array>;
+}): Scorer {
   const models = new Map<string, Promise<ModelTools>>();
 
   async function load(version: string): Promise<ModelTools> {
     if (!/^[A-Za-z0-9._-]+$/.test(version)) throw new SkipError("no_model", `bad model version ${JSON.stringify(version)}`);
-    const dir = join(deps.modelsDir, version);
-    const encoder = await loadImageEncoder(dir).catch((err: Error) => {
+    const { modelDir, worldDir } = await deps.locate(version);
+    const encoder = await loadImageEncoder(modelDir).catch((err: Error) => {
       throw new SkipError("no_model", `${version}: ${err.message}`);
     });
-    const world = await loadDemoWorld(join(dir, "world")).catch(() => undefined);
+    const world = await loadDemoWorld(worldDir).catch(() => undefined);
     const tools: ModelTools = { encoder };
     if (world && world.users.size > 0) tools.oracle = { verifier: oracleVerifier(world), users: [...world.users.keys()] };
     if (world?.verifierUsers) tools.learned = { verifier: await learnedVerifier(world), users: world.verifierUsers };
-    if (!tools.oracle && !tools.learned) throw new SkipError("no_model", `${version} ships no verifier (world/users.json or world/verifier.onnx)`);
+    if (!tools.oracle && !tools.learned) throw new SkipError("no_model", `${version} has no verifier (${worldDir}/users.json or verifier.onnx)`);
     return tools;
   }
 

@@ -37,7 +37,10 @@ export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig
   const versions = await resolveModelVersions(config.MODELS_DIR, config.MODEL_VERSIONS);
   const session = sessionOptionsOf(config);
   const blobs = await createBlobStore(config);
+  // The versions the sampler threads may load at any time (the backend's catalog, once it exists): pruning keeps their files.
+  let catalog: ReadonlyMap<string, unknown> = new Map();
   const modelRegistry = await startRegistryClient({
+    inUse: () => catalog.keys(),
     config,
     redis: deps.redis,
     subscriber: () => createRedis(config.REDIS_URL, "worker", log, "prior-registry"),
@@ -55,6 +58,7 @@ export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig
     deps.onThreadDeath,
     modelRegistry?.source,
   );
+  catalog = backend.versions;
   const { store, batches } = createStores(deps.redis, {
     prefix: config.QUEUE_PREFIX,
     retentionSeconds: config.JOB_RETENTION_SECONDS,

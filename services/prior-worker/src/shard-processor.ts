@@ -4,6 +4,7 @@ import {
   encodeEmbeddings,
   JOB_ERROR_CODES,
   objectKeys,
+  positionOf,
   type DecodeShardTask,
   type JobSink,
   type ShardTask,
@@ -75,7 +76,7 @@ export function createShardProcessor(deps: ShardProcessorDeps) {
       }
       const users = task.userIds.slice(start, start + chunkUsers);
       const userIds = users.flatMap((u) => Array<string>(k).fill(forgotten.has(u) ? "" : u));
-      const seeds = users.flatMap((_, j) => Array.from({ length: k }, (_, i) => batchImageSeed(task.spec.seed, task.firstPosition + start + j, i)));
+      const seeds = users.flatMap((_, j) => Array.from({ length: k }, (_, i) => batchImageSeed(task.spec.seed, positionOf(task, start + j), i)));
       const outcome = await sampleWhile(deps, task.tenant, stillWanted, {
         version: task.spec.modelVersion,
         userIds,
@@ -100,8 +101,8 @@ export function createShardProcessor(deps: ShardProcessorDeps) {
       for (const j of rejectedUsers)
         failed.push(
           forgotten.has(users[j]!)
-            ? { position: task.firstPosition + start + j, code: JOB_ERROR_CODES.USER_ERASED, message: "the user's data was erased (DeleteUserData)" }
-            : { position: task.firstPosition + start + j, code: "UNKNOWN_USER", message: `user ${users[j]} is not in model ${task.spec.modelVersion}` },
+            ? { position: positionOf(task, start + j), code: JOB_ERROR_CODES.USER_ERASED, message: "the user's data was erased (DeleteUserData)" }
+            : { position: positionOf(task, start + j), code: "UNKNOWN_USER", message: `user ${users[j]} is not in model ${task.spec.modelVersion}` },
         );
       rows.push(outcome.embeddings);
       deps.countEmbeddings?.(outcome.served.length);

@@ -140,6 +140,11 @@ export function memoryBatchStore(): BatchRecords & { records: Map<string, BatchR
       r.counts.received = Math.max(r.counts.received, receivedUpTo);
       return "ok";
     },
+    async shardDone(batch: { batchId: string }, index: number) {
+      if (!shards.get(batch.batchId)!.has(index)) return { counted: false, last: false };
+      store.doneShards++;
+      return { counted: true, last: false };
+    },
     async seal(batch: { batchId: string }, total: number, shardsTotal: number) {
       const r = records.get(batch.batchId)!;
       if (r.state !== "receiving") return { sealed: false, allDone: false };
