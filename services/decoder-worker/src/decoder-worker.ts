@@ -10,6 +10,7 @@ import { JOB_ERROR_CODES } from "@rebeca/contracts";
 import { parsePriorManifest } from "@rebeca/inference/manifest";
 import { createShardProgress, createStores } from "@rebeca/jobstore";
 import {
+  createFinalizeProcessor,
   createFailureRouter,
   createFairLanes,
   createJobOutcomeCounter,
@@ -33,7 +34,7 @@ import { createDecoderMeter } from "./metered-decoder.js";
 import { createDecoderMetrics } from "./metrics.js";
 import { latentOverrides, loadDecoders } from "./models.js";
 import { createDecodeProcessor } from "./processor.js";
-import { createFinalizeProcessor, createShardDecodeProcessor } from "./shard-processor.js";
+import { createShardDecodeProcessor } from "./shard-processor.js";
 import { createUsageRecorder, createUsageStore, createUserIndex, usageOfOutputs } from "@rebeca/userdata";
 import { createThreadedDecoders } from "./threaded-decoders.js";
 

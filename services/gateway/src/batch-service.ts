@@ -11,7 +11,7 @@ import { wellFormed } from "./malformed.js";
 import type { GatewayMetrics } from "./metrics.js";
 import { createShardBuilder, type BuiltShard } from "./shard-builder.js";
 import { idChunks, splitLines, type IdChunk } from "./manifest-lines.js";
-import { checkPage, createIntake, registerRetention, requireId, throwViolations, traceparentOf, type IntakeDeps } from "./intake.js";
+import { checkPage, createIntake, registerDeadline, registerRetention, requireId, throwViolations, traceparentOf, type IntakeDeps } from "./intake.js";
 import type { Authenticate, BatchRecords, JobSink } from "./ports.js";
 import { checkUserIds, validateBatchParameters, ValidationError, type FieldViolation } from "./validate.js";
 
@@ -99,6 +99,7 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
     const record = await batches.get(batchId);
     if (!record) throw new RpcError(status.INTERNAL, "batch vanished");
     await registerRetention(deps, "batch", { tenant, id: batchId, createTime: record.createTime, ttlSeconds: record.spec.outputTtlSeconds });
+    await registerDeadline(deps, "batch", { tenant, id: batchId, deadline: record.spec.deadline });
     return record;
   }
 

@@ -5,7 +5,7 @@
  */
 import type { Redis } from "ioredis";
 import { redisKeys, STAGES, WORK_CLASSES } from "@rebeca/contracts";
-import { createBatchStore, createJobStore, createRetentionIndex } from "@rebeca/jobstore";
+import { createBatchStore, createDeadlineIndex, createJobStore, createRetentionIndex } from "@rebeca/jobstore";
 import { backlogOf, createJobOutcomeCounter, createQueueCache, createRedis, registerBacklogMetrics, type Logger, type Registry } from "@rebeca/platform";
 import { createPolicyStore } from "@rebeca/registry";
 import type { BlobStore } from "@rebeca/storage";
@@ -81,6 +81,7 @@ export async function createGateway({ config, apiKeys, models, embedded, refused
     callbackGuard: createCallbackGuard(config.CALLBACK_ALLOW_HOSTS),
     outputTtlOf: tenantOutputTtls(config.TENANT_OUTPUT_TTL, config.OUTPUT_TTL),
     retention: createRetentionIndex(redis, config.QUEUE_PREFIX),
+    deadlines: createDeadlineIndex(redis, config.QUEUE_PREFIX),
     admission: createAdmission({
       queuesOf: (tenant) => WORK_CLASSES.map((c) => queues.get("prior", tenant, c)),
       redis,
