@@ -18,6 +18,8 @@ export function userDataKeys(prefix: string) {
     erasureRequest: (tenant: string, requestId: string) => `${prefix}:ereq:${tenant}:${requestId}`,
     /** Hash of one tenant's usage on one day (UTC): counter → value. */
     usage: (tenant: string, day: string) => `${prefix}:usage:${tenant}:${day}`,
+    /** Hash of a tenant's batch image reservations made on one day (UTC): batch id → "images:imagesPerUser". */
+    imageReservations: (tenant: string, day: string) => `${prefix}:quota-images:${tenant}:${day}`,
   };
 }
 export type UserDataKeys = ReturnType<typeof userDataKeys>;

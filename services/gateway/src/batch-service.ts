@@ -11,6 +11,7 @@ import { wellFormed } from "./malformed.js";
 import type { GatewayMetrics } from "./metrics.js";
 import { createShardBuilder, type BuiltShard } from "./shard-builder.js";
 import { idChunks, splitLines, type IdChunk } from "./manifest-lines.js";
+import type { BatchImageQuota } from "./batch-quota.js";
 import { checkPage, createIntake, registerDeadline, registerRetention, requireId, throwViolations, traceparentOf, type IntakeDeps } from "./intake.js";
 import type { Authenticate, BatchRecords, JobSink } from "./ports.js";
 import { checkUserIds, validateBatchParameters, ValidationError, type FieldViolation } from "./validate.js";
@@ -27,6 +28,8 @@ export interface BatchServiceDeps extends IntakeDeps {
   maxManifestBytes: number;
   shardSize: number;
   maxUsersPerBatch: number;
+  /** The images-per-day quota of batches (batch-quota.ts); none when unset. */
+  batchImageQuota?: BatchImageQuota;
   metrics: GatewayMetrics;
   log: Logger;
 }
@@ -86,8 +89,10 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
     );
 
   /** Creates the batch, or finds the one this request id made before (to resume it). */
-  async function open(tenant: string, p: BatchParameters, metadata: Metadata) {
+  async function open(tenant: string, p: BatchParameters, metadata: Metadata, firstUsers: number) {
     const s = await spec(tenant, p);
+    // A new batch whose first users already pass the day's image quota is refused before it exists.
+    if (deps.batchImageQuota && !(await batches.findByRequest(tenant, p.requestId))) await deps.batchImageQuota.precheck(tenant, firstUsers * s.numImages);
     const { batchId } = await batches.create({
       batchId: newId("batch"),
       tenant,
@@ -110,6 +115,9 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
    */
   async function store(tenant: string, { batchId, spec: s, traceparent }: BatchRecord, shards: BuiltShard[], upTo: number) {
     if (shards.length === 0) return;
+    // Reserved before anything of these shards is stored: refused, the batch keeps what it had.
+    const usersUpTo = Math.max(...shards.map((sh) => sh.firstPosition + sh.userIds.length));
+    await deps.batchImageQuota?.reserve(tenant, { batchId, images: usersUpTo * s.numImages, numImages: s.numImages });
     const refuse = (state: string) => new RpcError(status.FAILED_PRECONDITION, `batch ${batchId} is ${state}; it takes no more users`);
     const recorded = await batches.addShards(
       batchId,
@@ -160,7 +168,7 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
       yield first;
       for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
     })();
-    const record = await open(tenant, p, metadata);
+    const record = await open(tenant, p, metadata, first.userIds.length);
     if (record.state !== "receiving") return record; // a repeat of a finished intake: nothing to do
     const builder = createShardBuilder(record.spec.shardSize, record.counts.received, deps.maxUsersPerBatch);
     let pending: BuiltShard[] = [];

@@ -19,8 +19,9 @@ import { createEventHub } from "./event-hub.js";
 import type { IntakeDeps } from "./intake.js";
 import { createJobService } from "./job-service.js";
 import { createDataService } from "./data-service.js";
+import { createBatchImageQuota } from "./batch-quota.js";
 import { createQuotaCheck, parseTenantQuotas } from "./quota.js";
-import { createErasureStore, createUsageStore, createUserIndex } from "@rebeca/userdata";
+import { createErasureStore, createImageReservations, createUsageStore, createUserIndex } from "@rebeca/userdata";
 import { createGatewayMetrics } from "./metrics.js";
 import { createModelRouter } from "./model-routing.js";
 import { createModelService } from "./model-service.js";
@@ -61,6 +62,9 @@ export async function createGateway({ config, apiKeys, models, embedded, refused
   const store = createJobStore(redis, { ...retention, onFinished: createJobOutcomeCounter(registry) });
   const batches = createBatchStore(redis, retention);
   const usage = createUsageStore(redis, config.QUEUE_PREFIX);
+  const quotas = parseTenantQuotas(config.TENANT_QUOTAS);
+  // Today's images for the quota: made, plus reserved by running batches and not made yet.
+  const reservations = createImageReservations(redis, config.QUEUE_PREFIX);
   const hub = createEventHub({
     store,
     log,
@@ -89,8 +93,8 @@ export async function createGateway({ config, apiKeys, models, embedded, refused
       submissionsPerSecond: config.SUBMISSIONS_PER_SECOND,
       redisMemoryBudgetBytes: config.REDIS_MEMORY_BUDGET_BYTES,
     }),
-    quota: createQuotaCheck(parseTenantQuotas(config.TENANT_QUOTAS), {
-      imagesToday: (tenant) => usage.today(tenant, "images"),
+    quota: createQuotaCheck(quotas, {
+      imagesToday: (tenant) => reservations.used(tenant),
       activeBatches: async (tenant) => (await batches.list(tenant, 100)).records.filter((b) => b.state === "receiving" || b.state === "running").length,
       backlog: async (tenant) => (await Promise.all(WORK_CLASSES.map((c) => backlogOf(queues.get("prior", tenant, c))))).reduce((sum, b) => sum + b.total, 0),
     }),
@@ -116,6 +120,7 @@ export async function createGateway({ config, apiKeys, models, embedded, refused
     maxManifestBytes: config.MAX_MANIFEST_BYTES,
     shardSize: config.SHARD_SIZE,
     maxUsersPerBatch: config.MAX_USERS_PER_BATCH,
+    batchImageQuota: createBatchImageQuota(quotas, reservations),
   });
   const modelService = createModelService({
     ...shared,
