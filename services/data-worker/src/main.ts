@@ -6,7 +6,18 @@
 import { Queue, Worker, UnrecoverableError } from "bullmq";
 import { eraseUsersTaskSchema, QUEUES } from "@rebeca/contracts";
 import { createJobStore } from "@rebeca/jobstore";
-import { Counter, createLogger, createMetricsRegistry, createRedis, createShutdown, fatal, loadConfig, startOpsServer, waitReady } from "@rebeca/platform";
+import {
+  Counter,
+  createLogger,
+  createMetricsRegistry,
+  createRedis,
+  createShutdown,
+  fatal,
+  loadConfig,
+  registerBacklogMetrics,
+  startOpsServer,
+  waitReady,
+} from "@rebeca/platform";
 import { createBlobStore } from "@rebeca/storage";
 import { createEraser, createErasureRunner, createErasureStore } from "@rebeca/userdata";
 import { dataWorkerConfigSchema } from "./config.js";
@@ -27,6 +38,8 @@ async function main() {
     if (!q) queues.set(name, (q = new Queue(name, { connection: redis, prefix: config.QUEUE_PREFIX })));
     return q;
   };
+  // The data queue's backlog, which KEDA scales this worker on (deploy/k8s/base/data-worker.yaml).
+  registerBacklogMetrics(registry, () => [{ queue: queue(QUEUES.data), stage: QUEUES.data, tenant: "" }]);
   const store = createJobStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, eventsMaxLen: config.EVENTS_MAX_LEN });
   const erasures = createErasureStore(redis, config.QUEUE_PREFIX);
   const run = createErasureRunner({
