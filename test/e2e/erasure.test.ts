@@ -78,8 +78,8 @@ describe("user-data erasure", () => {
     return await out.Body!.transformToByteArray();
   }
 
-  async function finishedJob(userId: string, requestId: string, client = jobs) {
-    const { job } = await client.createJob({ requestId, userId, numImages: IMAGES, seed: 7 });
+  async function finishedJob(userId: string, requestId: string, client = jobs, callbackUrl = "") {
+    const { job } = await client.createJob({ requestId, userId, numImages: IMAGES, seed: 7, callbackUrl });
     return untilJobDone(client, job!.jobId);
   }
 
@@ -97,14 +97,16 @@ describe("user-data erasure", () => {
 
   it("erases a user with outputs in 5 jobs and 3 batches everywhere, with a receipt, and refuses their next request", async () => {
     const done = [];
-    for (let i = 0; i < 5; i++) done.push(await finishedJob(victim, `v-job-${i}`));
+    // Two jobs and one batch tell a "feed" endpoint about their outputs: it must hear of the erasure.
+    const feed = `${receiver.url}/feed`;
+    for (let i = 0; i < 5; i++) done.push(await finishedJob(victim, `v-job-${i}`, jobs, i < 2 ? feed : ""));
     expect(done.every((j) => j.state === JobState.JOB_STATE_SUCCEEDED)).toBe(true);
     const batchIds: string[] = [];
     for (let b = 0; b < 3; b++) {
       // The victim sits at a different position in each batch, with others around it in its shard.
       const ids = users.slice(0, 6).filter((u) => u !== victim);
       ids.splice(b + 1, 0, victim);
-      const created = await batches.createBatch({ requestId: `v-batch-${b}`, numImages: IMAGES, seed: b }, chunksOf(ids, 10));
+      const created = await batches.createBatch({ requestId: `v-batch-${b}`, numImages: IMAGES, seed: b, callbackUrl: b === 0 ? feed : "" }, chunksOf(ids, 10));
       batchIds.push((await untilBatchCompleted(batches, created.batchId)).batchId);
     }
     const globexJob = await finishedJob(victim, "g-job", globexJobs);
@@ -168,6 +170,13 @@ describe("user-data erasure", () => {
     const callback = JSON.parse(receiver.received.find((w) => JSON.parse(w.body).type === "user_data.deleted")!.body);
     expect(callback.data).toMatchObject({ deletion_id: deletion!.deletionId, state: "succeeded", counts: { job_records: 5, manifest_lines: 6 } });
     expect(JSON.stringify(callback)).not.toContain(victim);
+    // Delivered callbacks cannot be recalled: the feed endpoint is told which outputs to delete copies of.
+    const erased = receiver.received.filter((w) => JSON.parse(w.body).type === "user_data.erased");
+    expect(erased.map((w) => w.url)).toEqual(["/hooks/feed"]);
+    const told = JSON.parse(erased[0]!.body).data;
+    expect(told).toMatchObject({ deletion_id: deletion!.deletionId, batch_ids: [batchIds[0]] });
+    expect([...told.job_ids].sort()).toEqual([done[0]!.jobId, done[1]!.jobId].sort());
+    expect(erased[0]!.body).not.toContain(victim);
   });
 
   it("is idempotent: a repeated request returns the first erasure, a new one finds nothing left", async () => {

@@ -6,3 +6,4 @@ export * from "./erasures.js";
 export * from "./runner.js";
 export * from "./usage.js";
 export * from "./image-reservations.js";
+export * from "./recalls.js";
