@@ -41,6 +41,8 @@ export interface ErasureCounts {
   manifestLines: number;
   /** Objects rewritten (manifests, shard results, shard embeddings). */
   objectsRewritten: number;
+  /** Registry model versions rewritten with the users' rows blanked in their user table (a new revision each). */
+  modelVersionsRewritten: number;
 }
 
 export const ERASURE_COUNT_KINDS: readonly (keyof ErasureCounts)[] = [
@@ -52,6 +54,7 @@ export const ERASURE_COUNT_KINDS: readonly (keyof ErasureCounts)[] = [
   "embeddings",
   "manifestLines",
   "objectsRewritten",
+  "modelVersionsRewritten",
 ];
 
 export const zeroCounts = (): ErasureCounts => Object.fromEntries(ERASURE_COUNT_KINDS.map((k) => [k, 0])) as unknown as ErasureCounts;

@@ -8,3 +8,4 @@ export * from "./policy.js";
 export * from "./policy-store.js";
 export * from "./client.js";
 export * from "./version-cache.js";
+export * from "./erase-users.js";

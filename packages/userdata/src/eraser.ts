@@ -39,6 +39,11 @@ export interface EraserDeps {
   prefix: string;
   /** A BullMQ queue by its full name (`stageQueue(...)`). */
   queue: (name: string) => ErasableQueue;
+  /**
+   * Blanks the users in the stored model files (the registry's versions: `eraseUsersFromRegistry`);
+   * returns how many versions it rewrote. @default none (no registry in use)
+   */
+  eraseFromModels?: (userIds: readonly string[]) => Promise<number>;
   /** Stream entries read per XRANGE while looking for the users' events. @default 2000 */
   scanPage?: number;
   /** Jobs released (record, queue entries, listing) at once. @default 16 */
@@ -315,6 +320,7 @@ export function createEraser(deps: EraserDeps) {
       if (userIds.length === 0) return { counts, pending: false };
       const users = new Set(userIds);
       await redis.hset(dataKeys.erased(tenant), ...userIds.flatMap((u) => [u, mode]));
+      counts.modelVersionsRewritten += (await deps.eraseFromModels?.(userIds)) ?? 0;
 
       const lookup = redis.pipeline();
       for (const u of userIds) lookup.smembers(dataKeys.userJobs(tenant, u)).smembers(dataKeys.userBatchOutputs(tenant, u));

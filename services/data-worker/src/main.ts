@@ -18,6 +18,7 @@ import {
   startOpsServer,
   waitReady,
 } from "@rebeca/platform";
+import { eraseUsersFromRegistry } from "@rebeca/registry";
 import { createBlobStore } from "@rebeca/storage";
 import { createEraser, createErasureRunner, createErasureStore } from "@rebeca/userdata";
 import { dataWorkerConfigSchema } from "./config.js";
@@ -44,7 +45,16 @@ async function main() {
   const erasures = createErasureStore(redis, config.QUEUE_PREFIX);
   const run = createErasureRunner({
     erasures,
-    eraser: createEraser({ redis, blobs, store, prefix: config.QUEUE_PREFIX, queue }),
+    eraser: createEraser({
+      redis,
+      blobs,
+      store,
+      prefix: config.QUEUE_PREFIX,
+      queue,
+      // Every published version with the users loses their rows (a new revision each); none published, nothing read but the pointer hash.
+      eraseFromModels: (userIds) =>
+        eraseUsersFromRegistry({ blobs, redis, objectPrefix: config.REGISTRY_PREFIX, redisPrefix: config.QUEUE_PREFIX }, userIds, "data-worker"),
+    }),
     chunkSize: config.ERASE_CHUNK_USERS,
     onChunk: (erasureId, users, cursor) => {
       erasedUsers.inc(users);
