@@ -23,7 +23,7 @@ describe("batch image quota", () => {
   it("reads nothing for a tenant without an images-per-day quota", async () => {
     const r = fakeReservations(0, true);
     const q = createBatchImageQuota({ acme: { concurrentBatches: 2 } }, r);
-    await q.precheck("acme", 1_000_000);
+    await q.precheck("acme", 1_000_000, async () => false);
     await q.reserve("acme", { batchId: "batch_1", images: 1_000_000, numImages: 1 });
     expect(r.calls).toEqual([]);
   });
@@ -31,8 +31,10 @@ describe("batch image quota", () => {
   it("passes a first chunk that reaches the quota exactly and refuses one image more, with a QuotaFailure", async () => {
     const r = fakeReservations(4, true);
     const q = createBatchImageQuota({ "*": { imagesPerDay: 10 } }, r);
-    await q.precheck("acme", 6);
-    const err = (await q.precheck("acme", 7).catch((e: unknown) => e)) as RpcError;
+    await q.precheck("acme", 6, async () => false);
+    // A repeat of a batch already created is not checked again (its users are reserved).
+    await q.precheck("acme", 1000, async () => true);
+    const err = (await q.precheck("acme", 7, async () => false).catch((e: unknown) => e)) as RpcError;
     expect(err.code).toBe(status.RESOURCE_EXHAUSTED);
     expect(err.quotaViolations).toEqual([
       { subject: "tenant:acme", description: "images per day: 4 counted today (made or reserved by running batches), 7 asked, limit 10" },

@@ -10,8 +10,12 @@ import { imagesPerDayViolation, type TenantQuotas } from "./quota.js";
 
 /** The two checks the batch service makes; both throw RESOURCE_EXHAUSTED with a QuotaFailure. */
 export interface BatchImageQuota {
-  /** Before a new batch is created: its first `images` fit the day's quota (reserves nothing). */
-  precheck(tenant: string, images: number): Promise<void>;
+  /**
+   * Before a batch is created: its first `images` fit the day's quota (reserves nothing). Skipped
+   * for a tenant without an images-per-day quota, and for a repeat (`isRepeat`: the request id
+   * already made a batch, whose stored users are reserved).
+   */
+  precheck(tenant: string, images: number, isRepeat: () => Promise<boolean>): Promise<void>;
   /** Before users are stored: the batch's images up to its last stored user are reserved, or none is. */
   reserve(tenant: string, ask: { batchId: string; images: number; numImages: number }): Promise<void>;
 }
@@ -24,9 +28,9 @@ function refusal(tenant: string, used: number, asked: number, limit: number): Rp
 export function createBatchImageQuota(quotas: TenantQuotas, reservations: Pick<ImageReservations, "reserve" | "used">): BatchImageQuota {
   const limitOf = (tenant: string) => (quotas[tenant] ?? quotas["*"])?.imagesPerDay;
   return {
-    async precheck(tenant, images) {
+    async precheck(tenant, images, isRepeat) {
       const limit = limitOf(tenant);
-      if (limit === undefined) return;
+      if (limit === undefined || (await isRepeat())) return;
       const used = await reservations.used(tenant);
       if (used + images > limit) throw refusal(tenant, used, images, limit);
     },

@@ -92,7 +92,7 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
   async function open(tenant: string, p: BatchParameters, metadata: Metadata, firstUsers: number) {
     const s = await spec(tenant, p);
     // A new batch whose first users already pass the day's image quota is refused before it exists.
-    if (deps.batchImageQuota && !(await batches.findByRequest(tenant, p.requestId))) await deps.batchImageQuota.precheck(tenant, firstUsers * s.numImages);
+    await deps.batchImageQuota?.precheck(tenant, firstUsers * s.numImages, async () => (await batches.findByRequest(tenant, p.requestId)) !== null);
     const { batchId } = await batches.create({
       batchId: newId("batch"),
       tenant,
