@@ -4,6 +4,8 @@
  * object), the receipt counts what went, later requests get what the tenant chose, a repeat is
  * harmless, another tenant is untouched, and a data worker killed midway resumes.
  */
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,6 +14,7 @@ import {
   createBatchClient,
   createDataClient,
   createJobClient,
+  REPO_ROOT,
   startStack,
   startWebhookReceiver,
   type BatchClient,
@@ -20,7 +23,10 @@ import {
   type Stack,
   type WebhookReceiver,
 } from "@rebeca/devstack";
+import { Redis } from "ioredis";
 import { decodeEmbeddings, objectKeys } from "@rebeca/contracts";
+import { publishVersionDir, readPublishedFiles, type RegistryDeps } from "@rebeca/registry";
+import { createS3BlobStore, createS3Client } from "@rebeca/storage";
 import { JobState } from "@rebeca/contracts/grpc";
 import { AfterErasure, UserDataDeletionState, type UserDataDeletion } from "@rebeca/contracts/grpc-data";
 import { grpcError } from "../support/grpc-errors.js";
@@ -78,8 +84,8 @@ describe("user-data erasure", () => {
     return await out.Body!.transformToByteArray();
   }
 
-  async function finishedJob(userId: string, requestId: string, client = jobs) {
-    const { job } = await client.createJob({ requestId, userId, numImages: IMAGES, seed: 7 });
+  async function finishedJob(userId: string, requestId: string, client = jobs, callbackUrl = "") {
+    const { job } = await client.createJob({ requestId, userId, numImages: IMAGES, seed: 7, callbackUrl });
     return untilJobDone(client, job!.jobId);
   }
 
@@ -97,14 +103,16 @@ describe("user-data erasure", () => {
 
   it("erases a user with outputs in 5 jobs and 3 batches everywhere, with a receipt, and refuses their next request", async () => {
     const done = [];
-    for (let i = 0; i < 5; i++) done.push(await finishedJob(victim, `v-job-${i}`));
+    // Two jobs and one batch tell a "feed" endpoint about their outputs: it must hear of the erasure.
+    const feed = `${receiver.url}/feed`;
+    for (let i = 0; i < 5; i++) done.push(await finishedJob(victim, `v-job-${i}`, jobs, i < 2 ? feed : ""));
     expect(done.every((j) => j.state === JobState.JOB_STATE_SUCCEEDED)).toBe(true);
     const batchIds: string[] = [];
     for (let b = 0; b < 3; b++) {
       // The victim sits at a different position in each batch, with others around it in its shard.
       const ids = users.slice(0, 6).filter((u) => u !== victim);
       ids.splice(b + 1, 0, victim);
-      const created = await batches.createBatch({ requestId: `v-batch-${b}`, numImages: IMAGES, seed: b }, chunksOf(ids, 10));
+      const created = await batches.createBatch({ requestId: `v-batch-${b}`, numImages: IMAGES, seed: b, callbackUrl: b === 0 ? feed : "" }, chunksOf(ids, 10));
       batchIds.push((await untilBatchCompleted(batches, created.batchId)).batchId);
     }
     const globexJob = await finishedJob(victim, "g-job", globexJobs);
@@ -115,6 +123,18 @@ describe("user-data erasure", () => {
     expect(before.redis.length).toBeGreaterThan(5);
     expect(before.objects.length).toBeGreaterThanOrEqual(6);
     const bucketBefore = await dumpBucket(s3, stack.s3.bucket);
+    // The registry is in use: the model the jobs ran on is published there, the victim's row in it.
+    const redis = new Redis(stack.redis.url);
+    const registry: RegistryDeps = {
+      blobs: createS3BlobStore(
+        createS3Client({ bucket: stack.s3.bucket, endpoint: stack.s3.endpoint, accessKeyId: "S3RVER", secretAccessKey: "S3RVER" }),
+        stack.s3.bucket,
+      ),
+      redis,
+      objectPrefix: "registry",
+      redisPrefix: stack.prefix,
+    };
+    await publishVersionDir(registry, `${REPO_ROOT}models/demo-v1`, { actor: "test" });
 
     const { deletion, deduplicated } = await data.deleteUserData({
       requestId: "erase-1",
@@ -135,7 +155,29 @@ describe("user-data erasure", () => {
       manifestLines: 3 + 3,
       // job.queued, sampling, decoding, succeeded per job.
       events: 5 * 4,
+      modelVersionsRewritten: 1,
     });
+    // Every file of the registry's version, downloaded and checked against its index and pointer:
+    // the victim's row is zero and their id is gone; every other row is as published.
+    const revised = await readPublishedFiles(registry, "demo-v1");
+    const pointer = JSON.parse((await redis.hget(`${stack.prefix}:models:versions`, "demo-v1"))!) as { indexSha256: string };
+    expect(
+      createHash("sha256")
+        .update(await object("registry/models/demo-v1/registry.json"))
+        .digest("hex"),
+    ).toBe(pointer.indexSha256);
+    for (const [path, bytes] of revised) expect(mentions(Buffer.from(bytes).toString("latin1"), victim), path).toBe(false);
+    const manifest = JSON.parse(new TextDecoder().decode(revised.get("manifest.json"))) as { user_dim: number; users: { null_row: number } };
+    const line = modelUserIds().indexOf(victim);
+    const row = line >= manifest.users.null_row ? line + 1 : line;
+    const table = new Float32Array(new Uint8Array(revised.get("user_table.f32")!).buffer);
+    const original = new Float32Array(new Uint8Array(readFileSync(`${REPO_ROOT}models/demo-v1/user_table.f32`)).buffer);
+    const rowOf = (t: Float32Array, r: number) => [...t.subarray(r * manifest.user_dim, (r + 1) * manifest.user_dim)];
+    expect(rowOf(original, row).some((v) => v !== 0)).toBe(true);
+    expect(rowOf(table, row).every((v) => v === 0)).toBe(true);
+    expect(table.length).toBe(original.length);
+    for (const r of [0, row + 1]) expect(rowOf(table, r)).toEqual(rowOf(original, r));
+    await redis.quit();
     // Finished BullMQ entries are kept an hour (removeOnComplete): the 5 jobs' prior and decode entries at least.
     expect(receipt.counts!.queueEntries).toBeGreaterThanOrEqual(10);
 
@@ -168,6 +210,13 @@ describe("user-data erasure", () => {
     const callback = JSON.parse(receiver.received.find((w) => JSON.parse(w.body).type === "user_data.deleted")!.body);
     expect(callback.data).toMatchObject({ deletion_id: deletion!.deletionId, state: "succeeded", counts: { job_records: 5, manifest_lines: 6 } });
     expect(JSON.stringify(callback)).not.toContain(victim);
+    // Delivered callbacks cannot be recalled: the feed endpoint is told which outputs to delete copies of.
+    const erased = receiver.received.filter((w) => JSON.parse(w.body).type === "user_data.erased");
+    expect(erased.map((w) => w.url)).toEqual(["/hooks/feed"]);
+    const told = JSON.parse(erased[0]!.body).data;
+    expect(told).toMatchObject({ deletion_id: deletion!.deletionId, batch_ids: [batchIds[0]] });
+    expect([...told.job_ids].sort()).toEqual([done[0]!.jobId, done[1]!.jobId].sort());
+    expect(erased[0]!.body).not.toContain(victim);
   });
 
   it("is idempotent: a repeated request returns the first erasure, a new one finds nothing left", async () => {

@@ -38,7 +38,7 @@ describe("HTTP/JSON", () => {
     return { status: res.status, retryAfter: res.headers.get("retry-after"), json: (await res.json()) as Record<string, any> };
   }
 
-  it("runs the docs/api.md walkthrough: create → get → events → results", async () => {
+  it("runs the docs/api.md walkthrough: create → get → events → results → erase", async () => {
     const cwd = await mkdtemp(join(tmpdir(), "rebeca-http-"));
     const { stdout } = await run("bash", ["-euc", await walkthrough()], {
       cwd,
@@ -54,6 +54,8 @@ describe("HTTP/JSON", () => {
     const outputs = lines.filter((l) => l.startsWith("output "));
     expect(outputs).toHaveLength(2);
     for (const [i, line] of outputs.entries()) expect(line).toMatch(new RegExp(`^output ${i} s3://\\S+/images/${i}\\.png \\d+x\\d+ [0-9a-f]{64}$`));
+    // The erasure finished with a receipt: the job's record and its 2 images are gone.
+    expect(lines.find((l) => l.startsWith("erased "))).toBe("erased USER_DATA_DELETION_STATE_SUCCEEDED records 1 images 2");
     const error = JSON.parse(lines.at(-2)!);
     expect(lines.at(-1)).toBe("http 400");
     expect(error).toMatchObject({ code: 3, details: [{ "@type": "type.googleapis.com/google.rpc.BadRequest", fieldViolations: [{ field: "num_images" }] }] });

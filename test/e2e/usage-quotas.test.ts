@@ -6,11 +6,12 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { status } from "@grpc/grpc-js";
+import { Queue } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chunksOf, createBatchClient, createDataClient, createJobClient, REPO_ROOT, startStack, type Stack } from "@rebeca/devstack";
 import { JobState } from "@rebeca/contracts/grpc";
 import { grpcError, quotaViolations } from "../support/grpc-errors.js";
-import { untilJobDone } from "../support/wait.js";
+import { untilBatchCompleted, untilJobDone } from "../support/wait.js";
 import { modelUserIds } from "../support/world.js";
 
 describe("usage per tenant and quotas", () => {
@@ -20,7 +21,8 @@ describe("usage per tenant and quotas", () => {
   beforeAll(async () => {
     stack = await startStack({
       services: ["gateway", "prior-worker", "decoder-worker"],
-      env: { gateway: { TENANT_QUOTAS: JSON.stringify({ acme: { imagesPerDay: 6 }, globex: { concurrentBatches: 1 } }) } },
+      tenants: ["acme", "globex", "initech"],
+      env: { gateway: { TENANT_QUOTAS: JSON.stringify({ acme: { imagesPerDay: 6 }, globex: { concurrentBatches: 1 }, initech: { imagesPerDay: 8 } }) } },
     });
   });
   afterAll(async () => stack?.stop());
@@ -60,7 +62,9 @@ describe("usage per tenant and quotas", () => {
 
       const refused = await grpcError(() => jobs.createJob({ requestId: "u-over", userId: users[0]!, numImages: 1 }));
       expect(refused.code).toBe(status.RESOURCE_EXHAUSTED);
-      expect(quotaViolations(refused)).toEqual([{ subject: "tenant:acme", description: "images per day: 6 generated today, 1 asked, limit 6" }]);
+      expect(quotaViolations(refused)).toEqual([
+        { subject: "tenant:acme", description: "images per day: 6 counted today (made or reserved by running batches), 1 asked, limit 6" },
+      ]);
 
       const cli = await promisify(execFile)(process.execPath, [`${REPO_ROOT}packages/cli/dist/main.js`, "usage"], {
         env: { ...process.env, REBECA_ADDRESS: stack.grpcAddress, REBECA_API_KEY: stack.tenants.acme!.apiKey },
@@ -72,6 +76,43 @@ describe("usage per tenant and quotas", () => {
       jobs.close();
       data.close();
       globexData.close();
+    }
+  });
+
+  it("counts a batch's images against the images per day when it is admitted: exactly the quota passes, one over is refused with nothing changed", async () => {
+    const batches = createBatchClient(stack.grpcAddress, stack.tenants.initech!.apiKey);
+    const jobs = createJobClient(stack.grpcAddress, stack.tenants.initech!.apiKey);
+    try {
+      // 9 users × 1 image against a quota of 8: refused before the batch exists.
+      const over = await grpcError(() => batches.createBatch({ requestId: "over", numImages: 1 }, chunksOf(users.slice(0, 9), 10)));
+      expect(over.code).toBe(status.RESOURCE_EXHAUSTED);
+      expect(quotaViolations(over)).toEqual([
+        { subject: "tenant:initech", description: "images per day: 0 counted today (made or reserved by running batches), 9 asked, limit 8" },
+      ]);
+      expect((await batches.listBatches()).batches).toEqual([]);
+      const queue = new Queue("prior-batch.initech", { connection: { url: stack.redis.url }, prefix: stack.prefix });
+      expect(await queue.count()).toBe(0);
+      await queue.close();
+
+      // 4 users × 2 images: exactly the quota, admitted and run.
+      const exact = await batches.createBatch({ requestId: "exact", numImages: 2 }, chunksOf(users.slice(0, 4), 10));
+      expect((await untilBatchCompleted(batches, exact.batchId)).counts).toMatchObject({ succeeded: 4 });
+      // Usage is written just after the images, off their path: wait for it (the reservation is released at the batch's end).
+      const data = createDataClient(stack.grpcAddress, stack.tenants.initech!.apiKey);
+      for (const until = Date.now() + 10_000; Date.now() < until && (await data.getUsage()).days.at(-1)!.images < 8;)
+        await new Promise((r) => setTimeout(r, 50));
+      data.close();
+      // The day is spent: one image more is refused, for a job as for a batch (made images count once).
+      const job = await grpcError(() => jobs.createJob({ requestId: "one-more", userId: users[0]!, numImages: 1 }));
+      expect(job.code).toBe(status.RESOURCE_EXHAUSTED);
+      expect(quotaViolations(job)[0]!.description).toBe("images per day: 8 counted today (made or reserved by running batches), 1 asked, limit 8");
+      expect((await grpcError(() => batches.createBatch({ requestId: "one-more", numImages: 1 }, chunksOf(users.slice(0, 1), 10)))).code).toBe(
+        status.RESOURCE_EXHAUSTED,
+      );
+      expect((await batches.listBatches()).batches.map((b) => b.batchId)).toEqual([exact.batchId]);
+    } finally {
+      batches.close();
+      jobs.close();
     }
   });
 

@@ -181,6 +181,7 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
       ["prior-worker", "prior"],
       ["decoder-worker", "decode"],
       ["notifier", "callbacks"],
+      ["data-worker", "data"],
     ] as const) {
       const so = target(svc);
       expect(so, svc).toBeDefined();
@@ -200,6 +201,7 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
     // Any unfinished decode job must wake the pool: activation below one job.
     expect(Number(decoder.spec.triggers[0].metadata.activationThreshold)).toBeLessThan(1);
     expect(target("notifier")!.spec.minReplicaCount, "the notifier's dispatcher must always run").toBeGreaterThanOrEqual(1);
+    expect(target("data-worker")!.spec.minReplicaCount, "the data worker exports its own queue's backlog").toBeGreaterThanOrEqual(1);
     const hpa = one(all, "HorizontalPodAutoscaler", "rebeca-gateway");
     expect(hpa.spec.scaleTargetRef).toMatchObject({ kind: "Deployment", name: "rebeca-gateway" });
     expect(hpa.spec.minReplicas).toBeGreaterThanOrEqual(1);

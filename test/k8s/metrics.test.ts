@@ -60,6 +60,7 @@ describe("each service's /metrics", () => {
       "decoder-worker": ["rebeca_stage_jobs_total", "rebeca_stage_duration_seconds", "rebeca_queue_backlog_total_jobs"],
       monitor: ["rebeca_monitor_verifier_score", "rebeca_monitor_users_scored_total", "rebeca_monitor_samples_skipped_total"],
       notifier: ["rebeca_callback_deliveries_total", "rebeca_callback_dead_letters", "rebeca_queue_backlog_total_jobs", 'queue="callbacks"'],
+      "data-worker": ["rebeca_data_erased_users_total", "rebeca_queue_backlog_jobs", 'queue="data"'],
     };
     for (const s of expected[svc]) expect(text, `${svc} exports ${s}`).toContain(s);
   });

@@ -57,7 +57,7 @@ export function workloads(objs: Obj[]): { obj: Obj; pod: Obj }[] {
 }
 
 /** The four Rebeca services' Deployments by service name. */
-export const SERVICES = ["gateway", "prior-worker", "decoder-worker", "notifier", "monitor"] as const;
+export const SERVICES = ["gateway", "prior-worker", "decoder-worker", "notifier", "monitor", "data-worker"] as const;
 export const deploymentOf = (objs: Obj[], svc: string) => one(objs, "Deployment", `rebeca-${svc}`);
 
 /**

@@ -24,6 +24,8 @@ export function redisKeys(prefix: string) {
     tenants: () => `${prefix}:tenants`,
     /** Jobs and batches whose outputs have a lifetime, scored by when they may be due (the retention sweeper's index). */
     outputExpiry: () => `${prefix}:output-expiry`,
+    /** Jobs and batches with a deadline, scored by it (ms): the deadline reaper's index of work that may still wait in a queue. */
+    deadlines: () => `${prefix}:deadlines`,
   };
 }
 export type RedisKeys = ReturnType<typeof redisKeys>;

@@ -17,6 +17,13 @@ export type EraseUsersTask = z.infer<typeof eraseUsersTaskSchema>;
 /** Callback / event type sent when an erasure finishes. */
 export const USER_DATA_DELETED = "user_data.deleted";
 
+/**
+ * Callback type sent, when an erasure finishes, to every endpoint that was given callbacks of the
+ * erased users' jobs or batches: what Rebeca delivered cannot be recalled, so it names the jobs
+ * and batches whose delivered outputs the receiver must delete its copies of (no user ids).
+ */
+export const USER_DATA_ERASED = "user_data.erased";
+
 /** What one erasure removed, per kind (the receipt's counts). */
 export interface ErasureCounts {
   /** Queued or running jobs of the users that were cancelled first. */
@@ -34,6 +41,8 @@ export interface ErasureCounts {
   manifestLines: number;
   /** Objects rewritten (manifests, shard results, shard embeddings). */
   objectsRewritten: number;
+  /** Registry model versions rewritten with the users' rows blanked in their user table (a new revision each). */
+  modelVersionsRewritten: number;
 }
 
 export const ERASURE_COUNT_KINDS: readonly (keyof ErasureCounts)[] = [
@@ -45,6 +54,7 @@ export const ERASURE_COUNT_KINDS: readonly (keyof ErasureCounts)[] = [
   "embeddings",
   "manifestLines",
   "objectsRewritten",
+  "modelVersionsRewritten",
 ];
 
 export const zeroCounts = (): ErasureCounts => Object.fromEntries(ERASURE_COUNT_KINDS.map((k) => [k, 0])) as unknown as ErasureCounts;

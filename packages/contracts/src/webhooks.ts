@@ -11,6 +11,11 @@ export interface WebhookEnvelope<D> {
   data: D;
 }
 
+/** The `webhook-id` of an event's callback: stable, so every retry and replay carries the same id. */
+export function messageIdOf(tenant: string, eventId: string): string {
+  return `msg_${tenant}_${eventId}`;
+}
+
 /** The JSON body of a callback; built once so every retry sends the same bytes. */
 export function webhookBody<D>(type: string, timestamp: string, data: D): string {
   return JSON.stringify({ type, timestamp, data } satisfies WebhookEnvelope<D>);

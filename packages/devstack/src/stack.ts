@@ -13,7 +13,7 @@ export interface Tenant {
 export interface StackOptions {
   /** Tenants to create. @default ["acme", "globex"] */
   tenants?: string[];
-  /** Services to start. @default all four */
+  /** Services to start. @default gateway, prior-worker, decoder-worker, notifier, data-worker (not the monitor) */
   services?: ServiceName[];
   /** Extra environment per service (or for all, under "*"). */
   env?: Partial<Record<ServiceName | "*", Record<string, string>>>;
@@ -118,7 +118,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     },
   };
   try {
-    for (const name of opts.services ?? (["gateway", "prior-worker", "decoder-worker", "notifier"] as ServiceName[])) await stack.start(name);
+    // The data worker too: DeleteUserData (docs/api.md's walkthrough, the demo) needs it.
+    for (const name of opts.services ?? (["gateway", "prior-worker", "decoder-worker", "notifier", "data-worker"] as ServiceName[])) await stack.start(name);
   } catch (err) {
     await stack.stop();
     throw err;

@@ -206,6 +206,22 @@ export function createBatchStore(redis: Redis, options: BatchStoreOptions) {
       return (await redis.eval(SHARD_STEP, 2, keys.batch(batchId), keys.shard(batchId, index), to)) as "ok" | "done" | "stopped" | "missing";
     },
 
+    /** The shards of a batch not yet counted (`state` not done), with their user counts, among the first `total`. */
+    async openShards(batchId: string, total: number): Promise<{ index: number; users: number }[]> {
+      const open: { index: number; users: number }[] = [];
+      // A pipeline per 1,000 shards: a batch of millions of users has tens of thousands of shards.
+      for (let first = 0; first < total; first += 1000) {
+        const m = redis.pipeline();
+        for (let i = first; i < Math.min(total, first + 1000); i++) m.hmget(keys.shard(batchId, i), "state", "users");
+        ((await m.exec()) ?? []).forEach(([err, value], k) => {
+          if (err) throw err;
+          const [state, users] = value as [string | null, string | null];
+          if (state && state !== "done") open.push({ index: first + k, users: Number(users ?? 0) });
+        });
+      }
+      return open;
+    },
+
     /**
      * Counts a finished shard into its batch, once. `last` tells the caller every shard is
      * accounted for (it then enqueues the finalize step, which is idempotent).

@@ -21,8 +21,11 @@ function owner(m: string): OutputOwner {
   return { kind, tenant, id };
 }
 
-export function createRetentionIndex(redis: Redis, prefix: string) {
-  const key = redisKeys(prefix).outputExpiry();
+/**
+ * Jobs and batches in one sorted set scored by when they are due (ms): the shape both the
+ * retention index and the deadline index share. Only ids live here.
+ */
+export function createDueIndex(redis: Redis, key: string) {
   return {
     /** Adds an owner due no earlier than `dueMs`; a repeat (a retried request) keeps the first score. */
     async register(o: OutputOwner, dueMs: number): Promise<void> {
@@ -36,17 +39,29 @@ export function createRetentionIndex(redis: Redis, prefix: string) {
     async reschedule(o: OutputOwner, dueMs: number): Promise<void> {
       await redis.zadd(key, "XX", dueMs, member(o));
     },
-    /** Drops an owner whose outputs are gone. */
+    /** Drops an owner that needs nothing more. */
     async remove(o: OutputOwner): Promise<void> {
       await redis.zrem(key, member(o));
     },
-    /** Owners due at `nowMs` (the sweeper's backlog, for metrics). */
+    /** Owners due at `nowMs` (a backlog, for metrics). */
     async dueCount(nowMs: number): Promise<number> {
       return redis.zcount(key, "-inf", nowMs);
     },
   };
 }
-export type RetentionIndex = ReturnType<typeof createRetentionIndex>;
+export type DueIndex = ReturnType<typeof createDueIndex>;
+
+/** The retention index (see above): owners scored by when their outputs may be due for deletion. */
+export const createRetentionIndex = (redis: Redis, prefix: string) => createDueIndex(redis, redisKeys(prefix).outputExpiry());
+
+/**
+ * The deadline index: jobs and batches with a deadline, scored by it. The gateway registers work
+ * with a deadline when it accepts it; the deadline reaper takes what is due and ends it EXPIRED if
+ * it still waits in a queue, so a deadline holds even when no worker is there to check it.
+ */
+export const createDeadlineIndex = (redis: Redis, prefix: string) => createDueIndex(redis, redisKeys(prefix).deadlines());
+export type DeadlineIndex = DueIndex;
+export type RetentionIndex = DueIndex;
 
 /** Where an owner's outputs stand, as the sweeper needs it: null when its record is gone (expired). */
 export interface OwnerEnd {

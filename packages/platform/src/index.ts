@@ -15,3 +15,5 @@ export * from "./priority.js";
 export * from "./model-thread.js";
 export * from "./batch-steps.js";
 export * from "./stage-service.js";
+export * from "./batch-finalize.js";
+export * from "./ordered-reads.js";

@@ -9,6 +9,8 @@ export const MODEL_EVENTS = {
   canary: "model.canary",
   promoted: "model.promoted",
   rolledBack: "model.rolled_back",
+  /** A version's files were rewritten in place (user-data erasure blanked rows of its user table). */
+  revised: "model.revised",
 } as const;
 export type ModelEventType = (typeof MODEL_EVENTS)[keyof typeof MODEL_EVENTS];
 

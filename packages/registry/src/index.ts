@@ -9,3 +9,4 @@ export * from "./policy-store.js";
 export * from "./client.js";
 export * from "./version-cache.js";
 export * from "./cache-pruner.js";
+export * from "./erase-users.js";

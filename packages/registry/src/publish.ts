@@ -145,7 +145,15 @@ export async function publishDerivedVersion(
   replace: ReadonlyMap<string, Uint8Array>,
   opts: { actor: string; reason: string },
 ) {
-  const files = await readPublishedFiles(deps, from);
+  const files = withReplaced(await readPublishedFiles(deps, from), from, to, replace);
+  return publishFiles(deps, to, files, { source: `derived from ${from}: ${opts.reason}`, actor: opts.actor });
+}
+
+/**
+ * `files` with some replaced, and every manifest rewritten to match: the top manifest names
+ * `version`, each entry that names a replaced file gets its new sha256.
+ */
+function withReplaced(files: Map<string, Uint8Array>, from: string, version: string, replace: ReadonlyMap<string, Uint8Array>): Map<string, Uint8Array> {
   for (const [path, bytes] of replace) {
     if (!files.has(path)) throw new Error(`${from} has no file ${path} to replace`);
     files.set(path, bytes);
@@ -154,7 +162,7 @@ export async function publishDerivedVersion(
   // Deepest first: a rewritten decoder manifest changes the hash the top manifest gives it.
   for (const path of manifests) {
     const m = JSON.parse(new TextDecoder().decode(files.get(path)!)) as { version?: string; files?: Record<string, { path?: string; sha256?: string }> };
-    if (path === "manifest.json") m.version = to;
+    if (path === "manifest.json") m.version = version;
     for (const f of Object.values(m.files ?? {})) {
       if (typeof f?.path !== "string" || typeof f.sha256 !== "string") continue;
       const target = files.get(posix.join(posix.dirname(path), f.path));
@@ -162,7 +170,43 @@ export async function publishDerivedVersion(
     }
     files.set(path, new TextEncoder().encode(JSON.stringify(m, null, 1)));
   }
-  return publishFiles(deps, to, files, { source: `derived from ${from}: ${opts.reason}`, actor: opts.actor });
+  return files;
+}
+
+/**
+ * Rewrites a published version in place (a new revision under the same name), for what must not
+ * stay in any stored file (user-data erasure): the replaced files and every manifest are
+ * overwritten, then `registry.json`, then the pointer (its new index sha256) is set, announced on
+ * the change channel and recorded as `model.revised`. Jobs that name the version keep working; a
+ * loader that fetches it from now on gets, and verifies, the new revision. The only exception to
+ * versions being immutable.
+ */
+export async function reviseVersion(deps: RegistryDeps, version: string, replace: ReadonlyMap<string, Uint8Array>, opts: { actor: string; reason: string }) {
+  const keys = registryObjectKeys(deps.objectPrefix);
+  const rkeys = registryRedisKeys(deps.redisPrefix);
+  const before = await readPublishedFiles(deps, version);
+  const old = new Map(before);
+  const files = withReplaced(before, version, version, replace);
+  for (const [path, bytes] of files)
+    if (sha256Hex(bytes) !== sha256Hex(old.get(path)!)) await deps.blobs.put(keys.file(version, path), bytes, "application/octet-stream");
+  const prior = parseRegistryIndex(version, await deps.blobs.get(keys.index(version)));
+  const entries = [...files].sort(([a], [b]) => (a < b ? -1 : 1)).map(([path, bytes]) => ({ path, bytes: bytes.byteLength, sha256: sha256Hex(bytes) }));
+  const index: RegistryIndex = { ...prior, files: entries };
+  const indexBytes = new TextEncoder().encode(JSON.stringify(index, null, 1));
+  await deps.blobs.put(keys.index(version), indexBytes, "application/json");
+  const published = JSON.parse((await deps.redis.hget(rkeys.versions(), version)) ?? "{}") as PublishedVersion;
+  const revised: PublishedVersion = { ...published, indexSha256: sha256Hex(indexBytes), bytes: entries.reduce((s, e) => s + e.bytes, 0) };
+  await deps.redis.hset(rkeys.versions(), version, JSON.stringify(revised));
+  await deps.redis.publish(rkeys.changes(), JSON.stringify({ kind: "version", version }));
+  await recordModelEvent(deps.redis, deps.redisPrefix, {
+    type: MODEL_EVENTS.revised,
+    version,
+    tenant: "",
+    actor: opts.actor,
+    reason: opts.reason,
+    detail: JSON.stringify(revised),
+  });
+  return revised;
 }
 
 /** Every published version, oldest first. */

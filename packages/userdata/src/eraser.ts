@@ -1,9 +1,12 @@
 import type { Redis } from "ioredis";
 import {
+  callbackJobIdOf,
   decodeEmbeddings,
   encodeEmbeddings,
   JOB_ERROR_CODES,
+  messageIdOf,
   objectKeys,
+  QUEUES,
   redisKeys,
   shardJobId,
   stageQueue,
@@ -17,6 +20,10 @@ import type { JobStore } from "@rebeca/jobstore";
 import { BlobNotFoundError, type BlobStore } from "@rebeca/storage";
 import { parseBatchOutputRef, userDataKeys, type BatchOutputRef } from "./keys.js";
 import { eraseShardLines, streamWithoutUsers, zeroRows } from "./lines.js";
+import type { Recall } from "./recalls.js";
+
+/** Where a step records the endpoints to tell to delete their copies (ErasureStore.addRecalls). */
+export type RecallSink = (recalls: readonly Recall[]) => Promise<void>;
 
 /** The BullMQ calls an erasure makes on a queue (bullmq's `Queue`). */
 export interface ErasableQueue {
@@ -32,6 +39,11 @@ export interface EraserDeps {
   prefix: string;
   /** A BullMQ queue by its full name (`stageQueue(...)`). */
   queue: (name: string) => ErasableQueue;
+  /**
+   * Blanks the users in the stored model files (the registry's versions: `eraseUsersFromRegistry`);
+   * returns how many versions it rewrote. @default none (no registry in use)
+   */
+  eraseFromModels?: (userIds: readonly string[]) => Promise<number>;
   /** Stream entries read per XRANGE while looking for the users' events. @default 2000 */
   scanPage?: number;
   /** Jobs released (record, queue entries, listing) at once. @default 16 */
@@ -141,9 +153,11 @@ export function createEraser(deps: EraserDeps) {
   }
 
   /** The users' jobs: released in parallel, then their objects deleted in bulk and their records in one transaction. */
-  async function eraseJobs(tenant: string, jobIds: readonly string[], counts: ErasureCounts): Promise<boolean> {
+  async function eraseJobs(tenant: string, jobIds: readonly string[], counts: ErasureCounts, recall: RecallSink): Promise<boolean> {
     const released = await mapLimit(jobIds, concurrency, (jobId) => releaseJob(tenant, jobId, counts));
     const done = released.filter((r) => r !== null);
+    // Recorded before the records (which name the endpoints) go: a crash after this repeats the step.
+    await recall(done.flatMap((r) => (r.record?.callbackUrl ? [{ url: r.record.callbackUrl, kind: "job" as const, id: r.record.jobId }] : [])));
     await deleteObjects(
       done.flatMap((r) => r.keys),
       counts,
@@ -223,9 +237,24 @@ export function createEraser(deps: EraserDeps) {
     counts.objectsRewritten++;
   }
 
-  async function eraseBatches(tenant: string, refs: readonly BatchOutputRef[], users: ReadonlySet<string>, counts: ErasureCounts): Promise<boolean> {
+  async function eraseBatches(
+    tenant: string,
+    refs: readonly BatchOutputRef[],
+    users: ReadonlySet<string>,
+    counts: ErasureCounts,
+    recall: RecallSink,
+  ): Promise<boolean> {
     const byBatch = new Map<string, BatchOutputRef[]>();
     for (const r of refs) byBatch.set(r.batchId, [...(byBatch.get(r.batchId) ?? []), r]);
+    // A batch's callback endpoint got its events, per-user callbacks and manifest link: tell it too.
+    const docs = byBatch.size > 0 ? await redis.pipeline([...byBatch.keys()].map((id) => ["hget", keys.batch(id), "doc"])).exec() : [];
+    await recall(
+      [...byBatch.keys()].flatMap((id, i) => {
+        const doc = docs?.[i]?.[1] as string | null;
+        const url = doc ? (JSON.parse(doc) as { spec?: { callbackUrl?: string } }).spec?.callbackUrl : "";
+        return url ? [{ url, kind: "batch" as const, id }] : [];
+      }),
+    );
     let free = true;
     for (const [batchId, list] of byBatch) {
       for (const shard of new Set(list.map((r) => r.shard))) {
@@ -240,20 +269,34 @@ export function createEraser(deps: EraserDeps) {
     return free;
   }
 
-  /** Deletes the entries of a stream that `match` picks, page by page. */
-  async function deleteEvents(stream: string, match: (fields: Record<string, string>) => boolean, counts: ErasureCounts): Promise<void> {
+  /**
+   * Deletes the entries of a stream that `match` picks, page by page, after the callback job each
+   * may have become: the callbacks queue keeps a delivered one (its body names the user) for an
+   * hour. `eventIdOf` is the id its callback is known by. @returns false when a callback is being
+   * delivered right now (its event stays until the step is retried)
+   */
+  async function deleteEvents(
+    stream: string,
+    match: (fields: Record<string, string>) => boolean,
+    eventIdOf: (id: string, fields: Record<string, string>) => string,
+    tenant: string,
+    counts: ErasureCounts,
+  ): Promise<boolean> {
+    let free = true;
     let start = "-";
     for (;;) {
       const entries = await redis.xrange(stream, start, "+", "COUNT", scanPage);
-      if (entries.length === 0) return;
+      if (entries.length === 0) return free;
       const doomed: string[] = [];
       for (const [id, list] of entries) {
         const fields: Record<string, string> = {};
         for (let i = 0; i + 1 < list.length; i += 2) fields[list[i]!] = list[i + 1]!;
-        if (match(fields)) doomed.push(id);
+        if (!match(fields)) continue;
+        if (await removeEntry(QUEUES.callbacks, callbackJobIdOf(messageIdOf(tenant, eventIdOf(id, fields))), counts)) doomed.push(id);
+        else free = false;
       }
       if (doomed.length > 0) counts.events += await redis.xdel(stream, ...doomed);
-      if (entries.length < scanPage) return;
+      if (entries.length < scanPage) return free;
       start = `(${entries[entries.length - 1]![0]}`;
     }
   }
@@ -272,11 +315,12 @@ export function createEraser(deps: EraserDeps) {
      * rewrites the result manifests and shard results they are in, deletes their events, and
      * finally their index.
      */
-    async eraseUsers(tenant: string, userIds: readonly string[], mode: AfterErasure): Promise<ChunkOutcome> {
+    async eraseUsers(tenant: string, userIds: readonly string[], mode: AfterErasure, recall: RecallSink = async () => {}): Promise<ChunkOutcome> {
       const counts = zeroCounts();
       if (userIds.length === 0) return { counts, pending: false };
       const users = new Set(userIds);
       await redis.hset(dataKeys.erased(tenant), ...userIds.flatMap((u) => [u, mode]));
+      counts.modelVersionsRewritten += (await deps.eraseFromModels?.(userIds)) ?? 0;
 
       const lookup = redis.pipeline();
       for (const u of userIds) lookup.smembers(dataKeys.userJobs(tenant, u)).smembers(dataKeys.userBatchOutputs(tenant, u));
@@ -290,10 +334,25 @@ export function createEraser(deps: EraserDeps) {
         .flat()
         .map(parseBatchOutputRef);
 
-      let free = await eraseJobs(tenant, jobIds, counts);
-      free = (await eraseBatches(tenant, refs, users, counts)) && free;
-      await deleteEvents(keys.events(tenant), (f) => namesUser(f, users), counts);
-      await deleteEvents(keys.outbox(), (f) => f.tenant === tenant && namesUser(f, users), counts);
+      let free = await eraseJobs(tenant, jobIds, counts, recall);
+      free = (await eraseBatches(tenant, refs, users, counts, recall)) && free;
+      // A tenant event's callback is known by the event's id; an outbox entry names its own (per-user batch callbacks).
+      free =
+        (await deleteEvents(
+          keys.events(tenant),
+          (f) => namesUser(f, users),
+          (id) => id,
+          tenant,
+          counts,
+        )) && free;
+      free =
+        (await deleteEvents(
+          keys.outbox(),
+          (f) => f.tenant === tenant && namesUser(f, users),
+          (_, f) => f.eventId ?? "",
+          tenant,
+          counts,
+        )) && free;
       if (!free) return { counts, pending: true };
       await redis.del(...userIds.flatMap((u) => [dataKeys.userJobs(tenant, u), dataKeys.userBatchOutputs(tenant, u)]));
       return { counts, pending: false };

@@ -4,6 +4,7 @@ import {
   outboxFields,
   redisKeys,
   USER_DATA_DELETED,
+  USER_DATA_ERASED,
   webhookBody,
   zeroCounts,
   type AfterErasure,
@@ -12,6 +13,7 @@ import {
   type ErasureState,
 } from "@rebeca/contracts";
 import { userDataKeys } from "./keys.js";
+import { parseRecall, recallMember, recallMessages, type Recall } from "./recalls.js";
 
 /*
  * One hash per erasure (fields below, counts as `c:<kind>`) and a list of its user ids. The
@@ -114,14 +116,43 @@ export function createErasureStore(redis: Redis, prefix: string, retentionSecond
       await m.exec();
     },
 
+    /** Records endpoints to tell, at the end, to delete their copies (before the step deletes what names them). */
+    async addRecalls(erasureId: string, recalls: readonly Recall[]): Promise<void> {
+      if (recalls.length === 0) return;
+      await redis.sadd(keys.erasureRecalls(erasureId), ...recalls.map(recallMember));
+      await redis.expire(keys.erasureRecalls(erasureId), retentionSeconds);
+    },
+
     /**
-     * Ends a running erasure (a repeat does nothing) and queues its `user_data.deleted` callback.
+     * Ends a running erasure (a repeat does nothing) and queues its `user_data.deleted` callback,
+     * after the `user_data.erased` callbacks to the endpoints recorded with `addRecalls` (stable
+     * ids: a crash between the two repeats them, and the notifier delivers each once).
      * @returns whether this call ended it
      */
     async finish(erasureId: string, state: Exclude<ErasureState, "running">, now: string, error = ""): Promise<boolean> {
       const record = await store.get(erasureId);
       if (!record || record.state !== "running") return false;
       const done = { ...record, state, endTime: now, error };
+      const recalls = (await redis.smembers(keys.erasureRecalls(erasureId))).map(parseRecall);
+      const messages = recallMessages(erasureId, now, recalls);
+      if (messages.length > 0) {
+        const m = redis.pipeline();
+        for (const msg of messages)
+          m.xadd(
+            redisKeys(prefix).outbox(),
+            "*",
+            ...outboxFields("user", {
+              tenant: record.tenant,
+              eventId: msg.eventId,
+              url: msg.url,
+              type: USER_DATA_ERASED,
+              time: now,
+              body: msg.body,
+              traceparent: "",
+            }),
+          );
+        for (const [err] of (await m.exec()) ?? []) if (err) throw err;
+      }
       const callback = record.callbackUrl
         ? outboxFields("user", {
             tenant: record.tenant,

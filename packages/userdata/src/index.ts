@@ -5,3 +5,6 @@ export * from "./eraser.js";
 export * from "./erasures.js";
 export * from "./runner.js";
 export * from "./usage.js";
+export * from "./image-reservations.js";
+export * from "./recalls.js";
+export * from "./coalesced-usage.js";

@@ -14,10 +14,14 @@ export function userDataKeys(prefix: string) {
     erasure: (erasureId: string) => `${prefix}:erasure:${erasureId}`,
     /** List of the user ids one erasure covers, in order (the cursor indexes it). */
     erasureUsers: (erasureId: string) => `${prefix}:erasure-users:${erasureId}`,
+    /** Set of the endpoints one erasure must tell to delete their copies: JSON `[url, kind, id]` per erased job or batch with a callback URL. */
+    erasureRecalls: (erasureId: string) => `${prefix}:erasure-recalls:${erasureId}`,
     /** DeleteUserData idempotency: request id → erasure id. */
     erasureRequest: (tenant: string, requestId: string) => `${prefix}:ereq:${tenant}:${requestId}`,
     /** Hash of one tenant's usage on one day (UTC): counter → value. */
     usage: (tenant: string, day: string) => `${prefix}:usage:${tenant}:${day}`,
+    /** Hash of a tenant's batch image reservations made on one day (UTC): batch id → "images:imagesPerUser". */
+    imageReservations: (tenant: string, day: string) => `${prefix}:quota-images:${tenant}:${day}`,
   };
 }
 export type UserDataKeys = ReturnType<typeof userDataKeys>;

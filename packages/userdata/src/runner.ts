@@ -34,7 +34,7 @@ export function createErasureRunner(deps: ErasureRunnerDeps) {
     for (;;) {
       const { cursor, userIds } = await deps.erasures.nextUsers(task.erasureId, chunkSize);
       if (userIds.length === 0) break;
-      const outcome = await deps.eraser.eraseUsers(task.tenant, userIds, record.afterErasure);
+      const outcome = await deps.eraser.eraseUsers(task.tenant, userIds, record.afterErasure, (recalls) => deps.erasures.addRecalls(task.erasureId, recalls));
       const next = outcome.pending ? cursor : cursor + userIds.length;
       await deps.erasures.advance(task.erasureId, outcome.counts, next);
       if (outcome.pending) throw new ErasureWaitsError(task.erasureId);

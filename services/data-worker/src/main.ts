@@ -6,7 +6,19 @@
 import { Queue, Worker, UnrecoverableError } from "bullmq";
 import { eraseUsersTaskSchema, QUEUES } from "@rebeca/contracts";
 import { createJobStore } from "@rebeca/jobstore";
-import { Counter, createLogger, createMetricsRegistry, createRedis, createShutdown, fatal, loadConfig, startOpsServer, waitReady } from "@rebeca/platform";
+import {
+  Counter,
+  createLogger,
+  createMetricsRegistry,
+  createRedis,
+  createShutdown,
+  fatal,
+  loadConfig,
+  registerBacklogMetrics,
+  startOpsServer,
+  waitReady,
+} from "@rebeca/platform";
+import { eraseUsersFromRegistry } from "@rebeca/registry";
 import { createBlobStore } from "@rebeca/storage";
 import { createEraser, createErasureRunner, createErasureStore } from "@rebeca/userdata";
 import { dataWorkerConfigSchema } from "./config.js";
@@ -27,11 +39,22 @@ async function main() {
     if (!q) queues.set(name, (q = new Queue(name, { connection: redis, prefix: config.QUEUE_PREFIX })));
     return q;
   };
+  // The data queue's backlog, which KEDA scales this worker on (deploy/k8s/base/data-worker.yaml).
+  registerBacklogMetrics(registry, () => [{ queue: queue(QUEUES.data), stage: QUEUES.data, tenant: "" }]);
   const store = createJobStore(redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS, eventsMaxLen: config.EVENTS_MAX_LEN });
   const erasures = createErasureStore(redis, config.QUEUE_PREFIX);
   const run = createErasureRunner({
     erasures,
-    eraser: createEraser({ redis, blobs, store, prefix: config.QUEUE_PREFIX, queue }),
+    eraser: createEraser({
+      redis,
+      blobs,
+      store,
+      prefix: config.QUEUE_PREFIX,
+      queue,
+      // Every published version with the users loses their rows (a new revision each); none published, nothing read but the pointer hash.
+      eraseFromModels: (userIds) =>
+        eraseUsersFromRegistry({ blobs, redis, objectPrefix: config.REGISTRY_PREFIX, redisPrefix: config.QUEUE_PREFIX }, userIds, "data-worker"),
+    }),
     chunkSize: config.ERASE_CHUNK_USERS,
     onChunk: (erasureId, users, cursor) => {
       erasedUsers.inc(users);

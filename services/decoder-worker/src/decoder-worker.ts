@@ -10,6 +10,7 @@ import { JOB_ERROR_CODES } from "@rebeca/contracts";
 import { parsePriorManifest } from "@rebeca/inference/manifest";
 import { createShardProgress, createStores } from "@rebeca/jobstore";
 import {
+  createFinalizeProcessor,
   createFailureRouter,
   createFairLanes,
   createJobOutcomeCounter,
@@ -33,10 +34,9 @@ import { createDecoderMeter } from "./metered-decoder.js";
 import { createDecoderMetrics } from "./metrics.js";
 import { latentOverrides, loadDecoders } from "./models.js";
 import { createDecodeProcessor } from "./processor.js";
-import { createFinalizeProcessor, createShardDecodeProcessor } from "./shard-processor.js";
-import { createUsageRecorder, createUsageStore, createUserIndex, usageOfOutputs } from "@rebeca/userdata";
+import { createShardDecodeProcessor } from "./shard-processor.js";
+import { coalesceUsage, createUsageRecorder, createUsageStore, createUserIndex, usageOfOutputs } from "@rebeca/userdata";
 import { createThreadedDecoders } from "./threaded-decoders.js";
-import { coalesceUsage } from "./coalesced-usage.js";
 
 /** How long usage deltas are summed before one write per tenant (at most this much is lost in a crash). */
 const USAGE_WINDOW_MS = 250;

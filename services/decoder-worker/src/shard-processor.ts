@@ -3,12 +3,9 @@ import {
   batchImageSeed,
   objectKeys,
   positionOf,
-  type BatchRecord,
   type DecodeShardTask,
-  type FinalizeTask,
   type UserResult,
   type JobSink,
-  DEFAULT_BATCH_CALLBACK_EVENTS,
   decodeEmbeddings,
   deadlinePassed,
   webhookBody,
@@ -17,8 +14,6 @@ import type { BatchStore } from "@rebeca/jobstore";
 import { encodePng, imageAt } from "@rebeca/inference";
 import type { BlobStore } from "@rebeca/storage";
 import { countShard, nextTraceparent, UnrecoverableError, type FairLanes } from "@rebeca/platform";
-import { inOrder } from "./ordered-reads.js";
-import { mergeByPosition } from "./merge-by-position.js";
 import { runChunks, type ShardProgress } from "./shard-chunks.js";
 import type { LoadedDecoder } from "./processor.js";
 import { usageOfOutputs, type UsageRecord, type UserIndex } from "@rebeca/userdata";
@@ -207,38 +202,6 @@ export function createShardDecodeProcessor(deps: ShardDecodeDeps) {
     );
     await countShard(deps, task, { succeeded: done, failed: failedAt.size, cancelled: 0, expired: served.length - done });
     await progress.clear();
-    return "done";
-  };
-}
-
-/**
- * The batch's last step: concatenate the shard results, in order, into the result manifest
- * (JSON Lines: user → image URIs, or error) and complete the batch. Idempotent: a repeat rewrites
- * the same manifest and the batch completes once. Shards of a cancelled batch that never ran have
- * no result and are left out; the batch stays CANCELLED with the manifest of what completed.
- */
-export function createFinalizeProcessor(deps: { batches: BatchStore; blobs: BlobStore; readConcurrency?: number }) {
-  return async function finalize(task: FinalizeTask): Promise<"done" | "skipped"> {
-    const batch: BatchRecord | null = await deps.batches.get(task.batchId);
-    if (!batch || batch.state === "completed" || batch.state === "failed" || batch.state === "expired" || (batch.state === "cancelled" && batch.endTime))
-      return "skipped";
-    const readShard = async (i: number) => {
-      try {
-        return await deps.blobs.get(objectKeys.shardResult(task.tenant, task.batchId, i));
-      } catch (err) {
-        if ((err as Error).name === "BlobNotFoundError") return new Uint8Array(0);
-        throw err;
-      }
-    };
-    // Streamed in shard order with a few reads ahead: a 10M-user manifest (GBs) never sits in memory.
-    // A canary batch's block b is shards 2b (stable users) and 2b+1 (candidate users): merged back into position order.
-    const parts = batch.spec.canary
-      ? inOrder(batch.counts.shardsTotal / 2, deps.readConcurrency ?? 16, async (b) => mergeByPosition(await readShard(2 * b), await readShard(2 * b + 1)))
-      : inOrder(batch.counts.shardsTotal, deps.readConcurrency ?? 16, readShard);
-    const uri = await deps.blobs.putStream(objectKeys.batchManifest(task.tenant, task.batchId), parts, "application/x-ndjson");
-    // On a cancelled batch this only records the manifest and end time (it stays CANCELLED). Users
-    // left undone by the deadline make it EXPIRED: the manifest then lists what was done.
-    await deps.batches.finish(batch, batch.counts.expired > 0 ? "expired" : "completed", { manifest: uri }, DEFAULT_BATCH_CALLBACK_EVENTS);
     return "done";
   };
 }

@@ -11,7 +11,8 @@ import { wellFormed } from "./malformed.js";
 import type { GatewayMetrics } from "./metrics.js";
 import { createShardBuilder, type BuiltShard } from "./shard-builder.js";
 import { idChunks, splitLines, type IdChunk } from "./manifest-lines.js";
-import { checkPage, createIntake, registerRetention, requireId, throwViolations, traceparentOf, type IntakeDeps } from "./intake.js";
+import type { BatchImageQuota } from "./batch-quota.js";
+import { checkPage, createIntake, registerDeadline, registerRetention, requireId, throwViolations, traceparentOf, type IntakeDeps } from "./intake.js";
 import type { Authenticate, BatchRecords, JobSink } from "./ports.js";
 import { shardsOfBatch, splitByVersion } from "./batch-routing.js";
 import type { ModelRouter } from "./model-routing.js";
@@ -29,6 +30,8 @@ export interface BatchServiceDeps extends IntakeDeps {
   maxManifestBytes: number;
   shardSize: number;
   maxUsersPerBatch: number;
+  /** The images-per-day quota of batches (batch-quota.ts); none when unset. */
+  batchImageQuota?: BatchImageQuota;
   metrics: GatewayMetrics;
   log: Logger;
   /** The tenant's canary for batches without a model_version, and the routed-users metric (batch-routing.ts). Absent: no canary for batches. */
@@ -90,8 +93,10 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
     );
 
   /** Creates the batch, or finds the one this request id made before (to resume it). */
-  async function open(tenant: string, p: BatchParameters, metadata: Metadata) {
+  async function open(tenant: string, p: BatchParameters, metadata: Metadata, firstUsers: number) {
     const s = await spec(tenant, p);
+    // A new batch whose first users already pass the day's image quota is refused before it exists.
+    await deps.batchImageQuota?.precheck(tenant, firstUsers * s.numImages, async () => (await batches.findByRequest(tenant, p.requestId)) !== null);
     const canary = p.modelVersion ? undefined : await deps.batchRouting?.canaryOf(tenant);
     if (canary) {
       s.canary = canary;
@@ -108,6 +113,7 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
     const record = await batches.get(batchId);
     if (!record) throw new RpcError(status.INTERNAL, "batch vanished");
     await registerRetention(deps, "batch", { tenant, id: batchId, createTime: record.createTime, ttlSeconds: record.spec.outputTtlSeconds });
+    await registerDeadline(deps, "batch", { tenant, id: batchId, deadline: record.spec.deadline });
     return record;
   }
 
@@ -118,6 +124,9 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
    */
   async function store(tenant: string, { batchId, spec: s, traceparent }: BatchRecord, blocks: BuiltShard[], upTo: number) {
     if (blocks.length === 0) return;
+    // Reserved before anything of these blocks is stored: refused, the batch keeps what it had.
+    const usersUpTo = Math.max(...blocks.map((b) => b.firstPosition + b.userIds.length));
+    await deps.batchImageQuota?.reserve(tenant, { batchId, images: usersUpTo * s.numImages, numImages: s.numImages });
     const refuse = (state: string) => new RpcError(status.FAILED_PRECONDITION, `batch ${batchId} is ${state}; it takes no more users`);
     const shards = blocks.flatMap((b) => splitByVersion(tenant, s, b));
     const recorded = await batches.addShards(
@@ -174,7 +183,7 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
       yield first;
       for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
     })();
-    const record = await open(tenant, p, metadata);
+    const record = await open(tenant, p, metadata, first.userIds.length);
     if (record.state !== "receiving") return record; // a repeat of a finished intake: nothing to do
     const builder = createShardBuilder(record.spec.shardSize, record.counts.received, deps.maxUsersPerBatch);
     let pending: BuiltShard[] = [];

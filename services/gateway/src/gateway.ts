@@ -5,7 +5,7 @@
  */
 import type { Redis } from "ioredis";
 import { redisKeys, STAGES, WORK_CLASSES } from "@rebeca/contracts";
-import { createBatchStore, createJobStore, createRetentionIndex } from "@rebeca/jobstore";
+import { createBatchStore, createDeadlineIndex, createJobStore, createRetentionIndex } from "@rebeca/jobstore";
 import { backlogOf, createJobOutcomeCounter, createQueueCache, createRedis, registerBacklogMetrics, type Logger, type Registry } from "@rebeca/platform";
 import { createAcceptedVersions, createPolicyStore } from "@rebeca/registry";
 import type { BlobStore } from "@rebeca/storage";
@@ -19,8 +19,9 @@ import { createEventHub } from "./event-hub.js";
 import type { IntakeDeps } from "./intake.js";
 import { createJobService } from "./job-service.js";
 import { createDataService } from "./data-service.js";
+import { createBatchImageQuota } from "./batch-quota.js";
 import { createQuotaCheck, parseTenantQuotas } from "./quota.js";
-import { createErasureStore, createUsageStore, createUserIndex } from "@rebeca/userdata";
+import { createErasureStore, createImageReservations, createUsageStore, createUserIndex } from "@rebeca/userdata";
 import { createGatewayMetrics } from "./metrics.js";
 import { createModelRouter } from "./model-routing.js";
 import { createModelService } from "./model-service.js";
@@ -61,6 +62,9 @@ export async function createGateway({ config, apiKeys, models, embedded, refused
   const store = createJobStore(redis, { ...retention, onFinished: createJobOutcomeCounter(registry) });
   const batches = createBatchStore(redis, retention);
   const usage = createUsageStore(redis, config.QUEUE_PREFIX);
+  const quotas = parseTenantQuotas(config.TENANT_QUOTAS);
+  // Today's images for the quota: made, plus reserved by running batches and not made yet.
+  const reservations = createImageReservations(redis, config.QUEUE_PREFIX);
   const hub = createEventHub({
     store,
     log,
@@ -83,6 +87,7 @@ export async function createGateway({ config, apiKeys, models, embedded, refused
     callbackGuard: createCallbackGuard(config.CALLBACK_ALLOW_HOSTS),
     outputTtlOf: tenantOutputTtls(config.TENANT_OUTPUT_TTL, config.OUTPUT_TTL),
     retention: createRetentionIndex(redis, config.QUEUE_PREFIX),
+    deadlines: createDeadlineIndex(redis, config.QUEUE_PREFIX),
     admission: createAdmission({
       queuesOf: (tenant) => WORK_CLASSES.map((c) => queues.get("prior", tenant, c)),
       redis,
@@ -90,8 +95,8 @@ export async function createGateway({ config, apiKeys, models, embedded, refused
       submissionsPerSecond: config.SUBMISSIONS_PER_SECOND,
       redisMemoryBudgetBytes: config.REDIS_MEMORY_BUDGET_BYTES,
     }),
-    quota: createQuotaCheck(parseTenantQuotas(config.TENANT_QUOTAS), {
-      imagesToday: (tenant) => usage.today(tenant, "images"),
+    quota: createQuotaCheck(quotas, {
+      imagesToday: (tenant) => reservations.used(tenant),
       activeBatches: async (tenant) => (await batches.list(tenant, 100)).records.filter((b) => b.state === "receiving" || b.state === "running").length,
       backlog: async (tenant) => (await Promise.all(WORK_CLASSES.map((c) => backlogOf(queues.get("prior", tenant, c))))).reduce((sum, b) => sum + b.total, 0),
     }),
@@ -118,6 +123,7 @@ export async function createGateway({ config, apiKeys, models, embedded, refused
     maxManifestBytes: config.MAX_MANIFEST_BYTES,
     shardSize: config.SHARD_SIZE,
     maxUsersPerBatch: config.MAX_USERS_PER_BATCH,
+    batchImageQuota: createBatchImageQuota(quotas, reservations),
   });
   const modelService = createModelService({
     ...shared,

@@ -6,7 +6,7 @@
 import { status, type Metadata } from "@grpc/grpc-js";
 import { isId } from "@rebeca/contracts";
 import { nextTraceparent } from "@rebeca/platform";
-import type { RetentionIndex } from "@rebeca/jobstore";
+import type { DeadlineIndex, RetentionIndex } from "@rebeca/jobstore";
 import { RpcError } from "./errors.js";
 import type { AdmissionCheck, CallbackUrlGuard } from "./ports.js";
 import type { QuotaCheck } from "./quota.js";
@@ -28,6 +28,8 @@ export interface IntakeDeps {
   outputTtlOf?: (tenant: string) => number;
   /** Where work with an output lifetime is registered for the retention sweeper. @default none registered */
   retention?: Pick<RetentionIndex, "register">;
+  /** Where work with a deadline is registered for the deadline reaper (the monitor). @default none registered */
+  deadlines?: Pick<DeadlineIndex, "register">;
   /** Per-tenant quotas (quota.ts); none when unset. */
   quota?: QuotaCheck;
   /** Records the version accepted work names, so cache pruning keeps it while work may be queued (registry cache-pruner.ts). */
@@ -101,6 +103,19 @@ export async function registerRetention(
   r: { tenant: string; id: string; createTime: string; ttlSeconds?: number },
 ): Promise<void> {
   if (r.ttlSeconds && deps.retention) await deps.retention.register({ kind, tenant: r.tenant, id: r.id }, Date.parse(r.createTime) + r.ttlSeconds * 1000);
+}
+
+/**
+ * Registers accepted work that has a deadline with the deadline reaper, due at the deadline: work
+ * still waiting in a queue then ends EXPIRED even when no worker runs. Like `registerRetention` it
+ * runs after the record is stored and on a repeat.
+ */
+export async function registerDeadline(
+  deps: Pick<IntakeDeps, "deadlines">,
+  kind: "job" | "batch",
+  r: { tenant: string; id: string; deadline?: string },
+): Promise<void> {
+  if (r.deadline && deps.deadlines) await deps.deadlines.register({ kind, tenant: r.tenant, id: r.id }, Date.parse(r.deadline));
 }
 
 /** The trace new work joins: the caller's W3C `traceparent` metadata as parent, or a new trace. */

@@ -11,7 +11,17 @@ import { EVENT_ID } from "./event-ids.js";
 import type { EventHub } from "./event-hub.js";
 import { createStreamSink } from "./watch-sink.js";
 import { fromProtoState, matchesLabels, toProtoEvent, toProtoJob } from "./job-mapping.js";
-import { checkLabelFilter, checkPage, createIntake, registerRetention, requireId, throwViolations, traceparentOf, type IntakeDeps } from "./intake.js";
+import {
+  checkLabelFilter,
+  checkPage,
+  createIntake,
+  registerDeadline,
+  registerRetention,
+  requireId,
+  throwViolations,
+  traceparentOf,
+  type IntakeDeps,
+} from "./intake.js";
 import type { Authenticate, JobRecords, JobSink, Unqueue } from "./ports.js";
 import { validateCreateJob, type FieldViolation } from "./validate.js";
 import type { GatewayMetrics } from "./metrics.js";
@@ -98,6 +108,7 @@ export function createJobService(deps: JobServiceDeps): JobServiceServer {
       const result = await store.create(record);
       const stored = result.record;
       await registerRetention(deps, "job", { tenant, id: stored.jobId, createTime: stored.createTime, ttlSeconds: stored.outputTtlSeconds });
+      await registerDeadline(deps, "job", { tenant, id: stored.jobId, deadline: stored.deadline });
       // Also on a repeat: if the first attempt stored the job but failed before enqueueing, this
       // enqueues it; a repeat add of a queued job id adds nothing.
       if (result.record.state === "queued") await deps.jobs.add("sample", priorTask(result.record, erased === "population"));

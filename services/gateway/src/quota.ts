@@ -37,7 +37,7 @@ export function parseTenantQuotas(json: string): TenantQuotas {
 
 /** What a submission asks for. */
 export interface QuotaAsk {
-  /** Images of a job (a batch's are not known up front: only today's count is checked). */
+  /** Images of a job (a batch's are not known up front: they are reserved as its users are stored, batch-quota.ts). */
   images: number;
   batch: boolean;
 }
@@ -47,6 +47,17 @@ export interface QuotaReadings {
   imagesToday: (tenant: string) => Promise<number>;
   activeBatches: (tenant: string) => Promise<number>;
   backlog: (tenant: string) => Promise<number>;
+}
+
+/**
+ * The images-per-day violation: `used` is what today already counts — images made, and images
+ * running batches reserved and have not made yet (@rebeca/userdata image-reservations).
+ */
+export function imagesPerDayViolation(tenant: string, used: number, asked: number, limit: number): QuotaViolation {
+  return {
+    subject: `tenant:${tenant}`,
+    description: `images per day: ${used} counted today (made or reserved by running batches), ${asked} asked, limit ${limit}`,
+  };
 }
 
 /** The quotas a request would exceed (pure: limits and readings in, violations out). */
@@ -59,7 +70,7 @@ export function quotaViolations(
   const out: QuotaViolation[] = [];
   const subject = `tenant:${tenant}`;
   if (quota.imagesPerDay !== undefined && used.imagesToday !== undefined && used.imagesToday + ask.images > quota.imagesPerDay)
-    out.push({ subject, description: `images per day: ${used.imagesToday} generated today, ${ask.images} asked, limit ${quota.imagesPerDay}` });
+    out.push(imagesPerDayViolation(tenant, used.imagesToday, ask.images, quota.imagesPerDay));
   if (ask.batch && quota.concurrentBatches !== undefined && used.activeBatches !== undefined && used.activeBatches >= quota.concurrentBatches)
     out.push({ subject, description: `concurrent batches: ${used.activeBatches} running, limit ${quota.concurrentBatches}` });
   if (quota.backlog !== undefined && used.backlog !== undefined && used.backlog >= quota.backlog)

@@ -28,6 +28,12 @@ export const monitorConfigSchema = baseConfigSchema.merge(storageConfigSchema.me
   RETENTION_SWEEP_INTERVAL_MS: env.int(60_000).pipe(z.number().int().min(0)),
   /** Jobs and batches one retention sweep handles at most (each: one listing of its prefix, one delete per 1,000 keys). */
   RETENTION_SWEEP_MAX_OWNERS: env.int(100).pipe(z.number().int().min(1)),
+  /** Pause between deadline sweeps (ending EXPIRED the work past its deadline that still waits in a queue), ms; 0 = this replica does not sweep. */
+  DEADLINE_SWEEP_INTERVAL_MS: env.int(1000).pipe(z.number().int().min(0)),
+  /** Jobs and batches one deadline sweep handles at most (a job: two queue lookups; a batch: two per unfinished shard). */
+  DEADLINE_SWEEP_MAX_ITEMS: env.int(200).pipe(z.number().int().min(1)),
+  /** When due work a worker holds (it stops it at the deadline itself) is looked at again, ms. */
+  DEADLINE_RECHECK_MS: env.int(30_000).pipe(z.number().int().min(100)),
   /** Roll back a tenant's canary by itself when it serves worse than the stable version (docs/operations.md#model-rollout). */
   MONITOR_CANARY_ROLLBACK: env.bool(true),
   /** How far back the canary evidence reaches, seconds: both arms' sampled users and finished jobs within it are compared. */

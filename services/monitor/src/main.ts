@@ -1,10 +1,23 @@
 #!/usr/bin/env node
 /** Monitor entry point: wiring only (see monitor.ts). */
 import { createBlobStore, parseS3Uri } from "@rebeca/storage";
-import { createOutputRecords, createRetentionIndex } from "@rebeca/jobstore";
-import { createLogger, createMetricsRegistry, createRedis, createShutdown, fatal, loadConfig, startOpsServer, waitReady } from "@rebeca/platform";
+import { createDeadlineIndex, createOutputRecords, createRetentionIndex, createStores } from "@rebeca/jobstore";
+import {
+  createFinalizeProcessor,
+  createJobOutcomeCounter,
+  createLogger,
+  createMetricsRegistry,
+  createQueueCache,
+  createRedis,
+  createShutdown,
+  fatal,
+  loadConfig,
+  startOpsServer,
+  waitReady,
+} from "@rebeca/platform";
 import { createPolicyStore, createRegistrySource } from "@rebeca/registry";
 import { createCanaryWatch } from "./canary-watch.js";
+import { createDeadlineReaper } from "./deadline-reaper.js";
 import { canarySettingsOf, monitorConfigSchema, monitorSettingsOf } from "./config.js";
 import { createScoringDirs } from "./model-dirs.js";
 import { createMonitor } from "./monitor.js";
@@ -12,6 +25,7 @@ import { createRetentionSweeper } from "./retention-sweeper.js";
 import { createRollbackNotice } from "./rollback-notice.js";
 import { finishedJobOf } from "./sampling.js";
 import { createScorer } from "./scorer.js";
+import { createUnqueue } from "./unqueue.js";
 
 const bootLog = createLogger("monitor");
 
@@ -77,9 +91,31 @@ async function main(): Promise<void> {
     maxOwners: config.RETENTION_SWEEP_MAX_OWNERS,
     intervalMs: config.RETENTION_SWEEP_INTERVAL_MS,
   });
+  // The deadline reaper rides here too: it must run where no stage worker may be running, and it
+  // only reads indexes, removes queued jobs and moves records, all idempotent, so replicas agree.
+  const { store, batches } = createStores(redis, {
+    prefix: config.QUEUE_PREFIX,
+    retentionSeconds: config.JOB_RETENTION_SECONDS,
+    eventsMaxLen: config.EVENTS_MAX_LEN,
+    onFinished: createJobOutcomeCounter(registry),
+  });
+  const queues = createQueueCache(redis, config.QUEUE_PREFIX);
+  const reaper = createDeadlineReaper({
+    index: createDeadlineIndex(redis, config.QUEUE_PREFIX),
+    jobs: store,
+    batches,
+    unqueue: createUnqueue(queues),
+    finalize: createFinalizeProcessor({ batches, blobs }),
+    registry,
+    log,
+    maxItems: config.DEADLINE_SWEEP_MAX_ITEMS,
+    intervalMs: config.DEADLINE_SWEEP_INTERVAL_MS,
+    recheckMs: config.DEADLINE_RECHECK_MS,
+  });
   const ops = await startOpsServer({ host: config.HTTP_HOST, port: config.HTTP_PORT, registry, health });
   await monitor.start();
   if (config.RETENTION_SWEEP_INTERVAL_MS > 0) sweeper.start();
+  if (config.DEADLINE_SWEEP_INTERVAL_MS > 0) reaper.start();
   health.ready = true;
   log.info({ httpPort: ops.port }, "monitor started");
 
@@ -87,6 +123,8 @@ async function main(): Promise<void> {
   shutdown.add("not ready", () => (health.ready = false));
   shutdown.add("stop scoring", () => monitor.stop());
   shutdown.add("stop retention sweeps", () => sweeper.stop());
+  shutdown.add("stop deadline sweeps", () => reaper.stop());
+  shutdown.add("close queues", () => queues.close());
   shutdown.add("close ops server", () => ops.close());
   shutdown.add("close redis", () => Promise.all([redis.quit(), blockingRedis.quit()]));
   shutdown.installSignalHandlers();

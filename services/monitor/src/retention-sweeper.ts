@@ -8,6 +8,7 @@
 import { objectKeys } from "@rebeca/contracts";
 import type { OutputOwner, OutputRecords, OwnerEnd, RetentionIndex } from "@rebeca/jobstore";
 import { Counter, Gauge, Histogram, type Logger, type Registry } from "@rebeca/platform";
+import { createSweepLoop } from "./sweep-loop.js";
 import type { BlobStore } from "@rebeca/storage";
 
 /** What to do with one due owner: delete its outputs now, or look again at `dueMs`. */
@@ -131,38 +132,17 @@ export function createRetentionSweeper(deps: SweeperDeps) {
     }
   }
 
-  let timer: NodeJS.Timeout | null = null;
-  let running: Promise<unknown> | null = null;
-  let stopped = false;
-  const loop = () => {
-    running = sweepOnce()
-      .then((r) => {
-        if (r.owners > 0) deps.log.info(r, "retention sweep");
-        // A full sweep suggests more is due: go again at once instead of waiting the interval.
-        return r.owners + r.waiting >= maxOwners ? 0 : (deps.intervalMs ?? 60_000);
-      })
-      .catch((err: unknown) => {
-        deps.log.error({ err }, "retention sweep failed; retrying at the next interval");
-        return deps.intervalMs ?? 60_000;
-      })
-      .then((wait) => {
-        if (!stopped) timer = setTimeout(loop, wait);
-      });
-  };
-
   return {
     sweepOnce,
-    /** Sweeps now and then every `intervalMs`. */
-    start(): void {
-      stopped = false;
-      loop();
-    },
-    /** Stops after the sweep in progress. */
-    async stop(): Promise<void> {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      await running;
-    },
+    ...createSweepLoop({
+      sweepOnce,
+      // A full sweep suggests more is due: go again at once.
+      full: (r) => r.owners + r.waiting >= maxOwners,
+      worthLogging: (r) => r.owners > 0,
+      intervalMs: deps.intervalMs ?? 60_000,
+      name: "retention sweep",
+      log: deps.log,
+    }),
   };
 }
 export type RetentionSweeper = ReturnType<typeof createRetentionSweeper>;

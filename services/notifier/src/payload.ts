@@ -1,6 +1,7 @@
 /** From an outbox entry to a callback task: pure. */
 import {
   callbackTaskSchema,
+  messageIdOf,
   OutboxEntryError,
   parseOutboxEntry,
   webhookBody,
@@ -15,10 +16,8 @@ import { nextTraceparent } from "@rebeca/platform";
 export const MAX_BODY_BYTES = 20_000;
 const MAX_ERROR_MESSAGE = 1_000;
 
-/** The `webhook-id` of an event's callback: stable, so every retry and replay carries the same id. */
-export function messageIdOf(tenant: string, eventId: string): string {
-  return `msg_${tenant}_${eventId}`;
-}
+// Kept in @rebeca/contracts: the erasure (@rebeca/userdata) finds an erased event's callback job by it.
+export { messageIdOf };
 
 /**
  * The `data` of a callback body: ids, state and links, never image bytes. Tolerates records with

@@ -6,7 +6,7 @@
 import { resolveModelVersions, sessionOptionsOf } from "@rebeca/inference";
 import { JOB_ERROR_CODES } from "@rebeca/contracts";
 import { createStores } from "@rebeca/jobstore";
-import { createUsageRecorder, createUsageStore, createUserIndex } from "@rebeca/userdata";
+import { coalesceUsage, createUsageRecorder, createUsageStore, createUserIndex } from "@rebeca/userdata";
 import {
   backlogOf,
   createFailureRouter,
@@ -30,7 +30,6 @@ import { createPriorProcessor } from "./processor.js";
 import { createSampleBatcher } from "./sample-batcher.js";
 import { createShardProcessor } from "./shard-processor.js";
 import { createThreadedBackend } from "./threaded-backend.js";
-import { createUsageCoalescer } from "./usage-coalescer.js";
 
 export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig>): Promise<StageService> {
   const { config, queues, registry, log } = deps;
@@ -65,9 +64,9 @@ export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig
     eventsMaxLen: config.EVENTS_MAX_LEN,
     onFinished: createJobOutcomeCounter(registry),
   });
-  const recordUsage = createUsageRecorder(createUsageStore(deps.redis, config.QUEUE_PREFIX), registry, log);
-  // Jobs' prior-seconds are summed per tenant and written every USAGE_FLUSH_MS (usage-coalescer.ts).
-  const usage = createUsageCoalescer(recordUsage, config.USAGE_FLUSH_MS);
+  // Jobs' prior-seconds are summed per tenant and written every USAGE_FLUSH_MS (no Redis write per job).
+  const usageWrites = coalesceUsage(createUsageStore(deps.redis, config.QUEUE_PREFIX), { windowMs: config.USAGE_FLUSH_MS });
+  const usage = createUsageRecorder(usageWrites, registry, log);
   const userIndex = createUserIndex(deps.redis, config.QUEUE_PREFIX);
 
   const metrics = createPriorMetrics(registry);
@@ -120,7 +119,7 @@ export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig
         ...stageWorkerSettings(config, deps.redis, config.PIPELINE_STORE ? deps.redis : deps.workerConnection),
         handlers: { sample, sampleShard },
         onFinalFailure: createFailureRouter({ code: JOB_ERROR_CODES.SAMPLING_FAILED, jobs: store, batches, sink: queues }),
-        onProcessed: (tenant, seconds) => usage.add(tenant, seconds),
+        onProcessed: (tenant, seconds) => usage(tenant, { priorSeconds: seconds }),
         registry,
         log,
       });
@@ -132,7 +131,7 @@ export async function createPriorWorker(deps: StageServiceDeps<PriorWorkerConfig
     drain: () => drainStageWorkers(workers, config.DRAIN_DEADLINE_MS),
     /** Writes the pending usage, stops the registry watcher and the sampler threads (cancelling samples a hand-back left running). */
     close: async () => {
-      usage.flush(true);
+      await usageWrites.flush().catch(() => {}); // a failed write was logged by the recorder
       await modelRegistry?.close();
       await backend.close();
     },

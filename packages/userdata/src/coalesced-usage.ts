@@ -6,7 +6,7 @@
  * and off the job's path as before; a graceful shutdown writes what is pending (`flush`), a crash
  * loses at most the last window's counts.
  */
-import type { UsageCounter } from "@rebeca/userdata";
+import type { UsageCounter } from "./usage.js";
 
 type Delta = Partial<Record<UsageCounter, number>>;
 
