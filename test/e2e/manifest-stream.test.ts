@@ -75,10 +75,12 @@ describe("CreateBatchFromManifest streams the manifest from S3", () => {
     console.log(
       JSON.stringify({ manifestMb: +objectMb.toFixed(1), users: MANIFEST_USERS, intakeSeconds: seconds, gatewayPeakRssGrowthMb: +grownMb.toFixed(1) }),
     );
-    // Reading it whole holds the bytes and their decoded text: at least twice its size. Streamed,
-    // the growth is the heap settling (measured: 27 MB on Node 20, 56–71 MB on Node 24's V8), so
-    // the bound sits between that and the whole read's minimum.
-    expect(grownMb).toBeLessThan(objectMb * 1.5);
+    // Reading it whole holds the bytes and their decoded text: at least twice its size, on top of
+    // the heap settling. Streamed, the growth is that settling and the garbage of what streamed
+    // through (measured alone: 27 MB on Node 20, 32–71 MB on Node 24's V8; up to 114 MB while the
+    // suite's other files load both cores and the collector lags), so the bound is the whole
+    // read's own minimum.
+    expect(grownMb).toBeLessThan(objectMb * 2);
   }, 240_000);
 
   it("refuses a manifest over MAX_MANIFEST_BYTES before reading it, naming the limit, and creates no batch", async () => {

@@ -67,7 +67,6 @@ export function createIntake(deps: IntakeDeps): Intake {
     async admit(tenant, modelVersion, validate, callbackField, userId = null) {
       const version = modelVersion || (deps.route ? await deps.route(tenant, userId) : deps.defaultModel);
       const model = deps.models.get(version);
-      if (model) deps.noteVersion?.(version);
       // Field checks first (against the default model's ranges when the named one is missing),
       // so that a bad request is described in full.
       const spec = validate(model ?? fallback);
@@ -87,6 +86,8 @@ export function createIntake(deps: IntakeDeps): Intake {
       // A batch spec has a shard size; a job's images are known up front, a batch's are not.
       const batch = "shardSize" in spec;
       await deps.quota?.(tenant, { images: batch ? 0 : Number((spec as { numImages?: number }).numImages ?? 0), batch });
+      // Only admitted work pins its version against cache pruning: a refused request writes nothing.
+      deps.noteVersion?.(version);
       return spec;
     },
   };
