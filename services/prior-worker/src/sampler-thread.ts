@@ -53,11 +53,12 @@ serveModelThread<SampleJob, SampleOutcome, SamplerThreadReady>(async () => {
   // One sample at a time, in arrival order: the worker keeps the next call queued here while one
   // runs (LANES_PER_THREAD), so it starts the moment the previous one ends instead of after the
   // event loop has seen that result; run side by side, the two would only interleave their steps.
+  // A version's load happens before its call takes a turn, so calls for loaded versions keep going.
   const inTurn = createInTurn();
   return {
     ready: { models },
     work: {
-      run: (job, signal) => inTurn(() => cache.use(job.version, (model) => sampleWith(model, job, signal))),
+      run: (job, signal) => cache.use(job.version, (model) => inTurn(() => sampleWith(model, job, signal))),
       transfer: (outcome) => [outcome.embeddings.buffer as ArrayBuffer],
     },
   };
