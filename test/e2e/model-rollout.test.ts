@@ -20,7 +20,7 @@ import {
 import { JobState, UnknownUserPolicy } from "@rebeca/contracts/grpc";
 import { BatchState } from "@rebeca/contracts/grpc-batches";
 import { createS3BlobStore, createS3Client, type BlobStore } from "@rebeca/storage";
-import { listModelEvents, publishDerivedVersion, publishVersionDir, type RegistryDeps } from "@rebeca/registry";
+import { listModelEvents, publishDerivedVersion, publishVersionDir, registryRedisKeys, type RegistryDeps } from "@rebeca/registry";
 import { untilBatchCompleted, untilJobDone } from "../support/wait.js";
 import { modelUserIds } from "../support/world.js";
 
@@ -78,6 +78,8 @@ describe("model rollout: registry versions served without restart, refused when 
       expect(done.modelVersion).toBe("demo-v1-r2");
       expect(done.outputs).toHaveLength(2);
       expect(visibleAfterMs).toBeLessThan(10_000);
+      // The gateway pinned the versions of stored work against cache pruning (the batch's and the job's).
+      await expect.poll(async () => Object.keys(await redis.hgetall(registryRedisKeys(stack.prefix).accepted())).sort()).toEqual(["demo-v1", "demo-v1-r2"]);
 
       const finished = await untilBatchCompleted(batches, batch.batchId, 120_000);
       expect(finished.state).toBe(BatchState.BATCH_STATE_COMPLETED);

@@ -98,10 +98,7 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
     // A new batch whose first users already pass the day's image quota is refused before it exists.
     await deps.batchImageQuota?.precheck(tenant, firstUsers * s.numImages, async () => (await batches.findByRequest(tenant, p.requestId)) !== null);
     const canary = p.modelVersion ? undefined : await deps.batchRouting?.canaryOf(tenant);
-    if (canary) {
-      s.canary = canary;
-      deps.noteVersion?.(canary.version);
-    }
+    if (canary) s.canary = canary;
     const { batchId } = await batches.create({
       batchId: newId("batch"),
       tenant,
@@ -112,6 +109,9 @@ export function createBatchService(deps: BatchServiceDeps): BatchServiceServer {
     });
     const record = await batches.get(batchId);
     if (!record) throw new RpcError(status.INTERNAL, "batch vanished");
+    // Only a stored batch pins its versions against cache pruning: a refused request writes nothing.
+    deps.noteVersion?.(record.spec.modelVersion);
+    if (record.spec.canary) deps.noteVersion?.(record.spec.canary.version);
     await registerRetention(deps, "batch", { tenant, id: batchId, createTime: record.createTime, ttlSeconds: record.spec.outputTtlSeconds });
     await registerDeadline(deps, "batch", { tenant, id: batchId, deadline: record.spec.deadline });
     return record;

@@ -86,8 +86,6 @@ export function createIntake(deps: IntakeDeps): Intake {
       // A batch spec has a shard size; a job's images are known up front, a batch's are not.
       const batch = "shardSize" in spec;
       await deps.quota?.(tenant, { images: batch ? 0 : Number((spec as { numImages?: number }).numImages ?? 0), batch });
-      // Only admitted work pins its version against cache pruning: a refused request writes nothing.
-      deps.noteVersion?.(version);
       return spec;
     },
   };

@@ -107,6 +107,8 @@ export function createJobService(deps: JobServiceDeps): JobServiceServer {
       });
       const result = await store.create(record);
       const stored = result.record;
+      // Only stored work pins its version against cache pruning: a refused request writes nothing.
+      deps.noteVersion?.(stored.modelVersion);
       await registerRetention(deps, "job", { tenant, id: stored.jobId, createTime: stored.createTime, ttlSeconds: stored.outputTtlSeconds });
       await registerDeadline(deps, "job", { tenant, id: stored.jobId, deadline: stored.deadline });
       // Also on a repeat: if the first attempt stored the job but failed before enqueueing, this
