@@ -17,7 +17,7 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
-import { loadLatentDecoder } from "@rebeca/inference";
+import { loadLatentDecoder, type LatentImageDecoder } from "@rebeca/inference";
 import { assembleLatentModelsDir, createJobClient, REPO_ROOT, startStack } from "@rebeca/devstack";
 import { imageSeed } from "@rebeca/contracts";
 import { JobState } from "@rebeca/contracts/grpc";
@@ -62,16 +62,11 @@ function schedSeconds(pid: number | undefined): Map<number, { run: number; wait:
 }
 
 /**
- * The bare in-process loop: one decoder, `ROUNDS` rounds that each decode the same 2·BATCH images
+ * The bare in-process loop on `decoder`: `ROUNDS` rounds that each decode the same 2·BATCH images
  * at batch 1 and at batch BATCH, alternating, so that load drifting on a shared machine hits both
  * alike. Returns images/s per batch size.
  */
-async function bare(): Promise<{ one: number; batched: number; cpuPerImage: number }> {
-  const { decoder } = await loadLatentDecoder(
-    join(MODEL, "manifest.json"),
-    { providers: ["cpu"], intraOpThreads: 1, interOpThreads: 1 },
-    STEPS ? { steps: STEPS } : {},
-  );
+async function bare(decoder: LatentImageDecoder): Promise<{ one: number; batched: number; cpuPerImage: number }> {
   const E = decoder.config.embeddingDim;
   const images = 2 * BATCH;
   const run = async (batch: number) => {
@@ -219,16 +214,22 @@ const users = readFileSync(join(REPO_ROOT, "models", "demo-v1", "user_ids.txt"),
   .filter(Boolean);
 // The bare loop runs before and after the worker; the faster batch-BATCH figure is the baseline
 // (a conservative ratio on a shared machine whose load drifts during the run).
-const before = await bare();
+// One decoder for every bare loop; it sits idle while the worker runs.
+const { decoder } = await loadLatentDecoder(
+  join(MODEL, "manifest.json"),
+  { providers: ["cpu"], intraOpThreads: 1, interOpThreads: 1 },
+  STEPS ? { steps: STEPS } : {},
+);
+const before = await bare(decoder);
 const worker = await throughWorker(users);
-const after = await bare();
+const after = await bare(decoder);
 // The worker's plumbing and the S3 server must run beside the model; on a small box they share the
-// core next to it. The bare loop again, with a busy loop on another core, shows what that sharing
-// alone costs the model (on these 2-vCPU VMs: 7.1–7.3 → 8.6 ms per image), so the ceiling the box
-// puts on the ratio is printed beside it.
+// core next to it. The bare loop again, with a busy loop on another core, shows what a busy
+// neighbour alone costs the model right now (on these 2-vCPU VMs it varied by the hour: 7.1–7.3 →
+// 8.6 ms per image one morning, 7.3 → 7.6 two hours later).
 // The spinner ends itself after 10 minutes, should this process die without killing it.
 const spinner = spawn(process.execPath, ["-e", "const end = Date.now() + 600000; while (Date.now() < end);"], { stdio: "ignore" });
-const contended = await bare().finally(() => spinner.kill());
+const contended = await bare(decoder).finally(() => spinner.kill());
 const base = Math.max(before.batched, after.batched);
 const base1 = Math.max(before.one, after.one);
 const ratio = worker.imagesPerS / base;
@@ -240,7 +241,7 @@ log(
 );
 const ceiling = contended.batched / base;
 log(
-  `bare loop at batch ${BATCH} with a busy loop on another core: ${fmt(contended.batched, 1)} images/s, ${fmt(ceiling, 3)} of the idle baseline (the ceiling this box puts on the ratio); the worker reaches ${fmt(worker.imagesPerS / contended.batched, 3)} of it`,
+  `bare loop at batch ${BATCH} with a busy loop on another core: ${fmt(contended.batched, 1)} images/s, ${fmt(ceiling, 3)} of the idle baseline (what a busy neighbour core costs the model now); the worker reaches ${fmt(worker.imagesPerS / contended.batched, 3)} of it`,
 );
 const workerCpu = Object.values(worker.cpuPerImage).reduce((a, b) => a + b, 0);
 log(

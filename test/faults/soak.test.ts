@@ -18,19 +18,15 @@ const RATE_PER_SECOND = Number(process.env.SOAK_RATE ?? 5);
 const WARMUP_JOBS = 1100;
 const LONG = SOAK_SECONDS >= 300;
 /**
- * Steady load before sampling starts, so heaps settle after the burst: RSS falls for ~30 s, then
- * V8 grows each heap back to its steady-state size over the next ~90 s (the decoder worker's main
- * heap from 37 to 64 MB). The short run starts earlier and judges with a loose bound.
+ * Steady load before sampling starts, so heaps reach their steady size after the burst.
+ * - Short run, 60 s: with CONCURRENCY 96 the prior worker's heap regrows for about a minute (its
+ *   floor slope read 72–75 MB/min after a 30 s settle, 26 after 60 s); its loose bound only
+ *   catches gross leaks.
+ * - Long run, 480 s: V8 grows a heap in steps and the process touches the grown heap's pages for
+ *   minutes. The decoder worker's heap total stepped from 103 to 166 MB at 135 s and its RSS
+ *   climbed with it until about 480 s (284 → 329 MB) while its live heap stayed at 32–37 MB; a
+ *   120 s settle read that climb as +5.4 and +5.8 MB/min (bound 2). See docs/reliability.md.
  */
-// The short run's 60 s: with CONCURRENCY 96 the prior worker's heap regrows after the burst for
-// about a minute (its floor slope read 72–75 MB/min after a 30 s settle, 26 after 60 s, and −0.07
-// over the 300 s run's window).
-// The long run's 480 s: V8 sizes each heap in steps and the process touches a grown heap's pages
-// over minutes. Sampled every 15 s from /metrics after the burst, the decoder worker's heap total
-// stepped from 103 to 166 MB at 135 s and its RSS climbed with it until about 480 s (284 → 329 MB)
-// while the live heap (the floor of heap used) stayed at 32–37 MB; with the AWS SDK's PUTs the heap
-// grew in the burst itself, shrank at 375 s (181 → 54 MB) and regrew. After a 120 s settle the long
-// run read that climb as +5.4 and +5.8 MB/min (bound 2).
 const SETTLE_SECONDS = Number(process.env.SOAK_SETTLE_SECONDS ?? (LONG ? 480 : 60));
 const SAMPLE_EVERY_MS = 2000;
 /**
