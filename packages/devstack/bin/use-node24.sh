@@ -9,7 +9,9 @@ if [ "$(rebeca_node_major)" -lt 24 ]; then
     echo "==> Node $(node --version 2>/dev/null || echo "(none)") is older than 24: npm install node@24 into $rebeca_node_dir"
     npm install --prefix "$rebeca_node_dir" --no-save --no-audit --no-fund --loglevel=error node@24 >/dev/null
   fi
-  export PATH="$rebeca_node_dir/node_modules/.bin:$PATH"
+  # npm run under this Node installs global commands (pnpm) beside it, in node/bin: on PATH too, or a
+  # fresh machine's `npm install -g pnpm` lands where no later command finds it.
+  export PATH="$rebeca_node_dir/node_modules/node/bin:$rebeca_node_dir/node_modules/.bin:$PATH"
   if [ "$(rebeca_node_major)" -lt 24 ]; then
     echo "could not put Node 24 on PATH (see $rebeca_node_dir)" >&2
     return 1 2>/dev/null || exit 1
