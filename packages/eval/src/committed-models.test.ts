@@ -65,7 +65,7 @@ describe("committed demo models (oracle verifier, the manifest's default sampler
   it("the shipped default (≤ 5 evaluations) qualifies on the frontier against DDPM-1000 (rule re-applied to freshly sampled default runs)", async () => {
     // models/frontier.json keeps the per-user values of DDPM-1000's 14 runs and of the default's. DDPM-1000
     // is too slow to re-run here (~30 s per point), so its stored values are spot-checked against the
-    // committed prior (first 20 users of two points, same seeds: they must agree exactly); the default's
+    // committed prior (first 20 users of two points, same seeds: they must agree to float32 rounding); the default's
     // 14 runs are sampled again in full; then the rule is applied to the fresh runs.
     type Stored = { sampler: SamplerName; steps: number; spacing: TimestepSpacing; guidance: number; seedSet: number; own: number[]; diversity: number[] };
     const frontier = JSON.parse(readFileSync(`${MODELS}frontier.json`, "utf8")) as {
@@ -94,8 +94,13 @@ describe("committed demo models (oracle verifier, the manifest's default sampler
         seedSets: 1,
       });
       const kept = ddpm.find((r) => r.guidance === g && r.seedSet === 0)!;
-      expect(Array.from(fresh!.own)).toEqual(kept.own.slice(0, 20));
-      expect(Array.from(fresh!.diversity)).toEqual(kept.diversity.slice(0, 20));
+      // Agree to float32 rounding, not bit for bit: onnxruntime's CPU kernels round differently by
+      // instruction set (values stored on one VM differed by up to 3e-8 on another). Another prior
+      // or seed moves them by 1e-3 and more.
+      const gap = (a: ArrayLike<number>, b: number[]) => Math.max(...b.slice(0, 20).map((v, i) => Math.abs(a[i]! - v)));
+      expect(fresh!.own.length).toBe(20);
+      expect(gap(fresh!.own, kept.own)).toBeLessThan(1e-6);
+      expect(gap(fresh!.diversity, kept.diversity)).toBeLessThan(1e-6);
     }
     const guidances = [...new Set(ddpm.map((r) => r.guidance))];
     const mine = await sweep(model, [{ sampler: d.sampler, steps: d.steps, spacing: d.spacing }], { ...opts, users, guidances });
