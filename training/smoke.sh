@@ -45,10 +45,19 @@ echo ' ' >> "$T/rebeca/decoder/parity.json"
 if $PY -m rebeca_train validate "$T/rebeca" 2>"$T/err"; then echo "validate accepted a tampered decoder parity" >&2; exit 1; fi
 grep -q "sha256 mismatch for 'parity'" "$T/err"
 # latent decoder: export from fixture-format weights; the committed fixture's scheduler reference is
-# what this code computes; weights of another format stop with exit code 2 and a message
+# what this code computes, to float64 rounding (libm's last bit differs between CPUs: 6e-17 seen);
+# weights of another format stop with exit code 2 and a message
 $PY -m rebeca_train latent-fixture --out-dir "$T/latent" --weights "$T/latent.pt"
 $PY -m rebeca_train export-latent --weights "$T/latent.pt" --out-dir "$T/latent-ddim" --scheduler ddim --steps 20
-$PY -c 'import json, sys; a, b = (json.load(open(p))["schedulers"] for p in sys.argv[1:]); sys.exit(a != b)' \
+$PY -c '
+import json, math, sys
+def same(a, b):
+    if isinstance(a, dict): return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list): return isinstance(b, list) and len(a) == len(b) and all(map(same, a, b))
+    if isinstance(a, float) or isinstance(b, float): return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-15)
+    return a == b
+a, b = (json.load(open(p))["schedulers"] for p in sys.argv[1:])
+sys.exit(not same(a, b))' \
   "$T/latent/parity.json" ../packages/inference/test-fixtures/latent-tiny/parity.json \
   || { echo "committed latent fixture's scheduler reference is stale: run training/latent-fixture.sh" >&2; exit 1; }
 $PY -c 'import torch, sys; torch.save({"format": "x"}, sys.argv[1])' "$T/bad.pt"
