@@ -12,8 +12,14 @@
  * finished batch to its last SUCCEEDED transition (steady state, start-up excluded), so Redis
  * transitions, PNG encoding and S3 writes count.
  * Concurrent single jobs only share a decoder call through the micro-batcher.
+ *
+ * The baseline is taken in turns with the worker: the worker runs for PHASE_MS, is frozen with its
+ * S3 server and Redis (SIGSTOP: every thread stops where it is), the bare loop runs for PHASE_MS,
+ * they resume (SIGCONT), and so on until the queue is drained. The host's
+ * speed on these shared VMs swings by 20 % within a minute (the same loop: 14.7–21.4 ms an image),
+ * so a baseline measured before or after the worker ran judged the worker by another minute's
+ * machine; in turns, both see the same minutes.
  */
-import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
@@ -41,8 +47,10 @@ const VERSION = TRAINED ?? "latent-v1";
 const STEPS = process.env.BENCH_STEPS ? Number(process.env.BENCH_STEPS) : TRAINED ? undefined : 50;
 const log = (msg: string) => console.log(`[decoder-batching] ${msg}`);
 
-/** Bare-loop rounds of 2·BATCH images at each batch size: about 2 s at batch 8 for either model. */
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (TRAINED ? 16 : 4));
+/** Bare-loop rounds of 2·BATCH images at batch 1 and at BATCH, for the batching gain. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
+/** Length of each worker turn and each bare-loop turn. */
+const PHASE_MS = Number(process.env.BENCH_PHASE_MS ?? 1000);
 
 /**
  * Per thread of a process: seconds on a CPU and seconds runnable but waiting for one (Linux
@@ -96,7 +104,28 @@ async function bare(decoder: LatentImageDecoder): Promise<{ one: number; batched
   return { one: (ROUNDS * images) / (t1 / 1000), batched: (ROUNDS * images) / (tb / 1000), cpuPerImage: cpuB / (ROUNDS * images) };
 }
 
-async function throughWorker(users: string[]): Promise<{
+/** The bare loop at batch BATCH for at least `ms`: images decoded and the time they took. */
+async function bareTurn(decoder: LatentImageDecoder, ms: number): Promise<{ images: number; ms: number }> {
+  const E = decoder.config.embeddingDim;
+  const t0 = performance.now();
+  let images = 0;
+  while (performance.now() - t0 < ms) {
+    const e = Float32Array.from({ length: BATCH * E }, (_, k) => Math.sin(images * E + k));
+    await decoder.decode(
+      e,
+      BATCH,
+      Array.from({ length: BATCH }, (_, i) => imageSeed(images, i)),
+    );
+    images += BATCH;
+  }
+  return { images, ms: performance.now() - t0 };
+}
+
+async function throughWorker(
+  users: string[],
+  decoder: LatentImageDecoder,
+): Promise<{
+  bareTurns: { images: number; ms: number; turns: number };
   imagesPerS: number;
   avgBatch: number;
   cpuPerImage: Record<string, number>;
@@ -145,7 +174,40 @@ async function throughWorker(users: string[]): Promise<{
     const sched0 = schedSeconds(pids["decoder-worker"]);
     const wall0 = performance.now();
     const decodeQueue = new Queue("decode.bench", { connection: redis, prefix: stack.prefix });
-    await drained(decodeQueue);
+    const isDrained = async () => Object.values(await decodeQueue.getJobCounts("wait", "prioritized", "active", "delayed")).every((n) => n === 0);
+    const decoded = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${worker.httpPort}/metrics`)).text();
+      return Number(/^rebeca_decoder_images_total(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1] ?? 0);
+    };
+    // Turns begin once its first batch is out (start-up is not the worker's steady state).
+    const deadline = Date.now() + 120_000;
+    while ((await decoded()) < BATCH) {
+      if (Date.now() > deadline) throw new Error("the decoder worker finished no batch in 2 minutes");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const frozen: [number, number][] = [];
+    const bareTurns = { images: 0, ms: 0, turns: 0 };
+    // The worker and the servers it talks to freeze together (and thaw in reverse order), so that
+    // no work of the worker's is done while the bare loop runs: S3 and Redis would otherwise
+    // finish the worker's requests in flight on the bare loop's time.
+    const pipeline = [pids["decoder-worker"]!, pids.s3rver!, pids.redis!];
+    for (;;) {
+      const turnEnd = Date.now() + PHASE_MS;
+      while (Date.now() < turnEnd && !(await isDrained())) await new Promise((r) => setTimeout(r, 50));
+      if (Date.now() < turnEnd) break;
+      const from = Date.now();
+      for (const pid of pipeline) process.kill(pid, "SIGSTOP");
+      try {
+        const turn = await bareTurn(decoder, PHASE_MS);
+        bareTurns.images += turn.images;
+        bareTurns.ms += turn.ms;
+        bareTurns.turns++;
+      } finally {
+        for (const pid of [...pipeline].reverse()) process.kill(pid, "SIGCONT");
+      }
+      frozen.push([from, Date.now()]);
+    }
+    const frozenMs = (a: number, b: number) => frozen.reduce((n, [f, t]) => n + Math.max(0, Math.min(t, b) - Math.max(f, a)), 0);
     const cpuPerImage = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, (cpuSeconds(pid) - cpu0[k]!) / JOBS]));
     // The worker's event loop (job plumbing) apart from its decoder thread (the model).
     const threads1 = threadCpuSeconds(pids["decoder-worker"]);
@@ -171,7 +233,7 @@ async function throughWorker(users: string[]): Promise<{
     const threadsPerImage = { main: threads.main / JOBS, busiest: threads.busiest / JOBS, rest: threads.rest / JOBS };
     // The decoder thread (the busiest besides the event loop): running, waiting for a CPU, or idle
     // for want of a batch, as shares of the drain.
-    const wall = (performance.now() - wall0) / 1000;
+    const wall = (performance.now() - wall0 - frozenMs(0, Infinity)) / 1000;
     const decoderThread = [...schedSeconds(pids["decoder-worker"])]
       .filter(([tid]) => tid !== pids["decoder-worker"])
       .map(([tid, s]) => ({ run: s.run - (sched0.get(tid)?.run ?? 0), wait: s.wait - (sched0.get(tid)?.wait ?? 0) }))
@@ -192,10 +254,12 @@ async function throughWorker(users: string[]): Promise<{
     const done = jobs.map((j) => Date.parse(j.updateTime)).sort((a, b) => a - b);
     const first = done[BATCH - 1]!;
     const t1 = done[done.length - 1]!;
-    log(`decoder worker: first ${BATCH} images ${first - t0} ms after start, the rest in ${t1 - first} ms`);
-    if (t1 - first < 5000) log(`warning: a steady state of ${t1 - first} ms is mostly JIT warm-up; raise BENCH_JOBS`);
+    const running = t1 - first - frozenMs(first, t1);
+    log(`decoder worker: first ${BATCH} images ${first - t0} ms after start, the rest in ${running} ms of running (${frozen.length} turns frozen)`);
+    if (running < 5000) log(`warning: a steady state of ${running} ms is mostly JIT warm-up; raise BENCH_JOBS`);
     return {
-      imagesPerS: (JOBS - BATCH) / ((t1 - first) / 1000),
+      bareTurns,
+      imagesPerS: (JOBS - BATCH) / (running / 1000),
       avgBatch: sum("rebeca_decoder_batch_inferences_total") / sum("rebeca_decoder_batch_executions_total"),
       cpuPerImage,
       threadsPerImage,
@@ -212,47 +276,32 @@ async function throughWorker(users: string[]): Promise<{
 const users = readFileSync(join(REPO_ROOT, "models", "demo-v1", "user_ids.txt"), "utf8")
   .split("\n")
   .filter(Boolean);
-// The bare loop runs before and after the worker; the faster batch-BATCH figure is the baseline
-// (a conservative ratio on a shared machine whose load drifts during the run).
 // One decoder for every bare loop; it sits idle while the worker runs.
 const { decoder } = await loadLatentDecoder(
   join(MODEL, "manifest.json"),
   { providers: ["cpu"], intraOpThreads: 1, interOpThreads: 1 },
   STEPS ? { steps: STEPS } : {},
 );
-const before = await bare(decoder);
-const worker = await throughWorker(users);
-const after = await bare(decoder);
-// The worker's plumbing and the S3 server must run beside the model; on a small box they share the
-// core next to it. The bare loop again, with a busy loop on another core, shows what a busy
-// neighbour alone costs the model right now (on these 2-vCPU VMs it varied by the hour: 7.1–7.3 →
-// 8.6 ms per image one morning, 7.3 → 7.6 two hours later).
-// The spinner ends itself after 10 minutes, should this process die without killing it.
-const spinner = spawn(process.execPath, ["-e", "const end = Date.now() + 600000; while (Date.now() < end);"], { stdio: "ignore" });
-const contended = await bare(decoder).finally(() => spinner.kill());
-const base = Math.max(before.batched, after.batched);
-const base1 = Math.max(before.one, after.one);
+const gainRun = await bare(decoder);
+const worker = await throughWorker(users, decoder);
+const base = (1000 * worker.bareTurns.images) / worker.bareTurns.ms;
 const ratio = worker.imagesPerS / base;
-const gain = (before.batched + after.batched) / (before.one + after.one);
+const gain = gainRun.batched / gainRun.one;
 log(
-  `bare loop images/s, batch 1 / batch ${BATCH}: ${fmt(before.one, 1)} / ${fmt(before.batched, 1)} before, ${fmt(after.one, 1)} / ${fmt(after.batched, 1)} after; load average ${loadavg()
+  `bare loop images/s: batch 1 / batch ${BATCH} ${fmt(gainRun.one, 1)} / ${fmt(gainRun.batched, 1)} before the worker; in ${worker.bareTurns.turns} turns with it, batch ${BATCH}: ${fmt(base, 1)}; load average ${loadavg()
     .map((l) => l.toFixed(2))
     .join(" ")} on ${cpus().length} cores`,
 );
-const ceiling = contended.batched / base;
-log(
-  `bare loop at batch ${BATCH} with a busy loop on another core: ${fmt(contended.batched, 1)} images/s, ${fmt(ceiling, 3)} of the idle baseline (what a busy neighbour core costs the model now); the worker reaches ${fmt(worker.imagesPerS / contended.batched, 3)} of it`,
-);
 const workerCpu = Object.values(worker.cpuPerImage).reduce((a, b) => a + b, 0);
 log(
-  `CPU ms per image: bare loop ${fmt(1000 * before.cpuPerImage, 1)}; worker path ${fmt(1000 * workerCpu, 1)} (${Object.entries(worker.cpuPerImage)
+  `CPU ms per image: bare loop ${fmt(1000 * gainRun.cpuPerImage, 1)}; worker path ${fmt(1000 * workerCpu, 1)} (${Object.entries(worker.cpuPerImage)
     .map(([k, v]) => `${k} ${fmt(1000 * v, 1)}`)
     .join(", ")}; from the worker's ready line until its queue drained)`,
 );
 const t = worker.threadsPerImage;
 const d = worker.decoderShares;
 log(
-  `decoder thread during the drain: running ${fmt(100 * d.run, 0)} %, waiting for a CPU ${fmt(100 * d.wait, 0)} %, idle (no batch) ${fmt(100 * (1 - d.run - d.wait), 0)} %`,
+  `decoder thread while the worker ran: running ${fmt(100 * d.run, 0)} %, waiting for a CPU ${fmt(100 * d.wait, 0)} %, idle (no batch) ${fmt(100 * (1 - d.run - d.wait), 0)} %`,
 );
 log(
   `decoder-worker CPU ms per image by thread: event loop ${fmt(1000 * t.main, 1)}, decoder thread ${fmt(1000 * t.busiest, 1)}, other threads ${fmt(1000 * t.rest, 1)}`,
@@ -260,8 +309,8 @@ log(
 report(
   "decoder batching",
   [
-    { path: "bare in-process loop, batch 1", "images/s": fmt(base1, 1), "avg batch": "1" },
-    { path: `bare in-process loop, batch ${BATCH} (baseline)`, "images/s": fmt(base, 1), "avg batch": String(BATCH) },
+    { path: "bare in-process loop, batch 1", "images/s": fmt(gainRun.one, 1), "avg batch": "1" },
+    { path: `bare in-process loop, batch ${BATCH}, in turns with the worker (baseline)`, "images/s": fmt(base, 1), "avg batch": String(BATCH) },
     { path: `decoder worker, single jobs micro-batched (max ${BATCH})`, "images/s": fmt(worker.imagesPerS, 1), "avg batch": fmt(worker.avgBatch, 2) },
   ],
   {
@@ -269,12 +318,12 @@ report(
     jobs: JOBS,
     batch: BATCH,
     steps: STEPS ?? "manifest",
-    cpuMsPerImageBare: 1000 * before.cpuPerImage,
+    phaseMs: PHASE_MS,
+    turns: worker.bareTurns.turns,
+    cpuMsPerImageBare: 1000 * gainRun.cpuPerImage,
     cpuMsPerImageWorker: 1000 * workerCpu,
     baseline: base,
-    batch1: base1,
-    contendedBaseline: contended.batched,
-    ceiling,
+    batch1: gainRun.one,
     measured: worker.imagesPerS,
     avgBatch: worker.avgBatch,
     ratio,

@@ -12,6 +12,7 @@ export * from "./fair-lanes.js";
 export * from "./trace.js";
 export * from "./tracing.js";
 export * from "./priority.js";
+export * from "./in-turn.js";
 export * from "./model-thread.js";
 export * from "./batch-steps.js";
 export * from "./stage-service.js";

@@ -17,8 +17,10 @@ export interface DecodeRequest {
 export interface BatchingOptions {
   readonly maxBatch: number;
   readonly maxWaitMs: number;
-  /** Executions in flight (DECODE_LANES). */
+  /** Executions computing at once (DECODE_LANES). */
   readonly concurrency: number;
+  /** Full batches handed to busy decoder threads besides (see the micro-batcher's `ahead`). */
+  readonly ahead?: number;
   /**
    * Held around each execution: the model's fair lanes, shared with batch shards. Given the tenant
    * of the batch's first request and the batch's image count.
@@ -45,6 +47,7 @@ export function createBatchingDecoder(decoder: ImageDecoder, embeddingDim: numbe
     maxBatch: opts.maxBatch,
     maxWaitMs: opts.maxWaitMs,
     concurrency: opts.concurrency,
+    ...(opts.ahead ? { ahead: opts.ahead } : {}),
     size: (r) => r.count,
     ...(opts.onExecution ? { onExecution: opts.onExecution } : {}),
     ...(opts.clock ? { clock: opts.clock } : {}),

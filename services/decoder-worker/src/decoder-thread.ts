@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { workerData } from "node:worker_threads";
 import type { DecodedImages, LatentDecoderOverrides, SessionOptions } from "@rebeca/inference";
-import { serveModelThread } from "@rebeca/platform";
+import { createInTurn, serveModelThread } from "@rebeca/platform";
 import { createVersionCache } from "@rebeca/registry";
 import { loadDecoders } from "./models.js";
 
@@ -58,10 +58,14 @@ serveModelThread<ThreadDecodeRequest, DecodedImages, DecoderThreadReady>(async (
       return (await loadDecoders(dir, [version], init.session, log, init.latent)).get(version)!;
     },
   });
+  // One decode at a time, in arrival order: the worker hands over the next batch while one runs
+  // (LANES_PER_THREAD), so it starts the moment the previous one ends, not once the event loop has
+  // taken that result; run side by side, two decodes would only interleave their UNet steps.
+  const inTurn = createInTurn();
   return {
     ready: { models: [...decoders].map(([version, d]) => ({ version, embeddingDim: d.embeddingDim })), logs },
     work: {
-      run: (req, signal) => cache.use(req.version, (loaded) => loaded.decoder.decode(req.embeddings, req.count, req.seeds, signal)),
+      run: (req, signal) => cache.use(req.version, (loaded) => inTurn(() => loaded.decoder.decode(req.embeddings, req.count, req.seeds, signal))),
       transfer: (img) => [img.pixels.buffer as ArrayBuffer],
     },
   };

@@ -87,13 +87,16 @@ export async function createDecoderWorker(deps: StageServiceDeps<DecoderWorkerCo
   for (const loaded of decoders.values()) loaded.decoder = meter(loaded.decoder);
   const shardProgress = createShardProgress(deps.redis, { prefix: config.QUEUE_PREFIX, retentionSeconds: config.JOB_RETENTION_SECONDS });
 
-  const lanes = createFairLanes({ lanes: config.DECODE_LANES, weight: weightOf(config.TENANT_WEIGHTS) });
+  // Calls handed to the model at once: each thread holds the next one while it runs one.
+  const perThread = threaded ? config.LANES_PER_THREAD : 1;
+  const lanes = createFairLanes({ lanes: config.DECODE_LANES * perThread, weight: weightOf(config.TENANT_WEIGHTS) });
   const withBatching = (version: string, loaded: LoadedDecoder): LoadedDecoder => {
     if (config.DECODE_MAX_BATCH <= 1) return loaded;
     loaded.batching = createBatchingDecoder(loaded.decoder, loaded.embeddingDim, {
       maxBatch: config.DECODE_MAX_BATCH,
       maxWaitMs: config.DECODE_MAX_WAIT_MS,
       concurrency: config.DECODE_LANES,
+      ahead: config.DECODE_LANES * (perThread - 1),
       acquire: (tenant, images) => lanes.acquire(tenant, images),
       onExecution: (s) => {
         metrics.execution(version, s);

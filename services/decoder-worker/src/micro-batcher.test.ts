@@ -171,6 +171,39 @@ describe("createMicroBatcher", () => {
     expect(b.running).toBe(2);
   });
 
+  it("hands `ahead` full batches over while the instance is busy; a partial one waits for a free instance", async () => {
+    const { clock, advance } = fakeClock();
+    const ex = manualExecutor();
+    const b = createMicroBatcher<number, number>({ maxBatch: 2, maxWaitMs: 5, concurrency: 1, ahead: 1, execute: ex.execute, clock });
+    const results = [1, 2, 3, 4, 5, 6, 7].map((r) => b.submit(r));
+    await settle();
+    // One running, one full batch waiting at the instance; the third full one stays queued.
+    expect(ex.calls.map((c) => c.reqs)).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
+    ex.calls[0]!.done.resolve();
+    await settle();
+    expect(ex.calls.map((c) => c.reqs)).toEqual([
+      [1, 2],
+      [3, 4],
+      [5, 6],
+    ]);
+    expect(await Promise.all(results.slice(0, 2))).toEqual([10, 20]);
+    // [7] alone is partial: past its wait it still does not go ahead of a busy instance...
+    await advance(50);
+    expect(ex.calls).toHaveLength(3);
+    ex.calls[1]!.done.resolve();
+    await settle();
+    expect(ex.calls).toHaveLength(3);
+    // ...and runs once nothing is running.
+    ex.calls[2]!.done.resolve();
+    await settle();
+    expect(ex.calls.map((c) => c.reqs)).toEqual([[1, 2], [3, 4], [5, 6], [7]]);
+    ex.calls[3]!.done.resolve();
+    expect(await Promise.all(results)).toEqual([10, 20, 30, 40, 50, 60, 70]);
+  });
+
   it("a failing batch is rerun one request at a time, so only the bad request fails", async () => {
     const { clock, advance } = fakeClock();
     const seen: number[][] = [];
@@ -220,6 +253,7 @@ describe("createMicroBatcher", () => {
     expect(() => createMicroBatcher({ maxBatch: 0, maxWaitMs: 1, execute })).toThrow(/maxBatch/);
     expect(() => createMicroBatcher({ maxBatch: 1, maxWaitMs: -1, execute })).toThrow(/maxWaitMs/);
     expect(() => createMicroBatcher({ maxBatch: 1, maxWaitMs: 1, concurrency: 0, execute })).toThrow(/concurrency/);
+    expect(() => createMicroBatcher({ maxBatch: 1, maxWaitMs: 1, ahead: 0.5, execute })).toThrow(/ahead/);
     await expect(createMicroBatcher({ maxBatch: 1, maxWaitMs: 1, size: () => 0, execute }).submit(1)).rejects.toThrow(/size/);
   });
 });

@@ -39,6 +39,13 @@ export interface MicroBatcherOptions<Req, Res> {
   readonly maxWaitMs: number;
   /** Executions in flight at once (model instances). @default 1 */
   readonly concurrency?: number;
+  /**
+   * Full batches handed over beyond `concurrency` while every instance is busy: they wait at the
+   * instance (a decoder thread runs its calls in turn) and start the moment the running one ends,
+   * instead of after the event loop has settled that batch and formed the next. Partial batches
+   * never go ahead: they keep gathering company until an instance is free. @default 0
+   */
+  readonly ahead?: number;
   /** Items a request holds. @default 1 */
   readonly size?: (req: Req) => number;
   /** Runs one batch; must return one result per request, in order. */
@@ -66,9 +73,11 @@ interface Pending<Req, Res> {
 export function createMicroBatcher<Req, Res>(opts: MicroBatcherOptions<Req, Res>): MicroBatcher<Req, Res> {
   const { maxBatch, maxWaitMs } = opts;
   const concurrency = opts.concurrency ?? 1;
+  const ahead = opts.ahead ?? 0;
   if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new RangeError(`maxBatch must be a positive integer, got ${maxBatch}`);
   if (!(maxWaitMs >= 0)) throw new RangeError(`maxWaitMs must be ≥ 0, got ${maxWaitMs}`);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
+  if (!Number.isInteger(ahead) || ahead < 0) throw new RangeError(`ahead must be a non-negative integer, got ${ahead}`);
   const clock = opts.clock ?? realClock;
   const sizeOf = opts.size ?? (() => 1);
   const queue: Pending<Req, Res>[] = [];
@@ -106,6 +115,8 @@ export function createMicroBatcher<Req, Res>(opts: MicroBatcherOptions<Req, Res>
       }
       void run(take());
     }
+    // Every instance busy: only full batches go ahead; a partial one waits for a free instance.
+    while (running < concurrency + ahead && queuedItems >= maxBatch) void run(take());
   }
 
   async function run(batch: Pending<Req, Res>[]): Promise<void> {

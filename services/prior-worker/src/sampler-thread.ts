@@ -6,11 +6,10 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { workerData } from "node:worker_threads";
-import { serveModelThread } from "@rebeca/platform";
+import { createInTurn, serveModelThread } from "@rebeca/platform";
 import type { SessionOptions } from "@rebeca/inference";
 import { createVersionCache } from "@rebeca/registry";
 import { sampleWith, type SampleJob, type SampleOutcome } from "./backend.js";
-import { createInTurn } from "./in-turn.js";
 import { loadPriors } from "./models.js";
 
 export interface ThreadInit {
