@@ -48,7 +48,7 @@ const STEPS = process.env.BENCH_STEPS ? Number(process.env.BENCH_STEPS) : TRAINE
 const log = (msg: string) => console.log(`[decoder-batching] ${msg}`);
 
 /** Bare-loop rounds of 2·BATCH images at batch 1 and at BATCH, for the batching gain. */
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8);
 /** Length of each worker turn and each bare-loop turn. */
 const PHASE_MS = Number(process.env.BENCH_PHASE_MS ?? 1000);
 
