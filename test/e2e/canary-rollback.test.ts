@@ -137,11 +137,13 @@ function rollbackSuite(sc: Scenario): void {
       expect(policy).toMatchObject({ stable: "demo-v1", candidate: "demo-v1-control", candidateWeight: 0 });
       // Personalization, not the error rate: the monitor scored the candidate's served images.
       expect(policy.reason).toMatch(/^monitor: candidate demo-v1-control rolled back: personalization lift .* is below the stable version's/);
-      // The policy store appends the event just after the policy write (a separate round trip), so
-      // the policy can be read before its event is.
-      await expect
-        .poll(async () => (await models.listModelEvents(10)).events[0], { timeout: 10_000, interval: 100 })
-        .toMatchObject({ type: "model.rolled_back", version: "demo-v1-control", tenant: "acme", actor: "monitor" });
+      // The policy and its event are written in one step: the rolled-back policy read above has its event.
+      expect((await models.listModelEvents(10)).events[0]).toMatchObject({
+        type: "model.rolled_back",
+        version: "demo-v1-control",
+        tenant: "acme",
+        actor: "monitor",
+      });
 
       await receiver.until((all) => all.some((h) => JSON.parse(h.body).type === "model.rolled_back"), 60_000);
       const hook = receiver.received.find((h) => JSON.parse(h.body).type === "model.rolled_back")!;

@@ -1,14 +1,7 @@
 import type { Redis } from "ioredis";
-import { MODEL_EVENTS, recordModelEvent, type ModelEventType } from "./events.js";
+import { MODEL_EVENTS, writeWithModelEvent, type ModelEventType } from "./events.js";
 import { assertVersionName, registryRedisKeys } from "./layout.js";
 import { trafficPolicySchema, type TrafficPolicy } from "./policy.js";
-
-/** Sets a tenant's policy only if it still is what the caller read (compare-and-set on the stored JSON). */
-const SET_IF_UNCHANGED = `
-local cur = redis.call('HGET', KEYS[1], ARGV[1]) or ''
-if cur ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-return 1`;
 
 /** A policy change that cannot be made as asked. */
 export class PolicyError extends Error {
@@ -45,10 +38,16 @@ export function createPolicyStore(o: PolicyStoreOptions) {
       const wanted = change(policy);
       if (!wanted) return { policy, changed: false };
       const next: TrafficPolicy = { ...wanted.next, updatedAt: new Date().toISOString(), reason };
-      const ok = await o.redis.eval(SET_IF_UNCHANGED, 1, keys.policies(), tenant, raw, JSON.stringify(next));
-      if (ok !== 1) continue;
-      await o.redis.publish(keys.changes(), JSON.stringify({ kind: "policy", tenant }));
-      await recordModelEvent(o.redis, o.redisPrefix, { type: wanted.event, version: wanted.version, tenant, actor, reason, detail: JSON.stringify(next) });
+      // Compare-and-set on the stored JSON, with its event and announcement in the same step.
+      const detail = JSON.stringify(next);
+      const written = await writeWithModelEvent(
+        o.redis,
+        o.redisPrefix,
+        { hash: keys.policies(), field: tenant, value: detail, expected: raw },
+        { kind: "policy", tenant },
+        { type: wanted.event, version: wanted.version, tenant, actor, reason, detail },
+      );
+      if (written === null) continue;
       return { policy: next, changed: true };
     }
     throw new PolicyError(`the policy of ${tenant} kept changing under this update; try again`);

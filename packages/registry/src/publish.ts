@@ -2,7 +2,7 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { join, posix } from "node:path";
 import type { Redis } from "ioredis";
 import type { BlobStore } from "@rebeca/storage";
-import { MODEL_EVENTS, recordModelEvent } from "./events.js";
+import { MODEL_EVENTS, writeWithModelEvent } from "./events.js";
 import { parseRegistryIndex, RegistryIntegrityError, sha256Hex, type RegistryIndex } from "./index-file.js";
 import { assertVersionName, registryObjectKeys, registryRedisKeys, type PublishedVersion } from "./layout.js";
 
@@ -92,16 +92,13 @@ export async function publishFiles(
     files: entries.length,
     bytes: entries.reduce((s, e) => s + e.bytes, 0),
   };
-  await deps.redis.hset(rkeys.versions(), version, JSON.stringify(published));
-  await deps.redis.publish(rkeys.changes(), JSON.stringify({ kind: "version", version }));
-  await recordModelEvent(deps.redis, deps.redisPrefix, {
-    type: MODEL_EVENTS.published,
-    version,
-    tenant: "",
-    actor: opts.actor,
-    reason: `published from ${opts.source}`,
-    detail: JSON.stringify(published),
-  });
+  await writeWithModelEvent(
+    deps.redis,
+    deps.redisPrefix,
+    { hash: rkeys.versions(), field: version, value: JSON.stringify(published) },
+    { kind: "version", version },
+    { type: MODEL_EVENTS.published, version, tenant: "", actor: opts.actor, reason: `published from ${opts.source}`, detail: JSON.stringify(published) },
+  );
   return { published, created: true };
 }
 
@@ -196,16 +193,13 @@ export async function reviseVersion(deps: RegistryDeps, version: string, replace
   await deps.blobs.put(keys.index(version), indexBytes, "application/json");
   const published = JSON.parse((await deps.redis.hget(rkeys.versions(), version)) ?? "{}") as PublishedVersion;
   const revised: PublishedVersion = { ...published, indexSha256: sha256Hex(indexBytes), bytes: entries.reduce((s, e) => s + e.bytes, 0) };
-  await deps.redis.hset(rkeys.versions(), version, JSON.stringify(revised));
-  await deps.redis.publish(rkeys.changes(), JSON.stringify({ kind: "version", version }));
-  await recordModelEvent(deps.redis, deps.redisPrefix, {
-    type: MODEL_EVENTS.revised,
-    version,
-    tenant: "",
-    actor: opts.actor,
-    reason: opts.reason,
-    detail: JSON.stringify(revised),
-  });
+  await writeWithModelEvent(
+    deps.redis,
+    deps.redisPrefix,
+    { hash: rkeys.versions(), field: version, value: JSON.stringify(revised) },
+    { kind: "version", version },
+    { type: MODEL_EVENTS.revised, version, tenant: "", actor: opts.actor, reason: opts.reason, detail: JSON.stringify(revised) },
+  );
   return revised;
 }
 

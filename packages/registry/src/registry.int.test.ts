@@ -129,6 +129,63 @@ describe("model registry on real Redis and S3", () => {
     expect(types).toEqual(["model.rolled_back", "model.canary"]);
   });
 
+  it("a policy change and its event are one step: every read sees the latest policy's event, and concurrent changes lose none", async () => {
+    const policies = createPolicyStore({ redis, redisPrefix: "{reg}", defaultStable: "demo-v1" });
+    const subscriber = new Redis(redisServer.url);
+    const announced: string[] = [];
+    await subscriber.subscribe("{reg}:models:changes");
+    subscriber.on("message", (_channel, message: string) => announced.push(message));
+    const reader = new Redis(redisServer.url);
+    let reading = true;
+    let reads = 0;
+    const torn: string[] = [];
+    // Reads the stored policy and the newest event in one MULTI while changes run: the newest
+    // event for the tenant must always carry the stored policy (with separate writes, a read could
+    // land between the policy and its event).
+    const readLoop = (async () => {
+      while (reading) {
+        const [[, raw], [, rows]] = (await reader
+          .multi()
+          .hget("{reg}:models:policies", "race")
+          .xrevrange("{reg}:models:events", "+", "-", "COUNT", 1)
+          .exec()) as [[null, string | null], [null, [string, string[]][]]];
+        reads++;
+        if (!raw) continue;
+        const fields = rows[0]![1];
+        const detail = fields[fields.indexOf("detail") + 1];
+        if (detail !== raw) torn.push(raw);
+      }
+    })();
+    try {
+      // Two actors change the same tenant at once (an operator's canaries, the monitor's rollbacks):
+      // compare-and-set retries, and each applied change has one event.
+      const actor = async (change: (i: number) => Promise<{ changed: boolean }>) => {
+        const out: { changed: boolean }[] = [];
+        for (let i = 0; i < 20; i++) out.push(await change(i));
+        return out;
+      };
+      const applied = (
+        await Promise.all([
+          actor((i) => policies.canary("race", `cand-${i}`, 5 + i, "operator", `canary ${i}`)),
+          actor((i) => policies.rollback("race", "monitor", `rollback ${i}`)),
+        ])
+      ).flat();
+      reading = false;
+      await readLoop;
+      const changed = applied.filter((r) => r.changed).length;
+      const events = (await listModelEvents(redis, "{reg}", 1000)).filter((e) => e.tenant === "race");
+      expect(events).toHaveLength(changed);
+      expect(events[0]!.detail).toBe(JSON.stringify(await policies.get("race")));
+      expect(reads).toBeGreaterThan(0);
+      expect(torn).toEqual([]);
+      await expect.poll(() => announced.filter((m) => m === JSON.stringify({ kind: "policy", tenant: "race" })).length, { timeout: 5000 }).toBe(changed);
+    } finally {
+      reading = false;
+      reader.disconnect();
+      subscriber.disconnect();
+    }
+  });
+
   it("refuses to publish a directory whose file does not match its manifest", async () => {
     const bad = await mkdtemp(join(tmpdir(), "registry-bad-"));
     try {
