@@ -47,7 +47,8 @@ fi
 
 if ! command -v pnpm >/dev/null; then
   echo "==> npm install -g pnpm@12"
-  npm install -g pnpm@12 >/dev/null
+  # Without its install script pnpm runs through Node; npm blocks the script anyway and warns in five lines.
+  npm install -g --ignore-scripts pnpm@12 >/dev/null
 fi
 
 echo "==> pnpm install"
