@@ -146,12 +146,9 @@ async function throughWorker(
     for (let j = 0; j < JOBS; j++) {
       await client.createJob({ requestId: `db-${j}`, userId: users[j % users.length]!, numImages: 1, seed: j, modelVersion: VERSION });
     }
+    const isEmpty = async (queue: Queue) => Object.values(await queue.getJobCounts("wait", "prioritized", "active", "delayed")).every((n) => n === 0);
     const drained = async (queue: Queue) => {
-      for (;;) {
-        const counts = await queue.getJobCounts("wait", "prioritized", "active", "delayed");
-        if (Object.values(counts).every((n) => n === 0)) return;
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      while (!(await isEmpty(queue))) await new Promise((r) => setTimeout(r, 100));
     };
     const priorQueue = new Queue("prior.bench", { connection: redis, prefix: stack.prefix });
     await drained(priorQueue);
@@ -174,7 +171,6 @@ async function throughWorker(
     const sched0 = schedSeconds(pids["decoder-worker"]);
     const wall0 = performance.now();
     const decodeQueue = new Queue("decode.bench", { connection: redis, prefix: stack.prefix });
-    const isDrained = async () => Object.values(await decodeQueue.getJobCounts("wait", "prioritized", "active", "delayed")).every((n) => n === 0);
     const decoded = async () => {
       const text = await (await fetch(`http://127.0.0.1:${worker.httpPort}/metrics`)).text();
       return Number(/^rebeca_decoder_images_total(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1] ?? 0);
@@ -193,7 +189,7 @@ async function throughWorker(
     const pipeline = [pids["decoder-worker"]!, pids.s3rver!, pids.redis!];
     for (;;) {
       const turnEnd = Date.now() + PHASE_MS;
-      while (Date.now() < turnEnd && !(await isDrained())) await new Promise((r) => setTimeout(r, 50));
+      while (Date.now() < turnEnd && !(await isEmpty(decodeQueue))) await new Promise((r) => setTimeout(r, 50));
       if (Date.now() < turnEnd) break;
       const from = Date.now();
       for (const pid of pipeline) process.kill(pid, "SIGSTOP");

@@ -69,7 +69,7 @@ export async function writeWithModelEvent(
 ): Promise<string | null> {
   const keys = registryRedisKeys(prefix);
   const mode = write.expected === undefined ? "set" : "cas";
-  const id = (await redis.eval(
+  return (await redis.eval(
     WRITE_WITH_EVENT,
     2,
     write.hash,
@@ -83,7 +83,6 @@ export async function writeWithModelEvent(
     JSON.stringify(announce),
     ...eventFields(e),
   )) as string | null;
-  return id;
 }
 
 /** The newest `count` audit entries, newest first. */

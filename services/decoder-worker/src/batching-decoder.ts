@@ -47,7 +47,7 @@ export function createBatchingDecoder(decoder: ImageDecoder, embeddingDim: numbe
     maxBatch: opts.maxBatch,
     maxWaitMs: opts.maxWaitMs,
     concurrency: opts.concurrency,
-    ...(opts.ahead ? { ahead: opts.ahead } : {}),
+    ahead: opts.ahead ?? 0,
     size: (r) => r.count,
     ...(opts.onExecution ? { onExecution: opts.onExecution } : {}),
     ...(opts.clock ? { clock: opts.clock } : {}),
